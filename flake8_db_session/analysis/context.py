@@ -1,0 +1,146 @@
+"""What every check gets: one parsed module, its names, the settings, and the project index."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator, Sequence
+
+from ..config import Settings
+from .names import Names
+
+if TYPE_CHECKING:
+    from .findings import Finding
+
+
+@dataclass(frozen=True)
+class SessionAlias:
+    """A name that stands for a session dependency: ``DbSession = Annotated[Session, Depends(get_db)]``
+    (kind "annotated") or ``DbDep = Depends(get_db)`` (kind "depends")."""
+
+    dependency: str  # the dependency as written in the alias, e.g. "get_db"
+    kind: str
+    function_scope: bool = False
+
+
+class ProjectIndex:
+    """Cross-module knowledge the core may ask for. The default knows nothing (pure, one file).
+
+    The filesystem-backed implementation lives in ``flake8_db_session.project``; tests may pass
+    an in-memory one.
+    """
+
+    def session_alias(self, qualified: str) -> SessionAlias | None:  # noqa: ARG002 - interface
+        return None
+
+    def is_project_module(self, module: str) -> bool:  # noqa: ARG002 - interface
+        return False
+
+
+EMPTY_INDEX = ProjectIndex()
+
+
+@dataclass
+class ModuleContext:
+    tree: ast.Module
+    path: str
+    source: str  # "" when the adapter only has the tree; checks must cope
+    lines: Sequence[str]
+    module: str
+    is_package: bool
+    settings: Settings
+    index: ProjectIndex
+    names: Names
+    # Every function with its qualified name (``Class.method``, ``outer.inner``).
+    functions: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]]
+
+    @classmethod
+    def build(
+        cls,
+        tree: ast.Module,
+        path: str,
+        settings: Settings,
+        *,
+        source: str = "",
+        lines: Sequence[str] = (),
+        module: str = "",
+        is_package: bool = False,
+        index: ProjectIndex = EMPTY_INDEX,
+    ) -> ModuleContext:
+        names = Names(module, is_package)
+        names.add_module_level_bindings(tree.body)
+        # Imports anywhere count (route modules often import inside create_app()). Imports are
+        # statements, so the statement walk that finds functions finds them too.
+        functions: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]] = []
+        for node, qualname in _statements(tree.body):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names.add_import(node)
+            elif qualname is not None:
+                functions.append((node, qualname))  # type: ignore[arg-type]
+        # Module-level definitions shadow imports of the same name.
+        for name in list(names.imports):
+            if name in names.local:
+                del names.imports[name]
+        return cls(tree, path, source, lines, module, is_package, settings, index, names, functions)
+
+    def finding(self, node: ast.AST, code: str, message: str, function: str, **extra: object) -> Finding:
+        from .findings import Finding, noqa_covers
+
+        line = getattr(node, "lineno", 1)
+        col = getattr(node, "col_offset", 0)
+        text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+        return Finding(
+            path=self.path,
+            line=line,
+            col=col,
+            code=code,
+            message=message,
+            function=function,
+            noqa=noqa_covers(text, code),
+            **extra,  # type: ignore[arg-type]
+        )
+
+
+_BODY_FIELDS = ("body", "orelse", "finalbody")
+
+
+def _statements(body: list[ast.stmt]) -> Iterator[tuple[ast.stmt, str | None]]:
+    """Every statement (not expression), with the qualified name for functions, else None.
+
+    Functions and imports only sit in statement bodies, so this visits a fraction of the nodes
+    a full ``ast.walk`` would.
+    """
+    stack: list[tuple[ast.stmt, str]] = [(stmt, "") for stmt in reversed(body)]
+    while stack:
+        stmt, scope = stack.pop()
+        inner = scope
+        qualname = None
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            inner = f"{scope}.{stmt.name}" if scope else stmt.name
+            if not isinstance(stmt, ast.ClassDef):
+                qualname = inner
+        yield stmt, qualname
+        children: list[ast.stmt] = []
+        for name in _BODY_FIELDS:
+            children.extend(getattr(stmt, name, ()))
+        for handler in getattr(stmt, "handlers", ()):
+            children.extend(handler.body)
+        for case in getattr(stmt, "cases", ()):
+            children.extend(case.body)
+        stack.extend((child, inner) for child in reversed(children))
+
+
+def _top_level(body: list[ast.stmt]) -> list[ast.stmt]:
+    """Imports at module level, including inside top-level if/try (TYPE_CHECKING, fallbacks)."""
+    out: list[ast.stmt] = []
+    stack = list(body)
+    while stack:
+        stmt = stack.pop()
+        out.append(stmt)
+        if isinstance(stmt, (ast.If, ast.Try)) or type(stmt).__name__ == "TryStar":
+            stack.extend(stmt.body)
+            stack.extend(stmt.orelse)
+            stack.extend(getattr(stmt, "finalbody", ()))
+            for handler in getattr(stmt, "handlers", ()):
+                stack.extend(handler.body)
+    return out

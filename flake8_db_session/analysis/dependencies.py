@@ -1,0 +1,355 @@
+"""DBS001 / DBS002: request-scoped session dependencies on endpoints and helper dependencies."""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from ..rules import format_message
+from .context import ModuleContext, SessionAlias
+from .endpoints import (
+    DEPENDENCY_CARRIERS,
+    REGISTER_CALLS,
+    WEBSOCKET_METHODS,
+    WEBSOCKET_REGISTER_CALLS,
+    callee_name,
+    is_streaming_name,
+    registered_function,
+    route_decorator,
+)
+from .findings import Finding
+from .names import ANNOTATED, FASTAPI_DEPENDS, FASTAPI_SECURITY, Names, matches_configured
+
+FunctionNode = (ast.FunctionDef, ast.AsyncFunctionDef)
+_CALL_GATE = re.compile(r"\bdependencies\s*=|" + "|".join(sorted(REGISTER_CALLS)))
+MODULE_SCOPE = "<module>"
+
+
+@dataclass(frozen=True)
+class SessionDepends:
+    """One ``Depends(get_db)`` (or alias use) found in the code."""
+
+    node: ast.AST  # where the finding sits
+    dependency: str  # as written, e.g. "get_db" or "deps.get_db"
+    function_scope: bool
+
+
+def dotted(node: ast.expr) -> str | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def session_depends(call: ast.AST, ctx: ModuleContext) -> SessionDepends | None:
+    """``Depends(get_db)``/``Security(get_db)`` in any of its spellings, when get_db is configured."""
+    if not isinstance(call, ast.Call):
+        return None
+    names = ctx.names
+    if not (
+        names.refers_to(call.func, FASTAPI_DEPENDS, "Depends")
+        or names.refers_to(call.func, FASTAPI_SECURITY, "Security")
+    ):
+        return None
+    target: ast.expr | None = call.args[0] if call.args else None
+    function_scope = False
+    for keyword in call.keywords:
+        if keyword.arg == "dependency":
+            target = keyword.value
+        elif keyword.arg == "scope":
+            function_scope = isinstance(keyword.value, ast.Constant) and keyword.value.value == "function"
+    if target is None:
+        return None
+    qualified = names.qualify(target)
+    if qualified is None or not matches_configured(qualified, ctx.settings.dependencies):
+        return None
+    return SessionDepends(call, dotted(target) or qualified, function_scope)
+
+
+def _alias_value(value: ast.expr, ctx: ModuleContext) -> SessionAlias | None:
+    if isinstance(value, ast.Subscript) and ctx.names.refers_to(value.value, ANNOTATED, "Annotated"):
+        found = _annotated_depends(value, ctx)
+        if found is not None:
+            return SessionAlias(found.dependency, "annotated", found.function_scope)
+        return None
+    found = session_depends(value, ctx)
+    if found is not None:
+        return SessionAlias(found.dependency, "depends", found.function_scope)
+    return None
+
+
+def module_aliases(ctx: ModuleContext) -> dict[str, SessionAlias]:
+    """Module-level names that stand for a session dependency (the definitions are not findings)."""
+    aliases: dict[str, SessionAlias] = {}
+    for stmt in ctx.tree.body:
+        value: ast.expr | None = None
+        target: ast.expr | None = None
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            target, value = stmt.targets[0], stmt.value
+        elif isinstance(stmt, ast.AnnAssign):
+            target, value = stmt.target, stmt.value
+        elif type(stmt).__name__ == "TypeAlias":  # `type DbSession = Annotated[...]` (3.12+)
+            target, value = stmt.name, stmt.value  # type: ignore[attr-defined]
+        if isinstance(target, ast.Name) and value is not None:
+            alias = _alias_value(value, ctx)
+            if alias is not None:
+                aliases[target.id] = alias
+    return aliases
+
+
+def _annotated_depends(annotation: ast.Subscript, ctx: ModuleContext) -> SessionDepends | None:
+    elts = annotation.slice.elts if isinstance(annotation.slice, ast.Tuple) else []
+    for meta in elts[1:]:
+        found = session_depends(meta, ctx)
+        if found is not None:
+            return found
+    return None
+
+
+@dataclass
+class _Function:
+    node: ast.FunctionDef | ast.AsyncFunctionDef
+    qualname: str
+    route_methods: list[str] = field(default_factory=list)
+
+
+class _DependencyCheck:
+    def __init__(self, ctx: ModuleContext) -> None:
+        self.ctx = ctx
+        self.names: Names = ctx.names
+        self.local_aliases = module_aliases(ctx)
+        self.functions: list[_Function] = []
+        self.registered: dict[str, bool] = {}  # function name -> registered as websocket
+        self.carrier_calls: list[tuple[ast.Call, str]] = []  # (call with dependencies=, scope)
+        self.decorator_calls: set[int] = set()
+
+    # -- collection -----------------------------------------------------------------------------
+    def collect(self) -> None:
+        for node, qualname in self.ctx.functions:
+            function = _Function(node, qualname)
+            for decorator in node.decorator_list:
+                method = route_decorator(decorator)
+                if method:
+                    function.route_methods.append(method)
+                    self.decorator_calls.add(id(decorator))
+            self.functions.append(function)
+        # Registering calls and dependencies=[...] can sit in any expression; walk for them only
+        # when the text mentions them.
+        source = self.ctx.source
+        if source and not _CALL_GATE.search(source):
+            return
+        for node in ast.walk(self.ctx.tree):
+            if isinstance(node, ast.Call):
+                self._collect_call(node, "")
+        if self.carrier_calls:
+            self.carrier_calls = [(call, self._enclosing(call)) for call, _ in self.carrier_calls]
+
+    def _enclosing(self, node: ast.AST) -> str:
+        """The innermost function around a node (by line span), for module-level naming."""
+        line = getattr(node, "lineno", 0)
+        best: _Function | None = None
+        for function in self.functions:
+            start = function.node.lineno
+            end = getattr(function.node, "end_lineno", None) or start
+            if start <= line <= end and (best is None or start >= best.node.lineno):
+                best = function
+        return best.qualname if best else ""
+
+    def _collect_call(self, call: ast.Call, scope: str) -> None:
+        name = callee_name(call)
+        if name is None:
+            return
+        if name in REGISTER_CALLS:
+            target = registered_function(call)
+            if isinstance(target, (ast.Name, ast.Attribute)):
+                short = target.id if isinstance(target, ast.Name) else target.attr
+                self.registered[short] = self.registered.get(short, False) or name in WEBSOCKET_REGISTER_CALLS
+        if name in DEPENDENCY_CARRIERS and call.keywords:
+            for keyword in call.keywords:
+                if keyword.arg == "dependencies":
+                    self.carrier_calls.append((call, scope))
+                    break
+
+    # -- findings ------------------------------------------------------------------------------
+    def findings(self) -> Iterator[Finding]:
+        endpoints: dict[int, _Function] = {}
+        for function in self.functions:
+            if function.route_methods or function.node.name in self.registered:
+                endpoints[id(function.node)] = function
+        for function in self.functions:
+            yield from self._function_findings(function, id(function.node) in endpoints)
+        for call, scope in self.carrier_calls:
+            yield from self._carrier_findings(call, scope)
+
+    def _function_findings(self, function: _Function, is_endpoint: bool) -> Iterator[Finding]:
+        node = function.node
+        args = node.args
+        positional = [*args.posonlyargs, *args.args]
+        defaults: dict[int, ast.expr] = {}
+        for arg, default in zip(positional[len(positional) - len(args.defaults) :], args.defaults):
+            defaults[id(arg)] = default
+        for arg, default in zip(args.kwonlyargs, args.kw_defaults):
+            if default is not None:
+                defaults[id(arg)] = default
+        for arg in [*positional, *args.kwonlyargs]:
+            for found in self._param_depends(arg, defaults.get(id(arg))):
+                yield self._finding(found, function, is_endpoint, param=arg.arg)
+
+    def _param_depends(self, arg: ast.arg, default: ast.expr | None) -> Iterator[SessionDepends]:
+        if default is not None:
+            found = session_depends(default, self.ctx)
+            if found is not None:
+                yield found
+            elif isinstance(default, (ast.Name, ast.Attribute)):
+                alias = self._alias(default)
+                if alias is not None and alias.kind == "depends":
+                    yield SessionDepends(default, alias.dependency, alias.function_scope)
+        annotation = arg.annotation
+        if annotation is None:
+            return
+        if isinstance(annotation, ast.Subscript) and self.names.refers_to(annotation.value, ANNOTATED, "Annotated"):
+            found = _annotated_depends(annotation, self.ctx)
+            if found is not None:
+                yield found
+        elif isinstance(annotation, (ast.Name, ast.Attribute)):
+            alias = self._alias(annotation)
+            if alias is not None and alias.kind == "annotated":
+                yield SessionDepends(annotation, alias.dependency, alias.function_scope)
+
+    def _alias(self, node: ast.expr) -> SessionAlias | None:
+        if isinstance(node, ast.Name) and node.id in self.local_aliases:
+            return self.local_aliases[node.id]
+        qualified = self.names.qualify(node)
+        if qualified is None or "." not in qualified:
+            return None
+        return self.ctx.index.session_alias(qualified)
+
+    def _finding(self, found: SessionDepends, function: _Function, is_endpoint: bool, param: str) -> Finding:
+        tags = set(self._endpoint_tags(function)) if is_endpoint else set()
+        if found.function_scope:
+            tags.add("function-scope")
+        body_uses, body_closes = _param_usage(function.node, param)
+        if body_closes:
+            tags.add("mitigated")
+        if not body_uses and "decorator-db" not in tags:
+            tags.add("unused")
+        if is_endpoint:
+            where = f"on endpoint {function.qualname}"
+            code, message = "DBS001", format_message(
+                "DBS001", dependency=found.dependency, where=where, scope=self.ctx.settings.scope_name
+            )
+        else:
+            code, message = "DBS002", format_message(
+                "DBS002", dependency=found.dependency, function=function.qualname, scope=self.ctx.settings.scope_name
+            )
+        return self.ctx.finding(
+            found.node, code, message, function.qualname, tags=frozenset(tags), subject=found.dependency
+        )
+
+    def _endpoint_tags(self, function: _Function) -> Iterator[str]:
+        node = function.node
+        if any(method in WEBSOCKET_METHODS for method in function.route_methods) or self.registered.get(node.name):
+            yield "websocket"
+        if self.ctx.settings.session_decorators and any(
+            self._is_session_decorator(decorator) for decorator in node.decorator_list
+        ):
+            yield "decorator-db"
+        if _is_streaming(node):
+            yield "streaming"
+
+    def _is_session_decorator(self, decorator: ast.expr) -> bool:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        qualified = self.names.qualify(target)
+        return qualified is not None and matches_configured(qualified, self.ctx.settings.session_decorators)
+
+    def _carrier_findings(self, call: ast.Call, scope: str) -> Iterator[Finding]:
+        callee = callee_name(call) or "call"
+        endpoint = None
+        if id(call) in self.decorator_calls:
+            endpoint = next(
+                (f for f in self.functions if any(d is call for d in f.node.decorator_list)), None
+            )
+        for keyword in call.keywords:
+            if keyword.arg != "dependencies" or not isinstance(keyword.value, (ast.List, ast.Tuple)):
+                continue
+            for element in keyword.value.elts:
+                found = session_depends(element, self.ctx)
+                if found is None and isinstance(element, (ast.Name, ast.Attribute)):
+                    alias = self._alias(element)
+                    if alias is not None and alias.kind == "depends":
+                        found = SessionDepends(element, alias.dependency, alias.function_scope)
+                if found is None:
+                    continue
+                tags: set[str] = {"function-scope"} if found.function_scope else set()
+                if endpoint is not None:
+                    tags.update(self._endpoint_tags(endpoint))
+                    where = f"in dependencies= of endpoint {endpoint.qualname}"
+                    function = endpoint.qualname
+                else:
+                    where = f"in dependencies= of {callee}(), held by every route it covers"
+                    function = scope or MODULE_SCOPE
+                message = format_message(
+                    "DBS001", dependency=found.dependency, where=where, scope=self.ctx.settings.scope_name
+                )
+                yield self.ctx.finding(
+                    found.node, "DBS001", message, function, tags=frozenset(tags), subject=found.dependency
+                )
+
+
+def _param_usage(function: ast.FunctionDef | ast.AsyncFunctionDef, param: str) -> tuple[bool, bool]:
+    """(is the parameter read in the body, does the body call ``param.close()``)."""
+    used = closes = False
+    for stmt in function.body:
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Name) and node.id == param:
+                used = True
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "close"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == param
+            ):
+                closes = True
+    return used, closes
+
+
+def _is_streaming(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    for decorator in function.decorator_list:
+        if isinstance(decorator, ast.Call):
+            for keyword in decorator.keywords:
+                if keyword.arg == "response_class" and is_streaming_name(keyword.value):
+                    return True
+    for stmt in function.body:
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Call) and is_streaming_name(node.func):
+                return True
+    return False
+
+
+def may_hold_session_dependencies(ctx: ModuleContext) -> bool:
+    """Cheap text gate: skip the walk for files that cannot hold a session dependency."""
+    source = ctx.source
+    if not source or "Depends" in source or "Security" in source:
+        return True
+    index = ctx.index
+    for local, qualified in ctx.names.imports.items():
+        module = qualified.rpartition(".")[0]
+        if (": " + local) in source and module and index.is_project_module(module):
+            if index.session_alias(qualified) is not None or "." in source.split(": " + local, 1)[1][:1]:
+                return True
+    return False
+
+
+def check(ctx: ModuleContext) -> list[Finding]:
+    if not may_hold_session_dependencies(ctx):
+        return []
+    checker = _DependencyCheck(ctx)
+    checker.collect()
+    return list(checker.findings())

@@ -1,0 +1,139 @@
+"""Import and alias resolution: which qualified name does a local name or attribute chain mean."""
+
+from __future__ import annotations
+
+import ast
+from typing import Iterable
+
+FASTAPI_DEPENDS = frozenset({"fastapi.Depends", "fastapi.params.Depends", "fastapi.param_functions.Depends"})
+FASTAPI_SECURITY = frozenset(
+    {"fastapi.Security", "fastapi.params.Security", "fastapi.param_functions.Security"}
+)
+ANNOTATED = frozenset({"typing.Annotated", "typing_extensions.Annotated"})
+
+
+def resolve_relative(module: str, is_package: bool, level: int, target: str | None) -> str:
+    """``from ..x import y`` inside ``module`` -> the absolute module name (best effort)."""
+    parts = module.split(".") if module else []
+    if not is_package and parts:
+        parts = parts[:-1]
+    if level > 1:
+        parts = parts[: max(0, len(parts) - (level - 1))] if len(parts) >= level - 1 else []
+    if target:
+        parts.append(target)
+    return ".".join(parts) if parts else ("." * level + (target or ""))
+
+
+class Names:
+    """Module-level name bindings: imports (anywhere in the file) and local definitions."""
+
+    __slots__ = ("module", "is_package", "imports", "local", "star_modules")
+
+    def __init__(self, module: str = "", is_package: bool = False) -> None:
+        self.module = module
+        self.is_package = is_package
+        self.imports: dict[str, str] = {}  # local name -> qualified name
+        self.local: set[str] = set()  # names bound by def/class/assignment at module level
+        self.star_modules: list[str] = []
+
+    # -- building ---------------------------------------------------------------------------
+    def add_import(self, node: ast.Import | ast.ImportFrom) -> None:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    self.imports[alias.asname] = alias.name
+                else:
+                    top = alias.name.partition(".")[0]
+                    self.imports.setdefault(top, top)
+            return
+        if node.level:
+            base = resolve_relative(self.module, self.is_package, node.level, node.module)
+        else:
+            base = node.module or ""
+        for alias in node.names:
+            if alias.name == "*":
+                self.star_modules.append(base)
+                continue
+            self.imports[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
+
+    def add_module_level_bindings(self, body: Iterable[ast.stmt]) -> None:
+        """Definitions at module level (also inside top-level if/try) shadow imports."""
+        stack = list(body)
+        while stack:
+            stmt = stack.pop()
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                self._bind_local(stmt.name)
+            elif isinstance(stmt, ast.Assign):
+                for target in stmt.targets:
+                    if isinstance(target, ast.Name):
+                        self._bind_local(target.id)
+            elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                self._bind_local(stmt.target.id)
+            elif isinstance(stmt, (ast.If, ast.Try)) or type(stmt).__name__ == "TryStar":
+                stack.extend(stmt.body)
+                stack.extend(stmt.orelse)
+                stack.extend(getattr(stmt, "finalbody", ()))
+                for handler in getattr(stmt, "handlers", ()):
+                    stack.extend(handler.body)
+            elif type(stmt).__name__ == "TypeAlias":
+                name = getattr(stmt, "name", None)
+                if isinstance(name, ast.Name):
+                    self._bind_local(name.id)
+
+    def _bind_local(self, name: str) -> None:
+        self.local.add(name)
+
+    # -- querying ---------------------------------------------------------------------------
+    def qualify(self, node: ast.expr) -> str | None:
+        """The dotted name an expression refers to, or None if it is not a name chain.
+
+        An imported name gives its qualified origin; a module-level definition gives
+        ``module.name`` (a local definition wins over an import of the same name); an unbound
+        name stays bare.
+        """
+        attrs: list[str] = []
+        while isinstance(node, ast.Attribute):
+            attrs.append(node.attr)
+            node = node.value
+        if not isinstance(node, ast.Name):
+            return None
+        base = self.qualify_name(node.id)
+        if attrs:
+            return base + "." + ".".join(reversed(attrs))
+        return base
+
+    def qualify_name(self, name: str) -> str:
+        if name in self.local:
+            return f"{self.module}.{name}" if self.module else name
+        return self.imports.get(name, name)
+
+    def is_unbound(self, name: str) -> bool:
+        return name not in self.local and name not in self.imports
+
+    def refers_to(self, node: ast.expr, qualified: frozenset[str], bare: str) -> bool:
+        """Whether ``node`` names one of ``qualified`` (e.g. fastapi's Depends).
+
+        A bare unbound name counts when a star import from the library could provide it, or
+        when the file imports nothing of that name at all (snippets, re-exports).
+        """
+        if isinstance(node, ast.Name):
+            if node.id in self.local:
+                return False
+            target = self.imports.get(node.id)
+            if target is None:
+                return node.id == bare
+            return target in qualified
+        name = self.qualify(node)
+        return name is not None and name in qualified
+
+
+def matches_configured(qualified: str, configured: Iterable[str]) -> bool:
+    """A configured name is bare (matches any function of that name) or dotted (exact)."""
+    last = qualified.rpartition(".")[2]
+    for name in configured:
+        if "." in name:
+            if qualified == name:
+                return True
+        elif last == name:
+            return True
+    return False

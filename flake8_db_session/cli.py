@@ -1,0 +1,51 @@
+"""The standalone command ``flake8-db-session``: a thin adapter over the analysis core."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from . import __version__
+from .commands import COMMANDS
+from .config import ConfigError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flake8-db-session",
+        description="Find request-scoped SQLAlchemy sessions and ORM objects used outside their session "
+        "in FastAPI code.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"{__package__}.commands.{name}")
+        sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.add_arguments(sub)
+        sub.set_defaults(handler=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if not arguments or arguments[0].startswith("-") and arguments[0] not in ("-h", "--help", "--version"):
+        arguments.insert(0, "check")  # `flake8-db-session [PATHS]` means check
+    elif arguments[0] not in COMMANDS and arguments[0] not in ("-h", "--help", "--version"):
+        arguments.insert(0, "check")
+    args = parser.parse_args(arguments)
+    try:
+        return int(args.handler(args) or 0)
+    except ConfigError as exc:
+        print(f"flake8-db-session: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

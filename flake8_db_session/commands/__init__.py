@@ -1,0 +1,6 @@
+"""Subcommands of the standalone command. Each module has NAME, HELP, add_arguments(parser), run(args)."""
+
+from __future__ import annotations
+
+# Order is the order of ``flake8-db-session --help``.
+COMMANDS = ("check", "explain")

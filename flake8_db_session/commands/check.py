@@ -1,0 +1,42 @@
+"""``flake8-db-session check [PATHS]``: flake8-style findings, without pycodestyle or pyflakes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import runner
+from ..output import FORMATTERS
+from .common import add_jobs_argument, add_settings_arguments, settings_from_args
+
+NAME = "check"
+HELP = "report findings in flake8's format (default: the files git tracks)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="files or directories; '-' reads stdin")
+    parser.add_argument("--format", choices=sorted(FORMATTERS), default="text", help="output format (default: text)")
+    parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
+    parser.add_argument("--disable-noqa", action="store_true", help="report findings covered by # noqa too")
+    parser.add_argument("--output-file", metavar="FILE", help="write the report here instead of stdout")
+    add_jobs_argument(parser)
+    add_settings_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    files = runner.discover(args.paths, settings)
+    result = runner.run(files, settings, jobs=args.jobs)
+    for failed in result.errors:
+        print(f"{failed.path}: error: {failed.error}", file=sys.stderr)
+    findings = runner.reportable(result, settings, disable_noqa=args.disable_noqa)
+    text = FORMATTERS[args.format](findings)
+    if args.output_file:
+        from ..fileio import write_atomic
+
+        write_atomic(args.output_file, text)
+    else:
+        sys.stdout.write(text)
+    if result.errors:
+        return 2
+    return 1 if findings and not args.exit_zero else 0

@@ -1,0 +1,17 @@
+"""Output formats for findings. Each formatter takes the findings and returns the text to print."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from ..analysis import Finding
+from . import json_format, text
+
+Formatter = Callable[[Sequence[Finding]], str]
+
+# --format name -> formatter. Formats that need more than the findings (a baseline, the
+# environment) are wired in the check command.
+FORMATTERS: dict[str, Formatter] = {
+    "text": text.render,
+    "json": json_format.render,
+}

@@ -1,0 +1,94 @@
+"""The flake8 adapter (entry point ``DBS``): reads only the tree, lines and filename flake8 hands it."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+from dataclasses import replace
+from typing import Any, ClassVar, Generator, Sequence
+
+from . import __version__
+from .analysis import analyze_tree
+from .config import DEFAULT_BASELINE, OPTIONS, ConfigError, Settings, settings_from_mapping
+from .project import context_for_path
+
+_HELP = {
+    "db-session-dependencies": "Session dependencies: bare names or dotted paths (default: %(default)s).",
+    "db-session-scopes": "Short-lived session scope factories (default: %(default)s).",
+    "db-session-model-modules": "Modules (dotted) or paths holding the ORM models (default: discover).",
+    "db-session-detached-sources": "Functions returning detached or transient ORM objects.",
+    "db-session-serializers": "Extra calls that make an ORM value safe to leave its scope.",
+    "db-session-session-decorators": "Decorators that read the session from the endpoint's kwargs.",
+    "db-session-scope-factory": "What the migrate codemod writes, as module:name.",
+    "db-session-baseline": "The burndown baseline file (default: %(default)s).",
+    "db-session-ratchet-codes": "Codes the burndown counts and enforces (default: %(default)s).",
+    "db-session-ratchet-only": "Report only DBS100 for ratcheted codes (adopt the hook on a legacy codebase).",
+}
+
+
+class Plugin:
+    name = "flake8-db-session"
+    version = __version__
+
+    settings: ClassVar[Settings] = Settings()
+
+    def __init__(self, tree: ast.AST, filename: str = "stdin", lines: Sequence[str] = ()) -> None:
+        self._tree = tree
+        self._filename = filename
+        self._lines = lines
+
+    @classmethod
+    def add_options(cls, manager: Any) -> None:
+        defaults = Settings()
+        for key, (attr, kind) in OPTIONS.items():
+            default = getattr(defaults, attr)
+            kwargs: dict[str, Any] = {"parse_from_config": True, "help": _HELP[key]}
+            if kind in ("list", "codes"):
+                kwargs.update(comma_separated_list=True, default=",".join(default))
+            elif kind == "bool":
+                kwargs.update(action="store_true", default=False)
+            else:
+                kwargs["default"] = default
+            if key == "db-session-baseline":
+                kwargs["normalize_paths"] = True
+            manager.add_option(f"--{key}", **kwargs)
+
+    @classmethod
+    def parse_options(cls, options: argparse.Namespace) -> None:
+        values: dict[str, Any] = {}
+        for key, (attr, _kind) in OPTIONS.items():
+            value = getattr(options, key.replace("-", "_"), None)
+            if value is not None:
+                values[key] = value
+        root = os.getcwd()
+        try:
+            settings = settings_from_mapping(values, root=root, source="flake8 options")
+        except ConfigError as exc:
+            # flake8 turns a raised exception into a traceback; a clear one-line error is kinder.
+            raise SystemExit(f"flake8-db-session: {exc}") from None
+        if not settings.baseline:
+            settings = replace(settings, baseline=DEFAULT_BASELINE)
+        cls.settings = settings
+
+    def run(self) -> Generator[tuple[int, int, str, type], None, None]:
+        if not isinstance(self._tree, ast.Module):
+            return
+        source = "".join(self._lines)
+        settings = self.settings
+        try:
+            module, is_package, index = context_for_path(self._filename, settings)
+            findings = analyze_tree(
+                self._tree,
+                self._filename,
+                settings,
+                source=source,
+                lines=self._lines,
+                module=module,
+                is_package=is_package,
+                index=index,
+            )
+        except (RecursionError, MemoryError):  # pathological nesting: never take flake8 down
+            return
+        for finding in findings:
+            yield finding.line, finding.col, finding.message, type(self)

@@ -1,0 +1,164 @@
+"""The filesystem-backed project index: module names of files and names defined in other modules.
+
+The core asks it, lazily, only what one file needs (is this imported name a session alias
+defined in another module?), so an editor save parses at most the few modules it imports
+names from, once per process.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+from functools import lru_cache
+
+from .analysis.context import ModuleContext, ProjectIndex, SessionAlias
+from .config import Settings
+
+_MAX_REEXPORT_DEPTH = 8
+# Text gates before parsing another module: an alias definition starts a line with
+# ``Name = Annotated[``/``Depends(``/``Security(`` (maybe annotated, or ``type Name =``); a
+# re-export names it in an import statement.
+_ALIAS_LINE = re.compile(
+    r"^(?:type\s+)?(\w+)\s*(?::[^=\n]*)?=\s*[\w.]*(?:Annotated\[|Depends\(|Security\()", re.MULTILINE
+)
+_IMPORT_LIST = re.compile(r"^[ \t]*from[ \t]+[\w.]+[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)", re.MULTILINE)
+_WORD = re.compile(r"\w+")
+
+
+@lru_cache(maxsize=4096)
+def _is_package_dir(directory: str) -> bool:
+    return os.path.isfile(os.path.join(directory, "__init__.py"))
+
+
+def module_for_path(path: str) -> tuple[str, bool, str]:
+    """(dotted module name, is a package ``__init__``, import root) for a file path.
+
+    The module name climbs the ``__init__.py`` chain; the root is the directory above the
+    topmost package (where ``import top`` would find it).
+    """
+    absolute = os.path.abspath(path)
+    directory, filename = os.path.split(absolute)
+    stem = filename[:-3] if filename.endswith(".py") else filename.rsplit(".", 1)[0]
+    is_package = stem == "__init__"
+    parts = [] if is_package else [stem]
+    while directory and _is_package_dir(directory):
+        directory, name = os.path.split(directory)
+        parts.append(name)
+        if not name:
+            break
+    parts.reverse()
+    return ".".join(p for p in parts if p), is_package, directory
+
+
+class FileProjectIndex(ProjectIndex):
+    """Resolves qualified names against the source files under a set of import roots."""
+
+    def __init__(self, roots: tuple[str, ...], settings: Settings) -> None:
+        self.roots = tuple(dict.fromkeys(os.path.abspath(r) for r in roots))
+        self.settings = settings
+        self._files: dict[str, str | None] = {}
+        self._aliases: dict[str, SessionAlias | None] = {}
+        self._candidate_names: dict[str, frozenset[str]] = {}
+        # module -> (its imports, its aliases); parsed trees are not kept (a large live tree
+        # makes every garbage collection pass slower).
+        self._modules: dict[str, tuple[dict[str, str] | None, dict[str, SessionAlias]]] = {}
+
+    def module_file(self, module: str) -> str | None:
+        if module in self._files:
+            return self._files[module]
+        found = None
+        if module and not module.startswith("."):
+            relative = module.replace(".", os.sep)
+            for root in self.roots:
+                for candidate in (relative + ".py", os.path.join(relative, "__init__.py")):
+                    path = os.path.join(root, candidate)
+                    if os.path.isfile(path):
+                        found = path
+                        break
+                if found:
+                    break
+        self._files[module] = found
+        return found
+
+    def is_project_module(self, module: str) -> bool:
+        return self.module_file(module) is not None
+
+    def _load(self, module: str, name: str) -> tuple[dict[str, str] | None, dict[str, SessionAlias]]:
+        cached = self._modules.get(module)
+        if cached is not None:
+            return cached
+        path = self.module_file(module)
+        result: tuple[dict[str, str] | None, dict[str, SessionAlias]] = (None, {})
+        if path is not None:
+            try:
+                with open(path, "rb") as handle:
+                    data = handle.read()
+                if name in self._candidates(module, data):
+                    tree = ast.parse(data, filename=path)
+                    from .analysis.dependencies import module_aliases
+
+                    ctx = ModuleContext.build(
+                        tree, path, self.settings, module=module, is_package=path.endswith("__init__.py"), index=self
+                    )
+                    result = (ctx.names.imports, module_aliases(ctx))
+                    self._modules[module] = result
+                    return result
+            except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+                pass
+            # Not cached when the name is absent: another name from the module may need a parse.
+            return result
+        self._modules[module] = result
+        return result
+
+    def _candidates(self, module: str, data: bytes) -> frozenset[str]:
+        """Names that could be an alias in a module's text: alias-shaped lines and re-exports."""
+        found = self._candidate_names.get(module)
+        if found is None:
+            text = data.decode("utf-8", "replace")
+            names = set(_ALIAS_LINE.findall(text))
+            for imported in _IMPORT_LIST.findall(text):
+                names.update(_WORD.findall(imported))
+            found = self._candidate_names[module] = frozenset(names)
+        return found
+
+    def session_alias(self, qualified: str) -> SessionAlias | None:
+        if qualified not in self._aliases:
+            self._aliases[qualified] = self._resolve_alias(qualified)
+        return self._aliases[qualified]
+
+    def _resolve_alias(self, qualified: str) -> SessionAlias | None:
+        seen: set[str] = set()
+        for _ in range(_MAX_REEXPORT_DEPTH):
+            if qualified in seen:
+                return None
+            seen.add(qualified)
+            module, _, name = qualified.rpartition(".")
+            if not module:
+                return None
+            imports, aliases = self._load(module, name)
+            if name in aliases:
+                return aliases[name]
+            if imports is None or name not in imports:
+                return None
+            qualified = imports[name]  # follow a re-export
+        return None
+
+
+_INDEXES: dict[tuple[tuple[str, ...], Settings], FileProjectIndex] = {}
+
+
+def project_index(roots: tuple[str, ...], settings: Settings) -> FileProjectIndex:
+    """One index per (roots, settings) per process, so modules are parsed once."""
+    key = (roots, settings)
+    index = _INDEXES.get(key)
+    if index is None:
+        index = _INDEXES[key] = FileProjectIndex(roots, settings)
+    return index
+
+
+def context_for_path(path: str, settings: Settings) -> tuple[str, bool, FileProjectIndex]:
+    """Module name, package flag and the project index for a file being checked."""
+    module, is_package, import_root = module_for_path(path)
+    roots = (import_root, settings.root, os.path.join(settings.root, "src"))
+    return module, is_package, project_index(roots, settings)

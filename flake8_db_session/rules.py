@@ -1,0 +1,247 @@
+"""The one table of rule codes: code, message template, explanation, bad and good example.
+
+Codes and their meaning are a contract (other tools and configs depend on them); messages may
+improve, meanings may not change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    summary: str  # one line, for tables
+    message: str  # str.format template; the code is prefixed when rendered
+    why: str
+    bad: str
+    good: str
+    default_enabled: bool = True
+
+
+def _dedent(text: str) -> str:
+    import textwrap
+
+    return textwrap.dedent(text).strip("\n")
+
+
+RULES: dict[str, Rule] = {}
+
+
+def _rule(**kwargs: object) -> None:
+    for key in ("why", "bad", "good"):
+        kwargs[key] = _dedent(str(kwargs[key]))
+    rule = Rule(**kwargs)  # type: ignore[arg-type]
+    RULES[rule.code] = rule
+
+
+_rule(
+    code="DBS001",
+    name="request-scoped-session-on-endpoint",
+    summary="session dependency (Depends(get_db)) declared on an endpoint",
+    message="request-scoped session dependency {dependency} {where}; open a short scope with {scope}() instead",
+    why="""
+        A `Depends(get_db)` session lives for the whole request: through slow awaits, through
+        response serialization, until the response has been sent. It holds a pooled connection
+        (often an open transaction) all that time. Under load this exhausts the pool and leaves
+        connections idle in transaction. Open a short-lived scope around the statements that
+        need the database and serialize ORM objects inside it.
+    """,
+    bad="""
+        @router.get("/tools")
+        async def list_tools(db: Session = Depends(get_db)):
+            tools = tool_service.list_tools(db)
+            await notify_slow_service()          # the connection is still checked out here
+            return tools                          # ...and while FastAPI serializes this
+    """,
+    good="""
+        @router.get("/tools")
+        async def list_tools():
+            with fresh_db_session() as db:
+                tools = [t.model_dump() for t in tool_service.list_tools(db)]
+            await notify_slow_service()          # no connection held
+            return tools
+    """,
+)
+
+_rule(
+    code="DBS002",
+    name="request-scoped-session-in-helper-dependency",
+    summary="session dependency inside a helper dependency (every endpoint using it holds a session)",
+    message="session dependency {dependency} in helper dependency {function} makes every endpoint using it hold a session; open a short scope with {scope}() inside the helper instead",
+    why="""
+        A dependency function that itself depends on `get_db` (for example `get_current_user`)
+        makes every endpoint that uses it hold a request-scoped session, even endpoints that
+        never touch the database. Open a short scope inside the helper and return plain values.
+    """,
+    bad="""
+        def get_current_user(token: str = Depends(oauth2), db: Session = Depends(get_db)):
+            return db.get(User, decode(token).sub)
+    """,
+    good="""
+        def get_current_user(token: str = Depends(oauth2)) -> UserInfo:
+            with fresh_db_session() as db:
+                user = db.get(User, decode(token).sub)
+                return UserInfo.model_validate(user)
+    """,
+)
+
+_rule(
+    code="DBS003",
+    name="orm-object-escapes-scope",
+    summary="ORM object returned or yielded out of a short-lived session scope without serialization",
+    message="ORM object {name} leaves the session scope of {session} unserialized; serialize it inside the scope (e.g. Schema.model_validate({name}))",
+    why="""
+        An ORM instance returned out of `with fresh_db_session() as db:` reaches code that runs
+        after the session closed (FastAPI's response serialization, the caller). A lazy
+        relationship read there raises DetachedInstanceError, and with expire_on_commit=True
+        any attribute read does. Convert to a schema or dict inside the scope.
+    """,
+    bad="""
+        def load_team(team_id: int) -> Team:
+            with fresh_db_session() as db:
+                return db.get(Team, team_id)     # caller's team.members raises
+    """,
+    good="""
+        def load_team(team_id: int) -> TeamRead:
+            with fresh_db_session() as db:
+                return TeamRead.model_validate(db.get(Team, team_id))
+    """,
+)
+
+_rule(
+    code="DBS004",
+    name="write-to-detached-object",
+    summary="write to an ORM object after its session closed (the write is silently lost)",
+    message="write to {name}.{attribute} after its session {session} closed is silently lost; make the change inside the scope and commit",
+    why="""
+        Setting an attribute on a detached or transient instance changes only the Python
+        object. Nothing tracks it, nothing flushes it: the database never sees the write, and
+        no error is raised.
+    """,
+    bad="""
+        with fresh_db_session() as db:
+            tool = db.get(Tool, tool_id)
+        tool.enabled = False                      # lost
+    """,
+    good="""
+        with fresh_db_session() as db:
+            tool = db.get(Tool, tool_id)
+            tool.enabled = False                  # flushed and committed on exit
+    """,
+)
+
+_rule(
+    code="DBS005",
+    name="lazy-load-after-scope",
+    summary="lazy relationship (or any attribute of an expired object) read after the session scope ended",
+    message="{name}.{attribute} is read after the session {session} closed ({reason}); read it inside the scope or eager-load it",
+    why="""
+        A lazy relationship is loaded on first access through the instance's session. After the
+        session closed, the access raises DetachedInstanceError. If the object was expired
+        first (commit with expire_on_commit=True, rollback, expire()), every attribute read
+        needs the session and raises.
+    """,
+    bad="""
+        with fresh_db_session() as db:
+            team = db.get(Team, team_id)
+        names = [m.name for m in team.members]   # DetachedInstanceError
+    """,
+    good="""
+        with fresh_db_session() as db:
+            team = db.get(Team, team_id)
+            names = [m.name for m in team.members]
+    """,
+)
+
+_rule(
+    code="DBS006",
+    name="orm-object-stored-long-lived",
+    summary="ORM object stored where it outlives its session (global, cache, app.state, background task)",
+    message="ORM object {name} is stored in {target}, which outlives its session; store a serialized copy or its primary key instead",
+    why="""
+        Module globals, caches, `app.state`/`request.state`, long-lived instance attributes,
+        background tasks and streaming closures all run or are read after the session closed.
+        The stored instance is detached there: relationship reads raise, writes are lost.
+    """,
+    bad="""
+        with fresh_db_session() as db:
+            _CACHE[key] = db.get(Tool, tool_id)
+    """,
+    good="""
+        with fresh_db_session() as db:
+            _CACHE[key] = ToolRead.model_validate(db.get(Tool, tool_id))
+    """,
+)
+
+_rule(
+    code="DBS007",
+    name="session-used-after-close",
+    summary="session used after its close() (SQLAlchemy silently reopens it)",
+    message="session {session} is used after {session}.close() on line {close_line}; SQLAlchemy silently reopens it, undoing the early release",
+    why="""
+        `Session.close()` releases the connection, but the session stays usable: the next query
+        checks a connection out of the pool again and begins a new transaction, which then lives
+        until the request ends. The early release is undone without any error.
+    """,
+    bad="""
+        db.commit()
+        db.close()
+        audit = db.query(Audit).count()          # checks out a new connection
+    """,
+    good="""
+        audit = db.query(Audit).count()
+        db.commit()
+        db.close()
+    """,
+)
+
+_rule(
+    code="DBS008",
+    name="session-without-guaranteed-close",
+    summary="session acquired without a guaranteed close (next(get_db()), SessionLocal() without with/finally)",
+    message="session {session} from {source} has no guaranteed close; use `with {scope}() as {session}:` or close it in a finally block",
+    why="""
+        `next(get_db())` runs the generator only to its `yield`: the generator's `finally:
+        db.close()` runs only when the generator is garbage collected. `SessionLocal()` with a
+        close() that an exception can skip leaks the connection the same way.
+    """,
+    bad="""
+        db = next(get_db())
+        tools = db.query(Tool).all()
+        db.close()                                # skipped if the query raises
+    """,
+    good="""
+        with fresh_db_session() as db:
+            tools = db.query(Tool).all()
+    """,
+)
+
+_rule(
+    code="DBS100",
+    name="burndown-ratchet",
+    summary="a module holds more findings of a ratcheted code than its burndown baseline allows",
+    message="{module} has {count} {code} findings, over its baseline of {allowed} ({new}); use a short scope instead, or update the baseline if a function only moved",
+    why="""
+        The burndown baseline records how many findings of each ratcheted code (DBS001, DBS002
+        by default) each module holds. Counts may only go down. A new request-scoped session in
+        a module pushes it over its baseline.
+    """,
+    bad="""
+        # baseline: app/routers/tools.py DBS001 = 3; the module now has 4
+        @router.get("/tools/new")
+        def new_endpoint(db: Session = Depends(get_db)): ...
+    """,
+    good="""
+        @router.get("/tools/new")
+        def new_endpoint():
+            with fresh_db_session() as db: ...
+    """,
+)
+
+
+def format_message(code: str, **fields: object) -> str:
+    """Render the one-line message for a code, starting with the code."""
+    return f"{code} " + RULES[code].message.format(**fields)

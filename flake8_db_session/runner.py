@@ -1,0 +1,223 @@
+"""Standalone runs: find files, analyze them in parallel, apply noqa and flake8's selection rules.
+
+Shared by ``check``, ``report``, ``baseline`` and the other commands. flake8's own helpers
+(DecisionEngine, file discovery, filename matching) are reused so both modes agree on real configs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import logging
+import multiprocessing
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from importlib.util import decode_source
+from typing import Callable, Iterable, Sequence
+
+from flake8 import defaults as flake8_defaults
+from flake8 import utils as flake8_utils
+from flake8.discover_files import expand_paths
+from flake8.style_guide import Decision, DecisionEngine
+
+from .analysis import Finding, analyze_tree
+from .config import Settings
+from .project import context_for_path
+from .rules import RULES
+
+LOG = logging.getLogger(__name__)
+# Below this many files, starting worker processes costs more than it saves.
+PARALLEL_THRESHOLD = 32
+
+
+@dataclass
+class FileResult:
+    path: str
+    findings: list[Finding] = field(default_factory=list)
+    error: str = ""  # why the file could not be checked (read, decode or parse)
+
+
+@dataclass
+class RunResult:
+    files: list[FileResult]
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for result in self.files for f in result.findings]
+
+    @property
+    def errors(self) -> list[FileResult]:
+        return [result for result in self.files if result.error]
+
+
+# --- which files ---------------------------------------------------------------------------------
+
+
+def _git_python_files() -> list[str] | None:
+    try:
+        proc = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "*.py", "*.pyi"],
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        return None
+    files = [p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
+    return [p for p in files if os.path.isfile(p)]
+
+
+def exclude_patterns(settings: Settings) -> list[str]:
+    patterns = list(settings.exclude) if settings.exclude else list(flake8_defaults.EXCLUDE)
+    patterns.extend(settings.extend_exclude)
+    return flake8_utils.normalize_paths(patterns, parent=settings.root)
+
+
+def discover(paths: Sequence[str], settings: Settings) -> list[str]:
+    """The files to check: the given paths (flake8's expansion), else what git tracks, else '.'."""
+    exclude = exclude_patterns(settings)
+    if not paths:
+        tracked = _git_python_files()
+        if tracked is not None:
+            return sorted(
+                p
+                for p in tracked
+                if not any(
+                    flake8_utils.matches_filename(part, exclude, "%(path)s", LOG) for part in _path_prefixes(p)
+                )
+            )
+        paths = ["."]
+    files = expand_paths(
+        paths=list(paths), stdin_display_name="stdin", filename_patterns=["*.py"], exclude=exclude
+    )
+    return list(dict.fromkeys(files))
+
+
+def _path_prefixes(path: str) -> Iterable[str]:
+    """A path and each of its parent directories (flake8 excludes a directory with all it holds)."""
+    parts = path.split(os.sep)
+    for end in range(1, len(parts) + 1):
+        yield os.sep.join(parts[:end])
+
+
+# --- which codes ---------------------------------------------------------------------------------
+
+
+class Selection:
+    """flake8's select/ignore/per-file-ignores decisions, for our codes."""
+
+    def __init__(self, settings: Settings) -> None:
+        opt_in = [code for code, rule in RULES.items() if not rule.default_enabled]
+        self._default = self._engine(settings, settings.extend_ignore, opt_in)
+        self._per_file: list[tuple[str, DecisionEngine]] = []
+        for pattern, codes in settings.per_file_ignores:
+            engine = self._engine(settings, [*settings.extend_ignore, *codes], opt_in)
+            self._per_file.append((flake8_utils.normalize_path(pattern), engine))
+        self._per_file.sort(key=lambda item: len(item[0]), reverse=True)  # most specific first
+
+    @staticmethod
+    def _engine(settings: Settings, extend_ignore: Sequence[str], opt_in: list[str]) -> DecisionEngine:
+        options = argparse.Namespace(
+            select=list(settings.select) or None,
+            ignore=list(settings.ignore) or None,
+            extend_select=list(settings.extend_select),
+            extended_default_select=["DBS"],
+            extend_ignore=list(extend_ignore),
+            extended_default_ignore=opt_in,
+        )
+        return DecisionEngine(options)
+
+    def decider(self, path: str) -> Callable[[str], bool]:
+        normalized = flake8_utils.normalize_path(path)
+        engine = self._default
+        for pattern, candidate in self._per_file:
+            if flake8_utils.matches_filename(normalized, [pattern], "%(path)s", LOG):
+                engine = candidate
+                break
+        return lambda code: engine.decision_for(code) is Decision.Selected
+
+
+# --- analysis ----------------------------------------------------------------------------------
+
+
+def check_source(data: bytes, path: str, settings: Settings) -> FileResult:
+    """Analyze one file's bytes; never raises for bad input."""
+    try:
+        source = decode_source(data)
+    except (SyntaxError, UnicodeDecodeError, LookupError) as exc:
+        return FileResult(path, error=f"cannot decode: {exc}")
+    try:
+        tree = ast.parse(source, filename=path)
+    except SyntaxError as exc:
+        return FileResult(path, error=f"syntax error at line {exc.lineno}: {exc.msg}")
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return FileResult(path, error=f"cannot parse: {type(exc).__name__}: {exc}")
+    try:
+        module, is_package, index = context_for_path(path, settings)
+        findings = analyze_tree(
+            tree, path, settings, source=source, module=module, is_package=is_package, index=index
+        )
+    except (RecursionError, MemoryError) as exc:
+        return FileResult(path, error=f"too deeply nested to analyze: {type(exc).__name__}")
+    return FileResult(path, findings)
+
+
+def check_path(path: str, settings: Settings) -> FileResult:
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as handle:
+                data = handle.read()
+    except OSError as exc:
+        return FileResult(path, error=f"cannot read: {exc.strerror or exc}")
+    return check_source(data, path, settings)
+
+
+_WORKER_SETTINGS: Settings | None = None
+
+
+def _init_worker(settings: Settings) -> None:
+    global _WORKER_SETTINGS
+    _WORKER_SETTINGS = settings
+
+
+def _work(path: str) -> FileResult:
+    assert _WORKER_SETTINGS is not None
+    return check_path(path, _WORKER_SETTINGS)
+
+
+def default_jobs() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
+
+
+def run(files: Sequence[str], settings: Settings, *, jobs: int = 0) -> RunResult:
+    """Analyze files (in parallel when worth it). Findings keep their noqa flag; nothing is filtered."""
+    jobs = jobs or default_jobs()
+    if jobs <= 1 or len(files) < PARALLEL_THRESHOLD or "-" in files:
+        results = [check_path(path, settings) for path in files]
+    else:
+        context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        chunksize = max(1, len(files) // (jobs * 8))
+        with context.Pool(jobs, initializer=_init_worker, initargs=(settings,)) as pool:
+            results = pool.map(_work, files, chunksize=chunksize)
+    return RunResult(results)
+
+
+def reportable(result: RunResult, settings: Settings, *, disable_noqa: bool = False) -> list[Finding]:
+    """The findings a user sees: selected codes, not covered by noqa or per-file-ignores."""
+    selection = Selection(settings)
+    shown: list[Finding] = []
+    for file_result in result.files:
+        if not file_result.findings:
+            continue
+        selected = selection.decider(file_result.path)
+        shown.extend(f for f in file_result.findings if (disable_noqa or not f.noqa) and selected(f.code))
+    return shown
