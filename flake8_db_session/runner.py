@@ -94,7 +94,7 @@ def discover(paths: Sequence[str], settings: Settings) -> list[str]:
     files = expand_paths(
         paths=list(paths), stdin_display_name="stdin", filename_patterns=["*.py"], exclude=exclude
     )
-    return list(dict.fromkeys(files))
+    return sorted(dict.fromkeys(files))  # flake8 reports files in sorted order too
 
 
 def _path_prefixes(path: str) -> Iterable[str]:

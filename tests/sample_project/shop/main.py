@@ -1,0 +1,6 @@
+from fastapi import FastAPI
+
+from shop.routers import api
+
+app = FastAPI()
+app.include_router(api)
