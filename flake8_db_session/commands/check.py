@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .. import runner
-from ..output import FORMATTERS
+from ..output import FORMATTERS, github
 from .common import add_jobs_argument, add_settings_arguments, settings_from_args
 
 NAME = "check"
@@ -37,6 +38,10 @@ def run(args: argparse.Namespace) -> int:
         write_atomic(args.output_file, text)
     else:
         sys.stdout.write(text)
+    if github.enabled(os.environ) and args.format != "github":
+        # Workflow commands are read from stdout and stderr alike: keep a JSON/SARIF stdout clean.
+        machine_stdout = args.format != "text" and not args.output_file
+        github.report_to_actions(findings, environ=os.environ, stream=sys.stderr if machine_stdout else sys.stdout)
     if result.errors:
         return 2
     return 1 if findings and not args.exit_zero else 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from ..analysis import Finding
-from . import json_format, text
+from . import github, json_format, sarif, text
 
 Formatter = Callable[[Sequence[Finding]], str]
 
@@ -14,4 +14,6 @@ Formatter = Callable[[Sequence[Finding]], str]
 FORMATTERS: dict[str, Formatter] = {
     "text": text.render,
     "json": json_format.render,
+    "sarif": sarif.render,
+    "github": github.render,
 }

@@ -1,0 +1,123 @@
+"""SARIF 2.1.0 (``--format sarif``), for GitHub code scanning and other SARIF viewers.
+
+Columns are converted to UTF-16 code units (SARIF's default ``columnKind``), reading the lines of
+the files that have findings. Paths become URIs relative to ``%SRCROOT%`` (the current directory),
+which is what code scanning expects when the command runs at the repository root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Any, Dict, List, Optional, Sequence
+from urllib.parse import quote
+
+from .. import __version__
+from ..analysis import Finding
+from ..rules import RULES
+from .columns import LineReader, SourceLines, character_column
+
+SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
+INFORMATION_URI = "https://pypi.org/project/flake8-db-session/"
+# Holding a request-scoped session is debt to burn down; the other rules are bugs.
+WARNING_CODES = frozenset({"DBS001", "DBS002"})
+
+
+def level(code: str) -> str:
+    return "warning" if code in WARNING_CODES else "error"
+
+
+def artifact_uri(path: str, root: Optional[str] = None) -> Dict[str, str]:
+    """A relative URI under %SRCROOT% when the file is inside ``root``, else an absolute file URI."""
+    root = os.path.abspath(root or os.getcwd())
+    absolute = os.path.abspath(path)
+    relative = os.path.relpath(absolute, root) if _inside(absolute, root) else None
+    if relative is not None:
+        return {"uri": quote(relative.replace(os.sep, "/")), "uriBaseId": "%SRCROOT%"}
+    return {"uri": "file://" + quote(absolute.replace(os.sep, "/"))}
+
+
+def _inside(path: str, root: str) -> bool:
+    try:
+        return os.path.commonpath([path, root]) == root
+    except ValueError:  # different drives
+        return False
+
+
+def _rule_descriptor(code: str) -> Dict[str, Any]:
+    rule = RULES[code]
+    help_markdown = f"{rule.why}\n\nBad:\n\n```python\n{rule.bad}\n```\n\nGood:\n\n```python\n{rule.good}\n```\n"
+    return {
+        "id": code,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": " ".join(rule.why.split())},
+        "help": {"text": " ".join(rule.why.split()), "markdown": help_markdown},
+        "defaultConfiguration": {"level": level(code), "enabled": rule.default_enabled},
+    }
+
+
+def _fingerprint(finding: Finding, occurrence: int) -> str:
+    """Stable across line moves: the module, code, function, subject and how many came before."""
+    key = "\0".join([finding.path, finding.code, finding.function, finding.subject, str(occurrence)])
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
+def build(
+    findings: Sequence[Finding], *, read_line: Optional[LineReader] = None, root: Optional[str] = None
+) -> Dict[str, Any]:
+    read_line = read_line or SourceLines()
+    codes = sorted(RULES)
+    rule_index = {code: index for index, code in enumerate(codes)}
+    seen: Dict[tuple, int] = {}
+    results: List[Dict[str, Any]] = []
+    for finding in findings:
+        key = (finding.path, finding.code, finding.function, finding.subject)
+        occurrence = seen[key] = seen.get(key, -1) + 1
+        result: Dict[str, Any] = {
+            "ruleId": finding.code,
+            "level": level(finding.code),
+            "message": {"text": finding.message},
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": artifact_uri(finding.path, root),
+                        "region": {
+                            "startLine": finding.line,
+                            "startColumn": character_column(read_line, finding.path, finding.line, finding.col),
+                        },
+                    },
+                    "logicalLocations": [{"fullyQualifiedName": finding.function, "kind": "function"}],
+                }
+            ],
+            "partialFingerprints": {"flake8DbSession/v1": _fingerprint(finding, occurrence)},
+            "properties": {"function": finding.function, "status": finding.status},
+        }
+        if finding.code in rule_index:
+            result["ruleIndex"] = rule_index[finding.code]
+        if finding.noqa:  # only present with --disable-noqa: show it as suppressed, not hide it
+            result["suppressions"] = [{"kind": "inSource"}]
+        results.append(result)
+    return {
+        "$schema": SCHEMA_URI,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "flake8-db-session",
+                        "version": __version__,
+                        "informationUri": INFORMATION_URI,
+                        "rules": [_rule_descriptor(code) for code in codes],
+                    }
+                },
+                "columnKind": "utf16CodeUnits",
+                "results": results,
+            }
+        ],
+    }
+
+
+def render(findings: Sequence[Finding]) -> str:
+    return json.dumps(build(findings), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
