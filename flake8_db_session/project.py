@@ -84,6 +84,11 @@ class FileProjectIndex(ProjectIndex):
     def is_project_module(self, module: str) -> bool:
         return self.module_file(module) is not None
 
+    def read_bytes(self, path: str) -> bytes:
+        """A module's bytes (a subclass may read them from elsewhere, such as git objects)."""
+        with open(path, "rb") as handle:
+            return handle.read()
+
     def _load(self, module: str, name: str) -> tuple[dict[str, str] | None, dict[str, SessionAlias]]:
         cached = self._modules.get(module)
         if cached is not None:
@@ -92,8 +97,7 @@ class FileProjectIndex(ProjectIndex):
         result: tuple[dict[str, str] | None, dict[str, SessionAlias]] = (None, {})
         if path is not None:
             try:
-                with open(path, "rb") as handle:
-                    data = handle.read()
+                data = self.read_bytes(path)
                 if name in self._candidates(module, data):
                     tree = ast.parse(data, filename=path)
                     from .analysis.dependencies import module_aliases

@@ -22,7 +22,7 @@ from flake8 import utils as flake8_utils
 from flake8.discover_files import expand_paths
 from flake8.style_guide import Decision, DecisionEngine
 
-from .analysis import Finding, analyze_tree
+from .analysis import Finding, ProjectIndex, analyze_tree
 from .config import Settings
 from .project import context_for_path
 from .rules import RULES
@@ -144,8 +144,14 @@ class Selection:
 # --- analysis ----------------------------------------------------------------------------------
 
 
-def check_source(data: bytes, path: str, settings: Settings) -> FileResult:
-    """Analyze one file's bytes; never raises for bad input."""
+def check_source(
+    data: bytes, path: str, settings: Settings, *, context: tuple[str, bool, ProjectIndex] | None = None
+) -> FileResult:
+    """Analyze one file's bytes; never raises for bad input.
+
+    ``context`` (module name, is a package, project index) replaces the filesystem lookup, for
+    files that are not on disk (``history`` reads them from git objects).
+    """
     try:
         source = decode_source(data)
     except (SyntaxError, UnicodeDecodeError, LookupError) as exc:
@@ -157,7 +163,7 @@ def check_source(data: bytes, path: str, settings: Settings) -> FileResult:
     except (ValueError, RecursionError, MemoryError) as exc:
         return FileResult(path, error=f"cannot parse: {type(exc).__name__}: {exc}")
     try:
-        module, is_package, index = context_for_path(path, settings)
+        module, is_package, index = context if context is not None else context_for_path(path, settings)
         findings = analyze_tree(
             tree, path, settings, source=source, module=module, is_package=is_package, index=index
         )
