@@ -8,6 +8,7 @@ import sys
 
 from .. import runner
 from ..output import FORMATTERS, github
+from ..burndown.workflow import RatchetCheck, add_ratchet_arguments
 from .common import add_jobs_argument, add_settings_arguments, settings_from_args
 
 NAME = "check"
@@ -20,17 +21,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     parser.add_argument("--disable-noqa", action="store_true", help="report findings covered by # noqa too")
     parser.add_argument("--output-file", metavar="FILE", help="write the report here instead of stdout")
+    add_ratchet_arguments(parser)
     add_jobs_argument(parser)
     add_settings_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
+    ratchet = RatchetCheck.start(args, settings)  # a missing or corrupt baseline stops here (exit 2)
     files = runner.discover(args.paths, settings)
     result = runner.run(files, settings, jobs=args.jobs)
     for failed in result.errors:
         print(f"{failed.path}: error: {failed.error}", file=sys.stderr)
     findings = runner.reportable(result, settings, disable_noqa=args.disable_noqa)
+    if ratchet is not None:
+        findings = ratchet.finish(result.findings, files, findings)
     text = FORMATTERS[args.format](findings)
     if args.output_file:
         from ..fileio import write_atomic
@@ -44,4 +49,5 @@ def run(args: argparse.Namespace) -> int:
         github.report_to_actions(findings, environ=os.environ, stream=sys.stderr if machine_stdout else sys.stdout)
     if result.errors:
         return 2
-    return 1 if findings and not args.exit_zero else 0
+    failed = bool(findings) or (ratchet is not None and ratchet.failed)
+    return 1 if failed and not args.exit_zero else 0

@@ -1,0 +1,173 @@
+"""The ratchet: a module may not hold more findings of a ratcheted code than its baseline allows.
+
+Enforced per module and code (DESIGN.md); function names only tell people which endpoint is new.
+A function renamed in place keeps the module's count and passes. A function moved to another
+module is -1 there and +1 here: it fails (the baseline needs the reviewable update), but the
+message says so and that the total did not grow. Counts that drop tighten the baseline.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from ..analysis.findings import Finding
+from ..rules import RULES
+from .baseline import Baseline, function_counts
+from .counts import module_key
+
+
+@dataclass
+class NewFunction:
+    function: str
+    count: int  # findings it holds now
+    allowed: int  # findings the baseline records for it
+    findings: list[Finding]
+
+    def describe(self) -> str:
+        lines = ", ".join(str(f.line) for f in self.findings)
+        return f"{self.function} (line {lines})"
+
+
+@dataclass
+class Overrun:
+    """A (module, code) over its baseline."""
+
+    module: str
+    code: str
+    count: int
+    allowed: int
+    new: list[NewFunction] = field(default_factory=list)
+    moved_from: list[str] = field(default_factory=list)  # modules where these functions were
+    total_grew: bool = True  # over all the checked modules, for this code
+
+    def note(self) -> str:
+        """What is new, where it came from, whether the total grew: the message's parenthesis."""
+        parts = []
+        if self.new:
+            parts.append("new: " + "; ".join(n.describe() for n in self.new))
+        if self.moved_from:
+            parts.append(f"moved from {', '.join(self.moved_from)}")
+        if not self.total_grew:
+            parts.append(f"the {self.code} total did not grow")
+        return "; ".join(parts) or "new findings"
+
+    def message(self) -> str:
+        # The template has a {code} field, so format it here rather than through format_message(code, ...).
+        template = RULES["DBS100"].message
+        text = template.format(module=self.module, count=self.count, code=self.code, allowed=self.allowed, new=self.note())
+        return f"DBS100 {text}"
+
+    def location(self) -> tuple[str, int, int, str]:
+        """(path, line, col, function) of the first new finding, where DBS100 is reported."""
+        candidates = [f for n in self.new for f in n.findings]
+        if not candidates:
+            return (self.module, 1, 0, "<module>")
+        first = min(candidates, key=lambda f: (f.line, f.col))
+        return (first.path, first.line, first.col, first.function)
+
+    def finding(self) -> Finding:
+        path, line, col, function = self.location()
+        return Finding(path, line, col, "DBS100", self.message(), function)
+
+
+@dataclass
+class Tightening:
+    module: str
+    code: str
+    allowed: int
+    count: int
+
+
+@dataclass
+class RatchetResult:
+    overruns: list[Overrun]
+    tightenings: list[Tightening]
+    uncovered: list[str]  # ratcheted codes the baseline does not record
+    tightened: Baseline  # the baseline with every drop taken in (equal to the input when none)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.overruns)
+
+
+def compare(
+    findings: Iterable[Finding],
+    baseline: Baseline,
+    *,
+    root: str,
+    ratchet_codes: Sequence[str],
+    checked: Iterable[str],
+) -> RatchetResult:
+    """Compare the findings of the ``checked`` files with the baseline.
+
+    Only checked modules are compared (pre-commit passes only the changed files); a module in
+    the baseline whose file no longer exists counts as zero.
+    """
+    codes = [c for c in ratchet_codes if c in baseline.codes]
+    uncovered = [c for c in ratchet_codes if c not in baseline.codes]
+    findings = [f for f in findings if f.code in codes]
+    checked_modules = {module_key(path, root) for path in checked}
+    for module in baseline.modules():
+        if module not in checked_modules and not os.path.exists(os.path.join(root, module)):
+            checked_modules.add(module)  # deleted: everything it held is gone
+
+    current = function_counts(findings, root=root, codes=codes)
+    by_function: dict[tuple[str, str, str], list[Finding]] = defaultdict(list)
+    for finding in findings:
+        by_function[module_key(finding.path, root), finding.code, finding.function].append(finding)
+    now: Counter = Counter()
+    for (module, code, _function), number in current.items():
+        now[module, code] += number
+    allowed = baseline.by_module_code()
+
+    overruns: list[Overrun] = []
+    tightenings: list[Tightening] = []
+    replacements: dict[tuple[str, str], dict[str, int]] = {}
+    pairs = {(m, c) for (m, c) in now} | {(m, c) for (m, c) in allowed if m in checked_modules and c in codes}
+    for module, code in sorted(pairs):
+        if module not in checked_modules:
+            continue
+        count, limit = now[module, code], allowed[module, code]
+        if count > limit:
+            new = []
+            for (m, c, function), number in sorted(current.items()):
+                recorded = baseline.entries.get((m, c, function), 0)
+                if m == module and c == code and number > recorded:
+                    new.append(NewFunction(function, number, recorded, by_function[m, c, function]))
+            overruns.append(Overrun(module, code, count, limit, new))
+        elif count < limit:
+            tightenings.append(Tightening(module, code, limit, count))
+            replacements[module, code] = {
+                function: number for (m, c, function), number in current.items() if m == module and c == code
+            }
+
+    for overrun in overruns:
+        _explain_moves(overrun, baseline, current, checked_modules, now, allowed)
+    return RatchetResult(overruns, tightenings, uncovered, baseline.replacing(replacements))
+
+
+def _explain_moves(
+    overrun: Overrun,
+    baseline: Baseline,
+    current: Counter,
+    checked_modules: set[str],
+    now: Counter,
+    allowed: Counter,
+) -> None:
+    """Name the modules a new function came from (same name, fewer findings there now)."""
+    code = overrun.code
+    new_names = {n.function for n in overrun.new} | {n.function.rpartition(".")[2] for n in overrun.new}
+    sources = set()
+    for (module, c, function), recorded in baseline.entries.items():
+        if c != code or module == overrun.module or module not in checked_modules:
+            continue
+        short = function.rpartition(".")[2]
+        if (function in new_names or short in new_names) and current.get((module, c, function), 0) < recorded:
+            sources.add(module)
+    overrun.moved_from = sorted(sources)
+    total_now = sum(n for (m, c), n in now.items() if c == code and m in checked_modules)
+    total_allowed = sum(n for (m, c), n in allowed.items() if c == code and m in checked_modules)
+    overrun.total_grew = total_now > total_allowed
