@@ -115,7 +115,7 @@ _rule(
     code="DBS004",
     name="write-to-detached-object",
     summary="write to an ORM object after its session closed (the write is silently lost)",
-    message="write to {name}.{attribute} after its session {session} closed is silently lost; make the change inside the scope and commit",
+    message="write to {name}.{attribute} is silently lost because {why}; make the change inside a session scope and commit",
     why="""
         Setting an attribute on a detached or transient instance changes only the Python
         object. Nothing tracks it, nothing flushes it: the database never sees the write, and
@@ -220,6 +220,29 @@ _rule(
 )
 
 _rule(
+    code="DBS009",
+    name="lazy-load-in-async-scope",
+    summary="lazy relationship read inside an async session scope (MissingGreenlet)",
+    message="{name}.{attribute} lazily loads a relationship inside async scope {session}, which raises MissingGreenlet; eager-load it (selectinload) or use AsyncAttrs.awaitable_attrs",
+    why="""
+        An AsyncSession cannot run the implicit IO of a lazy load: reading a relationship that
+        was not loaded raises MissingGreenlet even while the session is open. Load it with
+        the query (selectinload/joinedload) or await `obj.awaitable_attrs.rel`.
+    """,
+    bad="""
+        async with AsyncSessionLocal() as db:
+            team = await db.get(Team, team_id)
+            names = [m.name for m in team.members]   # MissingGreenlet
+    """,
+    good="""
+        async with AsyncSessionLocal() as db:
+            team = (await db.scalars(select(Team).options(selectinload(Team.members)))).one()
+            names = [m.name for m in team.members]
+    """,
+    default_enabled=False,
+)
+
+_rule(
     code="DBS100",
     name="burndown-ratchet",
     summary="a module holds more findings of a ratcheted code than its burndown baseline allows",
@@ -245,3 +268,14 @@ _rule(
 def format_message(code: str, **fields: object) -> str:
     """Render the one-line message for a code, starting with the code."""
     return f"{code} " + RULES[code].message.format(**fields)
+
+
+def rule_markdown(rule: Rule) -> str:
+    """The per-rule document (docs/rules/<CODE>.md): reason, bad and good example."""
+    state = "" if rule.default_enabled else "\n\nOff by default: enable it with `extend-select`.\n"
+    return (
+        f"# {rule.code}: {rule.name}\n\n{rule.summary[0].upper()}{rule.summary[1:]}.{state}\n\n"
+        f"## Why\n\n{' '.join(rule.why.split())}\n\n"
+        f"## Bad\n\n```python\n{rule.bad}\n```\n\n## Good\n\n```python\n{rule.good}\n```\n\n"
+        f"Message: `{rule.code} {rule.message}`\n"
+    )
