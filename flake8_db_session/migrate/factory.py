@@ -11,6 +11,7 @@ import ast
 import os
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..analysis.context import ModuleContext
 from ..config import DEFAULT_SCOPE_NAME
@@ -42,14 +43,15 @@ def _module_text(ctx: ModuleContext, module: str) -> str | None:
         return None
 
 
+@lru_cache(maxsize=256)
 def _definition(text: str, name: str) -> str | None:
     """"async", "sync" or None: how ``name`` is defined (or re-exported) in a module's text."""
     word = re.escape(name)
-    if re.search(rf"^\s*(?:{word}\s*(?::[^=\n]*)?=\s*(?:contextlib\.)?asynccontextmanager\(|async\s+def\s+{word}\b)", text, re.M):
+    if re.search(rf"^[ \t]*(?:{word}\s*(?::[^=\n]*)?=\s*(?:contextlib\.)?asynccontextmanager\(|async\s+def\s+{word}\b)", text, re.M):
         return "async"
-    if re.search(rf"^\s*(?:{word}\s*(?::[^=\n]*)?=|def\s+{word}\b|class\s+{word}\b)", text, re.M):
+    if re.search(rf"^[ \t]*(?:{word}\s*(?::[^=\n]*)?=|def\s+{word}\b|class\s+{word}\b)", text, re.M):
         return "sync"
-    if re.search(rf"^\s*from\s+\S+\s+import\s+(?:\([^)]*\b{word}\b|[^\n]*\b{word}\b)", text, re.M):
+    if re.search(rf"^[ \t]*from\s+\S+\s+import\s+(?:\([^)]*\b{word}\b|[^\n]*\b{word}\b)", text, re.M):
         return "sync"  # re-exported; assume the common synchronous contextmanager(get_db)
     return None
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from ast_grep_py import Edit, SgNode, SgRoot
 
 from ..analysis import EMPTY_INDEX, Finding, ProjectIndex, analyze_tree
+from ..analysis import dependencies
 from ..analysis.context import ModuleContext
 from ..analysis.endpoints import route_decorator
 from ..config import Settings
@@ -83,8 +84,8 @@ def migrate_source(
     ctx = ModuleContext.build(
         tree, path, settings, source=source, lines=text.lines, module=module, is_package=is_package, index=index
     )
-    findings = [f for f in analyze_tree(tree, path, settings, source=source, lines=text.lines, module=module,
-                                        is_package=is_package, index=index) if f.code == "DBS001"]
+    # Only the session dependencies are needed here (the full analysis runs in the review pass).
+    findings = [f for f in dependencies.check(ctx) if f.code == "DBS001"]
     if not findings:
         return FileOutcome(path, source, source)
     root = SgRoot(source, "python").root()

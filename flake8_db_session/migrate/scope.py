@@ -201,6 +201,16 @@ class ValueKinds:
                 ValueKinds._bind(elt.value if isinstance(elt, ast.Starred) else elt, plain, risky)
 
 
+def _shadows(stmt: ast.stmt, session: str) -> bool:
+    """``db = next(get_db())`` before any read: the parameter is dead."""
+    return (
+        isinstance(stmt, (ast.Assign, ast.AnnAssign))
+        and stmt.value is not None
+        and any(isinstance(t, ast.Name) and t.id == session for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]))
+        and not _mentions(stmt.value, session)
+    )
+
+
 def _stmt_lines(stmt: ast.stmt) -> tuple[int, int]:
     first = min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))])
     return first, stmt.end_lineno or stmt.lineno
@@ -216,12 +226,14 @@ def plan_scope(
     head = body[0]
     if lines[head.lineno - 1].encode("utf-8")[: head.col_offset].strip():
         return ScopePlan("skip", "layout", "the body starts on the line of the signature")
+    using = [i for i, stmt in enumerate(body) if _mentions(stmt, session)]
+    if using and _shadows(body[using[0]], session):
+        return ScopePlan("remove", detail=f"the body binds its own {session} first")
     if rebinds(body, session):
         return ScopePlan("skip", "rebinds-session", f"the body assigns or deletes {session}")
     escape = outlives_call(body, session)
     if escape:
         return ScopePlan("skip", "outlives-call", f"the session is {escape}")
-    using = [i for i, stmt in enumerate(body) if _mentions(stmt, session)]
     if not using:
         return ScopePlan("remove")
     first, last = using[0], using[-1]
