@@ -340,10 +340,15 @@ def may_hold_session_dependencies(ctx: ModuleContext) -> bool:
         return True
     index = ctx.index
     for local, qualified in ctx.names.imports.items():
+        annotation = ": " + local
+        if annotation not in source:
+            continue
         module = qualified.rpartition(".")[0]
-        if (": " + local) in source and module and index.is_project_module(module):
-            if index.session_alias(qualified) is not None or "." in source.split(": " + local, 1)[1][:1]:
-                return True
+        if not module or not index.is_project_module(module):
+            continue
+        # `db: DbSession` (an imported alias) or `db: deps.DbSession` (an alias in an imported module)
+        if (annotation + ".") in source or index.session_alias(qualified) is not None:
+            return True
     return False
 
 

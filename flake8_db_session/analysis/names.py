@@ -113,8 +113,8 @@ class Names:
     def refers_to(self, node: ast.expr, qualified: frozenset[str], bare: str) -> bool:
         """Whether ``node`` names one of ``qualified`` (e.g. fastapi's Depends).
 
-        A bare unbound name counts when a star import from the library could provide it, or
-        when the file imports nothing of that name at all (snippets, re-exports).
+        A bare name that nothing in the file binds counts too (star imports, snippets); a
+        module-level definition of that name never does.
         """
         if isinstance(node, ast.Name):
             if node.id in self.local:
