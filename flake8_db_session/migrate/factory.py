@@ -66,8 +66,14 @@ def _import_spelling(ctx: ModuleContext, local: str) -> tuple[str, int] | None:
     return None
 
 
-def resolve_factory(ctx: ModuleContext, dependency: str, async_hint: bool, async_endpoint: bool) -> Factory:
-    """The factory for an endpoint whose session dependency is written ``dependency``."""
+def resolve_factory(
+    ctx: ModuleContext, dependency: str, async_hint: bool, async_endpoint: bool, alias: str | None = None
+) -> Factory:
+    """The factory for an endpoint whose session dependency is written ``dependency``.
+
+    ``alias`` is the qualified name of the type alias (``app.deps.DbSession``) when the endpoint
+    uses one: the dependency is then written in the alias's module.
+    """
     settings = ctx.settings
     names = ctx.names
     if settings.scope_factory:
@@ -98,6 +104,10 @@ def resolve_factory(ctx: ModuleContext, dependency: str, async_hint: bool, async
 
     qualified = names.imports.get(head)
     spelling = _import_spelling(ctx, head)
+    if qualified is None and alias and "." in alias:
+        qualified = _qualify_in(ctx, alias.rpartition(".")[0], head)
+        if qualified is not None:
+            spelling = (qualified.rpartition(".")[0], 0)  # absolute: the file does not import it
     if qualified is None or spelling is None or "." not in qualified:
         raise NoFactory(f"cannot tell where {dependency} comes from; set db-session-scope-factory")
     module = qualified.rpartition(".")[0]
@@ -108,6 +118,29 @@ def resolve_factory(ctx: ModuleContext, dependency: str, async_hint: bool, async
     written, line = spelling
     factory = _bound_or_import(ctx, name, written, f"{module}.{name}", line)
     return _checked(factory, kind == "async", async_endpoint)
+
+
+def _qualify_in(ctx: ModuleContext, module: str, name: str) -> str | None:
+    """What ``name`` means inside another project module (where a type alias was defined)."""
+    from ..analysis.names import Names
+
+    text = _module_text(ctx, module)
+    if text is None:
+        return None
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+    finder = getattr(ctx.index, "module_file", None)
+    path = finder(module) if finder else ""
+    names = Names(module, bool(path) and path.endswith("__init__.py"))
+    names.add_module_level_bindings(tree.body)
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            names.add_import(stmt)
+    if name in names.local:
+        return f"{module}.{name}"
+    return names.imports.get(name)
 
 
 def _bound_or_import(ctx: ModuleContext, name: str, written_module: str, qualified: str, anchor: int) -> Factory:

@@ -165,6 +165,7 @@ class _Planner:
         self.text = text
         self.root = root
         self.string_rows = string_interior_rows(text.source)
+        self.kinds = ValueKinds(ctx.settings.serializers, schema_names(ctx))
         self.functions: dict[int, SgNode] = {
             node.range().start.line + 1: node for node in root.find_all(kind="function_definition")
         }
@@ -221,7 +222,7 @@ class _Planner:
         sg_function = self.functions.get(function.lineno)
         if sg_function is None:
             return self._skip(finding, "rewrite-failed", "ast-grep did not see this function")
-        plan = plan_scope(function, arg.arg, self.text.lines, self.ctx.settings.serializers)
+        plan = plan_scope(function, arg.arg, self.text.lines, self.kinds)
         if plan.action == "skip":
             return self._skip(finding, plan.reason, plan.detail)
         remove = self._remove_parameter(sg_function, arg.arg)
@@ -231,18 +232,39 @@ class _Planner:
         if plan.action == "remove":
             return _Planned(outcome, remove)
         annotation = ast.unparse(arg.annotation) if arg.annotation is not None else ""
+        alias = next(
+            (
+                self.ctx.names.qualify(node)
+                for node in (arg.annotation, self._default(function, arg))
+                if isinstance(node, (ast.Name, ast.Attribute)) and _contains(node, finding.line, finding.col)
+            ),
+            None,
+        )
         try:
             factory = resolve_factory(
                 self.ctx,
                 finding.subject,
                 async_hint="Async" in annotation or "async" in finding.subject,
                 async_endpoint=isinstance(function, ast.AsyncFunctionDef),
+                alias=alias,
             )
         except NoFactory as exc:
             return self._skip(finding, "no-scope-factory", str(exc))
         outcome.action = MOVED
         edits = [*remove, self._scope_edit(sg_function, function, arg.arg, plan, factory, outcome)]
         return _Planned(outcome, edits, factory)
+
+    @staticmethod
+    def _default(function: ast.FunctionDef | ast.AsyncFunctionDef, arg: ast.arg) -> ast.expr | None:
+        args = function.args
+        positional = [*args.posonlyargs, *args.args]
+        for candidate, default in zip(positional[len(positional) - len(args.defaults):], args.defaults):
+            if candidate is arg:
+                return default
+        for candidate, default in zip(args.kwonlyargs, args.kw_defaults):
+            if candidate is arg:
+                return default
+        return None
 
     # -- parameters ---------------------------------------------------------------------------
     def _remove_parameter(self, sg_function: SgNode, name: str) -> list[Edit] | None:
@@ -313,6 +335,38 @@ class _Planner:
         return _edit(sg_function, start, end, new_text)
 
 
+def schema_names(ctx: ModuleContext) -> set[str]:
+    """Classes that build plain data: response models of this module's routes, and names
+    imported from (or reached through) a module whose name says it holds schemas."""
+    found: set[str] = set()
+    for function, _ in ctx.functions:
+        model = _response_model(function)
+        if model is not None:
+            found.add(model[1])
+    for local, qualified in ctx.names.imports.items():
+        if any(_is_schema_module(part) for part in qualified.split(".")[:-1]):
+            found.add(local)
+        elif _is_schema_module(qualified.rpartition(".")[2]):
+            # ``from app import schemas`` / ``import app.schemas as s``: calls look like s.ToolRead(...)
+            found.update(f"{local}.{name}" for name in _attribute_calls(ctx.tree, local))
+    return found
+
+
+def _is_schema_module(name: str) -> bool:
+    return any(word in name.lower() for word in ("schema", "dto", "serializer"))
+
+
+def _attribute_calls(tree: ast.Module, base: str) -> set[str]:
+    return {
+        node.func.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == base
+    }
+
+
 def _contains(node: ast.AST, line: int, col: int) -> bool:
     return any(getattr(n, "lineno", None) == line and getattr(n, "col_offset", None) == col for n in ast.walk(node))
 
@@ -374,8 +428,8 @@ def _review(outcome: FileOutcome, tree_before: ast.Module, settings: Settings, m
     """
     tree_after = ast.parse(outcome.after)
     moved = {e.function: e for e in outcome.endpoints if e.action == MOVED}
-    kinds = ValueKinds(settings.serializers)
     ctx = ModuleContext.build(tree_after, outcome.path, settings, module=module, is_package=is_package, index=index)
+    kinds = ValueKinds(settings.serializers, schema_names(ctx))
     for function, qualname in ctx.functions:
         endpoint = moved.get(qualname)
         factory = factories.get(qualname)

@@ -24,6 +24,8 @@ PLAIN_BUILTINS = frozenset(
     {"len", "int", "str", "float", "bool", "abs", "round", "repr", "hash", "isinstance", "issubclass",
      "any", "all", "sum", "jsonable_encoder", "HTTPException", "ValueError", "Decimal"}
 )
+# Classes whose instances are never ORM objects (responses, exceptions).
+PLAIN_CLASS_SUFFIXES = ("Response", "Exception", "Error")
 # Calls that hand their arguments to something that runs after the endpoint returned.
 DEFERRING_CALLS = frozenset(
     {"add_task", "create_task", "ensure_future", "run_coroutine_threadsafe", "run_in_executor", "submit",
@@ -98,8 +100,11 @@ def rebinds(body: list[ast.stmt], session: str) -> bool:
 class ValueKinds:
     """Which names may hold ORM objects after a run of statements."""
 
-    def __init__(self, serializers: Iterable[str]) -> None:
+    def __init__(self, serializers: Iterable[str], schemas: Iterable[str] = ()) -> None:
         self.serializers = frozenset(s.rpartition(".")[2] for s in serializers) | SERIALIZER_METHODS
+        # Constructors known to build plain data (response schemas): ``AuthorBrief(...)``,
+        # ``schemas.ToolRead(...)``. Any other class call may build an ORM instance.
+        self.schemas = frozenset(schemas)
 
     def is_plain(self, node: ast.expr | None, risky: set[str]) -> bool:
         """True when the expression certainly yields plain data (no ORM instance)."""
@@ -137,15 +142,18 @@ class ValueKinds:
         if isinstance(node, ast.Call):
             func = node.func
             if isinstance(func, ast.Attribute):
-                return func.attr in self.serializers or func.attr.endswith("Response")
+                return (
+                    func.attr in self.serializers
+                    or func.attr.endswith(PLAIN_CLASS_SUFFIXES)
+                    or ast.unparse(func) in self.schemas
+                )
             if isinstance(func, ast.Name):
                 name = func.id
-                # Builtins, serializers, responses and schema/pydantic constructors (CamelCase).
                 return (
                     name in PLAIN_BUILTINS
                     or name in self.serializers
-                    or name.endswith("Response")
-                    or (name[:1].isupper() and not name.isupper())
+                    or name.endswith(PLAIN_CLASS_SUFFIXES)
+                    or name in self.schemas
                 )
         return False
 
@@ -220,7 +228,7 @@ def plan_scope(
     function: ast.FunctionDef | ast.AsyncFunctionDef,
     session: str,
     lines: list[str],
-    serializers: Iterable[str] = (),
+    kinds: ValueKinds,
 ) -> ScopePlan:
     body = function.body
     head = body[0]
@@ -237,7 +245,6 @@ def plan_scope(
     if not using:
         return ScopePlan("remove")
     first, last = using[0], using[-1]
-    kinds = ValueKinds(serializers)
     while True:
         first, last = _whole_lines(body, first, last)
         risky = kinds.risky_after(body[first : last + 1], set())
