@@ -22,8 +22,6 @@ pytestmark = [
     pytest.mark.skipif(not (ROOT / ".git").exists(), reason="try-repo needs this repository as a git checkout"),
 ]
 
-
-
 DB = '''\
 from contextlib import contextmanager
 
@@ -46,9 +44,10 @@ fresh_db_session = contextmanager(get_db)
 '''
 
 CLEAN_ROUTES = '''\
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
 
-from app.db import fresh_db_session
+from app.db import fresh_db_session, get_db
 
 router = APIRouter()
 
@@ -74,7 +73,6 @@ def list_tools():
     with fresh_db_session() as db:
         return {"count": db.execute("SELECT 1").scalar()}
 '''
-ROUTES_IMPORTS = "from fastapi import Depends\nfrom sqlalchemy.orm import Session\n\nfrom app.db import get_db\n"
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -95,7 +93,7 @@ def make_project(root: Path) -> Path:
     (root / "app" / "__init__.py").write_text("")
     (root / "app" / "db.py").write_text(DB)
     routes = root / "app" / "routes.py"
-    routes.write_text(ROUTES_IMPORTS + "\n" + CLEAN_ROUTES)
+    routes.write_text(CLEAN_ROUTES)
     git(root, "init", "-q", "-b", "main")
     git(root, "add", ".")
     git(root, "commit", "-q", "-m", "initial")
@@ -124,9 +122,6 @@ def try_repo(project: Path, hook: str, *extra: str) -> subprocess.CompletedProce
 
 def test_per_file_hook_fails_on_a_new_session_dependency_and_passes_after_the_fix(tmp_path):
     routes = make_project(tmp_path)
-    clean = try_repo(tmp_path, "flake8-db-session")
-    assert clean.returncode == 0, clean.stdout + clean.stderr
-
     routes.write_text(routes.read_text() + NEW_ENDPOINT)
     failing = try_repo(tmp_path, "flake8-db-session")
     assert failing.returncode == 1, failing.stdout + failing.stderr
@@ -138,3 +133,71 @@ def test_per_file_hook_fails_on_a_new_session_dependency_and_passes_after_the_fi
     fixed = try_repo(tmp_path, "flake8-db-session")
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert "DBS001" not in fixed.stdout
+
+
+LEGACY_ENDPOINT = '''
+
+@router.get("/legacy")
+def legacy_tools(db: Session = Depends(get_db)):
+    return {"count": db.execute("SELECT 1").scalar()}
+'''
+
+
+def consumer_config(project: Path, *hooks: str) -> None:
+    """A consumer's .pre-commit-config.yaml pinning this repository at its committed HEAD."""
+    rev = git(ROOT, "rev-parse", "HEAD").strip()
+    lines = ["repos:", f"  - repo: {json.dumps(str(ROOT))}", f"    rev: {rev}", "    hooks:"]
+    lines += [f"      - id: {hook}" for hook in hooks]
+    (project / ".pre-commit-config.yaml").write_text("\n".join(lines) + "\n")
+
+
+def pre_commit_run(project: Path, hook: str, *extra: str) -> subprocess.CompletedProcess:
+    """``pre-commit run``: installs the hook once per revision into PRE_COMMIT_HOME, then reuses it."""
+    git(project, "add", "-A")
+    env = {k: v for k, v in os.environ.items() if k != "GITHUB_ACTIONS"}
+    return subprocess.run(
+        [sys.executable, "-m", "pre_commit", "run", hook, "--all-files", "--color", "never", *extra],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+
+
+def test_ratchet_hook_stops_a_new_endpoint_and_keeps_the_baseline_in_step(tmp_path):
+    routes = make_project(tmp_path)
+    routes.write_text(routes.read_text() + LEGACY_ENDPOINT)
+    consumer_config(tmp_path, "flake8-db-session-ratchet", "flake8-db-session-baseline")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "a legacy endpoint")
+    baseline = tmp_path / ".db-session-baseline.json"
+
+    # Day one: the manual-stage hook records the legacy count.
+    recorded = pre_commit_run(tmp_path, "flake8-db-session-baseline", "--hook-stage", "manual")
+    assert recorded.returncode == 0, recorded.stdout + recorded.stderr
+    entries = json.loads(baseline.read_text())["entries"]
+    assert [(e["module"], e["code"], e["function"], e["count"]) for e in entries] == [
+        ("app/routes.py", "DBS001", "legacy_tools", 1)
+    ]
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "burndown baseline")
+    unchanged = pre_commit_run(tmp_path, "flake8-db-session-ratchet")
+    assert unchanged.returncode == 0, unchanged.stdout + unchanged.stderr
+
+    # A new Depends(get_db) endpoint grows the module over its baseline: the ratchet names it.
+    routes.write_text(routes.read_text() + NEW_ENDPOINT)
+    grown = pre_commit_run(tmp_path, "flake8-db-session-ratchet")
+    assert grown.returncode == 1, grown.stdout + grown.stderr
+    assert "DBS100" in grown.stdout and "list_tools" in grown.stdout
+    assert "legacy_tools" not in grown.stdout  # the legacy endpoint is in the baseline
+
+    # Fixing the new one and migrating the legacy one shrinks the count: the hook rewrites the
+    # baseline (pre-commit fails the run once because a file changed), and the next run passes.
+    text = routes.read_text().replace(NEW_ENDPOINT, FIXED_ENDPOINT)
+    routes.write_text(text.replace("def legacy_tools(db: Session = Depends(get_db)):", "def legacy_tools(db=None):"))
+    shrunk = pre_commit_run(tmp_path, "flake8-db-session-ratchet")
+    assert shrunk.returncode == 1 and "files were modified by this hook" in shrunk.stdout, shrunk.stdout
+    assert json.loads(baseline.read_text())["entries"] == []
+    passed = pre_commit_run(tmp_path, "flake8-db-session-ratchet")
+    assert passed.returncode == 0, passed.stdout + passed.stderr
