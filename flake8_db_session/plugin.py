@@ -10,6 +10,8 @@ from typing import Any, ClassVar, Generator, Sequence
 
 from . import __version__
 from .analysis import analyze_tree
+from .burndown import inline as burndown_inline
+from .burndown.baseline import Baseline, BaselineError
 from .config import DEFAULT_BASELINE, OPTIONS, ConfigError, Settings, settings_from_mapping
 from .project import context_for_path
 
@@ -32,6 +34,9 @@ class Plugin:
     version = __version__
 
     settings: ClassVar[Settings] = Settings()
+    # The burndown baseline (None: no file) and the directory its module keys are relative to.
+    baseline: ClassVar[Baseline | None] = None
+    baseline_root: ClassVar[str] = "."
 
     def __init__(self, tree: ast.AST, filename: str = "stdin", lines: Sequence[str] = ()) -> None:
         self._tree = tree
@@ -70,6 +75,11 @@ class Plugin:
         if not settings.baseline:
             settings = replace(settings, baseline=DEFAULT_BASELINE)
         cls.settings = settings
+        cls.baseline_root = burndown_inline.config_root(getattr(options, "config", None), root)
+        try:
+            cls.baseline = burndown_inline.cached_baseline(burndown_inline.baseline_file(settings, cls.baseline_root))
+        except BaselineError as exc:
+            raise SystemExit(f"flake8-db-session: {exc}") from None
 
     def run(self) -> Generator[tuple[int, int, str, type], None, None]:
         if not isinstance(self._tree, ast.Module):
@@ -90,5 +100,7 @@ class Plugin:
             )
         except (RecursionError, MemoryError):  # pathological nesting: never take flake8 down
             return
+        # DBS100 (and, with db-session-ratchet-only, nothing else for the ratcheted codes).
+        findings = burndown_inline.apply(findings, self._filename, settings, self.baseline_root, self.baseline)
         for finding in findings:
             yield finding.line, finding.col, finding.message, type(self)

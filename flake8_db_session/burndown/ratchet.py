@@ -18,6 +18,9 @@ from ..rules import RULES
 from .baseline import Baseline, function_counts
 from .counts import module_key
 
+# A message stays one readable line: name this many new functions, count the rest.
+MAX_NAMED = 5
+
 
 @dataclass
 class NewFunction:
@@ -47,7 +50,9 @@ class Overrun:
         """What is new, where it came from, whether the total grew: the message's parenthesis."""
         parts = []
         if self.new:
-            parts.append("new: " + "; ".join(n.describe() for n in self.new))
+            shown = "; ".join(n.describe() for n in self.new[:MAX_NAMED])
+            more = len(self.new) - MAX_NAMED
+            parts.append(f"new: {shown}" + (f" and {more} more" if more > 0 else ""))
         if self.moved_from:
             parts.append(f"moved from {', '.join(self.moved_from)}")
         if not self.total_grew:
@@ -100,6 +105,7 @@ def compare(
     root: str,
     ratchet_codes: Sequence[str],
     checked: Iterable[str],
+    include_deleted: bool = True,
 ) -> RatchetResult:
     """Compare the findings of the ``checked`` files with the baseline.
 
@@ -110,7 +116,7 @@ def compare(
     uncovered = [c for c in ratchet_codes if c not in baseline.codes]
     findings = [f for f in findings if f.code in codes]
     checked_modules = {module_key(path, root) for path in checked}
-    for module in baseline.modules():
+    for module in baseline.modules() if include_deleted else ():
         if module not in checked_modules and not os.path.exists(os.path.join(root, module)):
             checked_modules.add(module)  # deleted: everything it held is gone
 

@@ -36,7 +36,8 @@ def _rows(counts: Counts, allowed: Allowed) -> tuple[list[str], list[list[object
     total_row: list[object] = []
     for name, get in columns:
         total_row.append(total_allowed if name == "baseline" else get(totals))
-    total_row[0] = f"TOTAL ({len(counts.modules)} modules)"
+    number = len(counts.modules)
+    total_row[0] = f"TOTAL ({number} module{'' if number == 1 else 's'})"
     return header, rows, total_row
 
 

@@ -1,0 +1,428 @@
+"""Burndown history: per-module counts at each commit of a range, read from git objects.
+
+Nothing is checked out: trees come from ``git ls-tree`` and file contents from one long-lived
+``git cat-file --batch``, so the working tree and the index are never touched. Every commit is
+analyzed with the same settings (those of the working tree, or the command line), so the series
+measures the code, not changes of configuration. Per-file results are cached (see ``cache.py``):
+a commit costs about the files it changed.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import posixpath
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Mapping, Sequence
+
+from flake8 import defaults as flake8_defaults
+from flake8 import utils as flake8_utils
+
+from .. import runner
+from ..analysis import Finding, ProjectIndex
+from ..config import ConfigError, Settings
+from ..project import FileProjectIndex
+from .cache import ResultCache, settings_fingerprint, tool_fingerprint
+from .counts import Counts, count_findings, grep_count, grep_pattern
+
+# A commit older than git can express, or a symlink/submodule, is simply skipped.
+_BLOB_MODES = ("100644", "100755")
+
+
+class GitError(ConfigError):
+    """git failed or the revision range is bad: one line, exit 2."""
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    timestamp: int  # committer date, seconds since the epoch (UTC)
+    subject: str
+
+
+@dataclass
+class Point:
+    """The counts at one commit."""
+
+    commit: Commit
+    counts: Counts
+    files: int  # Python files analyzed
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (path, why) for unparsable files
+
+
+@dataclass
+class History:
+    points: list[Point]
+    ratchet_codes: tuple[str, ...]
+    analyzed: int = 0  # file analyses actually run (cache misses)
+    cached: int = 0  # file results taken from the cache
+    seconds: float = 0.0
+
+
+# --- git ------------------------------------------------------------------------------------------
+
+
+class GitRepository:
+    """A repository read through git plumbing, always with argument lists (never a shell)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(path)
+        self.toplevel = self.git("rev-parse", "--show-toplevel").strip()
+        self._batch: subprocess.Popen | None = None
+        self._batch_pid = 0
+
+    def git(self, *args: str) -> str:
+        try:
+            proc = subprocess.run(["git", "-C", self.path, *args], capture_output=True, check=False)
+        except OSError as exc:
+            raise GitError(f"cannot run git: {exc.strerror or exc}") from None
+        if proc.returncode != 0:
+            message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise GitError(f"git {args[0]}: {message[-1] if message else 'failed'}")
+        return proc.stdout.decode("utf-8", "surrogateescape")
+
+    def commits(self, since: str | None = None, until: str | None = None, every: int = 1) -> list[Commit]:
+        """First-parent commits from ``since`` (included) to ``until`` (default HEAD), oldest first,
+        keeping every ``every``-th one and always the last."""
+        until_sha = self._resolve(until or "HEAD")
+        args = ["log", "--first-parent", "--reverse", "-z", "--format=%H%x00%ct%x00%s", until_sha]
+        if since:
+            since_sha = self._resolve(since)
+            args += ["--not", f"{since_sha}^@"]  # exclude its parents: ``since`` itself is included
+        fields = self.git(*args).split("\0")
+        commits = [
+            Commit(fields[i].strip(), int(fields[i + 1]), fields[i + 2])
+            for i in range(0, len(fields) - 2, 3)
+            if fields[i].strip()
+        ]
+        if since and (not commits or commits[0].sha != since_sha):
+            raise GitError(f"--since {since} is not a first-parent ancestor of {until or 'HEAD'}")
+        every = max(1, every)
+        kept = [c for i, c in enumerate(commits) if i % every == 0]
+        if commits and kept[-1] is not commits[-1]:
+            kept.append(commits[-1])
+        return kept
+
+    def _resolve(self, rev: str) -> str:
+        if rev.startswith("-"):
+            raise GitError(f"not a revision: {rev}")
+        try:
+            return self.git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}").strip()
+        except GitError:
+            raise GitError(f"unknown revision: {rev}") from None
+
+    def tree(self, commit: str) -> dict[str, str]:
+        """path -> blob id of every regular file at a commit (paths relative to the top level)."""
+        files: dict[str, str] = {}
+        for entry in self.git("ls-tree", "-r", "-z", "--full-tree", commit).split("\0"):
+            if not entry:
+                continue
+            meta, _, path = entry.partition("\t")
+            mode, kind, sha = meta.split(" ")
+            if kind == "blob" and mode in _BLOB_MODES:
+                files[path] = sha
+        return files
+
+    def read_blob(self, sha: str) -> bytes:
+        if self._batch is not None and self._batch_pid != os.getpid():
+            self._batch = None  # a forked worker: the parent's pipe is not ours to share
+        if self._batch is None:
+            self._batch_pid = os.getpid()
+            self._batch = subprocess.Popen(
+                ["git", "-C", self.path, "cat-file", "--batch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            )
+        assert self._batch.stdin is not None and self._batch.stdout is not None
+        self._batch.stdin.write(sha.encode() + b"\n")
+        self._batch.stdin.flush()
+        header = self._batch.stdout.readline().split()
+        if len(header) != 3 or header[1] != b"blob":
+            raise GitError(f"git cat-file: cannot read blob {sha}")
+        data = self._batch.stdout.read(int(header[2]))
+        self._batch.stdout.read(1)  # the newline after the contents
+        return data
+
+    def close(self) -> None:
+        if self._batch is not None:
+            assert self._batch.stdin is not None
+            self._batch.stdin.close()
+            self._batch.wait()
+            self._batch = None
+
+
+# --- what the analysis may learn about other modules, at one commit -------------------------------
+
+
+def _normalize(directory: str) -> str:
+    directory = posixpath.normpath(directory) if directory else ""
+    return "" if directory == "." else directory
+
+
+def _join(directory: str, name: str) -> str:
+    return name if directory in ("", ".") else f"{directory}/{name}"
+
+
+def module_in_tree(path: str, files: Mapping[str, str]) -> tuple[str, bool, str]:
+    """(dotted module, is a package ``__init__``, import root) of a tree path, as
+    ``project.module_for_path`` computes them on disk: climb the ``__init__.py`` chain."""
+    directory, _, filename = path.rpartition("/")
+    stem = filename[:-3] if filename.endswith(".py") else filename.rsplit(".", 1)[0]
+    is_package = stem == "__init__"
+    parts = [] if is_package else [stem]
+    while directory and _join(directory, "__init__.py") in files:
+        directory, _, name = directory.rpartition("/")
+        parts.append(name)
+    return ".".join(reversed(parts)), is_package, directory
+
+
+class GitProjectIndex(FileProjectIndex):
+    """The project index over one commit's tree, recording which files each answer depended on.
+
+    Every public question of ``ProjectIndex`` is memoized with the (path, blob id or "") pairs
+    read to answer it, and each file's analysis collects the pairs of every answer it received,
+    even one computed earlier for another file: that list goes into the cache entry.
+    """
+
+    def __init__(
+        self, repository: GitRepository, files: Mapping[str, str], settings: Settings, roots: Sequence[str]
+    ) -> None:
+        super().__init__((), settings)
+        self.repository = repository
+        self.files = files
+        # Where ``import x`` looks, as on disk: above the file's top package, the configuration
+        # directory and its ``src`` (tree paths; "" is the top level).
+        self.tree_roots = tuple(dict.fromkeys(_normalize(r) for r in roots))
+        self._touched: set[tuple[str, str]] = set()
+        self._file_deps: dict[str, tuple[str | None, frozenset[tuple[str, str]]]] = {}
+        self._answers: dict[tuple, tuple[object, frozenset[tuple[str, str]]]] = {}
+        # Every question the analysis may ask (today's and future ones), but not the two
+        # primitives the answers are built from, which record what they read.
+        for name in set(dir(ProjectIndex)) | set(dir(FileProjectIndex)):
+            if name.startswith("_") or name in ("module_file", "read_bytes"):
+                continue
+            if callable(getattr(FileProjectIndex, name, None)):
+                setattr(self, name, self._tracked(name, getattr(self, name)))
+
+    def begin_file(self) -> None:
+        self._touched = set()
+
+    def end_file(self) -> frozenset[tuple[str, str]]:
+        touched, self._touched = frozenset(self._touched), set()
+        return touched
+
+    def _tracked(self, name: str, method: Callable) -> Callable:
+        def tracked(*args: object) -> object:
+            key = (name, *args)
+            if key not in self._answers:
+                outer, self._touched = self._touched, set()
+                try:
+                    result = method(*args)
+                finally:
+                    deps, self._touched = frozenset(self._touched), outer
+                self._answers[key] = (result, deps)
+            result, deps = self._answers[key]
+            self._touched.update(deps)
+            return result
+
+        return tracked
+
+    def module_file(self, module: str) -> str | None:
+        if not module or module.startswith("."):
+            return None
+        if module not in self._file_deps:
+            relative = module.replace(".", "/")
+            looked: set[tuple[str, str]] = set()
+            found = None
+            for root in self.tree_roots:
+                for candidate in (relative + ".py", relative + "/__init__.py"):
+                    path = _join(root, candidate)
+                    looked.add((path, self.files.get(path, "")))
+                    if path in self.files:
+                        found = path
+                        break
+                if found:
+                    break
+            self._file_deps[module] = (found, frozenset(looked))
+        found, looked = self._file_deps[module]
+        self._touched.update(looked)
+        return found
+
+    def _load(self, module: str, name: str):  # type: ignore[override]
+        self.module_file(module)  # a memoized answer still depends on the module's file
+        return super()._load(module, name)
+
+    def read_bytes(self, path: str) -> bytes:
+        sha = self.files[path]
+        self._touched.add((path, sha))
+        return self.repository.read_blob(sha)
+
+
+# --- the history ----------------------------------------------------------------------------------
+
+
+def _excluded(settings: Settings, toplevel: str) -> Callable[[str], bool]:
+    patterns = list(settings.exclude) if settings.exclude else list(flake8_defaults.EXCLUDE)
+    patterns.extend(settings.extend_exclude)
+    normalized = flake8_utils.normalize_paths(patterns, parent=settings.root)
+
+    def excluded(path: str) -> bool:
+        parts = path.split("/")
+        for end in range(1, len(parts) + 1):
+            prefix = os.path.join(toplevel, *parts[:end])
+            if flake8_utils.matches_filename(prefix, normalized, "%(path)s", _LOG):
+                return True
+        return False
+
+    return excluded
+
+
+class _QuietLog:
+    def debug(self, *args: object, **kwargs: object) -> None:
+        pass
+
+
+_LOG = _QuietLog()
+
+
+def python_files(files: Mapping[str, str], paths: Sequence[str], excluded: Callable[[str], bool]) -> list[str]:
+    prefixes = [p.strip("/") for p in paths if p.strip("/") not in ("", ".")]
+    selected = []
+    for path in sorted(files):
+        if not path.endswith(".py"):
+            continue
+        if prefixes and not any(path == p or path.startswith(p + "/") for p in prefixes):
+            continue
+        if not excluded(path):
+            selected.append(path)
+    return selected
+
+
+Progress = Callable[[int, int, Commit], None]
+# (findings, error, grep-style count, the (path, blob) pairs the answer depended on)
+FileOutcome = tuple[list[Finding], str, int, frozenset[tuple[str, str]]]
+# Below this many files to analyze in a commit, worker processes cost more than they save.
+PARALLEL_THRESHOLD = 32
+
+
+class _CommitAnalysis:
+    """Analyzes the files of one commit (in this process or in a forked worker)."""
+
+    def __init__(self, repository: GitRepository, files: Mapping[str, str], settings: Settings, root: str) -> None:
+        self.repository = repository
+        self.files = files
+        self.settings = settings
+        self.root = root
+        self.pattern = grep_pattern(settings.dependencies)
+        self.indexes: dict[str, GitProjectIndex] = {}  # one per import root, as on disk
+
+    def analyze(self, path: str) -> FileOutcome:
+        module, is_package, import_root = module_in_tree(path, self.files)
+        index = self.indexes.get(import_root)
+        if index is None:
+            roots = (import_root, self.root, _join(self.root, "src"))
+            index = self.indexes[import_root] = GitProjectIndex(self.repository, self.files, self.settings, roots)
+        data = self.repository.read_blob(self.files[path])
+        index.begin_file()
+        result = runner.check_source(data, path, self.settings, context=(module, is_package, index))
+        number = grep_count(data.decode("utf-8", "replace"), self.pattern)
+        return result.findings, result.error, number, index.end_file()
+
+
+_WORKER: _CommitAnalysis | None = None
+
+
+def _work(path: str) -> FileOutcome:
+    assert _WORKER is not None
+    return _WORKER.analyze(path)
+
+
+def _analyze_all(analysis: _CommitAnalysis, paths: Sequence[str], jobs: int) -> list[FileOutcome]:
+    global _WORKER
+    if jobs <= 1 or len(paths) < PARALLEL_THRESHOLD or not sys.platform.startswith("linux"):
+        return [analysis.analyze(path) for path in paths]
+    _WORKER = analysis  # inherited by the forked workers, which open their own git reader
+    try:
+        context = multiprocessing.get_context("fork")
+        with context.Pool(jobs) as pool:
+            return pool.map(_work, paths, chunksize=max(1, len(paths) // (jobs * 8)))
+    finally:
+        _WORKER = None
+
+
+def compute_history(
+    repository: GitRepository,
+    commits: Sequence[Commit],
+    settings: Settings,
+    *,
+    cache: ResultCache,
+    paths: Sequence[str] = (),
+    jobs: int = 1,
+    progress: Progress | None = None,
+) -> History:
+    """Counts at each commit. Raises GitError."""
+    started = time.perf_counter()
+    toplevel = os.path.realpath(repository.toplevel)
+    root = os.path.relpath(os.path.realpath(settings.root), toplevel).replace(os.sep, "/")
+    root = "" if root == "." or root.startswith("..") else root
+    excluded = _excluded(settings, toplevel)
+    key_prefix = (tool_fingerprint(), settings_fingerprint(settings, root))
+    history = History([], tuple(settings.ratchet_codes))
+    for position, commit in enumerate(commits):
+        if progress is not None:
+            progress(position, len(commits), commit)
+        files = repository.tree(commit.sha)
+        selected = python_files(files, paths, excluded)
+        outcomes: dict[str, tuple[list[Finding], str, int]] = {}
+        keys: dict[str, str] = {}
+        for path in selected:
+            module, is_package, _ = module_in_tree(path, files)
+            keys[path] = ResultCache.key(*key_prefix, path, module, str(is_package), files[path])
+            cached = cache.lookup(keys[path], files)
+            if cached is not None:
+                outcomes[path] = (cached.findings, cached.error, cached.grep)
+        missing = [path for path in selected if path not in outcomes]
+        analysis = _CommitAnalysis(repository, files, settings, root)
+        for path, (findings, error, number, deps) in zip(missing, _analyze_all(analysis, missing, jobs)):
+            cache.store(keys[path], deps, findings, error, number)
+            outcomes[path] = (findings, error, number)
+        cache.flush()
+        history.analyzed += len(missing)
+        history.cached += len(selected) - len(missing)
+        all_findings = [f for path in selected for f in outcomes[path][0]]
+        grep = {path: outcomes[path][2] for path in selected if outcomes[path][2]}
+        errors = [(path, outcomes[path][1]) for path in selected if outcomes[path][1]]
+        counts = count_findings(all_findings, root=root or ".", grep=grep)
+        history.points.append(Point(commit, counts, len(selected), errors))
+    if progress is not None and commits:
+        progress(len(commits), len(commits), commits[-1])
+    history.seconds = time.perf_counter() - started
+    return history
+
+
+# --- a progress bar, only on a terminal -----------------------------------------------------------
+
+
+def terminal_progress(stream=None) -> Progress | None:
+    stream = stream or sys.stderr
+    if not getattr(stream, "isatty", lambda: False)():
+        return None
+
+    def show(done: int, total: int, commit: Commit) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        bar = "#" * filled + "-" * (width - filled)
+        stamp = time.strftime("%Y-%m-%d", time.gmtime(commit.timestamp))
+        end = "\n" if done == total else ""
+        stream.write(f"\r[{bar}] {done}/{total} commits  {commit.sha[:10]} {stamp}{end}")
+        stream.flush()
+
+    return show
+
+
+def iter_series(history: History) -> Iterator[tuple[Point, int]]:
+    """Each point with its count of ratcheted codes (the burndown number)."""
+    for point in history.points:
+        totals = point.counts.totals
+        yield point, sum(totals.codes.get(code, 0) for code in history.ratchet_codes)
