@@ -247,7 +247,11 @@ def plan_scope(
     first, last = using[0], using[-1]
     while True:
         first, last = _whole_lines(body, first, last)
-        risky = kinds.risky_after(body[first : last + 1], set())
+        # A value made before the scope and handed to the session inside it (db.add(note))
+        # is attached to it from then on.
+        mentioned = {n.id for stmt in body[first : last + 1] for n in names_in(stmt)}
+        attached = kinds.risky_after(body[:first], set()) & mentioned
+        risky = kinds.risky_after(body[first : last + 1], attached)
         risky.discard(session)
         later = next(
             (j for j in range(len(body) - 1, last, -1) if any(n.id in risky for n in names_in(body[j], ast.Load))),
