@@ -1,0 +1,1 @@
+"""Benchmark harness for flake8-db-session: ``python -m benchmarks`` (docs/performance.md)."""

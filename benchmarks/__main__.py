@@ -1,0 +1,7 @@
+"""``python -m benchmarks``: see harness.py."""
+
+import sys
+
+from .harness import main
+
+sys.exit(main())

@@ -1,0 +1,71 @@
+"""An editor save, in process: ``ast.parse`` of one file against our analysis of its tree.
+
+Run as ``python -m benchmarks.editor FILE [--repeat N]`` from the project root (so module names
+and the project index resolve as flake8 would); prints one JSON object. ``analysis_first`` is the
+first analysis in a fresh process (the project index loads what it needs: what a one-shot
+``flake8 file.py`` pays); ``analysis`` is the median of the following ones (a long-lived editor
+process such as the language server).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import statistics
+import sys
+import time
+
+
+def main(argv: list[str]) -> int:
+    repeat = 7
+    if "--repeat" in argv:
+        at = argv.index("--repeat")
+        repeat = int(argv[at + 1])
+        del argv[at : at + 2]
+    if len(argv) != 1:
+        print("usage: python -m benchmarks.editor FILE [--repeat N]", file=sys.stderr)
+        return 2
+    path = argv[0]
+    from flake8_db_session.analysis import analyze_tree
+    from flake8_db_session.config import load_settings
+    from flake8_db_session.project import context_for_path
+
+    settings = load_settings(os.getcwd())
+    with open(path, "rb") as handle:
+        data = handle.read()
+    source = data.decode("utf-8")
+    lines = source.splitlines(keepends=True)
+
+    def analysis(tree: ast.Module) -> float:
+        start = time.perf_counter()
+        module, is_package, index = context_for_path(path, settings)
+        analyze_tree(tree, path, settings, source=source, lines=lines, module=module, is_package=is_package, index=index)
+        return time.perf_counter() - start
+
+    parses: list[float] = []
+    analyses: list[float] = []
+    first = None
+    for attempt in range(repeat + 1):
+        start = time.perf_counter()
+        tree = ast.parse(data, filename=path)
+        parses.append(time.perf_counter() - start)
+        elapsed = analysis(tree)
+        if attempt == 0:
+            first = elapsed
+        else:
+            analyses.append(elapsed)
+        del tree
+    result = {
+        "file": path,
+        "lines": len(lines),
+        "parse": statistics.median(parses),
+        "analysis_first": first,
+        "analysis": statistics.median(analyses),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

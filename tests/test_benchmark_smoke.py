@@ -1,0 +1,69 @@
+"""The benchmark harness runs end to end on tiny generated corpora (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from benchmarks import synthetic
+from benchmarks.measure import run_once
+
+PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_smoke_run_writes_results(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke", "--only", "real", "synthetic", "--output", str(tmp_path)],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "latest.json").read_text(encoding="utf-8"))
+    scenarios = data["scenarios"]
+    for key in ("real.floor_parse", "real.floor_walk", "real.check_j1", "real.check_jN", "syn1.check_j1", "syn10.check_j1"):
+        summary = scenarios[key]["summary"]
+        assert summary["runs"] == 1
+        assert summary["wall"] > 0 and summary["cpu"] > 0 and summary["peak_kb"] > 0
+    targets = {t["name"]: t for t in data["targets"]}
+    check_ratio = targets["check -j1 / parse+walk floor"]
+    expected = scenarios["real.check_j1"]["summary"]["wall"] / scenarios["real.floor_walk"]["summary"]["wall"]
+    assert check_ratio["value"] == pytest.approx(expected, rel=1e-3)
+    assert targets["flake8 + ours / flake8 (CPU)"]["value"] is None  # group not measured: no figure, no verdict
+    assert data["machine"]["cores"] >= 1 and data["machine"]["commit"]
+    markdown = (tmp_path / "latest.md").read_text(encoding="utf-8")
+    assert "| check -j1 / parse+walk floor |" in markdown
+    assert "check -j1 / parse+walk floor" in proc.stdout
+
+
+def test_synthetic_project_is_deterministic_and_holds_findings(tmp_path):
+    first = synthetic.generate(str(tmp_path / "a"), 1, domains_per_scale=2)
+    second = synthetic.generate(str(tmp_path / "b"), 1, domains_per_scale=2)
+    files = sorted(os.path.relpath(os.path.join(d, f), first) for d, _, fs in os.walk(first) for f in fs)
+    assert files == sorted(os.path.relpath(os.path.join(d, f), second) for d, _, fs in os.walk(second) for f in fs)
+    for relative in files:
+        with open(os.path.join(first, relative), "rb") as a, open(os.path.join(second, relative), "rb") as b:
+            assert a.read() == b.read(), relative
+    proc = subprocess.run(
+        [sys.executable, "-m", "flake8_db_session", "check", "--format", "json", "app"],
+        cwd=str(tmp_path / "a"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr
+    codes = {finding["code"] for finding in json.loads(proc.stdout)}
+    assert {"DBS001", "DBS002"} <= codes
+
+
+def test_measure_reports_the_child_peak_memory():
+    sample = run_once([sys.executable, "-c", "block = bytearray(64 * 1024 * 1024); block[::4096] = b'x' * len(block[::4096])"])
+    assert sample.exit_code == 0
+    assert sample.peak_kb >= 64 * 1024
+    assert sample.wall > 0 and sample.cpu > 0
