@@ -8,7 +8,12 @@ import pytest
 
 from flake8_db_session.analysis import Finding, analyze
 from flake8_db_session.burndown.baseline import Baseline, BaselineError, parse
-from flake8_db_session.burndown.counts import Counts, count_findings, grep_count, grep_pattern
+from flake8_db_session.burndown.counts import (
+    Counts,
+    count_findings,
+    grep_count,
+    grep_pattern,
+)
 from flake8_db_session.burndown.ratchet import compare
 from flake8_db_session.burndown.tables import RENDERERS
 from flake8_db_session.config import Settings
@@ -94,6 +99,10 @@ def test_baseline_text_is_sorted_one_entry_per_line_and_round_trips():
     assert parse(text).render() == text
 
 
+HEAD = '{"format": "flake8-db-session-baseline", "version": 1, "codes": ["DBS001"], "entries": '
+ENTRY = '{"module": "a.py", "code": "DBS001", "function": "f", "count": 1}'
+
+
 @pytest.mark.parametrize(
     "text, reason",
     [
@@ -101,11 +110,8 @@ def test_baseline_text_is_sorted_one_entry_per_line_and_round_trips():
         ("<<<<<<< HEAD\n{}\n=======\n{}\n>>>>>>> other\n", "merge conflict"),
         ('{"entries": []}', "not a baseline"),
         ('{"format": "flake8-db-session-baseline", "version": 99, "codes": [], "entries": []}', "newer"),
-        ('{"format": "flake8-db-session-baseline", "version": 1, "codes": ["DBS001"], "entries": '
-         '[{"module": "a.py", "code": "DBS001", "function": "f", "count": 0}]}', "positive integer"),
-        ('{"format": "flake8-db-session-baseline", "version": 1, "codes": ["DBS001"], "entries": '
-         '[{"module": "a.py", "code": "DBS001", "function": "f", "count": 1},'
-         ' {"module": "a.py", "code": "DBS001", "function": "f", "count": 1}]}', "repeats"),
+        (HEAD + '[{"module": "a.py", "code": "DBS001", "function": "f", "count": 0}]}', "positive integer"),
+        (HEAD + '[{"module": "a.py", "code": "DBS001", "function": "f", "count": 1}, ' + ENTRY + "]}", "repeats"),
     ],
 )
 def test_bad_baselines_are_one_line_errors(text, reason):

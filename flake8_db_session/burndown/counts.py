@@ -19,11 +19,13 @@ from ..analysis.findings import TAGS, Finding
 # Codes whose findings carry status tags (no tag = "plain").
 STATUS_CODES = ("DBS001", "DBS002")
 STATUSES = ("plain", *TAGS)
+# Display names of stdin: no module to key, so no baseline entry and no ratchet.
+NO_MODULE = frozenset({"-", "stdin", "<stdin>"})
 
 
 def module_key(path: str, root: str) -> str:
     """A file's key in counts and baselines: posix path relative to the config root."""
-    if path in ("-", "stdin"):
+    if path in NO_MODULE:
         return path
     relative = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
     return relative.replace(os.sep, "/")

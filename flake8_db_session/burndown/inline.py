@@ -13,11 +13,10 @@ from typing import Sequence
 from ..analysis.findings import Finding
 from ..config import Settings, find_config_dir
 from .baseline import Baseline, load
+from .counts import NO_MODULE
 from .ratchet import compare
 
 _LOADED: dict[str, tuple[tuple[int, int] | None, Baseline | None]] = {}
-# Display names flake8 uses when it reads stdin without --stdin-display-name: no module to key.
-_NO_MODULE = {"stdin", "-", "<stdin>"}
 
 
 def config_root(explicit_config: str | None, cwd: str) -> str:
@@ -53,7 +52,7 @@ def apply(
 ) -> list[Finding]:
     """The findings the plugin reports: plus DBS100 when over the baseline; with
     ``db-session-ratchet-only``, ratcheted codes only as DBS100."""
-    if filename in _NO_MODULE:
+    if filename in NO_MODULE:
         return list(findings)
     if baseline is None:
         if not settings.ratchet_only:

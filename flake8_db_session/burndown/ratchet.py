@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 from ..analysis.findings import Finding
 from ..rules import RULES
 from .baseline import Baseline, function_counts
-from .counts import module_key
+from .counts import NO_MODULE, module_key
 
 # A message stays one readable line: name this many new functions, count the rest.
 MAX_NAMED = 5
@@ -114,8 +114,8 @@ def compare(
     """
     codes = [c for c in ratchet_codes if c in baseline.codes]
     uncovered = [c for c in ratchet_codes if c not in baseline.codes]
-    findings = [f for f in findings if f.code in codes]
-    checked_modules = {module_key(path, root) for path in checked}
+    findings = [f for f in findings if f.code in codes and f.path not in NO_MODULE]
+    checked_modules = {module_key(path, root) for path in checked if path not in NO_MODULE}
     for module in baseline.modules() if include_deleted else ():
         if module not in checked_modules and not os.path.exists(os.path.join(root, module)):
             checked_modules.add(module)  # deleted: everything it held is gone

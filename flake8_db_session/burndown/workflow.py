@@ -8,6 +8,7 @@ from typing import Sequence
 
 from ..config import Settings
 from .baseline import Baseline, BaselineError, load
+from .counts import NO_MODULE
 from .ratchet import RatchetResult, compare
 
 
@@ -39,6 +40,11 @@ def ratchet(findings, files: Sequence[str], settings: Settings, baseline: Baseli
             file=sys.stderr,
         )
     return result
+
+
+def checked_files(run_result) -> list[str]:
+    """The files whose counts are known: read and parsed, and not stdin."""
+    return [r.path for r in run_result.files if not r.error and r.path not in NO_MODULE]
 
 
 def describe_tightenings(result: RatchetResult) -> list[str]:
@@ -77,18 +83,22 @@ class RatchetCheck:
         self.failed = False
 
     @classmethod
-    def start(cls, args, settings: Settings) -> "RatchetCheck | None":
+    def start(cls, args, settings: Settings) -> RatchetCheck | None:
         if not (getattr(args, "baseline", False) or getattr(args, "baseline_file", None)):
             return None
         path = baseline_path(settings, args.baseline_file)
         return cls(path, load_required(path), settings, bool(getattr(args, "frozen_baseline", False)))
 
-    def finish(self, all_findings, files: Sequence[str], shown) -> list:
-        """The findings to show: ratcheted ones only for new functions, plus one DBS100 per overrun."""
+    def finish(self, run_result, shown) -> list:
+        """The findings to show: ratcheted ones only for new functions, plus one DBS100 per overrun.
+
+        ``run_result`` is the runner's RunResult; a file that could not be parsed is left out of
+        the comparison (its count is unknown, not zero) and nothing is tightened on such a run.
+        """
         from ..burndown.counts import module_key
         from ..fileio import write_atomic
 
-        result = ratchet(all_findings, files, self.settings, self.baseline)
+        result = ratchet(run_result.findings, checked_files(run_result), self.settings, self.baseline)
         enforced = set(self.settings.ratchet_codes) & set(self.baseline.codes)
         root = self.settings.root
         new = {
@@ -107,6 +117,11 @@ class RatchetCheck:
             print(
                 f"flake8-db-session: counts dropped below {display(self.path)} ({'; '.join(drops)}); "
                 "record the progress with `flake8-db-session baseline`",
+                file=sys.stderr,
+            )
+        elif drops and run_result.errors:
+            print(
+                f"flake8-db-session: {display(self.path)} not tightened: some files could not be checked",
                 file=sys.stderr,
             )
         elif drops:

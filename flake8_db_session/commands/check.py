@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{failed.path}: error: {failed.error}", file=sys.stderr)
     findings = runner.reportable(result, settings, disable_noqa=args.disable_noqa)
     if ratchet is not None:
-        findings = ratchet.finish(result.findings, files, findings)
+        findings = ratchet.finish(result, findings)
     text = FORMATTERS[args.format](findings)
     if args.output_file:
         from ..fileio import write_atomic

@@ -8,7 +8,7 @@ import sys
 from .. import runner
 from ..burndown.counts import ModuleCounts, counts_for_run
 from ..burndown.tables import RENDERERS
-from ..burndown.workflow import baseline_path, load_required, ratchet
+from ..burndown.workflow import baseline_path, checked_files, load_required, ratchet
 from ..fileio import write_atomic
 from .common import add_jobs_argument, add_settings_arguments, settings_from_args
 
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     allowed = None
     outcome = None
     if baseline is not None:
-        outcome = ratchet(result.findings, files, settings, baseline)
+        outcome = ratchet(result.findings, checked_files(result), settings, baseline)
         codes = set(settings.ratchet_codes) & set(baseline.codes)
         allowed = {}
         for (module, code), number in baseline.by_module_code().items():
