@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..analysis.context import ModuleContext
+from ..analysis.names import resolve_relative
 from ..config import DEFAULT_SCOPE_NAME
 
 
@@ -81,7 +82,7 @@ def resolve_factory(
         name = name or DEFAULT_SCOPE_NAME
         text = _module_text(ctx, module) if module else None
         kind = _definition(text, name) if text else None
-        factory = _bound_or_import(ctx, name, module, f"{module}.{name}" if module else name, 0)
+        factory = _bound_or_import(ctx, name, module, f"{module}.{name}" if module else name, _import_of(ctx, module))
         return _checked(factory, kind == "async" if kind else async_hint, async_endpoint)
 
     name = DEFAULT_SCOPE_NAME
@@ -118,6 +119,15 @@ def resolve_factory(
     written, line = spelling
     factory = _bound_or_import(ctx, name, written, f"{module}.{name}", line)
     return _checked(factory, kind == "async", async_endpoint)
+
+
+def _import_of(ctx: ModuleContext, module: str) -> int:
+    """Last line of a module-level ``from module import ...`` (0 when there is none)."""
+    for stmt in ctx.tree.body:
+        if isinstance(stmt, ast.ImportFrom) and stmt.module:
+            if resolve_relative(ctx.module, ctx.is_package, stmt.level, stmt.module) == module if stmt.level else stmt.module == module:
+                return stmt.end_lineno or stmt.lineno
+    return 0
 
 
 def _qualify_in(ctx: ModuleContext, module: str, name: str) -> str | None:
