@@ -314,3 +314,28 @@ def test_flake8_require_plugins_names_this_distribution(tmp_path):
         and "missing: flake8-db-sessions" in missing.stdout
         and "DBS001" not in missing.stdout
     )
+
+
+def test_with_a_baseline_only_new_findings_are_annotated(tmp_path, run_cli):
+    path = write_project(tmp_path, endpoints(3))
+    recorded = run_cli("baseline", "app")
+    assert recorded.returncode == 0, recorded.stderr
+    path.write_text(path.read_text() + ENDPOINT.replace("{name}", "brand_new"))
+    summary = tmp_path / "summary.md"
+    proc = run_cli(
+        "check",
+        "--baseline",
+        "app",
+        env=actions_env(tmp_path, GITHUB_STEP_SUMMARY=str(summary)),
+    )
+    assert proc.returncode == 1, proc.stderr
+    errors = [line for line in proc.stdout.splitlines() if line.startswith("::error ")]
+    assert [line.split("title=")[1].split("::")[0] for line in errors] == [
+        "DBS001",
+        "DBS100",
+    ]
+    assert all("brand_new" in line for line in errors)
+    assert "endpoint_0" not in "".join(errors) and "::notice" not in proc.stdout
+    assert (
+        "brand_new" in summary.read_text() and "endpoint_00" not in summary.read_text()
+    )
