@@ -31,19 +31,37 @@ def default_cache_dir() -> str:
     return os.path.join(base, "flake8-db-session")
 
 
+# What a file's findings depend on: the analysis, its configuration and the index, the runner that
+# calls it, and this cache's own format. Other modules (outputs, commands) never change a result.
+_FINGERPRINTED = (
+    "analysis",
+    "config.py",
+    "project.py",
+    "runner.py",
+    "rules.py",
+    "burndown/cache.py",
+    "burndown/history.py",
+)
+
+
 @lru_cache(maxsize=1)
 def tool_fingerprint() -> str:
-    """The version plus a hash of the package's own source: an edited checkout invalidates too."""
+    """The version plus a hash of the source that computes findings: an edited checkout
+    invalidates the cache, a release does too."""
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     digest = hashlib.sha256(f"{__version__}:{SCHEMA}".encode())
-    for directory, subdirs, files in sorted(os.walk(package)):
-        subdirs.sort()
-        for name in sorted(files):
-            if name.endswith(".py"):
-                path = os.path.join(directory, name)
-                digest.update(os.path.relpath(path, package).encode())
-                with open(path, "rb") as handle:
-                    digest.update(hashlib.sha256(handle.read()).digest())
+    paths: list[str] = []
+    for name in _FINGERPRINTED:
+        path = os.path.join(package, name)
+        if os.path.isdir(path):
+            for directory, _subdirs, files in os.walk(path):
+                paths.extend(os.path.join(directory, f) for f in files if f.endswith(".py"))
+        elif os.path.isfile(path):
+            paths.append(path)
+    for path in sorted(paths):
+        digest.update(os.path.relpath(path, package).replace(os.sep, "/").encode())
+        with open(path, "rb") as handle:
+            digest.update(hashlib.sha256(handle.read()).digest())
     return digest.hexdigest()
 
 

@@ -3,4 +3,4 @@
 from __future__ import annotations
 
 # Order is the order of ``flake8-db-session --help``.
-COMMANDS = ("check", "report", "baseline", "migrate", "explain")
+COMMANDS = ("check", "report", "baseline", "history", "migrate", "explain")

@@ -1,0 +1,338 @@
+"""Renderings of a burndown history: table, CSV, JSON, Markdown with a mermaid chart, PNG/SVG chart.
+
+The burndown number of a commit is its count of ratcheted codes (``db-session-ratchet-codes``,
+DBS001 and DBS002 by default), noqa'd findings included; the other codes are carried as columns.
+Text outputs are deterministic so they diff well; the image needs matplotlib (the ``chart`` extra).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from .counts import STATUSES, ModuleCounts
+from .history import History, Point
+
+FORMAT = "flake8-db-session-history"
+VERSION = 1
+DAY = 86400.0
+
+
+def iso_date(timestamp: int) -> str:
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).strftime("%Y-%m-%d")
+
+
+def iso_time(timestamp: int) -> str:
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ratcheted(counts: ModuleCounts, codes: Sequence[str]) -> int:
+    return sum(counts.codes.get(code, 0) for code in codes)
+
+
+def series(history: History) -> list[int]:
+    """The burndown number at each commit."""
+    return [ratcheted(point.counts.totals, history.ratchet_codes) for point in history.points]
+
+
+def all_codes(history: History) -> list[str]:
+    codes = set(history.ratchet_codes)
+    for point in history.points:
+        codes.update(point.counts.totals.codes)
+    return sorted(codes)
+
+
+# --- projection -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Projection:
+    """The recent trend: a least-squares line over the last ``window`` days of commits."""
+
+    per_day: float  # change of the burndown number per day (negative = burning down)
+    since: int  # timestamp of the first commit the fit used
+    zero_at: int | None  # when the line reaches zero, if it goes down
+
+    def describe(self) -> str:
+        per_month = self.per_day * 30
+        trend = f"{per_month:+.1f} per 30 days since {iso_date(self.since)}"
+        if self.zero_at is None:
+            return f"trend {trend}: not burning down, no date for zero"
+        return f"trend {trend}: zero around {iso_date(self.zero_at)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "per_day": round(self.per_day, 6),
+            "per_30_days": round(self.per_day * 30, 3),
+            "since": iso_date(self.since),
+            "zero_date": iso_date(self.zero_at) if self.zero_at is not None else None,
+        }
+
+
+def projection(history: History, window_days: float = 180.0) -> Projection | None:
+    """The trend over the commits of the last ``window_days`` (at least the last two commits)."""
+    points = history.points
+    if len(points) < 2:
+        return None
+    values = series(history)
+    times = [p.commit.timestamp for p in points]
+    last = times[-1]
+    start = next(i for i, t in enumerate(times) if t >= last - window_days * DAY)
+    start = min(start, len(points) - 2)
+    xs = [(t - times[start]) / DAY for t in times[start:]]
+    ys = values[start:]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    spread = sum((x - mean_x) ** 2 for x in xs)
+    if spread == 0:
+        return None  # every commit at the same second: no time axis to fit
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / spread
+    zero_at = None
+    if slope < 0 and values[-1] > 0:
+        zero_at = int(last + values[-1] / -slope * DAY)
+    return Projection(slope, times[start], zero_at)
+
+
+# --- text outputs -----------------------------------------------------------------------------------
+
+
+def _commit_columns(history: History) -> list[tuple[str, Callable[[Point], object]]]:
+    codes = all_codes(history)
+    columns: list[tuple[str, Callable[[Point], object]]] = [
+        ("date", lambda p: iso_date(p.commit.timestamp)),
+        ("commit", lambda p: p.commit.sha[:10]),
+        ("burndown", lambda p: ratcheted(p.counts.totals, history.ratchet_codes)),
+    ]
+    for code in codes:
+        columns.append((code, lambda p, code=code: p.counts.totals.codes.get(code, 0)))
+    for status in STATUSES:
+        columns.append((status, lambda p, status=status: p.counts.totals.statuses.get(status, 0)))
+    columns += [
+        ("noqa", lambda p: p.counts.totals.noqa),
+        ("grep", lambda p: p.counts.totals.grep),
+        ("modules", lambda p: len(p.counts.modules)),
+        ("files", lambda p: p.files),
+    ]
+    return columns
+
+
+def render_table(history: History, baseline: int | None = None, top: int = 5) -> str:
+    columns = _commit_columns(history)
+    header = [name for name, _ in columns] + ["subject"]
+    rows = [[str(get(p)) for _, get in columns] + [p.commit.subject[:50]] for p in history.points]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def fmt(row: list[str]) -> str:
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
+        cells += [cell.rjust(width) for cell, width in zip(row[2:-1], widths[2:-1])]
+        return ("  ".join(cells) + "  " + row[-1]).rstrip()
+
+    lines = [fmt(header), "-" * len(fmt(header)), *(fmt(r) for r in rows)]
+    lines.append("")
+    codes = "+".join(history.ratchet_codes)
+    values = series(history)
+    if values:
+        lines.append(f"burndown ({codes}, noqa'd included): {values[0]} at the first commit, {values[-1]} at the last")
+    if baseline is not None:
+        lines.append(f"baseline: {baseline}")
+    trend = projection(history)
+    if trend is not None:
+        lines.append(trend.describe())
+    largest = largest_modules(history, top)
+    if largest:
+        last = history.points[-1].counts.modules
+        parts = [f"{m} {ratcheted(last[m], history.ratchet_codes) if m in last else 0}" for m in largest]
+        lines.append(f"largest modules at the last commit: {', '.join(parts)}")
+    return "\n".join(lines) + "\n"
+
+
+def _module_columns(history: History) -> list[tuple[str, Callable[[ModuleCounts], object]]]:
+    columns: list[tuple[str, Callable[[ModuleCounts], object]]] = [
+        ("burndown", lambda m: ratcheted(m, history.ratchet_codes)),
+        ("total", lambda m: m.total),
+    ]
+    for code in all_codes(history):
+        columns.append((code, lambda m, code=code: m.codes.get(code, 0)))
+    for status in STATUSES:
+        columns.append((status, lambda m, status=status: m.statuses.get(status, 0)))
+    columns += [("noqa", lambda m: m.noqa), ("grep", lambda m: m.grep)]
+    return columns
+
+
+def render_csv(history: History, baseline: int | None = None) -> str:
+    """One row per commit and module, plus a TOTAL row per commit (so a commit with no finding
+    still has a row)."""
+    columns = _module_columns(history)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["commit", "date", "module", *(name for name, _ in columns)])
+    for point in history.points:
+        stamp = iso_time(point.commit.timestamp)
+        for counts in [point.counts.totals, *sorted(point.counts.modules.values(), key=lambda m: m.module)]:
+            writer.writerow([point.commit.sha, stamp, counts.module, *(get(counts) for _, get in columns)])
+    return buffer.getvalue()
+
+
+def to_dict(history: History, baseline: int | None = None) -> dict[str, Any]:
+    trend = projection(history)
+    commits = []
+    for point in history.points:
+        modules = []
+        for counts in sorted(point.counts.modules.values(), key=lambda m: m.module):
+            modules.append({**counts.to_dict(), "burndown": ratcheted(counts, history.ratchet_codes)})
+        totals = point.counts.totals
+        commits.append(
+            {
+                "commit": point.commit.sha,
+                "date": iso_time(point.commit.timestamp),
+                "subject": point.commit.subject,
+                "files": point.files,
+                "errors": [{"path": path, "error": why} for path, why in point.errors],
+                "burndown": ratcheted(totals, history.ratchet_codes),
+                "totals": {**totals.to_dict(), "modules": len(point.counts.modules)},
+                "modules": modules,
+            }
+        )
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "ratchet_codes": list(history.ratchet_codes),
+        "baseline": baseline,
+        "projection": trend.to_dict() if trend is not None else None,
+        "commits": commits,
+    }
+
+
+def render_json(history: History, baseline: int | None = None) -> str:
+    return json.dumps(to_dict(history, baseline), indent=2, sort_keys=False) + "\n"
+
+
+def _axis_labels(history: History) -> list[str]:
+    dates = [iso_date(p.commit.timestamp) for p in history.points]
+    return [d if dates.count(d) == 1 else f"{d} {p.commit.sha[:7]}" for d, p in zip(dates, history.points)]
+
+
+def render_markdown(history: History, baseline: int | None = None) -> str:
+    """A mermaid line chart (GitHub and most CI summaries render it) and the table under it."""
+    values = series(history)
+    codes = "+".join(history.ratchet_codes)
+    lines = [f"### Session dependency burndown ({codes})", ""]
+    if values:
+        top = max([*values, baseline or 0, 1])
+        lines += [
+            "```mermaid",
+            "xychart-beta",
+            f'    title "{codes} per commit"',
+            "    x-axis [" + ", ".join(json.dumps(label) for label in _axis_labels(history)) + "]",
+            f'    y-axis "findings" 0 --> {top + max(1, top // 10)}',
+            "    line [" + ", ".join(str(v) for v in values) + "]",
+        ]
+        if baseline is not None:
+            lines.append("    line [" + ", ".join(str(baseline) for _ in values) + "]")
+        lines += ["```", ""]
+        caption = f"{values[0]} at the first commit, {values[-1]} at the last"
+        if baseline is not None:
+            caption += f"; the flat line is the baseline ({baseline})"
+        trend = projection(history)
+        if trend is not None:
+            caption += f"; {trend.describe()}"
+        lines += [caption + ".", ""]
+    columns = _commit_columns(history)
+    lines.append("| " + " | ".join(name for name, _ in columns) + " | subject |")
+    lines.append("| --- | --- |" + " ---: |" * (len(columns) - 2) + " --- |")
+    for point in history.points:
+        cells = [str(get(point)) for _, get in columns]
+        cells[1] = f"`{cells[1]}`"
+        subject = point.commit.subject.replace("|", "\\|")
+        lines.append("| " + " | ".join(cells) + f" | {subject} |")
+    return "\n".join(lines) + "\n"
+
+
+# --- the image ----------------------------------------------------------------------------------------
+
+
+def largest_modules(history: History, top: int) -> list[str]:
+    """The modules with the most ratcheted findings at their worst commit (ties: by name)."""
+    peak: dict[str, int] = {}
+    for point in history.points:
+        for module, counts in point.counts.modules.items():
+            peak[module] = max(peak.get(module, 0), ratcheted(counts, history.ratchet_codes))
+    ranked = sorted((m for m, n in peak.items() if n > 0), key=lambda m: (-peak[m], m))
+    return ranked[:top]
+
+
+class ChartUnavailable(Exception):
+    """matplotlib is not installed."""
+
+
+def render_image(
+    history: History,
+    fmt: str,
+    *,
+    baseline: int | None = None,
+    top: int = 5,
+    size: tuple[int, int] = (1200, 700),
+    title: str = "",
+) -> bytes:
+    """A PNG or SVG chart: the burndown total, the ``top`` largest modules, the baseline and the
+    projection, over a date axis. ``size`` is in pixels."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=True)
+        import matplotlib.dates as mdates
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ChartUnavailable(
+            "drawing a chart needs matplotlib: pip install 'flake8-db-session[chart]'"
+        ) from None
+
+    dpi = 100
+    figure = Figure(figsize=(size[0] / dpi, size[1] / dpi), dpi=dpi)
+    axes = figure.add_subplot()
+    dates = [datetime.datetime.fromtimestamp(p.commit.timestamp, datetime.timezone.utc) for p in history.points]
+    values = series(history)
+    codes = "+".join(history.ratchet_codes)
+    axes.plot(dates, values, marker="o", linewidth=2.5, color="black", label=f"total {codes}", zorder=3)
+    for date, value in ((dates[0], values[0]), (dates[-1], values[-1])) if values else ():
+        axes.annotate(str(value), (date, value), textcoords="offset points", xytext=(0, 8), ha="center")
+    for module in largest_modules(history, top):
+        module_values = [
+            ratcheted(p.counts.modules[module], history.ratchet_codes) if module in p.counts.modules else 0
+            for p in history.points
+        ]
+        axes.plot(dates, module_values, marker=".", linewidth=1.2, label=module)
+    if baseline is not None:
+        axes.axhline(baseline, color="tab:red", linestyle="--", linewidth=1.2, label=f"baseline ({baseline})")
+    trend = projection(history)
+    if trend is not None and trend.zero_at is not None:
+        end = datetime.datetime.fromtimestamp(trend.zero_at, datetime.timezone.utc)
+        axes.plot(
+            [dates[-1], end], [values[-1], 0], linestyle=":", color="gray",
+            label=f"projection: zero around {iso_date(trend.zero_at)}",
+        )
+    locator = mdates.AutoDateLocator()
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    if len(dates) == 1:
+        day = datetime.timedelta(days=1)
+        axes.set_xlim(dates[0] - day, dates[0] + day)
+    axes.set_ylim(bottom=0)
+    axes.set_ylabel(f"{codes} findings (noqa'd included)")
+    axes.grid(True, alpha=0.3)
+    heading = title or f"Session dependency burndown: {values[0]} \u2192 {values[-1]}" if values else title
+    if trend is not None:
+        heading += f"\n{trend.describe()}"
+    axes.set_title(heading, fontsize=11)
+    axes.legend(loc="upper left", fontsize=8, framealpha=0.9)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    # No timestamps or tool versions in the file: the same history gives the same bytes.
+    metadata = {"Date": None, "Creator": None} if fmt == "svg" else {"Software": None}
+    if fmt == "svg":
+        matplotlib.rcParams["svg.hashsalt"] = "flake8-db-session"
+    figure.savefig(buffer, format=fmt, dpi=dpi, metadata=metadata)
+    return buffer.getvalue()

@@ -1,0 +1,157 @@
+"""``flake8-db-session history``: the burndown over git history, as a table, CSV, JSON, Markdown or a chart."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from ..burndown import chart
+from ..burndown.baseline import load as load_baseline
+from ..burndown.cache import ResultCache, default_cache_dir
+from ..burndown.history import GitError, GitRepository, compute_history, terminal_progress
+from ..burndown.workflow import baseline_path
+from ..config import ALL_OPTIONS, ConfigError, Settings, load_settings, settings_from_mapping
+from ..fileio import write_atomic
+from .common import add_jobs_argument, add_settings_arguments
+
+NAME = "history"
+HELP = "per-module counts at each commit of a git range, and a burndown chart (reads git objects, never checks out)"
+
+TEXT_FORMATS = {
+    "table": chart.render_table,
+    "csv": chart.render_csv,
+    "json": chart.render_json,
+    "markdown": chart.render_markdown,
+}
+IMAGE_FORMATS = ("png", "svg")
+EXTENSIONS = {".csv": "csv", ".json": "json", ".md": "markdown", ".png": "png", ".svg": "svg", ".txt": "table"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths", nargs="*", metavar="PATH", help="count only files under these paths (relative to the repository top)"
+    )
+    parser.add_argument("--repo", default=".", metavar="DIR", help="the git repository (default: the current directory)")
+    parser.add_argument("--since", metavar="REV", help="first commit (included; default: the first commit)")
+    parser.add_argument("--until", metavar="REV", help="last commit (default: HEAD)")
+    parser.add_argument("--every", type=int, default=1, metavar="N", help="every Nth commit (the last is always kept)")
+    parser.add_argument(
+        "--format",
+        choices=[*TEXT_FORMATS, *IMAGE_FORMATS],
+        help="output format (default: from the --output extension, else table)",
+    )
+    parser.add_argument("--output", "-o", metavar="PATH", help="write here instead of stdout (an image needs it)")
+    parser.add_argument("--top", type=int, default=5, metavar="N", help="largest modules drawn in the chart (default 5)")
+    parser.add_argument("--size", default="1200x700", metavar="WxH", help="chart size in pixels (default 1200x700)")
+    parser.add_argument("--title", default="", help="chart title")
+    parser.add_argument(
+        "--baseline-file", metavar="PATH", help="baseline drawn as a line (default: db-session-baseline, if it exists)"
+    )
+    parser.add_argument(
+        "--cache-dir", metavar="DIR", help=f"where per-file results are cached (default: {default_cache_dir()})"
+    )
+    parser.add_argument("--no-cache", action="store_true", help="analyze every file again, keep nothing")
+    add_jobs_argument(parser)
+    add_settings_arguments(parser)
+
+
+def _settings(args: argparse.Namespace, start: str) -> Settings:
+    """The working tree's configuration (of --repo), then command-line flags, as other commands."""
+    settings = load_settings(start, config_file=args.config)
+    overrides: dict[str, Any] = {}
+    for key in ALL_OPTIONS:
+        value = getattr(args, key.replace("-", "_"), None)
+        if value is not None:
+            overrides[key] = value
+    if overrides:
+        settings = settings_from_mapping(overrides, root=settings.root, base=settings, source="command line")
+    return settings
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"--size: expected WIDTHxHEIGHT in pixels, got {text!r}") from None
+    if not (100 <= width <= 10000 and 100 <= height <= 10000):
+        raise ConfigError(f"--size: {text} is outside 100x100 .. 10000x10000")
+    return width, height
+
+
+def _baseline_total(args: argparse.Namespace, settings: Settings) -> int | None:
+    path = baseline_path(settings, args.baseline_file)
+    baseline = load_baseline(path)
+    if baseline is None:
+        if args.baseline_file:
+            raise ConfigError(f"{args.baseline_file}: no such baseline file")
+        return None
+    codes = set(settings.ratchet_codes)
+    return sum(number for (_module, code, _function), number in baseline.entries.items() if code in codes)
+
+
+def run(args: argparse.Namespace) -> int:
+    fmt = args.format
+    if fmt is None:
+        extension = os.path.splitext(args.output or "")[1].lower()
+        fmt = EXTENSIONS.get(extension, "table")
+    if fmt in IMAGE_FORMATS and not args.output:
+        raise ConfigError(f"--format {fmt} writes an image: give --output FILE.{fmt}")
+    size = _size(args.size)
+    if args.every < 1:
+        raise ConfigError("--every must be 1 or more")
+
+    repository = GitRepository(args.repo)
+    settings = _settings(args, repository.path)
+    baseline = _baseline_total(args, settings)
+    cache_path = None if args.no_cache else os.path.join(args.cache_dir or default_cache_dir(), "history.sqlite3")
+    cache = ResultCache(cache_path)
+    try:
+        commits = repository.commits(args.since, args.until, args.every)
+        if not commits:
+            raise GitError("no commits in the range")
+        history = compute_history(
+            repository,
+            commits,
+            settings,
+            cache=cache,
+            paths=args.paths,
+            jobs=args.jobs or _default_jobs(),
+            progress=terminal_progress(),
+        )
+    finally:
+        cache.close()
+        repository.close()
+
+    if fmt in IMAGE_FORMATS:
+        try:
+            output: str | bytes = chart.render_image(
+                history, fmt, baseline=baseline, top=args.top, size=size, title=args.title
+            )
+        except chart.ChartUnavailable as exc:
+            raise ConfigError(str(exc)) from None
+    else:
+        output = TEXT_FORMATS[fmt](history, baseline)
+    if args.output:
+        write_atomic(args.output, output)
+    else:
+        sys.stdout.write(output)  # type: ignore[arg-type]
+
+    sys.stdout.flush()  # the summary below goes after the output, not into it
+    for point in history.points:
+        for path, why in point.errors:
+            print(f"{point.commit.sha[:10]}:{path}: error: {why}", file=sys.stderr)
+    print(
+        f"history: {len(history.points)} commits, {history.analyzed} files analyzed, "
+        f"{history.cached} from the cache, {history.seconds:.1f}s"
+        + (f"; wrote {args.output}" if args.output else ""),
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _default_jobs() -> int:
+    from ..runner import default_jobs
+
+    return default_jobs()
