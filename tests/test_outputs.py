@@ -339,3 +339,29 @@ def test_with_a_baseline_only_new_findings_are_annotated(tmp_path, run_cli):
     assert (
         "brand_new" in summary.read_text() and "endpoint_00" not in summary.read_text()
     )
+
+
+def test_format_github_under_actions_annotates_once_and_writes_the_summary(
+    tmp_path, run_cli
+):
+    write_project(tmp_path, endpoints(1))
+    summary = tmp_path / "summary.md"
+    env = actions_env(tmp_path, GITHUB_STEP_SUMMARY=str(summary))
+    proc = run_cli("check", "--format", "github", "app", env=env)
+    assert proc.returncode == 1
+    assert [line[:30] for line in proc.stdout.splitlines()] == [
+        "::error file=app/routes.py,lin"
+    ]
+    assert "## flake8-db-session: 1 finding\n" in summary.read_text()
+
+
+def test_stdin_columns_fall_back_to_bytes_without_reading_a_file_named_dash(
+    tmp_path, run_cli
+):
+    (tmp_path / "-").write_text("not python, and never read\n")
+    proc = run_cli("check", "--format", "sarif", "-", input=NON_ASCII)
+    (result,) = json.loads(proc.stdout)["runs"][0]["results"]
+    text_line = next(t for t in NON_ASCII.splitlines() if "naïve" in t)
+    prefix = text_line[: text_line.index("Depends(get_db)")]
+    region = result["locations"][0]["physicalLocation"]["region"]
+    assert region["startColumn"] == len(prefix.encode("utf-8")) + 1

@@ -43,10 +43,15 @@ def run(args: argparse.Namespace) -> int:
         write_atomic(args.output_file, text)
     else:
         sys.stdout.write(text)
-    if github.enabled(os.environ) and args.format != "github":
+    if github.enabled(os.environ):
         # Workflow commands are read from stdout and stderr alike: keep a JSON/SARIF stdout clean.
-        machine_stdout = args.format != "text" and not args.output_file
-        github.report_to_actions(findings, environ=os.environ, stream=sys.stderr if machine_stdout else sys.stdout)
+        machine_stdout = args.format not in ("text", "github") and not args.output_file
+        github.report_to_actions(
+            findings,
+            environ=os.environ,
+            stream=sys.stderr if machine_stdout else sys.stdout,
+            annotate=args.format != "github" or bool(args.output_file),  # not twice on stdout
+        )
     if result.errors:
         return 2
     failed = bool(findings) or (ratchet is not None and ratchet.failed)

@@ -30,6 +30,8 @@ class SourceLines:
         self._cache: dict[str, list[str] | None] = {}
 
     def _lines(self, path: str) -> list[str] | None:
+        if path == "-":  # stdin was read once and is gone; never open a file named "-"
+            return None
         if path not in self._cache:
             try:
                 with open(path, "rb") as handle:

@@ -194,14 +194,13 @@ def report_to_actions(
     environ: Mapping[str, str],
     stream: TextIO,
     new: Sequence[Finding] | None = None,
+    annotate: bool = True,
 ) -> None:
     """Annotate (only the new findings when a baseline is used) and write the job summary."""
-    for line in annotations(
-        new if new is not None else findings,
-        environ=environ,
-        baseline_used=new is not None,
-    ):
-        stream.write(line + "\n")
+    if annotate:
+        shown = new if new is not None else findings
+        for line in annotations(shown, environ=environ, baseline_used=new is not None):
+            stream.write(line + "\n")
     summary_path = environ.get("GITHUB_STEP_SUMMARY")
     if not summary_path:
         return
