@@ -1,0 +1,315 @@
+"""``history``: counts per commit of a real git repository, read from git objects, cached per file."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import struct
+import subprocess
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from flake8_db_session.burndown import chart
+from flake8_db_session.burndown.cache import ResultCache
+from flake8_db_session.burndown.history import GitError, GitRepository, compute_history, module_in_tree
+from flake8_db_session.config import Settings
+
+DB = """\
+from sqlalchemy.orm import Session
+
+
+def get_db():
+    yield Session()
+"""
+
+HEADER = """\
+from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
+
+from app.db import get_db
+
+router = APIRouter()
+"""
+
+
+def endpoint(name: str, noqa: bool = False) -> str:
+    comment = "  # noqa: DBS001" if noqa else ""
+    return f"""
+
+@router.get("/{name}")
+def {name}(db: Session = Depends(get_db)):{comment}
+    return db
+"""
+
+
+ALIAS = """\
+from typing import Annotated
+
+from fastapi import Depends
+from sqlalchemy.orm import Session
+
+from app.db import get_db, get_other
+
+DbSession = Annotated[Session, Depends({dependency})]
+"""
+
+ALIAS_USER = HEADER + """
+from app.types import DbSession
+
+
+@router.get("/aliased")
+def aliased(db: DbSession):
+    return db
+"""
+
+HELPER = """\
+from fastapi import Depends
+from sqlalchemy.orm import Session
+
+from app.db import get_db
+
+
+def current_user(db: Session = Depends(get_db)):
+    return db
+"""
+
+# Each commit: (date, message, files to write (None deletes)), and the exact DBS001/DBS002
+# counts expected per module after it.
+COMMITS = [
+    (
+        "2024-01-01T12:00:00Z",
+        "two modules, three endpoints",
+        {
+            "app/__init__.py": "",
+            "app/db.py": DB,
+            "app/routes/__init__.py": "",
+            "app/routes/items.py": HEADER + endpoint("list_items") + endpoint("get_item"),
+            "app/routes/users.py": HEADER + endpoint("list_users"),
+            "README.md": "# not python\n",
+        },
+        {"app/routes/items.py": 2, "app/routes/users.py": 1},
+    ),
+    (
+        "2024-02-01T12:00:00Z",
+        "add an endpoint (noqa'd) and a helper dependency",
+        {
+            "app/routes/users.py": HEADER + endpoint("list_users") + endpoint("get_user", noqa=True),
+            "app/deps.py": HELPER,
+        },
+        {"app/routes/items.py": 2, "app/routes/users.py": 2, "app/deps.py": 1},
+    ),
+    (
+        "2024-03-01T12:00:00Z",
+        "move list_items from items to users",
+        {
+            "app/routes/items.py": HEADER + endpoint("get_item"),
+            "app/routes/users.py": HEADER + endpoint("list_users") + endpoint("get_user", noqa=True)
+            + endpoint("list_items"),
+        },
+        {"app/routes/items.py": 1, "app/routes/users.py": 3, "app/deps.py": 1},
+    ),
+    (
+        "2024-04-01T12:00:00Z",
+        "remove two endpoints and the helper; an alias from another module",
+        {
+            "app/routes/users.py": HEADER + endpoint("list_users"),
+            "app/deps.py": None,
+            "app/types.py": ALIAS.format(dependency="get_db"),
+            "app/routes/aliased.py": ALIAS_USER,
+        },
+        {"app/routes/items.py": 1, "app/routes/users.py": 1, "app/routes/aliased.py": 1},
+    ),
+    (
+        "2024-05-01T12:00:00Z",
+        "the alias no longer names a session (aliased.py itself unchanged)",
+        {"app/types.py": ALIAS.format(dependency="get_other")},
+        {"app/routes/items.py": 1, "app/routes/users.py": 1},
+    ),
+]
+
+
+def git(repo, *args: str, date: str | None = None) -> str:
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com",
+               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.com")
+    if date:
+        env.update(GIT_AUTHOR_DATE=date, GIT_COMMITTER_DATE=date)
+    return subprocess.run(
+        ["git", "-C", str(repo), "-c", "commit.gpgsign=false", *args],
+        check=True, capture_output=True, text=True, env=env,
+    ).stdout
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    """The repository, its commits oldest first, and a dirty working tree (to prove it is not read)."""
+    path = tmp_path_factory.mktemp("history") / "repo"
+    path.mkdir()
+    git(path, "init", "--quiet", "--initial-branch=main")
+    shas = []
+    for date, message, files, _expected in COMMITS:
+        for name, text in files.items():
+            target = path / name
+            if text is None:
+                git(path, "rm", "--quiet", name)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+            git(path, "add", name)
+        git(path, "commit", "--quiet", "-m", message, date=date)
+        shas.append(git(path, "rev-parse", "HEAD").strip())
+    # Uncommitted changes: history counts commits, never the working tree.
+    (path / "app/routes/items.py").write_text(HEADER + "".join(endpoint(f"e{i}") for i in range(9)))
+    (path / "app/untracked.py").write_text(HEADER + endpoint("untracked"))
+    return path, shas
+
+
+def ratcheted_by_module(point) -> dict[str, int]:
+    return {
+        module: counts.codes.get("DBS001", 0) + counts.codes.get("DBS002", 0)
+        for module, counts in point.counts.modules.items()
+        if counts.codes.get("DBS001", 0) + counts.codes.get("DBS002", 0)
+    }
+
+
+def run_history(path, cache, **kwargs):
+    repository = GitRepository(str(path))
+    try:
+        commits = repository.commits(kwargs.pop("since", None), kwargs.pop("until", None), kwargs.pop("every", 1))
+        return compute_history(repository, commits, Settings(root=str(path)), cache=cache, **kwargs)
+    finally:
+        repository.close()
+
+
+def snapshot(path) -> tuple:
+    """Everything a checkout or an index refresh would change."""
+    files = {}
+    for directory, subdirs, names in os.walk(path):
+        subdirs[:] = [d for d in subdirs if d != ".git"]
+        for name in names:
+            full = os.path.join(directory, name)
+            with open(full, "rb") as handle:
+                files[os.path.relpath(full, path)] = (hashlib.sha256(handle.read()).hexdigest(), os.stat(full).st_mtime_ns)
+    with open(path / ".git" / "index", "rb") as handle:
+        index = handle.read()
+    status = git(path, "status", "--porcelain")
+    return files, index, git(path, "rev-parse", "HEAD"), status
+
+
+def test_exact_counts_per_commit_and_working_tree_untouched(repo):
+    path, shas = repo
+    before = snapshot(path)
+    history = run_history(path, ResultCache(None))
+    assert snapshot(path) == before
+    assert [p.commit.sha for p in history.points] == shas
+    assert [ratcheted_by_module(p) for p in history.points] == [c[3] for c in COMMITS]
+    assert chart.series(history) == [3, 5, 5, 3, 2]
+    # The noqa'd endpoint counts, and is counted in its own column too.
+    assert [p.counts.totals.noqa for p in history.points] == [0, 1, 1, 0, 0]
+    assert [p.counts.totals.codes.get("DBS002", 0) for p in history.points] == [0, 1, 1, 0, 0]
+    # Counted files are the Python files of each commit (README.md is not one).
+    assert [p.files for p in history.points] == [5, 6, 6, 7, 7]
+
+
+def test_second_run_comes_from_the_cache(repo, tmp_path):
+    path, _shas = repo
+    cache_file = str(tmp_path / "cache.sqlite3")
+    first_cache = ResultCache(cache_file)
+    first = run_history(path, first_cache)
+    first_cache.close()
+    second_cache = ResultCache(cache_file)  # a new process would open the same file
+    second = run_history(path, second_cache)
+    second_cache.close()
+    total = sum(p.files for p in first.points)
+    # Within the first run, a file unchanged since the previous commit (same blob, same
+    # answers from the modules it imports) is already a hit.
+    assert first.cached > 0 and first.analyzed + first.cached == total
+    assert (second.analyzed, second.cached) == (0, total)
+    assert [p.counts.to_dict() for p in second.points] == [p.counts.to_dict() for p in first.points]
+    print(f"first run {first.seconds:.3f}s ({first.analyzed} analyzed), cached run {second.seconds:.3f}s")
+
+
+def test_cache_follows_what_other_modules_said(repo, tmp_path):
+    """aliased.py is the same blob in the last two commits, but the alias it imports changed:
+    its cached result from the fourth commit must not be reused for the fifth."""
+    path, shas = repo
+    cache = ResultCache(str(tmp_path / "cache.sqlite3"))
+    partial = run_history(path, cache, until=shas[3])
+    assert ratcheted_by_module(partial.points[-1])["app/routes/aliased.py"] == 1
+    full = run_history(path, cache)
+    cache.close()
+    assert "app/routes/aliased.py" not in ratcheted_by_module(full.points[-1])
+    # Analyzed again at the last commit: app/types.py (a new blob) and aliased.py (same blob,
+    # different answer from app/types.py); every other file comes from the cache.
+    assert full.analyzed == 2
+
+
+def test_range_selection(repo):
+    path, shas = repo
+    repository = GitRepository(str(path))
+    try:
+        assert [c.sha for c in repository.commits(since=shas[1])] == shas[1:]
+        assert [c.sha for c in repository.commits(until=shas[2])] == shas[:3]
+        assert [c.sha for c in repository.commits(every=2)] == [shas[0], shas[2], shas[4]]
+        assert [c.sha for c in repository.commits(every=3)] == [shas[0], shas[3], shas[4]]
+        with pytest.raises(GitError):
+            repository.commits(since="no-such-rev")
+        with pytest.raises(GitError):
+            repository.commits(until="--output=/tmp/x")  # never passed to git as an option
+    finally:
+        repository.close()
+
+
+def test_module_names_follow_the_package_chain():
+    files = {"src/app/__init__.py": "a", "src/app/api/__init__.py": "b", "src/app/api/x.py": "c", "tool.py": "d"}
+    assert module_in_tree("src/app/api/x.py", files) == ("app.api.x", False, "src")
+    assert module_in_tree("src/app/api/__init__.py", files) == ("app.api", True, "src")
+    assert module_in_tree("tool.py", files) == ("tool", False, "")
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+@pytest.mark.integration
+def test_cli_outputs_agree_and_chart_is_an_image(repo, tmp_path, run_cli):
+    path, shas = repo
+    cache = str(tmp_path / "cache")
+    common = ["history", "--repo", str(path), "--cache-dir", cache]
+    png = tmp_path / "burndown.png"
+    done = run_cli(*common, "--output", str(png), "--size", "800x500")
+    assert done.returncode == 0, done.stderr
+    assert png_size(png.read_bytes()) == (800, 500)
+    svg = tmp_path / "burndown.svg"
+    done = run_cli(*common, "--output", str(svg), "--size", "800x500")
+    assert done.returncode == 0, done.stderr
+    root = ET.fromstring(svg.read_bytes())
+    assert root.tag.endswith("svg") and root.get("viewBox") == "0 0 576 360"  # 8x5 inches in points
+    assert "0 files analyzed" in done.stderr  # the second run: every file from the cache
+
+    as_json = json.loads(run_cli(*common, "--format", "json").stdout)
+    as_csv = list(csv.DictReader(io.StringIO(run_cli(*common, "--format", "csv").stdout)))
+    assert [c["commit"] for c in as_json["commits"]] == shas
+    assert [c["burndown"] for c in as_json["commits"]] == [3, 5, 5, 3, 2]
+    from_json = {}
+    for commit in as_json["commits"]:
+        for counts in [commit["totals"], *commit["modules"]]:
+            row = {"burndown": counts.get("burndown", commit["burndown"]), "total": counts["total"],
+                   "noqa": counts["noqa"], "grep": counts["grep"], **counts["codes"], **counts["statuses"]}
+            from_json[commit["commit"], counts["module"]] = row
+    from_csv = {}
+    for row in as_csv:
+        values = {k: int(v) for k, v in row.items() if k not in ("commit", "date", "module")}
+        from_csv[row["commit"], row["module"]] = values
+    assert from_csv.keys() == from_json.keys()
+    for key, values in from_json.items():
+        assert {k: from_csv[key].get(k, 0) for k in values} == values
+        assert all(v == 0 for k, v in from_csv[key].items() if k not in values)
+
+    markdown = run_cli(*common, "--output", str(tmp_path / "burndown.md"))
+    text = (tmp_path / "burndown.md").read_text()
+    assert markdown.returncode == 0 and "xychart-beta" in text and "line [3, 5, 5, 3, 2]" in text
