@@ -13,6 +13,7 @@ import re
 from functools import lru_cache
 
 from .analysis.context import ModuleContext, ProjectIndex, SessionAlias
+from .analysis.models import ModuleSummary, summarize_source
 from .config import Settings
 
 _MAX_REEXPORT_DEPTH = 8
@@ -60,6 +61,7 @@ class FileProjectIndex(ProjectIndex):
         self._files: dict[str, str | None] = {}
         self._aliases: dict[str, SessionAlias | None] = {}
         self._candidate_names: dict[str, frozenset[str]] = {}
+        self._model_summaries: dict[str, ModuleSummary | None] = {}
         # module -> (its imports, its aliases); parsed trees are not kept (a large live tree
         # makes every garbage collection pass slower).
         self._modules: dict[str, tuple[dict[str, str] | None, dict[str, SessionAlias]]] = {}
@@ -83,6 +85,23 @@ class FileProjectIndex(ProjectIndex):
 
     def is_project_module(self, module: str) -> bool:
         return self.module_file(module) is not None
+
+    def model_summary(self, module: str) -> ModuleSummary | None:
+        """The ORM facts (models, relationships, sessionmakers) of a project module, or None.
+
+        Parsed at most once per process; only the small summary is kept, never the tree.
+        """
+        summaries = self._model_summaries
+        if module not in summaries:
+            path = self.module_file(module)
+            summary = None
+            if path is not None:
+                try:
+                    summary = summarize_source(self.read_bytes(path), path, module, path.endswith("__init__.py"))
+                except OSError:
+                    summary = None
+            summaries[module] = summary
+        return summaries[module]
 
     def read_bytes(self, path: str) -> bytes:
         """A module's bytes (a subclass may read them from elsewhere, such as git objects)."""

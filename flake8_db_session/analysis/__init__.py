@@ -10,14 +10,14 @@ import ast
 from typing import Callable, Sequence
 
 from ..config import Settings
-from . import dependencies
+from . import dependencies, escapes
 from .context import EMPTY_INDEX, ModuleContext, ProjectIndex, SessionAlias
 from .findings import TAGS, Finding, noqa_covers
 
 Check = Callable[[ModuleContext], "list[Finding]"]
 
 # The registry of checks, run in this order on every module.
-CHECKS: list[Check] = [dependencies.check]
+CHECKS: list[Check] = [dependencies.check, escapes.check]
 
 __all__ = [
     "CHECKS",

@@ -1,0 +1,548 @@
+"""ORM model discovery, statically: which classes are mapped, their relationships, and sessionmakers.
+
+A module is boiled down to a ``ModuleSummary`` (plain strings and tuples, no AST), so the project
+index can keep one per module for the whole process at little memory and GC cost. ``ModelResolver``
+answers "is this qualified name a model, and what are its relationships" for one analyzed module,
+following base classes and re-exports across modules through the project index.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterable
+
+from .names import Names, resolve_relative
+
+if TYPE_CHECKING:
+    from .context import ModuleContext, ProjectIndex
+
+# Bases that make their direct subclass a declarative base (not a mapped class itself).
+DECLARATIVE_ROOTS = frozenset(
+    {
+        "sqlalchemy.orm.DeclarativeBase",
+        "sqlalchemy.orm.DeclarativeBaseNoMeta",
+        "sqlalchemy.orm.decl_api.DeclarativeBase",
+        "sqlalchemy.orm.decl_api.DeclarativeBaseNoMeta",
+    }
+)
+_BASE_FACTORIES = ("declarative_base", "generate_base")
+_MAPPED_DECORATORS = ("mapped", "mapped_as_dataclass")
+_SQLMODEL = frozenset({"sqlmodel.SQLModel", "sqlmodel.main.SQLModel"})
+_COLUMN_CALLS = frozenset(
+    {"Column", "mapped_column", "column_property", "deferred", "synonym", "composite", "query_expression"}
+)
+_SESSIONMAKERS = ("sessionmaker", "async_sessionmaker")
+# Loader strategies that load the relationship together with its parent: safe after close.
+EAGER_LAZY = frozenset({"selectin", "joined", "subquery", "immediate", "raise", "raise_on_sql", "noload"})
+_MAX_DEPTH = 10
+
+
+@dataclass(frozen=True)
+class ClassSummary:
+    name: str
+    bases: tuple[str, ...]  # qualified as seen from the defining module
+    mapped_decorator: bool = False
+    table: bool = False  # SQLModel ``table=True``
+    abstract: bool = False
+    relationships: tuple[tuple[str, str, str], ...] = ()  # (attribute, target qualified or "", lazy)
+    columns: frozenset[str] = frozenset()
+    # method/property name -> self attributes it reads (and "<object_session>" if it calls it)
+    member_reads: tuple[tuple[str, frozenset[str]], ...] = ()
+
+
+@dataclass(frozen=True)
+class ModuleSummary:
+    module: str
+    classes: dict[str, ClassSummary] = field(default_factory=dict)
+    roots: frozenset[str] = frozenset()  # names bound to declarative_base()/generate_base()
+    registries: frozenset[str] = frozenset()  # names bound to registry()
+    sessionmakers: dict[str, bool] = field(default_factory=dict)  # name -> expire_on_commit
+    committing_scopes: frozenset[str] = frozenset()  # context managers that commit on success
+    # functions and scopes that open a session from one of this module's sessionmakers
+    # (``get_db``, ``fresh_db_session = contextmanager(get_db)``) -> its expire_on_commit
+    factory_expire: dict[str, bool] = field(default_factory=dict)
+    imports: dict[str, str] = field(default_factory=dict)
+    backrefs: tuple[tuple[str, str, str, str], ...] = ()  # (target class, attribute, source, lazy)
+
+    @property
+    def default_expire_on_commit(self) -> bool:
+        """What a scope defined here (e.g. ``contextmanager(get_db)``) most likely uses."""
+        values = set(self.sessionmakers.values())
+        return values != {False}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    qualified: str
+    relationships: dict[str, tuple[str, str]]  # attribute -> (target qualified or "", lazy)
+    columns: frozenset[str]
+    touching_members: frozenset[str]  # properties/methods reading a relationship or object_session
+
+    def lazy_relationships(self) -> frozenset[str]:
+        return frozenset(name for name, (_, lazy) in self.relationships.items() if lazy not in EAGER_LAZY)
+
+    def mapped(self, attribute: str) -> bool:
+        return attribute in self.columns or attribute in self.relationships
+
+
+# --- summarizing one module --------------------------------------------------------------------
+
+
+def _last(name: str | None) -> str:
+    return (name or "").rpartition(".")[2]
+
+
+def _const_kw(call: ast.Call, name: str) -> object:
+    for keyword in call.keywords:
+        if keyword.arg == name and isinstance(keyword.value, ast.Constant):
+            return keyword.value.value
+    return None
+
+
+def _call_name(names: Names, node: ast.expr) -> str:
+    return _last(names.qualify(node)) if isinstance(node, (ast.Name, ast.Attribute)) else ""
+
+
+def _commits(function: ast.AST) -> bool:
+    for node in ast.walk(function):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "commit":
+            return True
+    return False
+
+
+def summarize(tree: ast.Module, module: str, is_package: bool, names: Names | None = None) -> ModuleSummary:
+    """The ORM-relevant facts of one module, from its top-level statements only."""
+    if names is None:
+        names = Names(module, is_package)
+        names.add_module_level_bindings(tree.body)
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names.add_import(node)
+        for name in list(names.imports):
+            if name in names.local:
+                del names.imports[name]
+    classes: dict[str, ClassSummary] = {}
+    roots: set[str] = set()
+    registries: set[str] = set()
+    sessionmakers: dict[str, bool] = {}
+    committing: set[str] = set()
+    functions: dict[str, ast.AST] = {}
+    backrefs: list[tuple[str, str, str, str]] = []
+    wrappers: dict[str, str] = {}
+    for stmt in _module_statements(tree.body):
+        if isinstance(stmt, ast.ClassDef):
+            summary, refs = _summarize_class(stmt, names)
+            classes[stmt.name] = summary
+            backrefs.extend(refs)
+        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            functions[stmt.name] = stmt
+            if any(_call_name(names, _decorator_target(d)) in ("contextmanager", "asynccontextmanager") for d in stmt.decorator_list):
+                if _commits(stmt):
+                    committing.add(stmt.name)
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign)) and isinstance(stmt.value, ast.Call):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            target_names = [t.id for t in targets if isinstance(t, ast.Name)]
+            call = stmt.value
+            callee = _call_name(names, call.func)
+            if callee == "scoped_session" and call.args and isinstance(call.args[0], ast.Call):
+                call = call.args[0]
+                callee = _call_name(names, call.func)
+            for target in target_names:
+                if callee in _BASE_FACTORIES:
+                    roots.add(target)
+                elif callee == "registry":
+                    registries.add(target)
+                elif callee in _SESSIONMAKERS:
+                    sessionmakers[target] = _const_kw(call, "expire_on_commit") is not False
+                elif callee in ("contextmanager", "asynccontextmanager") and call.args:
+                    wrapped = call.args[0]
+                    if isinstance(wrapped, ast.Name):
+                        wrappers[target] = wrapped.id
+                    if isinstance(wrapped, ast.Name) and wrapped.id in functions and _commits(functions[wrapped.id]):
+                        committing.add(target)
+    factory_expire: dict[str, bool] = {}
+    for name, function in functions.items():
+        expire = _opened_sessionmaker(function, sessionmakers)
+        if expire is not None:
+            factory_expire[name] = expire
+    for name, wrapped in wrappers.items():
+        if wrapped in factory_expire:
+            factory_expire[name] = factory_expire[wrapped]
+    return ModuleSummary(
+        module=module,
+        factory_expire=factory_expire,
+        classes=classes,
+        roots=frozenset(roots),
+        registries=frozenset(registries),
+        sessionmakers=sessionmakers,
+        committing_scopes=frozenset(committing),
+        imports=dict(names.imports),
+        backrefs=tuple(backrefs),
+    )
+
+
+def _opened_sessionmaker(function: ast.AST, sessionmakers: dict[str, bool]) -> bool | None:
+    for node in ast.walk(function):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in sessionmakers:
+            return sessionmakers[node.func.id]
+    return None
+
+
+def _module_statements(body: list[ast.stmt]) -> Iterable[ast.stmt]:
+    """Top-level statements, also inside top-level if/try (optional imports, fallbacks)."""
+    for stmt in body:
+        if isinstance(stmt, (ast.If, ast.Try)) or type(stmt).__name__ == "TryStar":
+            yield from _module_statements(stmt.body)
+            yield from _module_statements(stmt.orelse)
+            for handler in getattr(stmt, "handlers", ()):
+                yield from _module_statements(handler.body)
+            yield from _module_statements(getattr(stmt, "finalbody", []))
+        else:
+            yield stmt
+
+
+def _decorator_target(node: ast.expr) -> ast.expr:
+    return node.func if isinstance(node, ast.Call) else node
+
+
+def _relationship_call(value: ast.expr | None, names: Names) -> ast.Call | None:
+    if isinstance(value, ast.Call) and _call_name(names, value.func) in ("relationship", "relation"):
+        return value
+    return None
+
+
+def _annotation_target(annotation: ast.expr | None) -> str:
+    """``Mapped[List["Team"]]`` -> "Team"."""
+    node = annotation
+    while isinstance(node, ast.Subscript):
+        node = node.slice
+        if isinstance(node, ast.Tuple) and node.elts:
+            node = node.elts[0]
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        text = node.value.strip()
+        for wrapper in ("Optional[", "List[", "list[", "Set[", "set["):
+            if text.startswith(wrapper):
+                text = text[len(wrapper) : -1].strip().strip("'\"")
+        return text
+    if isinstance(node, ast.Name):
+        return node.id
+    return ""
+
+
+def _qualify_target(raw: str, names: Names) -> str:
+    if not raw or " " in raw or "[" in raw:
+        return ""
+    if "." in raw:
+        return raw
+    return names.qualify_name(raw) if not names.is_unbound(raw) else f"{names.module}.{raw}" if names.module else raw
+
+
+def _summarize_class(node: ast.ClassDef, names: Names) -> tuple[ClassSummary, list[tuple[str, str, str, str]]]:
+    bases = tuple(q for q in (names.qualify(b) for b in node.bases) if q)
+    table = any(k.arg == "table" and isinstance(k.value, ast.Constant) and k.value.value is True for k in node.keywords)
+    mapped_decorator = any(_call_name(names, _decorator_target(d)) in _MAPPED_DECORATORS for d in node.decorator_list)
+    relationships: list[tuple[str, str, str]] = []
+    columns: set[str] = set()
+    abstract = False
+    backrefs: list[tuple[str, str, str, str]] = []
+    members: list[tuple[str, frozenset[str]]] = []
+    for stmt in node.body:
+        target: str | None = None
+        value: ast.expr | None = None
+        annotation: ast.expr | None = None
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            target, value = stmt.targets[0].id, stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+            target, value, annotation = stmt.target.id, stmt.value, stmt.annotation
+        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            members.append((stmt.name, _self_reads(stmt)))
+            continue
+        if target is None:
+            continue
+        if target == "__abstract__" and isinstance(value, ast.Constant) and value.value is True:
+            abstract = True
+            continue
+        call = _relationship_call(value, names)
+        if call is not None:
+            raw = ""
+            if call.args and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str):
+                raw = call.args[0].value
+            elif call.args and isinstance(call.args[0], (ast.Name, ast.Attribute)):
+                raw = ast.unparse(call.args[0]) if hasattr(ast, "unparse") else ""
+            if not raw:
+                raw = _annotation_target(annotation)
+            lazy = _const_kw(call, "lazy")
+            lazy_text = lazy if isinstance(lazy, str) else ("select" if lazy in (None, True) else "joined")
+            relationships.append((target, _qualify_target(raw, names), lazy_text))
+            backref = _backref(call)
+            if backref is not None and raw:
+                backrefs.append((raw.rpartition(".")[2], backref[0], node.name, backref[1]))
+            continue
+        if annotation is not None and _is_mapped_annotation(annotation):
+            columns.add(target)
+        elif isinstance(value, ast.Call) and _call_name(names, value.func) in _COLUMN_CALLS:
+            columns.add(target)
+        elif annotation is not None and value is None and not target.startswith("__"):
+            columns.add(target)  # dataclass-style and SQLModel fields
+    return (
+        ClassSummary(
+            name=node.name,
+            bases=bases,
+            mapped_decorator=mapped_decorator,
+            table=table,
+            abstract=abstract,
+            relationships=tuple(relationships),
+            columns=frozenset(columns),
+            member_reads=tuple(members),
+        ),
+        backrefs,
+    )
+
+
+def _backref(call: ast.Call) -> tuple[str, str] | None:
+    for keyword in call.keywords:
+        if keyword.arg != "backref":
+            continue
+        value = keyword.value
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            return value.value, "select"
+        if isinstance(value, ast.Call) and value.args and isinstance(value.args[0], ast.Constant):
+            lazy = _const_kw(value, "lazy")
+            return str(value.args[0].value), lazy if isinstance(lazy, str) else "select"
+    return None
+
+
+def _is_mapped_annotation(annotation: ast.expr) -> bool:
+    node = annotation.value if isinstance(annotation, ast.Subscript) else annotation
+    return _last(getattr(node, "id", None) or getattr(node, "attr", None)) in ("Mapped", "WriteOnlyMapped", "DynamicMapped")
+
+
+def _self_reads(function: ast.AST) -> frozenset[str]:
+    reads: set[str] = set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+            reads.add(node.attr)
+        elif isinstance(node, ast.Call) and _last(getattr(node.func, "id", None) or getattr(node.func, "attr", None)) == "object_session":
+            reads.add("<object_session>")
+    return frozenset(reads)
+
+
+# --- resolving across modules ------------------------------------------------------------------
+
+
+class ModelResolver:
+    """Model questions for one analyzed module; summaries of other modules come from the index."""
+
+    def __init__(self, ctx: ModuleContext) -> None:
+        self.index: ProjectIndex = ctx.index
+        self.names = ctx.names
+        self.own = summarize(ctx.tree, ctx.module, ctx.is_package, ctx.names)
+        self._models: dict[str, ModelInfo | None] = {}
+        self._kinds: dict[str, str] = {}
+        self.settings = ctx.settings
+        self._extra: list[ModuleSummary] | None = None
+
+    # summaries -----------------------------------------------------------------------------
+    def summary(self, module: str) -> ModuleSummary | None:
+        if module == self.own.module:
+            return self.own
+        if not module:
+            return None
+        getter = getattr(self.index, "model_summary", None)
+        return getter(module) if getter is not None else None
+
+    def configured(self) -> list[ModuleSummary]:
+        """Summaries of ``db-session-model-modules`` (dotted modules or paths), loaded lazily."""
+        if self._extra is None:
+            self._extra = []
+            for entry in self.settings.model_modules:
+                if entry.endswith(".py") or "/" in entry or os.sep in entry:
+                    found = summary_for_path(self.settings.resolve_path(entry))
+                else:
+                    found = self.summary(entry)
+                if found is not None:
+                    self._extra.append(found)
+        return self._extra
+
+    def locate(self, qualified: str) -> tuple[ModuleSummary, str] | None:
+        """The summary defining ``qualified`` (following re-exports) and the name there.
+
+        A name the imports cannot resolve is looked up by its last part in the configured
+        model modules (their classes, sessionmakers and scopes).
+        """
+        found = self._follow(qualified)
+        if found is not None and _defines(*found):
+            return found
+        name = qualified.rpartition(".")[2]
+        for summary in self.configured():
+            if _defines(summary, name):
+                return summary, name
+        return found
+
+    def _follow(self, qualified: str) -> tuple[ModuleSummary, str] | None:
+        if "." not in qualified:
+            return (self.own, qualified) if _defines(self.own, qualified) else None
+        for _ in range(_MAX_DEPTH):
+            module, _, name = qualified.rpartition(".")
+            summary = self.summary(module)
+            if summary is None:
+                return None
+            if _defines(summary, name):
+                return summary, name
+            target = summary.imports.get(name)
+            if target is None:
+                return summary, name
+            qualified = target
+        return None
+
+    # classes ---------------------------------------------------------------------------------
+    def kind(self, qualified: str, depth: int = 0) -> str:
+        """ "root" (a declarative base), "model", or "" for anything else."""
+        if qualified in DECLARATIVE_ROOTS:
+            return "root"
+        if qualified in self._kinds:
+            return self._kinds[qualified]
+        self._kinds[qualified] = ""  # cycle guard
+        result = ""
+        located = self.locate(qualified) if depth < _MAX_DEPTH else None
+        if located is not None:
+            summary, name = located
+            if name in summary.roots:
+                result = "root"
+            else:
+                cls = summary.classes.get(name)
+                if cls is not None:
+                    result = self._class_kind(cls, summary, depth)
+        self._kinds[qualified] = result
+        return result
+
+    def _class_kind(self, cls: ClassSummary, summary: ModuleSummary, depth: int) -> str:
+        if cls.mapped_decorator or cls.table:
+            return "model"
+        kinds = [self.kind(base, depth + 1) for base in cls.bases]
+        if any(base in _SQLMODEL for base in cls.bases):
+            return "model" if cls.table else ""
+        if "model" in kinds:
+            return "model"
+        if "root" in kinds:
+            # ``class Base(DeclarativeBase)`` is a base; a class deriving from such a base is a model.
+            direct_root = any(base in DECLARATIVE_ROOTS for base in cls.bases)
+            return "root" if direct_root or cls.abstract else "model"
+        return ""
+
+    def model(self, qualified: str | None) -> ModelInfo | None:
+        if not qualified:
+            return None
+        if qualified in self._models:
+            return self._models[qualified]
+        self._models[qualified] = None
+        info = None
+        if self.kind(qualified) == "model":
+            info = self._build(qualified)
+        self._models[qualified] = info
+        return info
+
+    def _build(self, qualified: str) -> ModelInfo | None:
+        relationships: dict[str, tuple[str, str]] = {}
+        columns: set[str] = set()
+        reads: dict[str, frozenset[str]] = {}
+        chain = self._mro(qualified)
+        for summary, cls in reversed(chain):  # bases first, subclasses override
+            for name, target, lazy in cls.relationships:
+                relationships[name] = (target, lazy)
+            for target_class, name, source, lazy in summary.backrefs:
+                if target_class == cls.name:
+                    relationships[name] = (f"{summary.module}.{source}" if summary.module else source, lazy)
+            columns.update(cls.columns)
+            reads.update(cls.member_reads)
+        touching: set[str] = set()
+        rel_names = set(relationships) | {"<object_session>"}
+        for _ in range(2):  # members calling members that touch a relationship
+            for member, attrs in reads.items():
+                if attrs & (rel_names | touching):
+                    touching.add(member)
+        return ModelInfo(qualified, relationships, frozenset(columns - set(relationships)), frozenset(touching))
+
+    def _mro(self, qualified: str) -> list[tuple[ModuleSummary, ClassSummary]]:
+        out: list[tuple[ModuleSummary, ClassSummary]] = []
+        stack = [qualified]
+        seen: set[str] = set()
+        while stack and len(seen) < 64:
+            current = stack.pop(0)
+            if current in seen:
+                continue
+            seen.add(current)
+            located = self.locate(current)
+            if located is None:
+                continue
+            summary, name = located
+            cls = summary.classes.get(name)
+            if cls is None:
+                continue
+            out.append((summary, cls))
+            stack.extend(cls.bases)
+        return out
+
+    # sessions ----------------------------------------------------------------------------------
+    def sessionmaker_expire(self, qualified: str) -> bool | None:
+        """expire_on_commit of a sessionmaker bound to ``qualified``; None if it is not one."""
+        located = self.locate(qualified)
+        if located is None:
+            return None
+        summary, name = located
+        return summary.sessionmakers.get(name)
+
+    def scope_facts(self, qualified: str) -> tuple[bool, bool] | None:
+        """(commits on success, expire_on_commit) for a context-manager scope defined in the project."""
+        located = self.locate(qualified)
+        if located is None:
+            return None
+        summary, name = located
+        expire = summary.factory_expire.get(name, summary.default_expire_on_commit)
+        return name in summary.committing_scopes, expire
+
+
+def _defines(summary: ModuleSummary, name: str) -> bool:
+    return (
+        name in summary.classes
+        or name in summary.roots
+        or name in summary.sessionmakers
+        or name in summary.committing_scopes
+        or name in summary.factory_expire
+    )
+
+
+# Configured model files, by path: re-read only when the file changes (size and mtime).
+_PATH_SUMMARIES: dict[str, tuple[tuple[int, int], ModuleSummary | None]] = {}
+
+
+def summary_for_path(path: str) -> ModuleSummary | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    key = (stat.st_size, stat.st_mtime_ns)
+    cached = _PATH_SUMMARIES.get(path)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    stem = os.path.splitext(os.path.basename(path))[0]
+    summary = summarize_source(data, path, stem, stem == "__init__")
+    _PATH_SUMMARIES[path] = (key, summary)
+    return summary
+
+
+def summarize_source(data: bytes, path: str, module: str, is_package: bool) -> ModuleSummary | None:
+    """Parse and summarize one module's bytes; None if it cannot be parsed. The tree is dropped."""
+    try:
+        tree = ast.parse(data, filename=path)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    module_name = module or resolve_relative("", False, 0, None)
+    return summarize(tree, module_name, is_package)

@@ -1,0 +1,186 @@
+"""Session scopes: which calls open a session, how it ends, and DBS008 (no guaranteed close).
+
+A scope is opened by ``with factory() as db`` (also ``async with``), by ``db = factory()`` or
+``db = next(get_db())`` closed later by ``db.close()`` (ideally in ``finally``), or it is a session
+handed in as a parameter (request-scoped, closed only if the body calls ``close()``).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Iterator
+
+from ..rules import format_message
+from .context import ModuleContext
+from .findings import Finding
+from .models import ModelResolver
+from .names import matches_configured
+
+_SQLALCHEMY_SESSIONS = ("Session", "AsyncSession")
+
+
+@dataclass(frozen=True)
+class ScopeSpec:
+    """What a scope-opening call means."""
+
+    label: str  # as written, e.g. "fresh_db_session" or "SessionLocal"
+    commits_on_exit: bool  # a commit-on-success context manager (or ``.begin()``)
+    expire_on_commit: bool
+    acquisition: bool  # a session object (``SessionLocal()``), not a context-manager function
+    is_async: bool = False
+
+
+def _dotted(node: ast.expr) -> str:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return ""
+
+
+def _kw_bool(call: ast.Call, name: str) -> bool | None:
+    for keyword in call.keywords:
+        if keyword.arg == name and isinstance(keyword.value, ast.Constant) and isinstance(keyword.value.value, bool):
+            return keyword.value.value
+    return None
+
+
+def _configured(ctx: ModuleContext, qualified: str) -> bool:
+    """A configured scope name, but not a same-named class of an unrelated library (requests.Session)."""
+    if not matches_configured(qualified, ctx.settings.scopes):
+        return False
+    if "." not in qualified or qualified.rpartition(".")[2] not in _SQLALCHEMY_SESSIONS:
+        return True
+    module = qualified.rpartition(".")[0]
+    return (
+        module.startswith("sqlalchemy")
+        or module == ctx.module
+        or ctx.index.is_project_module(module)
+        or any("." in name and name == qualified for name in ctx.settings.scopes)
+    )
+
+
+def scope_spec(call: ast.expr, ctx: ModuleContext, models: ModelResolver) -> ScopeSpec | None:
+    """The scope a call opens, or None if it does not open one."""
+    if not isinstance(call, ast.Call) or not isinstance(call.func, (ast.Name, ast.Attribute)):
+        return None
+    func = call.func
+    is_begin = isinstance(func, ast.Attribute) and func.attr == "begin" and not call.args
+    target = func.value if is_begin and isinstance(func, ast.Attribute) else func
+    qualified = ctx.names.qualify(target)
+    if not qualified:
+        return None
+    label = _dotted(func)
+    last = qualified.rpartition(".")[2]
+    is_async = last.startswith("Async") or "async" in last.lower()
+    maker_expire = models.sessionmaker_expire(qualified)
+    if maker_expire is not None:
+        return ScopeSpec(label, is_begin, maker_expire, not is_begin, is_async)
+    if last in _SQLALCHEMY_SESSIONS and (qualified.startswith("sqlalchemy") or "." not in qualified):
+        if "." not in qualified and not _configured(ctx, qualified):
+            return None
+        expire = _kw_bool(call, "expire_on_commit")
+        return ScopeSpec(label, is_begin, expire is not False, not is_begin, last == "AsyncSession")
+    if is_begin or not _configured(ctx, qualified):
+        return None
+    facts = models.scope_facts(qualified)
+    if facts is not None:
+        commits, expire = facts
+        return ScopeSpec(label, commits, expire, False, is_async)
+    # An unresolvable configured scope: assume nothing that could produce a false alarm.
+    return ScopeSpec(label, False, False, last in ("SessionLocal",), is_async)
+
+
+def next_dependency(call: ast.expr, ctx: ModuleContext) -> str | None:
+    """``next(get_db())`` with a configured session dependency: the dependency as written."""
+    if not (
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Name)
+        and call.func.id == "next"
+        and ctx.names.is_unbound("next")
+        and len(call.args) == 1
+        and isinstance(call.args[0], ast.Call)
+    ):
+        return None
+    inner = call.args[0].func
+    qualified = ctx.names.qualify(inner) if isinstance(inner, (ast.Name, ast.Attribute)) else None
+    if qualified and matches_configured(qualified, ctx.settings.dependencies):
+        return _dotted(inner)
+    return None
+
+
+# --- DBS008 -----------------------------------------------------------------------------------
+
+
+def _own_nodes(body: list[ast.stmt]) -> Iterator[ast.AST]:
+    """Every node of a function body, without descending into nested functions and classes."""
+    stack: list[ast.AST] = list(body)
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                stack.append(child)
+
+
+def _closes(nodes: list[ast.stmt], name: str) -> bool:
+    for stmt in nodes:
+        for node in ast.walk(stmt):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("close", "aclose")
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == name
+            ):
+                return True
+    return False
+
+
+def _mentions(node: ast.AST | None, name: str) -> bool:
+    return node is not None and any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node))
+
+
+def _guaranteed_close(function: ast.AST, name: str) -> bool:
+    """A ``finally`` that closes it, a ``with`` over it, or ownership handed on (returned, stored)."""
+    for node in _own_nodes(function.body):  # type: ignore[attr-defined]
+        if isinstance(node, (ast.Try,)) or type(node).__name__ == "TryStar":
+            if _closes(node.finalbody, name):  # type: ignore[attr-defined]
+                return True
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            if any(_mentions(item.context_expr, name) for item in node.items):
+                return True
+        elif isinstance(node, (ast.Return, ast.Yield, ast.YieldFrom)):
+            if _mentions(node.value, name):
+                return True
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(not isinstance(t, ast.Name) for t in targets) and _mentions(node.value, name):
+                return True  # stored on an object or in a container: its owner closes it
+    return False
+
+
+def check_unclosed(ctx: ModuleContext, function: ast.AST, qualname: str, models: ModelResolver) -> list[Finding]:
+    findings: list[Finding] = []
+    for node in _own_nodes(function.body):  # type: ignore[attr-defined]
+        if not isinstance(node, ast.Assign) or len(node.targets) != 1 or not isinstance(node.targets[0], ast.Name):
+            continue
+        value = node.value.value if isinstance(node.value, ast.Await) else node.value
+        source = next_dependency(value, ctx)
+        if source is not None:
+            source = f"next({source}())"
+        else:
+            spec = scope_spec(value, ctx, models)
+            if spec is None or not spec.acquisition:
+                continue
+            source = f"{spec.label}()"
+        name = node.targets[0].id
+        if _guaranteed_close(function, name):
+            continue
+        message = format_message("DBS008", session=name, source=source, scope=ctx.settings.scope_name)
+        findings.append(ctx.finding(node, "DBS008", message, qualname))
+    return findings
