@@ -58,6 +58,10 @@ class Plugin:
             if key == "db-session-baseline":
                 kwargs["normalize_paths"] = True
             manager.add_option(f"--{key}", **kwargs)
+        # Opt-in rules (DBS009) stay off unless selected, as in the standalone command.
+        from .rules import RULES
+
+        manager.extend_default_ignore([code for code, rule in RULES.items() if not rule.default_enabled])
 
     @classmethod
     def parse_options(cls, options: argparse.Namespace) -> None:
