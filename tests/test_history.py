@@ -313,3 +313,20 @@ def test_cli_outputs_agree_and_chart_is_an_image(repo, tmp_path, run_cli):
     markdown = run_cli(*common, "--output", str(tmp_path / "burndown.md"))
     text = (tmp_path / "burndown.md").read_text()
     assert markdown.returncode == 0 and "xychart-beta" in text and "line [3, 5, 5, 3, 2]" in text
+
+
+def test_projection_to_zero(repo):
+    import statistics
+
+    path, _shas = repo
+    history = run_history(path, ResultCache(None))
+    days = [(p.commit.timestamp - history.points[0].commit.timestamp) / 86400 for p in history.points]
+    fit = statistics.linear_regression(days, chart.series(history))
+    trend = chart.projection(history)
+    assert trend is not None and trend.per_day == pytest.approx(fit.slope) and fit.slope < 0
+    last = history.points[-1].commit.timestamp
+    assert trend.zero_at == int(last + 2 / -fit.slope * 86400)  # from the last count, 2, at that rate
+    assert "zero around" in chart.render_table(history)
+    # Only the last 40 days: the last two commits, 3 then 2 thirty days later.
+    recent = chart.projection(history, window_days=40)
+    assert recent.per_day == pytest.approx(-1 / 30) and chart.iso_date(recent.zero_at) == "2024-06-30"  # 2 left at 1 per 30 days
