@@ -1,8 +1,9 @@
-"""pre-commit end to end: `pre-commit try-repo <this repository> <hook>` in a small FastAPI project.
+"""pre-commit end to end, in a small FastAPI project in a temporary git repository.
 
-pre-commit installs the hook from this repository's committed HEAD (plus a temporary commit of
-uncommitted tracked changes) into its own virtualenv, from the package index: the real path a
-consumer takes. Set PRE_COMMIT_HOME to share its cache between runs (.ci/run does).
+pre-commit installs the hooks from this repository's committed HEAD into its own virtualenv, from the
+package index: the path a consumer takes. `try-repo` uses a throwaway store (one install per call);
+`pre-commit run` with a consumer config installs once per revision into PRE_COMMIT_HOME, which
+.ci/run shares across the whole run.
 """
 
 from __future__ import annotations
@@ -120,8 +121,14 @@ def line_of(path: Path, needle: str) -> int:
 
 
 def try_repo(project: Path, hook: str, *extra: str) -> subprocess.CompletedProcess:
+    """``pre-commit try-repo`` at this repository's committed HEAD.
+
+    An explicit ``--ref`` keeps try-repo from snapshotting uncommitted edits of a shared work tree;
+    in a CI clone HEAD is the code under test either way.
+    """
     git(project, "add", "-A")
     env = {k: v for k, v in os.environ.items() if k != "GITHUB_ACTIONS"}
+    head = git(ROOT, "rev-parse", "HEAD").strip()
     return subprocess.run(
         [
             sys.executable,
@@ -130,6 +137,8 @@ def try_repo(project: Path, hook: str, *extra: str) -> subprocess.CompletedProce
             "try-repo",
             str(ROOT),
             hook,
+            "--ref",
+            head,
             "--all-files",
             "--color",
             "never",
