@@ -292,3 +292,36 @@ def test_repo_local_hook_uses_the_installed_command(tmp_path):
     routes.write_text(routes.read_text().replace(NEW_ENDPOINT, FIXED_ENDPOINT))
     fixed = pre_commit_run(tmp_path, "flake8-db-session")
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+
+
+def test_hook_manifest_is_valid_and_says_what_the_docs_promise():
+    manifest = ROOT / ".pre-commit-hooks.yaml"
+    check = subprocess.run(
+        [sys.executable, "-m", "pre_commit", "validate-manifest", str(manifest)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    from pre_commit.clientlib import load_manifest
+
+    hooks = {hook["id"]: hook for hook in load_manifest(str(manifest))}
+    per_file = hooks["flake8-db-session"]
+    assert (per_file["entry"], per_file["types"], per_file["require_serial"]) == (
+        "flake8-db-session check",
+        ["python"],
+        True,
+    )
+    ratchet = hooks["flake8-db-session-ratchet"]
+    assert ratchet["entry"] == "flake8-db-session check --baseline"
+    assert (
+        ratchet["pass_filenames"],
+        ratchet["always_run"],
+        ratchet["require_serial"],
+    ) == (False, True, True)
+    rewrite = hooks["flake8-db-session-baseline"]
+    assert (rewrite["entry"], rewrite["stages"], rewrite["pass_filenames"]) == (
+        "flake8-db-session baseline",
+        ["manual"],
+        False,
+    )
