@@ -77,6 +77,18 @@ def current_user(db: Session = Depends(get_db)):
     return db
 """
 
+
+
+def baseline(**functions: int) -> str:
+    """A committed baseline file allowing ``function=count`` DBS001 findings (in one module)."""
+    entries = [
+        {"module": "app/routes/users.py", "code": "DBS001", "function": name, "count": count}
+        for name, count in sorted(functions.items())
+    ]
+    return json.dumps({"format": "flake8-db-session-baseline", "version": 1, "codes": ["DBS001", "DBS002"],
+                       "entries": entries})
+
+
 # Each commit: (date, message, files to write (None deletes)), and the exact DBS001/DBS002
 # counts expected per module after it.
 COMMITS = [
@@ -99,6 +111,7 @@ COMMITS = [
         {
             "app/routes/users.py": HEADER + endpoint("list_users") + endpoint("get_user", noqa=True),
             "app/deps.py": HELPER,
+            ".db-session-baseline.json": baseline(a=2, b=3),
         },
         {"app/routes/items.py": 2, "app/routes/users.py": 2, "app/deps.py": 1},
     ),
@@ -120,6 +133,7 @@ COMMITS = [
             "app/deps.py": None,
             "app/types.py": ALIAS.format(dependency="get_db"),
             "app/routes/aliased.py": ALIAS_USER,
+            ".db-session-baseline.json": baseline(a=3),
         },
         {"app/routes/items.py": 1, "app/routes/users.py": 1, "app/routes/aliased.py": 1},
     ),
@@ -207,6 +221,7 @@ def test_exact_counts_per_commit_and_working_tree_untouched(repo):
     assert [p.commit.sha for p in history.points] == shas
     assert [ratcheted_by_module(p) for p in history.points] == [c[3] for c in COMMITS]
     assert chart.series(history) == [3, 5, 5, 3, 2]
+    assert [p.baseline for p in history.points] == [None, 5, 5, 3, 3]  # as committed at each commit
     # The noqa'd endpoint counts, and is counted in its own column too.
     assert [p.counts.totals.noqa for p in history.points] == [0, 1, 1, 0, 0]
     assert [p.counts.totals.codes.get("DBS002", 0) for p in history.points] == [0, 1, 1, 0, 0]
@@ -301,9 +316,11 @@ def test_cli_outputs_agree_and_chart_is_an_image(repo, tmp_path, run_cli):
             row = {"burndown": counts.get("burndown", commit["burndown"]), "total": counts["total"],
                    "noqa": counts["noqa"], "grep": counts["grep"], **counts["codes"], **counts["statuses"]}
             from_json[commit["commit"], counts["module"]] = row
+    assert [c["baseline"] for c in as_json["commits"]] == [None, 5, 5, 3, 3]
+    assert [row["baseline"] for row in as_csv if row["module"] == "TOTAL"] == ["", "5", "5", "3", "3"]
     from_csv = {}
     for row in as_csv:
-        values = {k: int(v) for k, v in row.items() if k not in ("commit", "date", "module")}
+        values = {k: int(v) for k, v in row.items() if k not in ("commit", "date", "module", "baseline")}
         from_csv[row["commit"], row["module"]] = values
     assert from_csv.keys() == from_json.keys()
     for key, values in from_json.items():
@@ -313,6 +330,7 @@ def test_cli_outputs_agree_and_chart_is_an_image(repo, tmp_path, run_cli):
     markdown = run_cli(*common, "--output", str(tmp_path / "burndown.md"))
     text = (tmp_path / "burndown.md").read_text()
     assert markdown.returncode == 0 and "xychart-beta" in text and "line [3, 5, 5, 3, 2]" in text
+    assert "| baseline |" in text
 
 
 def test_projection_to_zero(repo):

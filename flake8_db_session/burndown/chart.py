@@ -39,6 +39,17 @@ def series(history: History) -> list[int]:
     return [ratcheted(point.counts.totals, history.ratchet_codes) for point in history.points]
 
 
+def baseline_series(history: History, working: int | None = None) -> list[int | None] | None:
+    """The baseline at each commit: the committed baseline file where any commit has one, else the
+    working tree's baseline (``working``) as a flat line, else None."""
+    committed = [point.baseline for point in history.points]
+    if any(value is not None for value in committed):
+        return committed
+    if working is not None:
+        return [working for _ in history.points]
+    return None
+
+
 def all_codes(history: History) -> list[str]:
     codes = set(history.ratchet_codes)
     for point in history.points:
@@ -99,13 +110,17 @@ def projection(history: History, window_days: float = 180.0) -> Projection | Non
 # --- text outputs -----------------------------------------------------------------------------------
 
 
-def _commit_columns(history: History) -> list[tuple[str, Callable[[Point], object]]]:
+def _commit_columns(history: History, baseline: int | None = None) -> list[tuple[str, Callable[[Point], object]]]:
     codes = all_codes(history)
     columns: list[tuple[str, Callable[[Point], object]]] = [
         ("date", lambda p: iso_date(p.commit.timestamp)),
         ("commit", lambda p: p.commit.sha[:10]),
         ("burndown", lambda p: ratcheted(p.counts.totals, history.ratchet_codes)),
     ]
+    allowed = baseline_series(history, baseline)
+    if allowed is not None:
+        by_commit = {p.commit.sha: value for p, value in zip(history.points, allowed)}
+        columns.append(("baseline", lambda p: "-" if by_commit[p.commit.sha] is None else by_commit[p.commit.sha]))
     for code in codes:
         columns.append((code, lambda p, code=code: p.counts.totals.codes.get(code, 0)))
     for status in STATUSES:
@@ -120,7 +135,7 @@ def _commit_columns(history: History) -> list[tuple[str, Callable[[Point], objec
 
 
 def render_table(history: History, baseline: int | None = None, top: int = 5) -> str:
-    columns = _commit_columns(history)
+    columns = _commit_columns(history, baseline)
     header = [name for name, _ in columns] + ["subject"]
     rows = [[str(get(p)) for _, get in columns] + [p.commit.subject[:50]] for p in history.points]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -137,15 +152,16 @@ def render_table(history: History, baseline: int | None = None, top: int = 5) ->
     if values:
         lines.append(f"burndown ({codes}, noqa'd included): {values[0]} at the first commit, {values[-1]} at the last")
     if baseline is not None:
-        lines.append(f"baseline: {baseline}")
+        lines.append(f"baseline in the working tree: {baseline}")
     trend = projection(history)
     if trend is not None:
         lines.append(trend.describe())
-    largest = largest_modules(history, top)
-    if largest:
-        last = history.points[-1].counts.modules
-        parts = [f"{m} {ratcheted(last[m], history.ratchet_codes) if m in last else 0}" for m in largest]
-        lines.append(f"largest modules at the last commit: {', '.join(parts)}")
+    if history.points:
+        last = [(ratcheted(m, history.ratchet_codes), m.module) for m in history.points[-1].counts.modules.values()]
+        largest = sorted((item for item in last if item[0]), key=lambda item: (-item[0], item[1]))[:top]
+        if largest:
+            parts = [f"{module} {number}" for number, module in largest]
+            lines.append(f"largest modules at the last commit: {', '.join(parts)}")
     return "\n".join(lines) + "\n"
 
 
@@ -163,16 +179,17 @@ def _module_columns(history: History) -> list[tuple[str, Callable[[ModuleCounts]
 
 
 def render_csv(history: History, baseline: int | None = None) -> str:
-    """One row per commit and module, plus a TOTAL row per commit (so a commit with no finding
-    still has a row)."""
+    """A TOTAL row per commit (so a commit with no finding still has one), then one row per module."""
     columns = _module_columns(history)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["commit", "date", "module", *(name for name, _ in columns)])
+    writer.writerow(["commit", "date", "module", *(name for name, _ in columns), "baseline"])
     for point in history.points:
         stamp = iso_time(point.commit.timestamp)
-        for counts in [point.counts.totals, *sorted(point.counts.modules.values(), key=lambda m: m.module)]:
-            writer.writerow([point.commit.sha, stamp, counts.module, *(get(counts) for _, get in columns)])
+        allowed = "" if point.baseline is None else point.baseline  # the committed baseline, on TOTAL rows
+        writer.writerow([point.commit.sha, stamp, "TOTAL", *(get(point.counts.totals) for _, get in columns), allowed])
+        for counts in sorted(point.counts.modules.values(), key=lambda m: m.module):
+            writer.writerow([point.commit.sha, stamp, counts.module, *(get(counts) for _, get in columns), ""])
     return buffer.getvalue()
 
 
@@ -192,6 +209,7 @@ def to_dict(history: History, baseline: int | None = None) -> dict[str, Any]:
                 "files": point.files,
                 "errors": [{"path": path, "error": why} for path, why in point.errors],
                 "burndown": ratcheted(totals, history.ratchet_codes),
+                "baseline": point.baseline,
                 "totals": {**totals.to_dict(), "modules": len(point.counts.modules)},
                 "modules": modules,
             }
@@ -200,7 +218,7 @@ def to_dict(history: History, baseline: int | None = None) -> dict[str, Any]:
         "format": FORMAT,
         "version": VERSION,
         "ratchet_codes": list(history.ratchet_codes),
-        "baseline": baseline,
+        "baseline": baseline,  # the working tree's; each commit carries its committed one
         "projection": trend.to_dict() if trend is not None else None,
         "commits": commits,
     }
@@ -221,7 +239,7 @@ def render_markdown(history: History, baseline: int | None = None) -> str:
     codes = "+".join(history.ratchet_codes)
     lines = [f"### Session dependency burndown ({codes})", ""]
     if values:
-        top = max([*values, baseline or 0, 1])
+        top = max([*values, *(v for v in baseline_series(history, baseline) or () if v is not None), 1])
         lines += [
             "```mermaid",
             "xychart-beta",
@@ -230,17 +248,19 @@ def render_markdown(history: History, baseline: int | None = None) -> str:
             f'    y-axis "findings" 0 --> {top + max(1, top // 10)}',
             "    line [" + ", ".join(str(v) for v in values) + "]",
         ]
-        if baseline is not None:
-            lines.append("    line [" + ", ".join(str(baseline) for _ in values) + "]")
+        allowed = baseline_series(history, baseline)
+        drawn = allowed is not None and all(value is not None for value in allowed)
+        if drawn:
+            lines.append("    line [" + ", ".join(str(value) for value in allowed) + "]")
         lines += ["```", ""]
         caption = f"{values[0]} at the first commit, {values[-1]} at the last"
-        if baseline is not None:
-            caption += f"; the flat line is the baseline ({baseline})"
+        if drawn:
+            caption += f"; the second line is the baseline ({allowed[-1]} at the last commit)"
         trend = projection(history)
         if trend is not None:
             caption += f"; {trend.describe()}"
         lines += [caption + ".", ""]
-    columns = _commit_columns(history)
+    columns = _commit_columns(history, baseline)
     lines.append("| " + " | ".join(name for name, _ in columns) + " | subject |")
     lines.append("| --- | --- |" + " ---: |" * (len(columns) - 2) + " --- |")
     for point in history.points:
@@ -305,8 +325,13 @@ def render_image(
             for p in history.points
         ]
         axes.plot(dates, module_values, marker=".", linewidth=1.2, label=module)
-    if baseline is not None:
-        axes.axhline(baseline, color="tab:red", linestyle="--", linewidth=1.2, label=f"baseline ({baseline})")
+    allowed = baseline_series(history, baseline)
+    if allowed is not None:
+        last_allowed = next((value for value in reversed(allowed) if value is not None), None)
+        axes.step(
+            dates, [float("nan") if value is None else value for value in allowed], where="post",
+            color="tab:red", linestyle="--", linewidth=1.2, label=f"baseline ({last_allowed})",
+        )
     trend = projection(history)
     if trend is not None and trend.zero_at is not None:
         end = datetime.datetime.fromtimestamp(trend.zero_at, datetime.timezone.utc)
@@ -320,14 +345,16 @@ def render_image(
     if len(dates) == 1:
         day = datetime.timedelta(days=1)
         axes.set_xlim(dates[0] - day, dates[0] + day)
-    axes.set_ylim(bottom=0)
+    highest = max([*values, *(v for v in allowed or () if v is not None), 1])
+    axes.set_ylim(0, highest * 1.1)  # room for the value labels
     axes.set_ylabel(f"{codes} findings (noqa'd included)")
     axes.grid(True, alpha=0.3)
-    heading = title or f"Session dependency burndown: {values[0]} \u2192 {values[-1]}" if values else title
+    heading = title or f"Session dependency burndown: {values[0]} \u2192 {values[-1]}"
     if trend is not None:
         heading += f"\n{trend.describe()}"
     axes.set_title(heading, fontsize=11)
-    axes.legend(loc="upper left", fontsize=8, framealpha=0.9)
+    # Below the plot, so it never hides a line; module paths can be long.
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3, fontsize=8, frameon=False)
     figure.tight_layout()
     buffer = io.BytesIO()
     # No timestamps or tool versions in the file: the same history gives the same bytes.

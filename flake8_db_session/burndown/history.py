@@ -25,6 +25,7 @@ from .. import runner
 from ..analysis import Finding, ProjectIndex
 from ..config import ConfigError, Settings
 from ..project import FileProjectIndex
+from . import baseline as baseline_module
 from .cache import ResultCache, settings_fingerprint, tool_fingerprint
 from .counts import Counts, count_findings, grep_count, grep_pattern
 
@@ -51,6 +52,9 @@ class Point:
     counts: Counts
     files: int  # Python files analyzed
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, why) for unparsable files
+    # What the baseline file committed at this commit allows for the ratcheted codes (None: no
+    # readable baseline there), so the chart shows the ratchet going down with the code.
+    baseline: int | None = None
 
 
 @dataclass
@@ -368,6 +372,8 @@ def compute_history(
     root = "" if root == "." or root.startswith("..") else root
     excluded = _excluded(settings, toplevel)
     key_prefix = (tool_fingerprint(), settings_fingerprint(settings, root))
+    baseline_file = os.path.relpath(os.path.realpath(settings.baseline_path), toplevel).replace(os.sep, "/")
+    baselines: dict[str, int | None] = {}  # blob id -> allowed total
     history = History([], tuple(settings.ratchet_codes))
     for position, commit in enumerate(commits):
         if progress is not None:
@@ -394,11 +400,28 @@ def compute_history(
         grep = {path: outcomes[path][2] for path in selected if outcomes[path][2]}
         errors = [(path, outcomes[path][1]) for path in selected if outcomes[path][1]]
         counts = count_findings(all_findings, root=root or ".", grep=grep)
-        history.points.append(Point(commit, counts, len(selected), errors))
+        baseline = None
+        if baseline_file in files:
+            sha = files[baseline_file]
+            if sha not in baselines:
+                baselines[sha] = _baseline_total(repository.read_blob(sha), settings.ratchet_codes)
+            baseline = baselines[sha]
+        history.points.append(Point(commit, counts, len(selected), errors, baseline))
     if progress is not None and commits:
         progress(len(commits), len(commits), commits[-1])
     history.seconds = time.perf_counter() - started
     return history
+
+
+def _baseline_total(data: bytes, codes: Sequence[str]) -> int | None:
+    """What a committed baseline allows for ``codes``; None when it cannot be read (an old or
+    conflicted file is history, not an error)."""
+    try:
+        parsed = baseline_module.parse(data.decode("utf-8"))
+    except (UnicodeDecodeError, baseline_module.BaselineError):
+        return None
+    wanted = set(codes)
+    return sum(number for (_module, code, _function), number in parsed.entries.items() if code in wanted)
 
 
 # --- a progress bar, only on a terminal -----------------------------------------------------------
