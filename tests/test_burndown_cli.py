@@ -160,6 +160,7 @@ def test_partial_baseline_keeps_other_modules(project, capsys):
     assert '"function": "b"' in text
 
 
+@pytest.mark.integration
 def test_report_with_two_jobs_equals_one_job(project, run_cli):
     filler = project / "app" / "filler"
     filler.mkdir()
@@ -184,6 +185,7 @@ def flake8(project, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.integration
 def test_dbs100_through_real_flake8(project, capsys):
     cli(capsys, "baseline")
     assert flake8(project, "--select", "DBS100", "app").stdout == ""
@@ -203,6 +205,7 @@ def test_dbs100_through_real_flake8(project, capsys):
     assert "DBS100 app/routers/items.py has 4" in proc.stdout
 
 
+@pytest.mark.integration
 def test_corrupt_baseline_stops_flake8_with_one_line(project, capsys):
     (project / ".db-session-baseline.json").write_text("{")
     proc = flake8(project, "--select", "DBS", "app")
@@ -210,6 +213,7 @@ def test_corrupt_baseline_stops_flake8_with_one_line(project, capsys):
     assert "invalid JSON" in proc.stderr
 
 
+@pytest.mark.integration
 def test_counts_format_under_two_jobs_equals_one_job_and_the_report(project, run_cli):
     (project / "app" / "routers" / "noqa.py").write_text(HEADER + ENDPOINT.replace("{name}", "hidden").replace("get_db)):", "get_db)):  # noqa"))
     one = flake8(project, "-j", "1", "--format", "db-session-counts", "app")
