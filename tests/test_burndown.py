@@ -181,3 +181,10 @@ def test_codes_outside_the_baseline_are_not_enforced(tmp_path):
     result = ratchet(tmp_path, {"r.py": SOURCE}, base)
     assert result.uncovered == ["DBS001"]
     assert [(o.code, o.count) for o in result.overruns] == [("DBS002", 1)]
+
+
+def test_an_overrun_beside_a_rename_says_new_or_renamed(tmp_path):
+    base = baseline_from(tmp_path, {"r.py": SOURCE})
+    renamed_and_added = SOURCE.replace("list_a", "list_alpha") + ENDPOINT.replace("{name}", "added")
+    (overrun,) = ratchet(tmp_path, {"r.py": renamed_and_added}, base).overruns
+    assert "new or renamed: list_alpha (line 10); added (line" in overrun.message()

@@ -44,6 +44,8 @@ class Overrun:
     allowed: int
     new: list[NewFunction] = field(default_factory=list)
     moved_from: list[str] = field(default_factory=list)  # modules where these functions were
+    # Some baselined function of this module lost findings: a "new" name may be a rename.
+    renames_possible: bool = False
     total_grew: bool = True  # over all the checked modules, for this code
 
     def note(self) -> str:
@@ -52,7 +54,8 @@ class Overrun:
         if self.new:
             shown = "; ".join(n.describe() for n in self.new[:MAX_NAMED])
             more = len(self.new) - MAX_NAMED
-            parts.append(f"new: {shown}" + (f" and {more} more" if more > 0 else ""))
+            label = "new or renamed" if self.renames_possible else "new"
+            parts.append(f"{label}: {shown}" + (f" and {more} more" if more > 0 else ""))
         if self.moved_from:
             parts.append(f"moved from {', '.join(self.moved_from)}")
         if not self.total_grew:
@@ -143,7 +146,13 @@ def compare(
                 recorded = baseline.entries.get((m, c, function), 0)
                 if m == module and c == code and number > recorded:
                     new.append(NewFunction(function, number, recorded, by_function[m, c, function]))
-            overruns.append(Overrun(module, code, count, limit, new))
+            new.sort(key=lambda n: min((f.line, f.col) for f in n.findings))
+            shrunk = any(
+                current.get(key, 0) < number
+                for key, number in baseline.entries.items()
+                if key[0] == module and key[1] == code
+            )
+            overruns.append(Overrun(module, code, count, limit, new, renames_possible=shrunk))
         elif count < limit:
             tightenings.append(Tightening(module, code, limit, count))
             replacements[module, code] = {
