@@ -76,5 +76,6 @@ def run(args: argparse.Namespace) -> int:
         after = sum(fresh.entries.values())
         delta = f" ({after - before:+d} since the previous baseline)"
     state = "wrote" if changed else "unchanged"
-    print(f"{state} {display(path)}: {summary} in {len(fresh.modules())} modules{delta}")
+    modules = len(fresh.modules())
+    print(f"{state} {display(path)}: {summary} in {modules} module{'' if modules == 1 else 's'}{delta}")
     return 0
