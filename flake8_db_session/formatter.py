@@ -7,7 +7,8 @@ are counted instead of listed.
 
 The table needs what a violation does not carry (status tags, the noqa'd findings flake8 dropped,
 the grep count), so the files where flake8 reported a DBS finding, or that hold a ``noqa``
-comment, are analyzed once more here, in the parent; the grep count is read for every file.
+comment, are analyzed once more here, in the parent; the grep count is read for every file. Codes
+flake8's select/ignore leave out are left out of the table too.
 """
 
 from __future__ import annotations
@@ -52,14 +53,26 @@ class CountsFormatter(BaseFormatter):
         settings = Plugin.settings
         files = [f for f in dict.fromkeys(self._files) if f not in ("stdin", "-")]
         grep = grep_files(files, settings.dependencies)
+        selected = _selected_codes(self.options)
         findings = []
         for path in files:
             if path in self._with_findings or _has_noqa(path):
-                findings.extend(check_path(path, settings).findings)
+                findings.extend(f for f in check_path(path, settings).findings if selected(f.code))
         counts = count_findings(findings, root=Plugin.baseline_root, grep=grep)
         if not counts.modules:
             return "no DBS findings\n"
         return render_table(counts)
+
+
+def _selected_codes(options):
+    """flake8's own select/ignore decision for a code (per-file-ignores aside), cached per code."""
+    try:
+        from flake8.style_guide import Decision, DecisionEngine
+
+        engine = DecisionEngine(options)
+    except (AttributeError, TypeError):  # an options namespace without the selection keys
+        return lambda code: True
+    return lambda code: engine.decision_for(code) is Decision.Selected
 
 
 def _has_noqa(path: str) -> bool:
