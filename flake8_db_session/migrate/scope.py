@@ -17,7 +17,7 @@ NestedScope = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 # Calls whose result is plain data, whatever they are given.
 SERIALIZER_METHODS = frozenset(
-    {"model_dump", "model_dump_json", "model_validate", "model_validate_json", "from_orm", "parse_obj",
+    {"model_dump", "model_dump_json", "model_validate", "model_validate_json", "model_construct", "from_orm", "parse_obj",
      "dict", "json", "to_dict", "count", "isoformat", "hex"}
 )
 PLAIN_BUILTINS = frozenset(
@@ -142,10 +142,13 @@ class ValueKinds:
         if isinstance(node, ast.Call):
             func = node.func
             if isinstance(func, ast.Attribute):
+                receiver = ast.unparse(func.value)
                 return (
                     func.attr in self.serializers
                     or func.attr.endswith(PLAIN_CLASS_SUFFIXES)
                     or ast.unparse(func) in self.schemas
+                    # Alternate constructors of a schema (EmailUserResponse.from_email_user(user)).
+                    or (receiver in self.schemas or receiver.endswith(PLAIN_CLASS_SUFFIXES)) and receiver[:1].isupper()
                 )
             if isinstance(func, ast.Name):
                 name = func.id
