@@ -246,7 +246,7 @@ _rule(
     code="DBS100",
     name="burndown-ratchet",
     summary="a module holds more findings of a ratcheted code than its burndown baseline allows",
-    message="{module} has {count} {code} findings, over its baseline of {allowed} ({new}); use a short scope instead, or update the baseline if a function only moved",
+    message="{module} holds {ratcheted} findings: {count}, over its baseline of {allowed} ({new}); use a short scope instead, or update the baseline if a function only moved",
     why="""
         The burndown baseline records how many findings of each ratcheted code (DBS001, DBS002
         by default) each module holds. Counts may only go down. A new request-scoped session in
@@ -265,7 +265,7 @@ _rule(
 )
 
 
-def format_message(code: str, **fields: object) -> str:
+def format_message(code: str, /, **fields: object) -> str:
     """Render the one-line message for a code, starting with the code."""
     return f"{code} " + RULES[code].message.format(**fields)
 

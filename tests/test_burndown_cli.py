@@ -89,7 +89,7 @@ def test_ratchet_fails_on_an_added_endpoint_naming_it(project, capsys):
     dbs100 = [line for line in out.splitlines() if " DBS100 " in line]
     assert len(dbs100) == 1
     assert dbs100[0].startswith("app/routers/items.py:24:")
-    assert "has 4 DBS001 findings, over its baseline of 3 (new: export_items (line 24))" in dbs100[0]
+    assert "holds DBS001 findings: 4, over its baseline of 3 (new: export_items (line 24))" in dbs100[0]
     # Only the new endpoint's own finding is listed beside DBS100, not the baselined ones.
     listed = [line for line in out.splitlines() if ": DBS001 " in line]
     assert len(listed) == 1 and "endpoint export_items;" in listed[0]
@@ -194,7 +194,7 @@ def test_dbs100_through_real_flake8(project, capsys):
     assert proc.returncode == 1
     assert proc.stdout.splitlines() == [
         (
-            "app/routers/items.py:24:32: DBS100 app/routers/items.py has 4 DBS001 findings, over its baseline of 3 "
+            "app/routers/items.py:24:32: DBS100 app/routers/items.py holds DBS001 findings: 4, over its baseline of 3 "
             "(new: export_items (line 24)); use a short scope instead, or update the baseline if a function only moved"
         )
     ]
@@ -202,7 +202,7 @@ def test_dbs100_through_real_flake8(project, capsys):
     assert len(flake8(project, "--select", "DBS", "app").stdout.splitlines()) == 6 + 1
     # A subdirectory run keys modules relative to the config root, as the baseline does.
     proc = flake8(project / "app", "--select", "DBS100", "routers/items.py")
-    assert "DBS100 app/routers/items.py has 4" in proc.stdout
+    assert "DBS100 app/routers/items.py holds DBS001 findings: 4" in proc.stdout
 
 
 @pytest.mark.integration

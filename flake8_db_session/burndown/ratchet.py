@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from ..analysis.findings import Finding
-from ..rules import RULES
+from ..rules import format_message
 from .baseline import Baseline, function_counts
 from .counts import NO_MODULE, module_key
 
@@ -63,10 +63,9 @@ class Overrun:
         return "; ".join(parts) or "new findings"
 
     def message(self) -> str:
-        # The template has a {code} field, so format it here rather than through format_message(code, ...).
-        template = RULES["DBS100"].message
-        text = template.format(module=self.module, count=self.count, code=self.code, allowed=self.allowed, new=self.note())
-        return f"DBS100 {text}"
+        return format_message(
+            "DBS100", module=self.module, ratcheted=self.code, count=self.count, allowed=self.allowed, new=self.note()
+        )
 
     def location(self) -> tuple[str, int, int, str]:
         """(path, line, col, function) of the first new finding, where DBS100 is reported."""
