@@ -19,7 +19,8 @@ from .context import ModuleContext
 from .findings import Finding
 from .models import ModelInfo, ModelResolver
 from .names import matches_configured
-from .scopes import ScopeSpec, check_unclosed, next_dependency, scope_spec
+from .orm_gate import Gate
+from .scopes import ScopeSpec, next_dependency, scope_spec, unclosed
 
 # Kinds of abstract values.
 ORM, MANY, SESSION, QUERY, RESULT, SCALARS = "orm", "many", "session", "query", "result", "scalars"
@@ -40,11 +41,6 @@ _LOADERS = frozenset({"selectinload", "joinedload", "subqueryload", "immediatelo
 _STATE_HOLDERS = ("state",)  # request.state / app.state
 _TASK_CALLS = frozenset({"add_task", "create_task", "ensure_future", "run_in_executor", "to_thread", "submit", "start_soon"})
 _STREAMING = re.compile(r"Streaming|EventSource")
-# Text that must appear in a function before it is analyzed: a session being opened (factories
-# are named *session*/*Session*: SessionLocal, async_session, fresh_db_session...), closed, or an
-# ORM object being handed to something long-lived.
-_GATE_WORDS = (".close(", "next(", ".state.", "add_task(", "create_task(", "global ")
-_GATE_FACTORY = r"[Ss]ession\w*\s*\("
 
 
 @dataclass(frozen=True)
@@ -125,6 +121,9 @@ class FunctionFlow:
         self.exits: list[int] = []  # scopes that close before a `return` reaches the caller
         self.findings: dict[tuple[int, int, str], Finding] = {}
         self.globals: set[str] = set()
+        # Sessions assigned from a factory or next(get_db()): (statement, name, source) for DBS008.
+        self.acquisitions: list[tuple[ast.Assign, str, str]] = []
+        self._acquired = ""
 
     # -- entry -------------------------------------------------------------------------------
     def run(self) -> list[Finding]:
@@ -215,7 +214,10 @@ class FunctionFlow:
         return state
 
     def _Assign(self, node: ast.Assign, state: State) -> State:
+        self._acquired = ""
         value = self._assigned_value(node.value, state)
+        if self._acquired and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            self.acquisitions.append((node, node.targets[0].id, self._acquired))
         for target in node.targets:
             self.bind(target, value, state, node.value)
         return state
@@ -233,8 +235,11 @@ class FunctionFlow:
             if spec is not None and spec.acquisition:
                 for arg in inner.args:
                     self.expr(arg, state)
+                self._acquired = f"{spec.label}()"
                 return Val(SESSION, self._new_scope("", "manual", spec))
-            if next_dependency(inner, self.ctx) is not None:
+            dependency = next_dependency(inner, self.ctx)
+            if dependency is not None:
+                self._acquired = f"next({dependency}())"
                 facts = self.models.scope_facts(self.ctx.names.qualify(inner.args[0].func) or "")  # type: ignore[attr-defined]
                 expire = facts[1] if facts is not None else False
                 return Val(SESSION, self._new_scope("", "manual", ScopeSpec("", False, expire, True)))
@@ -743,7 +748,7 @@ class FunctionFlow:
                 return None
             if self.ctx.settings.detached_sources and matches_configured(qualified, self.ctx.settings.detached_sources):
                 return Val(ORM, -1, self._returned_model(func), detached_source=_text(func))
-            model = self.models.model(qualified)
+            model = self.models.model(qualified) if last[:1].isupper() else None
             if model is not None:
                 return Val(ORM, -1, model)  # a new, transient instance
             returned = self._returned_model(func)
@@ -874,41 +879,22 @@ def _is_none(node: ast.expr) -> bool:
 # --- the check --------------------------------------------------------------------------------
 
 
-def _gate(ctx: ModuleContext) -> re.Pattern[str]:
-    settings = ctx.settings
-    words = [_GATE_FACTORY, *(re.escape(w) for w in _GATE_WORDS)]
-    for name in (*settings.scopes, *settings.detached_sources):
-        words.append(r"\b" + re.escape(name.rpartition(".")[2]) + r"\b")
-    return re.compile("|".join(words))
-
-
-_GATES: dict[object, re.Pattern[str]] = {}
-
-
 def check(ctx: ModuleContext) -> list[Finding]:
     """DBS003-DBS009 for every function that opens, closes or receives a session."""
-    source = ctx.source
-    key = (ctx.settings.scopes, ctx.settings.detached_sources)
-    gate = _GATES.get(key)
-    if gate is None:
-        gate = _GATES[key] = _gate(ctx)
-    if source and not gate.search(source):
+    gate = Gate(ctx)
+    if gate.empty:
         return []
-    lines = ctx.lines
     models: ModelResolver | None = None
     findings: list[Finding] = []
     for function, qualname in ctx.functions:
-        if lines:
-            start = function.lineno - 1
-            end = getattr(function, "end_lineno", None) or len(lines)
-            if not gate.search("".join(lines[start:end])):
-                continue
+        if not gate.admits(function):
+            continue
         if models is None:
             models = ModelResolver(ctx)
         try:
-            findings.extend(FunctionFlow(ctx, models, function, qualname).run())
-            findings.extend(check_unclosed(ctx, function, qualname, models))
+            flow = FunctionFlow(ctx, models, function, qualname)
+            findings.extend(flow.run())
+            findings.extend(unclosed(ctx, function, qualname, flow.acquisitions))
         except RecursionError:
             continue
     return findings
-

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
@@ -117,7 +118,7 @@ def summarize(tree: ast.Module, module: str, is_package: bool, names: Names | No
     if names is None:
         names = Names(module, is_package)
         names.add_module_level_bindings(tree.body)
-        for node in ast.walk(tree):
+        for node in _all_statements(tree.body):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names.add_import(node)
         for name in list(names.imports):
@@ -163,7 +164,7 @@ def summarize(tree: ast.Module, module: str, is_package: bool, names: Names | No
                     if isinstance(wrapped, ast.Name) and wrapped.id in functions and _commits(functions[wrapped.id]):
                         committing.add(target)
     factory_expire: dict[str, bool] = {}
-    for name, function in functions.items():
+    for name, function in (functions.items() if sessionmakers else ()):
         expire = _opened_sessionmaker(function, sessionmakers)
         if expire is not None:
             factory_expire[name] = expire
@@ -181,6 +182,22 @@ def summarize(tree: ast.Module, module: str, is_package: bool, names: Names | No
         imports=dict(names.imports),
         backrefs=tuple(backrefs),
     )
+
+
+def _all_statements(body: list[ast.stmt]) -> Iterable[ast.stmt]:
+    """Every statement, nested ones included (imports inside functions count), no expressions."""
+    stack = list(body)
+    while stack:
+        stmt = stack.pop()
+        yield stmt
+        for name in ("body", "orelse", "finalbody"):
+            inner = getattr(stmt, name, None)
+            if isinstance(inner, list):
+                stack.extend(inner)
+        for handler in getattr(stmt, "handlers", ()):
+            stack.extend(handler.body)
+        for case in getattr(stmt, "cases", ()):
+            stack.extend(case.body)
 
 
 def _opened_sessionmaker(function: ast.AST, sessionmakers: dict[str, bool]) -> bool | None:
@@ -248,6 +265,7 @@ def _summarize_class(node: ast.ClassDef, names: Names) -> tuple[ClassSummary, li
     abstract = False
     backrefs: list[tuple[str, str, str, str]] = []
     members: list[tuple[str, frozenset[str]]] = []
+    methods: list[ast.AST] = []
     for stmt in node.body:
         target: str | None = None
         value: ast.expr | None = None
@@ -257,7 +275,7 @@ def _summarize_class(node: ast.ClassDef, names: Names) -> tuple[ClassSummary, li
         elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
             target, value, annotation = stmt.target.id, stmt.value, stmt.annotation
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            members.append((stmt.name, _self_reads(stmt)))
+            methods.append(stmt)
             continue
         if target is None:
             continue
@@ -286,6 +304,9 @@ def _summarize_class(node: ast.ClassDef, names: Names) -> tuple[ClassSummary, li
             columns.add(target)
         elif annotation is not None and value is None and not target.startswith("__"):
             columns.add(target)  # dataclass-style and SQLModel fields
+    if relationships or columns or mapped_decorator or table:
+        # Only a class that looks mapped needs to know which members touch a relationship.
+        members = [(method.name, _self_reads(method)) for method in methods]  # type: ignore[attr-defined]
     return (
         ClassSummary(
             name=node.name,
@@ -338,15 +359,24 @@ class ModelResolver:
     def __init__(self, ctx: ModuleContext) -> None:
         self.index: ProjectIndex = ctx.index
         self.names = ctx.names
-        self.own = summarize(ctx.tree, ctx.module, ctx.is_package, ctx.names)
+        self._ctx = ctx
+        self._own: ModuleSummary | None = None
         self._models: dict[str, ModelInfo | None] = {}
         self._kinds: dict[str, str] = {}
         self.settings = ctx.settings
         self._extra: list[ModuleSummary] | None = None
 
+    @property
+    def own(self) -> ModuleSummary:
+        """The analyzed module's own summary, built on first need."""
+        if self._own is None:
+            ctx = self._ctx
+            self._own = summarize(ctx.tree, ctx.module, ctx.is_package, ctx.names)
+        return self._own
+
     # summaries -----------------------------------------------------------------------------
     def summary(self, module: str) -> ModuleSummary | None:
-        if module == self.own.module:
+        if module == self._ctx.module:
             return self.own
         if not module:
             return None
@@ -538,8 +568,37 @@ def summary_for_path(path: str) -> ModuleSummary | None:
     return summary
 
 
+# Text a module must contain for its summary to need a parse; other modules only re-export.
+_ORM_MARKERS = (
+    b"relationship(", b"mapped_column(", b"Column(", b"declarative_base", b"DeclarativeBase", b"generate_base",
+    b"sessionmaker", b"table=True", b"registry(", b"Mapped[", b"SQLModel", b".mapped",
+)
+
+
+def _needs_parse(data: bytes) -> bool:
+    if any(marker in data for marker in _ORM_MARKERS):
+        return True
+    return b"contextmanager" in data and b".commit(" in data  # a scope that commits on success
+_FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)", re.MULTILINE)
+_IMPORTED = re.compile(r"(\w+)(?:\s+as\s+(\w+))?")
+
+
+def _imports_only(text: str, module: str, is_package: bool) -> ModuleSummary:
+    """A module without ORM markers: only its ``from x import y`` names, to follow re-exports."""
+    imports: dict[str, str] = {}
+    for origin, names in _FROM_IMPORT.findall(text):
+        level = len(origin) - len(origin.lstrip("."))
+        base = resolve_relative(module, is_package, level, origin.lstrip(".") or None) if level else origin
+        for name, alias in _IMPORTED.findall(names.split("#")[0] if "(" not in names else names):
+            if name != "import":
+                imports[alias or name] = f"{base}.{name}"
+    return ModuleSummary(module=module, imports=imports)
+
+
 def summarize_source(data: bytes, path: str, module: str, is_package: bool) -> ModuleSummary | None:
     """Parse and summarize one module's bytes; None if it cannot be parsed. The tree is dropped."""
+    if not _needs_parse(data):
+        return _imports_only(data.decode("utf-8", "replace"), module, is_package)
     try:
         tree = ast.parse(data, filename=path)
     except (SyntaxError, ValueError, RecursionError, MemoryError):

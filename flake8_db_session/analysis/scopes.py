@@ -14,7 +14,6 @@ from typing import Iterator
 from ..rules import format_message
 from .context import ModuleContext
 from .findings import Finding
-from .models import ModelResolver
 from .names import matches_configured
 
 _SQLALCHEMY_SESSIONS = ("Session", "AsyncSession")
@@ -164,23 +163,14 @@ def _guaranteed_close(function: ast.AST, name: str) -> bool:
     return False
 
 
-def check_unclosed(ctx: ModuleContext, function: ast.AST, qualname: str, models: ModelResolver) -> list[Finding]:
+def unclosed(ctx: ModuleContext, function: ast.AST, qualname: str, acquisitions: list[tuple[ast.Assign, str, str]]) -> list[Finding]:
+    """DBS008 for the sessions a function acquired (found by the flow analysis)."""
     findings: list[Finding] = []
-    for node in _own_nodes(function.body):  # type: ignore[attr-defined]
-        if not isinstance(node, ast.Assign) or len(node.targets) != 1 or not isinstance(node.targets[0], ast.Name):
+    seen: set[int] = set()
+    for node, name, source in acquisitions:
+        if id(node) in seen or _guaranteed_close(function, name):
             continue
-        value = node.value.value if isinstance(node.value, ast.Await) else node.value
-        source = next_dependency(value, ctx)
-        if source is not None:
-            source = f"next({source}())"
-        else:
-            spec = scope_spec(value, ctx, models)
-            if spec is None or not spec.acquisition:
-                continue
-            source = f"{spec.label}()"
-        name = node.targets[0].id
-        if _guaranteed_close(function, name):
-            continue
+        seen.add(id(node))
         message = format_message("DBS008", session=name, source=source, scope=ctx.settings.scope_name)
         findings.append(ctx.finding(node, "DBS008", message, qualname))
     return findings

@@ -1,0 +1,137 @@
+"""Cheap text tests that decide which functions the ORM rules analyze at all.
+
+Most functions never open or close a session. One scan of the module's text finds the lines
+that call a session factory (the configured scopes, names bound to ``sessionmaker(...)`` or
+``contextmanager(...)`` here, imported names that look like a session factory), ``next(get_db())``
+or a configured detached source; a function is analyzed when one of those lines is inside it, or
+when it takes an annotated session parameter and closes something or hands something on.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from bisect import bisect_left
+from typing import Sequence
+
+from .context import ModuleContext
+
+_LOCAL_FACTORY = re.compile(
+    r"^(\w+)\s*(?::[^=\n]*)?=\s*(?:[\w.]*\.)?(?:async_sessionmaker|sessionmaker|scoped_session|contextmanager|asynccontextmanager)\(",
+    re.MULTILINE,
+)
+_DECORATED_FACTORY = re.compile(r"^[ \t]*@(?:[\w.]*\.)?(?:async)?contextmanager\s*\n[ \t]*(?:async[ \t]+)?def[ \t]+(\w+)", re.MULTILINE)
+_SESSION_ANNOTATIONS = ("Session", "AsyncSession")
+_SESSIONISH = re.compile(r"[Ss]ession|[Ss]cope")
+
+
+def factory_names(ctx: ModuleContext) -> set[str]:
+    """Local names that may open a session when called."""
+    settings = ctx.settings
+    names = {name.rpartition(".")[2] for name in settings.scopes}
+    source = ctx.source
+    if "sessionmaker" in source or "contextmanager" in source or "scoped_session" in source:
+        names.update(_LOCAL_FACTORY.findall(source))
+    if "contextmanager" in source:
+        names.update(_DECORATED_FACTORY.findall(source))
+    # Imported session factories (AsyncSessionLocal, get_isolated_session, db_scope...).
+    names.update(local for local in ctx.names.imports if _SESSIONISH.search(local))
+    return names
+
+
+_CALL_AFTER = re.compile(r"\s*\(")
+_NEXT_CALL = re.compile(r"next\(\s*(?:\w+\.)*(\w+)\s*\(")
+_PARAMETER_WORDS = (".close(", ".state.", "add_task(", "create_task(", "ensure_future(", "global ", "Streaming")
+
+
+def _occurrences(source: str, word: str) -> list[int]:
+    found = []
+    start = source.find(word)
+    while start != -1:
+        found.append(start)
+        start = source.find(word, start + 1)
+    return found
+
+
+def _opening_offsets(ctx: ModuleContext) -> list[int]:
+    """Offsets of calls to a session factory or detached source, and of ``next(get_db())``.
+
+    ``str.find`` per name beats one regex alternation over the whole text by far.
+    """
+    settings = ctx.settings
+    source = ctx.source
+    offsets: list[int] = []
+    calls = factory_names(ctx) | {n.rpartition(".")[2] for n in settings.detached_sources}
+    for name in calls:
+        for start in _occurrences(source, name):
+            before = source[start - 1] if start else " "
+            if (before.isalnum() or before == "_") or not _CALL_AFTER.match(source, start + len(name)):
+                continue
+            offsets.append(start)
+    dependencies = {name.rpartition(".")[2] for name in settings.dependencies}
+    for start in _occurrences(source, "next("):
+        match = _NEXT_CALL.match(source, start)
+        if match and match.group(1) in dependencies:
+            offsets.append(start)
+    return offsets
+
+
+def _lines_of(source: str, offsets: list[int]) -> list[int]:
+    """1-based line numbers of sorted offsets (one pass, counting newlines between)."""
+    lines: list[int] = []
+    line, last = 1, 0
+    for offset in sorted(offsets):
+        line += source.count("\n", last, offset)
+        last = offset
+        lines.append(line)
+    return lines
+
+
+def _inside(lines: Sequence[int], start: int, end: int) -> bool:
+    index = bisect_left(lines, start)
+    return index < len(lines) and lines[index] <= end
+
+
+class Gate:
+    """Which functions of one module are worth the flow analysis."""
+
+    def __init__(self, ctx: ModuleContext) -> None:
+        source = ctx.source
+        self.everything = not source  # only a tree: no text to test, analyze every function
+        if self.everything:
+            self.opening: list[int] = []
+            self.using: list[int] = []
+            return
+        self.opening = _lines_of(source, _opening_offsets(ctx))
+        using: list[int] = []
+        if "Session" in source:
+            for word in _PARAMETER_WORDS:
+                using.extend(_occurrences(source, word))
+        self.using = _lines_of(source, using)
+
+    @property
+    def empty(self) -> bool:
+        return not self.everything and not self.opening and not self.using
+
+    def admits(self, function: ast.AST) -> bool:
+        if self.everything:
+            return True
+        start = function.lineno  # type: ignore[attr-defined]
+        end = getattr(function, "end_lineno", None) or start
+        if _inside(self.opening, start, end):
+            return True
+        return _inside(self.using, start, end) and _has_session_parameter(function)
+
+
+def _has_session_parameter(function: ast.AST) -> bool:
+    args = function.args  # type: ignore[attr-defined]
+    for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs):
+        annotation = arg.annotation
+        if isinstance(annotation, ast.Subscript):
+            annotation = annotation.slice
+            if isinstance(annotation, ast.Tuple) and annotation.elts:
+                annotation = annotation.elts[0]
+        name = annotation.id if isinstance(annotation, ast.Name) else getattr(annotation, "attr", "")
+        if name in _SESSION_ANNOTATIONS:
+            return True
+    return False
