@@ -2,9 +2,13 @@
 
 A file's findings depend on its bytes (the blob), where it sits (its path and module name), the
 settings, the tool itself, and what the project index told the analysis about other modules (a
-session alias defined elsewhere). The first four form the key; the last is recorded with the
-result as the files the index read, each with its blob id (or absent), and an entry is a hit only
-when every one of those files is the same at the commit being analyzed.
+session alias or an ORM model defined elsewhere). The first four form the key. The last is
+recorded with the result twice: as the files the index read (path and blob id, or absent), and as
+the questions asked with a digest of each answer. An entry holds at a commit when those files are
+the same blobs there (no work at all), or else when every answer is the same there (a change to
+``db.py`` that touches no model the file uses re-analyzes nothing). Answers are cached the same
+way, keyed by the files they were computed from, so a large models module is parsed once per
+version, not once per commit.
 """
 
 from __future__ import annotations
@@ -15,15 +19,15 @@ import json
 import os
 import sqlite3
 from functools import lru_cache
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from .. import __version__
 from ..analysis import Finding
 from ..config import Settings
 
-# path -> blob id, or "" when the analysis looked for the file and it did not exist.
-Dependencies = Sequence[tuple[str, str]]
-SCHEMA = 1
+# (question asked to the project index, as JSON; digest of its answer)
+Questions = Sequence[tuple[str, str]]
+SCHEMA = 2
 
 
 def default_cache_dir() -> str:
@@ -92,49 +96,89 @@ class CachedResult:
 
 
 class ResultCache:
-    """SQLite-backed (safe for concurrent runs); ``path=None`` keeps it in memory for one run."""
+    """SQLite-backed (safe for concurrent runs); ``path=None`` keeps it in memory for one run.
+
+    Two tables: per-file results, each with the files its answers were read from (``deps``) and
+    the questions it asked the project index with a digest of each answer (``questions``); and
+    the digests of answers, each with the files it was computed from.
+    """
 
     def __init__(self, path: str | None) -> None:
         if path is not None:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self.path = path
         self._db = sqlite3.connect(path or ":memory:", timeout=30)
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS results (key TEXT, deps TEXT, result TEXT, PRIMARY KEY (key, deps))"
-        )
-        self._pending: list[tuple[str, str, str]] = []
-        self.hits = 0
-        self.misses = 0
+        with self._db:
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS file_results"
+                " (key TEXT, deps TEXT, questions TEXT, result TEXT, PRIMARY KEY (key, deps))"
+            )
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS answers (key TEXT, deps TEXT, digest TEXT, PRIMARY KEY (key, deps))"
+            )
+        self._pending: list[tuple[str, str, str, str]] = []
+        self._pending_answers: list[tuple[str, str, str]] = []
 
     @staticmethod
     def key(*parts: str) -> str:
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
-    def lookup(self, key: str, tree: Mapping[str, str]) -> CachedResult | None:
-        """The stored result whose recorded dependencies all match ``tree`` (path -> blob id)."""
-        for deps_text, result_text in self._db.execute("SELECT deps, result FROM results WHERE key = ?", (key,)):
-            deps = json.loads(deps_text)
+    def lookup(
+        self, key: str, tree: Mapping[str, str], ask: Callable[[str], str] | None = None
+    ) -> tuple[CachedResult, Questions, bool] | None:
+        """The stored result for ``key`` that holds at ``tree`` (path -> blob id), its questions,
+        and whether it held only through its answers.
+
+        First try: every file its answers were read from is the same blob in ``tree``. Else, when
+        ``ask`` (question -> digest of the answer at this tree) is given: every answer is the same
+        (a module it imports changed, but not in a way it asked about).
+        """
+        rows = [
+            (json.loads(deps), json.loads(questions), result)
+            for deps, questions, result in self._db.execute(
+                "SELECT deps, questions, result FROM file_results WHERE key = ? ORDER BY rowid DESC", (key,)
+            )
+        ]
+        for deps, questions, result in rows:
             if all(tree.get(path, "") == blob for path, blob in deps):
-                result = json.loads(result_text)
-                self.hits += 1
-                findings = [finding_from_json(f) for f in result["findings"]]
-                return CachedResult(findings, result["error"], result["grep"])
-        self.misses += 1
+                return _result(result), questions, False
+        if ask is not None:
+            for _deps, questions, result in rows[:3]:
+                if all(ask(question) == digest for question, digest in questions):
+                    return _result(result), questions, True
         return None
 
     def store(
-        self, key: str, deps: Iterable[tuple[str, str]], findings: Sequence[Finding], error: str, grep: int
+        self,
+        key: str,
+        deps: Iterable[tuple[str, str]],
+        questions: Questions,
+        findings: Sequence[Finding],
+        error: str,
+        grep: int,
     ) -> None:
-        deps_text = json.dumps(sorted(set(deps)))
         result = {"findings": [finding_to_json(f) for f in findings], "error": error, "grep": grep}
-        result_text = json.dumps(result)
-        self._pending.append((key, deps_text, result_text))
+        self._pending.append(
+            (key, json.dumps(sorted(set(deps))), json.dumps(sorted(questions)), json.dumps(result))
+        )
+
+    def answer(self, key: str, tree: Mapping[str, str]) -> str | None:
+        """The digest of an answer computed from files that are the same blobs in ``tree``."""
+        for deps, digest in self._db.execute("SELECT deps, digest FROM answers WHERE key = ?", (key,)):
+            if all(tree.get(path, "") == blob for path, blob in json.loads(deps)):
+                return digest
+        return None
+
+    def store_answer(self, key: str, deps: Iterable[tuple[str, str]], digest: str) -> None:
+        self._pending_answers.append((key, json.dumps(sorted(set(deps))), digest))
 
     def flush(self) -> None:
-        if self._pending:
+        if self._pending or self._pending_answers:
             with self._db:
-                self._db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?)", self._pending)
+                self._db.executemany("INSERT OR REPLACE INTO file_results VALUES (?, ?, ?, ?)", self._pending)
+                self._db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?)", self._pending_answers)
             self._pending.clear()
+            self._pending_answers.clear()
 
     def close(self) -> None:
         try:
@@ -142,3 +186,8 @@ class ResultCache:
         except sqlite3.Error:
             pass  # a cache that cannot be written costs time next run, nothing else
         self._db.close()
+
+
+def _result(text: str) -> CachedResult:
+    result = json.loads(text)
+    return CachedResult([finding_from_json(f) for f in result["findings"]], result["error"], result["grep"])

@@ -9,6 +9,9 @@ a commit costs about the files it changed.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import multiprocessing
 import os
 import posixpath
@@ -55,6 +58,7 @@ class Point:
     # What the baseline file committed at this commit allows for the ratcheted codes (None: no
     # readable baseline there), so the chart shows the ratchet going down with the code.
     baseline: int | None = None
+    analyzed: int = 0  # files analyzed at this commit (the others came from the cache)
 
 
 @dataclass
@@ -181,6 +185,27 @@ def module_in_tree(path: str, files: Mapping[str, str]) -> tuple[str, bool, str]
     return ".".join(reversed(parts)), is_package, directory
 
 
+def _canonical(value: object) -> object:
+    """A JSON-able form of an answer that is the same in every process (sets sorted)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [type(value).__name__, {f.name: _canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}]
+    if isinstance(value, Mapping):
+        items = [[_canonical(k), _canonical(v)] for k, v in value.items()]
+        return sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
+    if isinstance(value, (set, frozenset)):
+        return sorted((_canonical(v) for v in value), key=lambda item: json.dumps(item, sort_keys=True))
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    return repr(value)
+
+
+def _digest(value: object) -> str:
+    text = json.dumps(_canonical(value), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 class GitProjectIndex(FileProjectIndex):
     """The project index over one commit's tree, recording which files each answer depended on.
 
@@ -201,6 +226,9 @@ class GitProjectIndex(FileProjectIndex):
         self._touched: set[tuple[str, str]] = set()
         self._file_deps: dict[str, tuple[str | None, frozenset[tuple[str, str]]]] = {}
         self._answers: dict[tuple, tuple[object, frozenset[tuple[str, str]]]] = {}
+        self._digests: dict[tuple, str] = {}
+        self._asked: dict[tuple, None] = {}  # the questions the current file's analysis asked
+        self._depth = 0
         # Every question the analysis may ask (today's and future ones), but not the two
         # primitives the answers are built from, which record what they read.
         for name in set(dir(ProjectIndex)) | set(dir(FileProjectIndex)):
@@ -211,19 +239,28 @@ class GitProjectIndex(FileProjectIndex):
 
     def begin_file(self) -> None:
         self._touched = set()
+        self._asked = {}
 
-    def end_file(self) -> frozenset[tuple[str, str]]:
+    def end_file(self) -> tuple[frozenset[tuple[str, str]], list[tuple[str, str]]]:
+        """The files the answers this file received were read from, and its questions with the
+        digest of each answer."""
         touched, self._touched = frozenset(self._touched), set()
-        return touched
+        questions = [(json.dumps(question), self.digest(question)) for question in self._asked]
+        self._asked = {}
+        return touched, questions
 
     def _tracked(self, name: str, method: Callable) -> Callable:
         def tracked(*args: object) -> object:
             key = (name, *args)
+            if self._depth == 0:
+                self._asked[key] = None
             if key not in self._answers:
                 outer, self._touched = self._touched, set()
+                self._depth += 1
                 try:
                     result = method(*args)
                 finally:
+                    self._depth -= 1
                     deps, self._touched = frozenset(self._touched), outer
                 self._answers[key] = (result, deps)
             result, deps = self._answers[key]
@@ -231,6 +268,47 @@ class GitProjectIndex(FileProjectIndex):
             return result
 
         return tracked
+
+    def digest(self, question: tuple) -> str:
+        """A digest of the answer to an asked question (its value, not its identity)."""
+        if question not in self._digests:
+            result, _deps = self._answers[question]
+            self._digests[question] = _digest(result)
+        return self._digests[question]
+
+    def answer_files(self, questions: Sequence[Sequence[str]]) -> frozenset[tuple[str, str]] | None:
+        """The files the answers to ``questions`` were read from at this commit; None when some
+        answer came from the answer cache without being computed here."""
+        deps: set[tuple[str, str]] = set()
+        for question_text, _digest in questions:
+            answer = self._answers.get(tuple(json.loads(question_text)))
+            if answer is None:
+                return None
+            deps.update(answer[1])
+        return frozenset(deps)
+
+    def ask(self, question_text: str, cache: ResultCache, key_prefix: Sequence[str]) -> str:
+        """The digest of a recorded question's answer at this commit: from the answer cache when
+        the files it was computed from are unchanged, else computed (and then cached)."""
+        question = tuple(json.loads(question_text))
+        if question in self._digests:
+            return self._digests[question]
+        key = ResultCache.key(*key_prefix, "|".join(self.tree_roots), question_text)
+        digest = cache.answer(key, self.files)
+        if digest is None:
+            name, *args = question
+            method = getattr(self, str(name), None)
+            if not callable(method) or name.startswith("_"):
+                return ""  # a question this version cannot ask: never equal to a recorded digest
+            saved, self._depth = self._depth, 1  # not one of a file's own questions
+            try:
+                method(*args)
+            finally:
+                self._depth = saved
+            digest = self.digest(question)
+            cache.store_answer(key, self._answers[question][1], digest)
+        self._digests[question] = digest
+        return digest
 
     def module_file(self, module: str) -> str | None:
         if not module or module.startswith("."):
@@ -304,8 +382,9 @@ def python_files(files: Mapping[str, str], paths: Sequence[str], excluded: Calla
 
 
 Progress = Callable[[int, int, Commit], None]
-# (findings, error, grep-style count, the (path, blob) pairs the answer depended on)
-FileOutcome = tuple[list[Finding], str, int, frozenset[tuple[str, str]]]
+# (findings, error, grep-style count, the (path, blob) pairs its answers depended on, and the
+# questions it asked with the digest of each answer)
+FileOutcome = tuple[list[Finding], str, int, frozenset[tuple[str, str]], list[tuple[str, str]]]
 # Below this many files to analyze in a commit, worker processes cost more than they save.
 PARALLEL_THRESHOLD = 32
 
@@ -323,15 +402,20 @@ class _CommitAnalysis:
 
     def analyze(self, path: str) -> FileOutcome:
         module, is_package, import_root = module_in_tree(path, self.files)
-        index = self.indexes.get(import_root)
-        if index is None:
-            roots = (import_root, self.root, _join(self.root, "src"))
-            index = self.indexes[import_root] = GitProjectIndex(self.repository, self.files, self.settings, roots)
+        index = self.index(import_root)
         data = self.repository.read_blob(self.files[path])
         index.begin_file()
         result = runner.check_source(data, path, self.settings, context=(module, is_package, index))
         number = grep_count(data.decode("utf-8", "replace"), self.pattern)
-        return result.findings, result.error, number, index.end_file()
+        deps, questions = index.end_file()
+        return result.findings, result.error, number, deps, questions
+
+    def index(self, import_root: str) -> GitProjectIndex:
+        index = self.indexes.get(import_root)
+        if index is None:
+            roots = (import_root, self.root, _join(self.root, "src"))
+            index = self.indexes[import_root] = GitProjectIndex(self.repository, self.files, self.settings, roots)
+        return index
 
 
 _WORKER: _CommitAnalysis | None = None
@@ -382,16 +466,23 @@ def compute_history(
         selected = python_files(files, paths, excluded)
         outcomes: dict[str, tuple[list[Finding], str, int]] = {}
         keys: dict[str, str] = {}
-        for path in selected:
-            module, is_package, _ = module_in_tree(path, files)
-            keys[path] = ResultCache.key(*key_prefix, path, module, str(is_package), files[path])
-            cached = cache.lookup(keys[path], files)
-            if cached is not None:
-                outcomes[path] = (cached.findings, cached.error, cached.grep)
-        missing = [path for path in selected if path not in outcomes]
         analysis = _CommitAnalysis(repository, files, settings, root)
-        for path, (findings, error, number, deps) in zip(missing, _analyze_all(analysis, missing, jobs)):
-            cache.store(keys[path], deps, findings, error, number)
+        for path in selected:
+            module, is_package, import_root = module_in_tree(path, files)
+            keys[path] = ResultCache.key(*key_prefix, path, module, str(is_package), files[path])
+            index = analysis.index(import_root)
+            hit = cache.lookup(keys[path], files, lambda q, index=index: index.ask(q, cache, key_prefix))
+            if hit is not None:
+                cached, questions, through_answers = hit
+                outcomes[path] = (cached.findings, cached.error, cached.grep)
+                deps = index.answer_files(questions) if through_answers else None
+                if deps is not None:  # next time at these files, it holds without asking
+                    cache.store(keys[path], deps, questions, cached.findings, cached.error, cached.grep)
+        missing = [path for path in selected if path not in outcomes]
+        for path, (findings, error, number, deps, questions) in zip(
+            missing, _analyze_all(analysis, missing, jobs)
+        ):
+            cache.store(keys[path], deps, questions, findings, error, number)
             outcomes[path] = (findings, error, number)
         cache.flush()
         history.analyzed += len(missing)
@@ -406,7 +497,7 @@ def compute_history(
             if sha not in baselines:
                 baselines[sha] = _baseline_total(repository.read_blob(sha), settings.ratchet_codes)
             baseline = baselines[sha]
-        history.points.append(Point(commit, counts, len(selected), errors, baseline))
+        history.points.append(Point(commit, counts, len(selected), errors, baseline, len(missing)))
     if progress is not None and commits:
         progress(len(commits), len(commits), commits[-1])
     history.seconds = time.perf_counter() - started
