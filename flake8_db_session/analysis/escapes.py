@@ -568,8 +568,8 @@ class FunctionFlow:
             if value is not None and value.is_orm():
                 if method == "expire":
                     state.env[first.id] = replace(value, expired=True, loaded=frozenset())
-                elif method == "refresh":
-                    state.env[first.id] = replace(value, expired=False)
+                elif method == "refresh":  # refresh(x, ["members"]) also loads those relationships
+                    state.env[first.id] = replace(value, expired=False, loaded=value.loaded | _refreshed(call))
                 elif method == "add" and value.scope < 0:
                     state.env[first.id] = replace(value, scope=scope_id)
                 elif method == "expunge":
@@ -862,6 +862,16 @@ def _loaded_by(call: ast.Call) -> frozenset:
                     elif isinstance(target, ast.Constant) and isinstance(target.value, str):
                         names.add(target.value.rpartition(".")[2])
     return frozenset(names)
+
+
+def _refreshed(call: ast.Call) -> frozenset:
+    names = call.args[1] if len(call.args) > 1 else None
+    for keyword in call.keywords:
+        if keyword.arg == "attribute_names":
+            names = keyword.value
+    if isinstance(names, (ast.List, ast.Tuple, ast.Set)):
+        return frozenset(e.value for e in names.elts if isinstance(e, ast.Constant) and isinstance(e.value, str))
+    return frozenset()
 
 
 def _last_name(node: ast.expr) -> str:

@@ -21,7 +21,7 @@ from . import models
 
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = os.path.join(TESTS, "cases")
-ORM_CODES = ("DBS003", "DBS004", "DBS005", "DBS006", "DBS007", "DBS008")
+ORM_CODES = ("DBS003", "DBS004", "DBS005", "DBS006", "DBS007", "DBS008", "DBS009")
 
 
 def case_modules() -> list[str]:

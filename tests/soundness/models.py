@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Iterator, List, Optional
 
 from sqlalchemy import ForeignKey, create_engine, event
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 _DIRECTORY = tempfile.mkdtemp(prefix="dbs-soundness-")
@@ -58,6 +59,9 @@ class Tag(Base):
 
 SessionLocal = sessionmaker(bind=engine, autoflush=False, expire_on_commit=False)
 ExpiringSession = sessionmaker(bind=engine)
+# The same database through asyncio (aiosqlite): lazy loads inside the scope raise MissingGreenlet.
+async_engine = create_async_engine(f"sqlite+aiosqlite:///{os.path.join(_DIRECTORY, 'soundness.db')}")
+AsyncSessionLocal = async_sessionmaker(async_engine, expire_on_commit=False)
 
 
 def get_db() -> Iterator[Session]:

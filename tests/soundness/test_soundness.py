@@ -4,11 +4,13 @@ out), each negative runs fine. Endpoint examples go through FastAPI's TestClient
 
 from __future__ import annotations
 
+import asyncio
 import gc
 
 import pytest
 from fastapi.exceptions import ResponseValidationError
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import MissingGreenlet, StatementError
 from sqlalchemy.orm.exc import DetachedInstanceError
 
 from . import models
@@ -136,6 +138,19 @@ def prove_dbs008(module, name, bad):
     assert (leaked > 0) is bad, f"{leaked} connection(s) still checked out"
 
 
+def prove_dbs009(module, name, bad):
+    coroutine = getattr(module, name)()
+    try:
+        asyncio.run(coroutine)
+        failed = False
+    except (MissingGreenlet, StatementError) as error:  # SQLAlchemy may wrap it in a StatementError
+        assert "MissingGreenlet" in repr(error) or isinstance(error, MissingGreenlet), error
+        failed = True  # the implicit IO of a lazy load, inside the async scope
+    finally:
+        asyncio.run(models.async_engine.dispose())
+    assert failed is bad
+
+
 PROOFS = {
     "DBS003": prove_dbs003,
     "DBS004": prove_dbs004,
@@ -143,6 +158,7 @@ PROOFS = {
     "DBS006": prove_dbs006,
     "DBS007": prove_dbs007,
     "DBS008": prove_dbs008,
+    "DBS009": prove_dbs009,
 }
 
 
