@@ -356,3 +356,33 @@ def test_projection_to_zero(repo):
     recent = chart.projection(history, window_days=40)
     assert recent.per_day == 0 and recent.zero_at is None
     assert "no date for zero" in recent.describe()
+
+
+def test_progress_bar_only_on_a_terminal(repo):
+    from flake8_db_session.burndown.history import terminal_progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert terminal_progress(io.StringIO()) is None  # piped: no bar
+    stream = Terminal()
+    path, shas = repo
+    repository = GitRepository(str(path))
+    try:
+        commits = repository.commits()
+        compute_history(repository, commits, Settings(root=str(path)), cache=ResultCache(None),
+                        progress=terminal_progress(stream))
+    finally:
+        repository.close()
+    frames = stream.getvalue().split("\r")[1:]
+    assert len(frames) == len(shas) + 1 and frames[-1].startswith(f"[{'#' * 30}] {len(shas)}/{len(shas)} commits")
+    assert frames[0].startswith(f"[{'-' * 30}] 0/{len(shas)} commits  {shas[0][:10]} 2024-01-01")
+
+
+def test_errors_are_one_line_and_exit_2(tmp_path, run_cli):
+    done = run_cli("history", "--repo", str(tmp_path))
+    assert done.returncode == 2 and "not a git repository" in done.stderr and "Traceback" not in done.stderr
+    git(tmp_path, "init", "--quiet")
+    done = run_cli("history", "--repo", str(tmp_path))
+    assert done.returncode == 2 and done.stderr.strip().endswith("no commits yet")

@@ -95,6 +95,8 @@ class GitRepository:
     def commits(self, since: str | None = None, until: str | None = None, every: int = 1) -> list[Commit]:
         """First-parent commits from ``since`` (included) to ``until`` (default HEAD), oldest first,
         keeping every ``every``-th one and always the last."""
+        if until is None and not self.git("rev-list", "--max-count=1", "--all").strip():
+            raise GitError(f"{self.toplevel}: no commits yet")
         until_sha = self._resolve(until or "HEAD")
         args = ["log", "--first-parent", "--reverse", "-z", "--format=%H%x00%ct%x00%s", until_sha]
         if since:
