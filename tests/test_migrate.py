@@ -77,6 +77,22 @@ def test_moves_the_session_uses_into_a_short_scope_and_adds_the_import():
     )
 
 
+def test_imports_left_unused_are_dropped_and_used_ones_kept():
+    outcome = migrate(
+        """
+        @router.get("/a")
+        def a(db: Session = Depends(get_db), user=Depends(current_user)):
+            return {"n": db.query(Item).count()}
+        """
+    )
+    assert outcome.after.startswith(
+        "from fastapi import APIRouter, BackgroundTasks, Depends\n"  # Depends: still used by `user`
+        "from fastapi.responses import StreamingResponse\n\n"  # not a candidate: untouched
+        "from app.db import fresh_db_session\n"  # get_db and Session: unused now, dropped
+        "from app.schemas import ItemOut\n"
+    )
+
+
 def test_scope_extends_while_a_possible_orm_value_is_read_later():
     outcome = migrate(
         '''

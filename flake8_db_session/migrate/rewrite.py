@@ -19,6 +19,7 @@ from ..analysis.context import ModuleContext
 from ..analysis.endpoints import route_decorator
 from ..config import Settings
 from .factory import Factory, NoFactory, resolve_factory
+from .imports import drop_unused_imports
 from .outcome import MOVED, REMOVED, SKIPPED, EndpointOutcome, FileOutcome, Review
 from .scope import ScopePlan, ValueKinds, walk_local, plan_scope, statement_lines
 from .textedit import indent_lines, indent_unit, leading_whitespace, string_interior_rows
@@ -58,6 +59,7 @@ class _Planned:
     outcome: EndpointOutcome
     edits: list[Edit]
     factory: Factory | None = None
+    names: frozenset[str] = frozenset()  # names the removed parameter used (import cleanup)
 
 
 def _edit(node: SgNode, start: int, end: int, text: str) -> Edit:
@@ -101,6 +103,9 @@ def migrate_source(
         after = _apply(root, text, planned)
         if after is None:
             return FileOutcome(path, source, source, [p.outcome for p in planned], "the rewrite did not parse; nothing changed")
+    unused = set().union(*(p.names for p in planned if p.edits))
+    if unused and after != source:
+        after = drop_unused_imports(after, unused)
     outcome = FileOutcome(path, source, after, [p.outcome for p in planned])
     if after != source:
         factories = {p.outcome.function: p.factory for p in planned if p.factory is not None and p.edits}
@@ -229,8 +234,12 @@ class _Planner:
         if remove is None:
             return self._skip(finding, "rewrite-failed", f"parameter {arg.arg} not found by ast-grep")
         outcome = EndpointOutcome(finding.path, finding.line, finding.function, REMOVED)
+        used = frozenset(
+            n.id for part in (arg.annotation, self._default(function, arg)) if part is not None
+            for n in ast.walk(part) if isinstance(n, ast.Name)
+        )
         if plan.action == "remove":
-            return _Planned(outcome, remove)
+            return _Planned(outcome, remove, names=used)
         annotation = ast.unparse(arg.annotation) if arg.annotation is not None else ""
         alias = next(
             (
@@ -252,7 +261,7 @@ class _Planner:
             return self._skip(finding, "no-scope-factory", str(exc))
         outcome.action = MOVED
         edits = [*remove, self._scope_edit(sg_function, function, arg.arg, plan, factory, outcome)]
-        return _Planned(outcome, edits, factory)
+        return _Planned(outcome, edits, factory, used)
 
     @staticmethod
     def _default(function: ast.FunctionDef | ast.AsyncFunctionDef, arg: ast.arg) -> ast.expr | None:
