@@ -386,3 +386,15 @@ def test_errors_are_one_line_and_exit_2(tmp_path, run_cli):
     git(tmp_path, "init", "--quiet")
     done = run_cli("history", "--repo", str(tmp_path))
     assert done.returncode == 2 and done.stderr.strip().endswith("no commits yet")
+
+
+def test_answer_digests_are_values_not_identities():
+    from flake8_db_session.analysis.context import SessionAlias
+    from flake8_db_session.burndown.cache import UNSTABLE
+    from flake8_db_session.burndown.history import _digest
+
+    # Sets and dicts digest the same whatever their order (string hashes differ per process).
+    assert _digest({"b": frozenset({"y", "x"}), "a": 1}) == _digest({"a": 1, "b": frozenset({"x", "y"})})
+    assert _digest(SessionAlias("get_db", "annotated")) == _digest(SessionAlias("get_db", "annotated"))
+    assert _digest(SessionAlias("get_db", "annotated")) != _digest(SessionAlias("get_db", "depends"))
+    assert _digest(object()) == UNSTABLE  # known only by identity: never reused through answers

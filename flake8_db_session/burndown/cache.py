@@ -27,6 +27,9 @@ from ..config import Settings
 
 # (question asked to the project index, as JSON; digest of its answer)
 Questions = Sequence[tuple[str, str]]
+# The digest of an answer that has no stable value form (an object known only by identity):
+# never equal to anything, so such a result holds only through its files.
+UNSTABLE = "unstable"
 SCHEMA = 2
 
 
@@ -118,6 +121,7 @@ class ResultCache:
             )
         self._pending: list[tuple[str, str, str, str]] = []
         self._pending_answers: list[tuple[str, str, str]] = []
+        self._rows: dict[str, list[tuple[list, list, str]]] = {}
 
     @staticmethod
     def key(*parts: str) -> str:
@@ -133,18 +137,20 @@ class ResultCache:
         ``ask`` (question -> digest of the answer at this tree) is given: every answer is the same
         (a module it imports changed, but not in a way it asked about).
         """
-        rows = [
-            (json.loads(deps), json.loads(questions), result)
-            for deps, questions, result in self._db.execute(
-                "SELECT deps, questions, result FROM file_results WHERE key = ? ORDER BY rowid DESC", (key,)
-            )
-        ]
+        rows = self._rows.get(key)
+        if rows is None:  # parsed once per run: a file unchanged over many commits is looked up often
+            rows = self._rows[key] = [
+                (json.loads(deps), json.loads(questions), result)
+                for deps, questions, result in self._db.execute(
+                    "SELECT deps, questions, result FROM file_results WHERE key = ? ORDER BY rowid DESC", (key,)
+                )
+            ]
         for deps, questions, result in rows:
             if all(tree.get(path, "") == blob for path, blob in deps):
                 return _result(result), questions, False
         if ask is not None:
             for _deps, questions, result in rows[:3]:
-                if all(ask(question) == digest for question, digest in questions):
+                if all(digest != UNSTABLE and ask(question) == digest for question, digest in questions):
                     return _result(result), questions, True
         return None
 
@@ -158,9 +164,9 @@ class ResultCache:
         grep: int,
     ) -> None:
         result = {"findings": [finding_to_json(f) for f in findings], "error": error, "grep": grep}
-        self._pending.append(
-            (key, json.dumps(sorted(set(deps))), json.dumps(sorted(questions)), json.dumps(result))
-        )
+        row = (sorted(set(deps)), sorted(questions), json.dumps(result))
+        self._pending.append((key, json.dumps(row[0]), json.dumps(row[1]), row[2]))
+        self._rows.pop(key, None)  # read again (with this row) from the table after the flush
 
     def answer(self, key: str, tree: Mapping[str, str]) -> str | None:
         """The digest of an answer computed from files that are the same blobs in ``tree``."""

@@ -29,7 +29,7 @@ from ..analysis import Finding, ProjectIndex
 from ..config import ConfigError, Settings
 from ..project import FileProjectIndex
 from . import baseline as baseline_module
-from .cache import ResultCache, settings_fingerprint, tool_fingerprint
+from .cache import UNSTABLE, ResultCache, settings_fingerprint, tool_fingerprint
 from .counts import Counts, count_findings, grep_count, grep_pattern
 
 # A commit older than git can express, or a symlink/submodule, is simply skipped.
@@ -200,11 +200,23 @@ def _canonical(value: object) -> object:
         return sorted((_canonical(v) for v in value), key=lambda item: json.dumps(item, sort_keys=True))
     if isinstance(value, (list, tuple)):
         return [_canonical(v) for v in value]
-    return repr(value)
+    if hasattr(value, "__dict__"):
+        return [type(value).__name__, _canonical(vars(value))]
+    text = repr(value)
+    if " at 0x" in text:
+        raise _Unstable
+    return text
+
+
+class _Unstable(Exception):
+    """An answer known only by its identity."""
 
 
 def _digest(value: object) -> str:
-    text = json.dumps(_canonical(value), sort_keys=True)
+    try:
+        text = json.dumps(_canonical(value), sort_keys=True)
+    except (_Unstable, RecursionError, TypeError, ValueError):
+        return UNSTABLE
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -351,13 +363,18 @@ def _excluded(settings: Settings, toplevel: str) -> Callable[[str], bool]:
     patterns.extend(settings.extend_exclude)
     normalized = flake8_utils.normalize_paths(patterns, parent=settings.root)
 
+    decided: dict[str, bool] = {}  # the same paths recur at every commit
+
+    def matches(relative: str) -> bool:
+        if relative not in decided:
+            parent = relative.rpartition("/")[0]
+            decided[relative] = (bool(parent) and matches(parent)) or flake8_utils.matches_filename(
+                os.path.join(toplevel, relative), normalized, "%(path)s", _LOG
+            )
+        return decided[relative]
+
     def excluded(path: str) -> bool:
-        parts = path.split("/")
-        for end in range(1, len(parts) + 1):
-            prefix = os.path.join(toplevel, *parts[:end])
-            if flake8_utils.matches_filename(prefix, normalized, "%(path)s", _LOG):
-                return True
-        return False
+        return matches(path)  # a path is excluded with any directory above it
 
     return excluded
 
