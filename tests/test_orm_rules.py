@@ -249,3 +249,12 @@ def test_flake8_and_the_standalone_check_agree_on_a_project(tmp_path):
     standalone = _run("flake8_db_session", "check", "app", cwd=str(tmp_path))
     assert through_flake8 == standalone
     assert {line.split(" ")[1] for line in standalone} == {"DBS004", "DBS005"}
+
+
+def test_noqa_for_another_plugins_code_does_not_hide_a_finding():
+    """flake8 reads ``# noqa: ARG001`` as covering ARG001 only (codes are letters then digits)."""
+    from flake8_db_session.analysis.findings import noqa_covers
+
+    assert not noqa_covers("def f(db=Depends(get_db)):  # noqa: ARG001", "DBS001")
+    assert noqa_covers("def f(db=Depends(get_db)):  # noqa: ARG001, DBS001", "DBS001")
+    assert noqa_covers("def f(db=Depends(get_db)):  # noqa", "DBS001")

@@ -11,7 +11,7 @@ TAGS = ("mitigated", "unused", "decorator-db", "streaming", "websocket", "functi
 # flake8's own noqa syntax (flake8/defaults.py), so both modes agree on what a comment covers.
 NOQA_INLINE = re.compile(
     r"# noqa"
-    r"(?::[\s]?(?P<codes>([A-Z][0-9]+(?:[,\s]+)?)+))?",
+    r"(?::[\s]?(?P<codes>([A-Z]+[0-9]+(?:[,\s]+)?)+))?",
     re.IGNORECASE,
 )
 _NOQA_CODE_SPLIT = re.compile(r"[,\s]+")
