@@ -122,6 +122,7 @@ class ResultCache:
         self._pending: list[tuple[str, str, str, str]] = []
         self._pending_answers: list[tuple[str, str, str]] = []
         self._rows: dict[str, list[tuple[list, list, str]]] = {}
+        self.write_error = ""
 
     @staticmethod
     def key(*parts: str) -> str:
@@ -180,17 +181,18 @@ class ResultCache:
 
     def flush(self) -> None:
         if self._pending or self._pending_answers:
-            with self._db:
-                self._db.executemany("INSERT OR REPLACE INTO file_results VALUES (?, ?, ?, ?)", self._pending)
-                self._db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?)", self._pending_answers)
+            try:
+                with self._db:
+                    self._db.executemany("INSERT OR REPLACE INTO file_results VALUES (?, ?, ?, ?)", self._pending)
+                    self._db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?)", self._pending_answers)
+            except sqlite3.Error as exc:
+                # A cache that cannot be written (read-only, disk full) costs time next run only.
+                self.write_error = self.write_error or str(exc)
             self._pending.clear()
             self._pending_answers.clear()
 
     def close(self) -> None:
-        try:
-            self.flush()
-        except sqlite3.Error:
-            pass  # a cache that cannot be written costs time next run, nothing else
+        self.flush()
         self._db.close()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 from typing import Any
 
@@ -105,12 +106,20 @@ def run(args: argparse.Namespace) -> int:
     repository = GitRepository(args.repo)
     settings = _settings(args, repository.path)
     baseline = _baseline_total(args, settings)
-    cache_path = None if args.no_cache else os.path.join(args.cache_dir or default_cache_dir(), "history.sqlite3")
-    cache = ResultCache(cache_path)
     try:
         commits = repository.commits(args.since, args.until, args.every)
         if not commits:
             raise GitError("no commits in the range")
+    except GitError:
+        repository.close()
+        raise
+    cache_path = None if args.no_cache else os.path.join(args.cache_dir or default_cache_dir(), "history.sqlite3")
+    try:
+        cache = ResultCache(cache_path)
+    except (OSError, sqlite3.Error) as exc:
+        print(f"flake8-db-session: note: no cache ({cache_path}: {exc}); every file is analyzed", file=sys.stderr)
+        cache = ResultCache(None)
+    try:
         history = compute_history(
             repository,
             commits,
@@ -123,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         cache.close()
         repository.close()
+    if cache.write_error:
+        print(f"flake8-db-session: note: the cache could not be written: {cache.write_error}", file=sys.stderr)
 
     if fmt in IMAGE_FORMATS:
         try:
