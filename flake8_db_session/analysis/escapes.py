@@ -123,6 +123,8 @@ class FunctionFlow:
         self.globals: set[str] = set()
         # Sessions assigned from a factory or next(get_db()): (statement, name, source) for DBS008.
         self.acquisitions: list[tuple[ast.Assign, str, str]] = []
+        # Nested functions -> the names their bodies read (a closure carries those values).
+        self.closures: dict[str, frozenset[str]] = {}
         self._acquired = ""
 
     # -- entry -------------------------------------------------------------------------------
@@ -399,6 +401,8 @@ class FunctionFlow:
 
     def _FunctionDef(self, node: ast.AST, state: State) -> State:
         state.env.pop(node.name, None)  # type: ignore[attr-defined]
+        if not isinstance(node, ast.ClassDef):
+            self.closures[node.name] = _free_names(node)  # type: ignore[attr-defined]
         return state
 
     _AsyncFunctionDef = _ClassDef = _FunctionDef
@@ -832,6 +836,11 @@ class FunctionFlow:
             if isinstance(arg, ast.Call):
                 pending.extend(arg.args)
                 pending.extend(k.value for k in arg.keywords)
+                arg = arg.func  # a nested generator or coroutine function carries what it closes over
+            if isinstance(arg, ast.Name) and arg.id in self.closures:
+                for name in sorted(self.closures[arg.id]):
+                    if self._live_orm(state.env.get(name)):
+                        return name
                 continue
             if isinstance(arg, ast.Lambda):
                 for sub in ast.walk(arg.body):
@@ -862,6 +871,17 @@ def _loaded_by(call: ast.Call) -> frozenset:
                     elif isinstance(target, ast.Constant) and isinstance(target.value, str):
                         names.add(target.value.rpartition(".")[2])
     return frozenset(names)
+
+
+def _free_names(function: ast.AST) -> frozenset:
+    """Names a nested function reads but does not bind (its parameters and assignments)."""
+    args = function.args  # type: ignore[attr-defined]
+    bound = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg) if a is not None}
+    read: set[str] = set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+    return frozenset(read - bound)
 
 
 def _refreshed(call: ast.Call) -> frozenset:

@@ -8,6 +8,7 @@ after each ok_ function what was stored reads fine.
 import asyncio
 
 from fastapi import BackgroundTasks, FastAPI
+from fastapi.responses import StreamingResponse
 
 from soundness.models import SessionLocal, Team, fresh_db_session
 
@@ -56,6 +57,18 @@ def bad_endpoint_background_task(background_tasks: BackgroundTasks):
     return {"ok": True}
 
 
+@app.get("/bad_endpoint_streaming_closure")
+def bad_endpoint_streaming_closure():
+    with fresh_db_session() as db:
+        team = db.get(Team, 1)
+
+        def lines():
+            for member in team.members:
+                yield member.name + "\n"
+
+        return StreamingResponse(lines())  # DBS006
+
+
 # --- negatives ---------------------------------------------------------------------------------
 
 
@@ -84,3 +97,16 @@ def ok_endpoint_task_with_names(background_tasks: BackgroundTasks):
         team = db.get(Team, 1)
         background_tasks.add_task(print, team.name, [m.name for m in team.members])
     return {"ok": True}
+
+
+@app.get("/ok_endpoint_streaming_serialized")
+def ok_endpoint_streaming_serialized():
+    with fresh_db_session() as db:
+        team = db.get(Team, 1)
+        names = [member.name for member in team.members]
+
+        def lines():
+            for name in names:
+                yield name + "\n"
+
+        return StreamingResponse(lines())
