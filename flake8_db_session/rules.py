@@ -97,7 +97,9 @@ _rule(
         An ORM instance returned out of `with fresh_db_session() as db:` reaches code that runs
         after the session closed (FastAPI's response serialization, the caller). A lazy
         relationship read there raises DetachedInstanceError, and with expire_on_commit=True
-        any attribute read does. Convert to a schema or dict inside the scope.
+        any attribute read does. Reported when that can happen: the model has a lazy
+        relationship the query did not load, or the object was expired (a commit with
+        expire_on_commit=True, a rollback). Convert to a schema or dict inside the scope.
     """,
     bad="""
         def load_team(team_id: int) -> Team:
@@ -117,9 +119,11 @@ _rule(
     summary="write to an ORM object after its session closed (the write is silently lost)",
     message="write to {name}.{attribute} is silently lost because {why}; make the change inside a session scope and commit",
     why="""
-        Setting an attribute on a detached or transient instance changes only the Python
-        object. Nothing tracks it, nothing flushes it: the database never sees the write, and
-        no error is raised.
+        Setting an attribute on a detached instance changes only the Python object. Nothing
+        tracks it, nothing flushes it: the database never sees the write, and no error is
+        raised. Objects from a configured `db-session-detached-sources` function (a cache, a
+        copy) count as detached. Not reported when the object is later handed to
+        `add()`/`merge()`, which carries the change into a session.
     """,
     bad="""
         with fresh_db_session() as db:
@@ -140,9 +144,11 @@ _rule(
     message="{name}.{attribute} is read after the session {session} closed ({reason}); read it inside the scope or eager-load it",
     why="""
         A lazy relationship is loaded on first access through the instance's session. After the
-        session closed, the access raises DetachedInstanceError. If the object was expired
-        first (commit with expire_on_commit=True, rollback, expire()), every attribute read
-        needs the session and raises.
+        session closed, the access raises DetachedInstanceError; so does a property or method
+        of the model that reads one. If the object was expired first (commit with
+        expire_on_commit=True, rollback, expire()), every attribute read needs the session and
+        raises. Relationships loaded inside the scope (read there, `selectinload`/`joinedload`,
+        `lazy="selectin"`) are safe.
     """,
     bad="""
         with fresh_db_session() as db:
@@ -162,9 +168,10 @@ _rule(
     summary="ORM object stored where it outlives its session (global, cache, app.state, background task)",
     message="ORM object {name} is stored in {target}, which outlives its session; store a serialized copy or its primary key instead",
     why="""
-        Module globals, caches, `app.state`/`request.state`, long-lived instance attributes,
-        background tasks and streaming closures all run or are read after the session closed.
-        The stored instance is detached there: relationship reads raise, writes are lost.
+        Module globals, caches, `app.state`/`request.state`, background tasks, new asyncio
+        tasks and the generators of a streaming response all run or are read after the session
+        closed. The stored instance is detached there: relationship reads raise, writes are
+        lost.
     """,
     bad="""
         with fresh_db_session() as db:
@@ -183,8 +190,9 @@ _rule(
     message="session {session} is used after {session}.close() on line {close_line}; SQLAlchemy silently reopens it, undoing the early release",
     why="""
         `Session.close()` releases the connection, but the session stays usable: the next query
-        checks a connection out of the pool again and begins a new transaction, which then lives
-        until the request ends. The early release is undone without any error.
+        (`query`, `execute`, `get`, `add`, `flush`...) checks a connection out of the pool again
+        and begins a new transaction, which then lives until the request ends. The early
+        release is undone without any error. `commit()`/`rollback()` after close do not count.
     """,
     bad="""
         db.commit()
@@ -204,9 +212,11 @@ _rule(
     summary="session acquired without a guaranteed close (next(get_db()), SessionLocal() without with/finally)",
     message="session {session} from {source} has no guaranteed close; use `with {scope}() as {session}:` or close it in a finally block",
     why="""
-        `next(get_db())` runs the generator only to its `yield`: the generator's `finally:
-        db.close()` runs only when the generator is garbage collected. `SessionLocal()` with a
-        close() that an exception can skip leaks the connection the same way.
+        `next(get_db())` runs the generator only to its `yield` and drops it: CPython closes the
+        session at once, the first query silently reopens it, and nothing closes it again.
+        `SessionLocal()` with a close() that an exception can skip keeps its connection checked
+        out while the error propagates. A `finally: db.close()`, a `with` block over the
+        session, or handing it on (returned, stored on an object) counts as a guaranteed close.
     """,
     bad="""
         db = next(get_db())
