@@ -316,7 +316,8 @@ def render_image(
     dates = [datetime.datetime.fromtimestamp(p.commit.timestamp, datetime.timezone.utc) for p in history.points]
     values = series(history)
     codes = "+".join(history.ratchet_codes)
-    axes.plot(dates, values, marker="o", linewidth=2.5, color="black", label=f"total {codes}", zorder=3)
+    few = len(dates) <= 60  # markers on every commit only while they stay apart
+    axes.plot(dates, values, marker="o" if few else None, linewidth=2.5, color="black", label=f"total {codes}", zorder=3)
     for date, value in ((dates[0], values[0]), (dates[-1], values[-1])) if values else ():
         axes.annotate(str(value), (date, value), textcoords="offset points", xytext=(0, 8), ha="center")
     for module in largest_modules(history, top):
@@ -324,7 +325,7 @@ def render_image(
             ratcheted(p.counts.modules[module], history.ratchet_codes) if module in p.counts.modules else 0
             for p in history.points
         ]
-        axes.plot(dates, module_values, marker=".", linewidth=1.2, label=module)
+        axes.plot(dates, module_values, marker="." if few else None, linewidth=1.2, label=module)
     allowed = baseline_series(history, baseline)
     if allowed is not None:
         last_allowed = next((value for value in reversed(allowed) if value is not None), None)
