@@ -106,7 +106,8 @@ def build(package: str, versions: list[str], repo: str, wheels: str) -> None:
             GIT_AUTHOR_DATE=date,
             GIT_COMMITTER_DATE=date,
         )
-        git(repo, "commit", "--quiet", "--allow-empty", "-m", f"{package} {version}", env=env)
+        message = f"{package} {version}"
+        git(repo, "-c", "commit.gpgsign=false", "commit", "--quiet", "--allow-empty", "-m", message, env=env)
         git(repo, "tag", f"v{version}")
         print(f"committed {package} {version} ({date[:10]})")
     print(f"{repo}: {len(versions)} releases")

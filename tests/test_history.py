@@ -212,7 +212,8 @@ def snapshot(path) -> tuple:
         for name in names:
             full = os.path.join(directory, name)
             with open(full, "rb") as handle:
-                files[os.path.relpath(full, path)] = (hashlib.sha256(handle.read()).hexdigest(), os.stat(full).st_mtime_ns)
+                digest = hashlib.sha256(handle.read()).hexdigest()
+            files[os.path.relpath(full, path)] = (digest, os.stat(full).st_mtime_ns)
     with open(path / ".git" / "index", "rb") as handle:
         index = handle.read()
     status = git(path, "status", "--porcelain")

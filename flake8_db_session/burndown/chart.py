@@ -317,7 +317,9 @@ def render_image(
     values = series(history)
     codes = "+".join(history.ratchet_codes)
     few = len(dates) <= 60  # markers on every commit only while they stay apart
-    axes.plot(dates, values, marker="o" if few else None, linewidth=2.5, color="black", label=f"total {codes}", zorder=3)
+    axes.plot(
+        dates, values, marker="o" if few else None, linewidth=2.5, color="black", label=f"total {codes}", zorder=3
+    )
     for date, value in ((dates[0], values[0]), (dates[-1], values[-1])) if values else ():
         axes.annotate(str(value), (date, value), textcoords="offset points", xytext=(0, 8), ha="center")
     for module in largest_modules(history, top):

@@ -34,7 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "paths", nargs="*", metavar="PATH", help="count only files under these paths (relative to the repository top)"
     )
-    parser.add_argument("--repo", default=".", metavar="DIR", help="the git repository (default: the current directory)")
+    parser.add_argument(
+        "--repo", default=".", metavar="DIR", help="the git repository (default: the current directory)"
+    )
     parser.add_argument("--since", metavar="REV", help="first commit (included; default: the first commit)")
     parser.add_argument("--until", metavar="REV", help="last commit (default: HEAD)")
     parser.add_argument("--every", type=int, default=1, metavar="N", help="every Nth commit (the last is always kept)")
@@ -44,7 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="output format (default: from the --output extension, else table)",
     )
     parser.add_argument("--output", "-o", metavar="PATH", help="write here instead of stdout (an image needs it)")
-    parser.add_argument("--top", type=int, default=5, metavar="N", help="largest modules drawn in the chart (default 5)")
+    parser.add_argument(
+        "--top", type=int, default=5, metavar="N", help="largest modules drawn in the chart (default 5)"
+    )
     parser.add_argument("--size", default="1200x700", metavar="WxH", help="chart size in pixels (default 1200x700)")
     parser.add_argument("--title", default="", help="chart title")
     parser.add_argument(
