@@ -14,6 +14,7 @@ from functools import lru_cache
 
 from .analysis.context import ModuleContext, ProjectIndex, SessionAlias
 from .analysis.models import ModuleSummary, summarize_source
+from .analysis.names import resolve_relative
 from .config import Settings
 
 _MAX_REEXPORT_DEPTH = 8
@@ -23,8 +24,10 @@ _MAX_REEXPORT_DEPTH = 8
 _ALIAS_LINE = re.compile(
     r"^(?:type\s+)?(\w+)\s*(?::[^=\n]*)?=\s*[\w.]*(?:Annotated\[|Depends\(|Security\()", re.MULTILINE
 )
-_IMPORT_LIST = re.compile(r"^[ \t]*from[ \t]+[\w.]+[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)", re.MULTILINE)
+_IMPORT_LIST = re.compile(r"^[ \t]*from[ \t]+\.*[\w.]*[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)", re.MULTILINE)
 _WORD = re.compile(r"\w+")
+_FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)", re.MULTILINE)
+_IMPORTED_NAME = re.compile(r"(\w+)(?:\s+as\s+(\w+))?")
 
 
 @lru_cache(maxsize=4096)
@@ -55,12 +58,16 @@ def module_for_path(path: str) -> tuple[str, bool, str]:
 class FileProjectIndex(ProjectIndex):
     """Resolves qualified names against the source files under a set of import roots."""
 
-    def __init__(self, roots: tuple[str, ...], settings: Settings) -> None:
+    def __init__(self, roots: tuple[str, ...], settings: Settings, shared: dict | None = None) -> None:
         self.roots = tuple(dict.fromkeys(os.path.abspath(r) for r in roots))
         self.settings = settings
+        # What was learned per (kind, module, file), shared by the indexes of one process that
+        # differ only by import roots (a directory without __init__.py gets its own), so a
+        # module is still parsed once.
+        self._shared: dict = shared if shared is not None else {}
         self._files: dict[str, str | None] = {}
         self._aliases: dict[str, SessionAlias | None] = {}
-        self._candidate_names: dict[str, frozenset[str]] = {}
+        self._candidate_names: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
         self._model_summaries: dict[str, ModuleSummary | None] = {}
         # module -> (its imports, its aliases); parsed trees are not kept (a large live tree
         # makes every garbage collection pass slower).
@@ -96,10 +103,15 @@ class FileProjectIndex(ProjectIndex):
             path = self.module_file(module)
             summary = None
             if path is not None:
-                try:
-                    summary = summarize_source(self.read_bytes(path), path, module, path.endswith("__init__.py"))
-                except OSError:
-                    summary = None
+                key = ("summary", module, path)
+                if key in self._shared:
+                    summary = self._shared[key]
+                else:
+                    try:
+                        summary = summarize_source(self.read_bytes(path), path, module, path.endswith("__init__.py"))
+                    except OSError:
+                        summary = None
+                    self._shared[key] = summary
             summaries[module] = summary
         return summaries[module]
 
@@ -115,9 +127,20 @@ class FileProjectIndex(ProjectIndex):
         path = self.module_file(module)
         result: tuple[dict[str, str] | None, dict[str, SessionAlias]] = (None, {})
         if path is not None:
+            shared = self._shared.get(("aliases", module, path))
+            if shared is not None:
+                self._modules[module] = shared
+                return shared
             try:
                 data = self.read_bytes(path)
-                if name in self._candidates(module, data):
+                alias_names, imported_names = self._candidates(module, data)
+                if name in imported_names and name not in alias_names:
+                    # Only re-exported here: where it comes from is in the import text, and a
+                    # parse (of a module as large as a 20,000-line admin.py) would add nothing.
+                    target = _reexport_target(data.decode("utf-8", "replace"), module, path.endswith("__init__.py"), name)
+                    if target is not None:
+                        return {name: target}, {}
+                if name in alias_names or name in imported_names:
                     tree = ast.parse(data, filename=path)
                     from .analysis.dependencies import module_aliases
 
@@ -125,7 +148,7 @@ class FileProjectIndex(ProjectIndex):
                         tree, path, self.settings, module=module, is_package=path.endswith("__init__.py"), index=self
                     )
                     result = (ctx.names.imports, module_aliases(ctx))
-                    self._modules[module] = result
+                    self._modules[module] = self._shared[("aliases", module, path)] = result
                     return result
             except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
                 pass
@@ -134,15 +157,15 @@ class FileProjectIndex(ProjectIndex):
         self._modules[module] = result
         return result
 
-    def _candidates(self, module: str, data: bytes) -> frozenset[str]:
-        """Names that could be an alias in a module's text: alias-shaped lines and re-exports."""
+    def _candidates(self, module: str, data: bytes) -> tuple[frozenset[str], frozenset[str]]:
+        """Names that could be an alias in a module's text: (alias-shaped lines, names in imports)."""
         found = self._candidate_names.get(module)
         if found is None:
             text = data.decode("utf-8", "replace")
-            names = set(_ALIAS_LINE.findall(text))
-            for imported in _IMPORT_LIST.findall(text):
-                names.update(_WORD.findall(imported))
-            found = self._candidate_names[module] = frozenset(names)
+            imported: set[str] = set()
+            for statement in _IMPORT_LIST.findall(text):
+                imported.update(_WORD.findall(statement))
+            found = self._candidate_names[module] = (frozenset(_ALIAS_LINE.findall(text)), frozenset(imported))
         return found
 
     def session_alias(self, qualified: str) -> SessionAlias | None:
@@ -169,6 +192,7 @@ class FileProjectIndex(ProjectIndex):
 
 
 _INDEXES: dict[tuple[tuple[str, ...], Settings], FileProjectIndex] = {}
+_SHARED: dict[Settings, dict] = {}
 
 
 def project_index(roots: tuple[str, ...], settings: Settings) -> FileProjectIndex:
@@ -176,7 +200,7 @@ def project_index(roots: tuple[str, ...], settings: Settings) -> FileProjectInde
     key = (roots, settings)
     index = _INDEXES.get(key)
     if index is None:
-        index = _INDEXES[key] = FileProjectIndex(roots, settings)
+        index = _INDEXES[key] = FileProjectIndex(roots, settings, _SHARED.setdefault(settings, {}))
     return index
 
 
@@ -185,3 +209,16 @@ def context_for_path(path: str, settings: Settings) -> tuple[str, bool, FileProj
     module, is_package, import_root = module_for_path(path)
     roots = (import_root, settings.root, os.path.join(settings.root, "src"))
     return module, is_package, project_index(roots, settings)
+
+
+def _reexport_target(text: str, module: str, is_package: bool, name: str) -> str | None:
+    """The qualified name a ``from x import name`` (or ``... as name``) in a module's text binds."""
+    for origin, names in _FROM_IMPORT.findall(text):
+        if name not in names:
+            continue
+        for imported, alias in _IMPORTED_NAME.findall(re.sub(r"#[^\n]*", "", names.strip("()"))):
+            if (alias or imported) == name:
+                level = len(origin) - len(origin.lstrip("."))
+                base = resolve_relative(module, is_package, level, origin.lstrip(".") or None) if level else origin
+                return f"{base}.{imported}" if base else imported
+    return None
