@@ -32,7 +32,7 @@ from . import baseline as baseline_module
 from .cache import UNSTABLE, ResultCache, settings_fingerprint, tool_fingerprint
 from .counts import Counts, count_findings, grep_count, grep_pattern
 
-# A commit older than git can express, or a symlink/submodule, is simply skipped.
+# Regular files only: a symlink (120000) or a submodule (160000) is not a source file here.
 _BLOB_MODES = ("100644", "100755")
 
 
@@ -259,13 +259,23 @@ class GitProjectIndex(FileProjectIndex):
         """The files the answers this file received were read from, and its questions with the
         digest of each answer."""
         touched, self._touched = frozenset(self._touched), set()
-        questions = [(json.dumps(question), self.digest(question)) for question in self._asked]
+        questions = []
+        for question in self._asked:
+            try:
+                questions.append((json.dumps(question), self.digest(question)))
+            except TypeError:  # arguments that are not plain data cannot be asked again
+                questions.append((json.dumps([str(question[0])]), UNSTABLE))
         self._asked = {}
         return touched, questions
 
     def _tracked(self, name: str, method: Callable) -> Callable:
         def tracked(*args: object) -> object:
             key = (name, *args)
+            try:
+                hash(key)
+            except TypeError:  # not memoizable: answered afresh, its files recorded all the same
+                self._asked[(name, object())] = None
+                return method(*args)
             if self._depth == 0:
                 self._asked[key] = None
             if key not in self._answers:
@@ -317,6 +327,8 @@ class GitProjectIndex(FileProjectIndex):
             saved, self._depth = self._depth, 1  # not one of a file's own questions
             try:
                 method(*args)
+            except Exception:  # noqa: BLE001 - the file is analyzed again, which reports it
+                return ""
             finally:
                 self._depth = saved
             digest = self.digest(question)
