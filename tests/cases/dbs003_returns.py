@@ -166,3 +166,10 @@ def ok_dict_from_columns():
 def ok_endpoint_serializes():
     with fresh_db_session() as db:
         return TeamRead.model_validate(db.get(Team, 1))
+
+
+def ok_transient_copy():
+    # The real codebase's pattern (auth.py): a new, unattached copy built from column values.
+    with SessionLocal() as db:
+        team = db.get(Team, 1)
+        return Team(id=team.id, name=team.name)
