@@ -289,7 +289,9 @@ def test_idempotent_and_dbs001_count_drops_by_the_migrated():
     first = migrate_source(source, "app/routes.py", CONFIGURED)
     migrated = [e for e in first.endpoints if e.action in ("moved", "removed")]
     assert len(migrated) == 2
-    count = lambda text: sum(f.code == "DBS001" for f in analyze(text, "app/routes.py", CONFIGURED))  # noqa: E731
+    def count(text: str) -> int:
+        return sum(f.code == "DBS001" for f in analyze(text, "app/routes.py", CONFIGURED))
+
     assert count(source) - count(first.after) == 2
     second = migrate_source(first.after, "app/routes.py", CONFIGURED)
     assert second.after == first.after
@@ -319,7 +321,7 @@ def test_core_imports_and_migrate_explains_without_ast_grep(tmp_path):
         "from flake8_db_session.cli import main\n"
         f"sys.exit(main(['migrate', {str(target)!r}]))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "flake8-db-session: error: migrate needs ast-grep-py: pip install 'flake8-db-session[migrate]'"

@@ -33,7 +33,7 @@ def _python(args, cwd, db_file, timeout=240):
     env = dict(os.environ, PYTHONPATH=str(cwd), SAMPLE_APP_DATABASE_URL=f"sqlite:///{db_file}")
     env.pop("PYTEST_XDIST_WORKER", None)
     return subprocess.run(
-        [sys.executable, "-W", "ignore", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-W", "ignore", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
 
 
@@ -57,6 +57,7 @@ def _migrate(package: str, *extra: str):
         capture_output=True,
         text=True,
         timeout=240,
+        check=False,
     )
 
 

@@ -10,7 +10,6 @@ import ast
 import difflib
 import json
 import sys
-
 from typing import TYPE_CHECKING
 
 from .. import runner

@@ -48,11 +48,11 @@ def _module_text(ctx: ModuleContext, module: str) -> str | None:
 def _definition(text: str, name: str) -> str | None:
     """"async", "sync" or None: how ``name`` is defined (or re-exported) in a module's text."""
     word = re.escape(name)
-    if re.search(rf"^[ \t]*(?:{word}\s*(?::[^=\n]*)?=\s*(?:contextlib\.)?asynccontextmanager\(|async\s+def\s+{word}\b)", text, re.M):
+    if re.search(rf"^[ \t]*(?:{word}\s*(?::[^=\n]*)?=\s*(?:contextlib\.)?asynccontextmanager\(|async\s+def\s+{word}\b)", text, re.MULTILINE):
         return "async"
-    if re.search(rf"^[ \t]*(?:{word}\s*(?::[^=\n]*)?=|def\s+{word}\b|class\s+{word}\b)", text, re.M):
+    if re.search(rf"^[ \t]*(?:{word}\s*(?::[^=\n]*)?=|def\s+{word}\b|class\s+{word}\b)", text, re.MULTILINE):
         return "sync"
-    if re.search(rf"^[ \t]*from\s+\S+\s+import\s+(?:\([^)]*\b{word}\b|[^\n]*\b{word}\b)", text, re.M):
+    if re.search(rf"^[ \t]*from\s+\S+\s+import\s+(?:\([^)]*\b{word}\b|[^\n]*\b{word}\b)", text, re.MULTILINE):
         return "sync"  # re-exported; assume the common synchronous contextmanager(get_db)
     return None
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 MOVED = "moved"
 REMOVED = "removed"  # unused session parameter: removed, no scope needed

@@ -13,16 +13,20 @@ from dataclasses import dataclass, field
 
 from ast_grep_py import Edit, SgNode, SgRoot
 
-from ..analysis import EMPTY_INDEX, Finding, ProjectIndex, analyze_tree
-from ..analysis import dependencies
+from ..analysis import EMPTY_INDEX, Finding, ProjectIndex, analyze_tree, dependencies
 from ..analysis.context import ModuleContext
 from ..analysis.endpoints import route_decorator
 from ..config import Settings
 from .factory import Factory, NoFactory, resolve_factory
 from .imports import drop_unused_imports
 from .outcome import MOVED, REMOVED, SKIPPED, EndpointOutcome, FileOutcome, Review
-from .scope import ScopePlan, ValueKinds, walk_local, plan_scope, statement_lines
-from .textedit import indent_lines, indent_unit, leading_whitespace, string_interior_rows
+from .scope import ScopePlan, ValueKinds, plan_scope, statement_lines, walk_local
+from .textedit import (
+    indent_lines,
+    indent_unit,
+    leading_whitespace,
+    string_interior_rows,
+)
 
 SKIP_TAGS = ("decorator-db", "streaming", "websocket")  # in this order of precedence
 ESCAPE_CODES = ("DBS003", "DBS004", "DBS005", "DBS006", "DBS007", "DBS008")

@@ -9,8 +9,8 @@ plain (constants, serializer results, counts, comparisons) do not extend it.
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 FunctionNode = (ast.FunctionDef, ast.AsyncFunctionDef)
 NestedScope = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
