@@ -32,7 +32,6 @@ SKIP_TAGS = ("decorator-db", "streaming", "websocket")  # in this order of prece
 ESCAPE_CODES = ("DBS003", "DBS004", "DBS005", "DBS006", "DBS007", "DBS008")
 LIST_TYPES = frozenset({"List", "list", "Sequence", "Iterable", "Collection"})
 NOT_MODELS = frozenset({"Any", "Dict", "dict", "Optional", "Union", "None", "Mapping", "Response", "object"})
-EDIT_FIELDS = ("start_pos", "end_pos", "inserted_text")
 
 
 @dataclass
