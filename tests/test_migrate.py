@@ -111,6 +111,53 @@ def test_scope_extends_while_a_possible_orm_value_is_read_later():
     assert only(outcome).reviews  # the return of a possibly-ORM value needs a decision
 
 
+def test_scope_moves_inside_a_try_whose_handlers_do_not_need_the_session():
+    outcome = migrate(
+        """
+        @router.get("/items/{item_id}")
+        async def read_item(item_id: int, db: Session = Depends(get_db)):
+            try:
+                await authorize(item_id)
+                count = db.query(Item).count()
+                await notify(count)
+                return {"count": count}
+            except LookupError as exc:
+                raise HTTPException(status_code=404, detail=str(exc))
+        """
+    )
+    assert added(outcome) == textwrap.dedent(
+        """
+        @router.get("/items/{item_id}")
+        async def read_item(item_id: int):
+            try:
+                await authorize(item_id)
+                with fresh_db_session() as db:
+                    count = db.query(Item).count()
+                await notify(count)
+                return {"count": count}
+            except LookupError as exc:
+                raise HTTPException(status_code=404, detail=str(exc))
+        """
+    )
+
+
+def test_scope_keeps_the_whole_try_when_a_handler_uses_the_session():
+    outcome = migrate(
+        """
+        @router.post("/items")
+        def add_item(db: Session = Depends(get_db)):
+            try:
+                db.add(Item())
+            except ValueError:
+                db.rollback()
+                raise
+            return {"ok": True}
+        """
+    )
+    assert "    with fresh_db_session() as db:\n        try:\n            db.add(Item())\n" in outcome.after
+    assert "        except ValueError:\n            db.rollback()\n" in outcome.after
+
+
 def test_serializes_returned_orm_values_with_the_known_response_model():
     outcome = migrate(
         """

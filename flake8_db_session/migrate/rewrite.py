@@ -315,8 +315,8 @@ class _Planner:
     ) -> Edit:
         text = self.text
         body = function.body
-        first_row = statement_lines(body[plan.first])[0]
-        last_row = statement_lines(body[plan.last])[1]
+        first_row = statement_lines(plan.statements[plan.first])[0]
+        last_row = statement_lines(plan.statements[plan.last])[1]
         start, end = text.starts[first_row - 1], text.starts[last_row]
         span = text.source[start:end]
         # Serialize returned ORM values inside the scope where the response model is known;

@@ -44,6 +44,7 @@ class ScopePlan:
     first: int = 0  # index of the first body statement inside the scope
     last: int = 0  # index of the last one
     returns: list[ast.Return] = field(default_factory=list)  # returns inside the scope that may carry ORM values
+    statements: list[ast.stmt] = field(default_factory=list)  # the body (function's or a try's) holding the scope
 
 
 def names_in(node: ast.AST, ctx: type | None = None) -> Iterator[ast.Name]:
@@ -247,13 +248,36 @@ def plan_scope(
         return ScopePlan("skip", "outlives-call", f"the session is {escape}")
     if not using:
         return ScopePlan("remove")
+    statements, prefix = body, set()
+    first, last, risky = _span(statements, session, kinds, prefix)
+    # A scope around a whole `try` can often move inside it: the handlers then run without
+    # the session (they never used it), and the except clauses keep their indentation.
+    while first == last and isinstance(statements[first], ast.Try):
+        outer_prefix = kinds.risky_after(statements[:first], prefix)
+        inner = _inside_try(statements[first], session, kinds, outer_prefix, lines)
+        if inner is None:
+            break
+        statements, prefix = statements[first].body, outer_prefix
+        first, last, risky = inner
+    returns = [
+        node
+        for stmt in statements[first : last + 1]
+        for node in walk_local(stmt)
+        if isinstance(node, ast.Return) and not kinds.is_plain(node.value, risky)
+    ]
+    return ScopePlan("move", first=first, last=last, returns=returns, statements=statements)
+
+
+def _span(body: list[ast.stmt], session: str, kinds: ValueKinds, prefix: set[str]) -> tuple[int, int, set[str]]:
+    """(first, last, names that may hold ORM objects after it) of the scope within one body."""
+    using = [i for i, stmt in enumerate(body) if _mentions(stmt, session)]
     first, last = using[0], using[-1]
     while True:
         first, last = _whole_lines(body, first, last)
         # A value made before the scope and handed to the session inside it (db.add(note))
         # is attached to it from then on.
         mentioned = {n.id for stmt in body[first : last + 1] for n in names_in(stmt)}
-        attached = kinds.risky_after(body[:first], set()) & mentioned
+        attached = kinds.risky_after(body[:first], prefix) & mentioned
         risky = kinds.risky_after(body[first : last + 1], attached)
         risky.discard(session)
         later = next(
@@ -261,15 +285,24 @@ def plan_scope(
             None,
         )
         if later is None:
-            break
+            return first, last, risky
         last = later
-    returns = [
-        node
-        for stmt in body[first : last + 1]
-        for node in walk_local(stmt)
-        if isinstance(node, ast.Return) and not kinds.is_plain(node.value, kinds.risky_after(body[first : last + 1], set()))
-    ]
-    return ScopePlan("move", first=first, last=last, returns=returns)
+
+
+def _inside_try(
+    statement: ast.Try, session: str, kinds: ValueKinds, prefix: set[str], lines: list[str]
+) -> tuple[int, int, set[str]] | None:
+    """The scope within a ``try`` body, when nothing outside that body needs the session or its values."""
+    outside = [*statement.handlers, *statement.orelse, *statement.finalbody]
+    if any(_mentions(part, session) for part in outside):
+        return None
+    first, last, risky = _span(statement.body, session, kinds, prefix)
+    if any(n.id in risky for part in outside for n in names_in(part, ast.Load)):
+        return None
+    head = statement.body[first]
+    if lines[head.lineno - 1].encode("utf-8")[: head.col_offset].strip():
+        return None  # `try: x = db.get(...)` on one line
+    return first, last, risky
 
 
 def _whole_lines(body: list[ast.stmt], first: int, last: int) -> tuple[int, int]:
