@@ -76,6 +76,10 @@ PROJECT = {
             def size(self):
                 return len(self.members)
 
+            @classmethod
+            def find(cls, team_id, session) -> "Team | None":
+                return session.get(cls, team_id)
+
 
         class Member(Base):
             __tablename__ = "member"
@@ -151,6 +155,12 @@ PROJECT = {
             with StrictSession() as db:
                 db.commit()
             return hero.name
+
+
+        def model_method_source():
+            with SessionLocal() as db:
+                team = Team.find(1, db)
+            return len(team.members)  # DBS005
 
 
         def plain_column_after_scope():

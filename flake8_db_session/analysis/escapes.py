@@ -17,7 +17,7 @@ from typing import Iterable, Optional
 from ..rules import format_message
 from .context import ModuleContext
 from .findings import Finding
-from .models import ModelInfo, ModelResolver
+from .models import ModelInfo, ModelResolver, annotation_class
 from .names import matches_configured
 from .orm_gate import Gate
 from .scopes import ScopeSpec, next_dependency, scope_spec, unclosed
@@ -37,6 +37,7 @@ _CHAIN = frozenset(
 )
 _ONE = frozenset({"first", "one", "one_or_none", "scalar", "scalar_one", "scalar_one_or_none", "get"})
 _ALL = frozenset({"all", "fetchall", "fetchmany", "partitions"})
+_BORROWED_CONNECTIONS = frozenset({"get_bind", "connection"})
 _LOADERS = frozenset({"selectinload", "joinedload", "subqueryload", "immediateload", "contains_eager", "defaultload"})
 _STATE_HOLDERS = ("state",)  # request.state / app.state
 _TASK_CALLS = frozenset({"add_task", "create_task", "ensure_future", "run_in_executor", "to_thread", "submit", "start_soon"})
@@ -237,7 +238,8 @@ class FunctionFlow:
             if spec is not None and spec.acquisition:
                 for arg in inner.args:
                     self.expr(arg, state)
-                self._acquired = f"{spec.label}()"
+                if not self._borrows_connection(inner):
+                    self._acquired = f"{spec.label}()"
                 return Val(SESSION, self._new_scope("", "manual", spec))
             dependency = next_dependency(inner, self.ctx)
             if dependency is not None:
@@ -246,6 +248,24 @@ class FunctionFlow:
                 expire = facts[1] if facts is not None else False
                 return Val(SESSION, self._new_scope("", "manual", ScopeSpec("", False, expire, True)))
         return self.expr(value_node, state)
+
+    def _borrows_connection(self, call: ast.Call) -> bool:
+        """``Session(bind=op.get_bind())``: bound to a connection its caller owns (an alembic
+        migration), so there is no pooled connection for a missing close() to keep."""
+        bind = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "bind"), None)
+        if isinstance(bind, ast.Name):
+            bind = self._assigned_in_function(bind.id)
+        return (
+            isinstance(bind, ast.Call)
+            and isinstance(bind.func, ast.Attribute)
+            and bind.func.attr in _BORROWED_CONNECTIONS
+        )
+
+    def _assigned_in_function(self, name: str) -> ast.expr | None:
+        for node in ast.walk(self.function):
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+                return node.value
+        return None
 
     def _AugAssign(self, node: ast.AugAssign, state: State) -> State:
         self.expr(node.value, state)
@@ -743,6 +763,10 @@ class FunctionFlow:
         kwargs = [self.expr(keyword.value, state) for keyword in node.keywords]
         self._check_handoff(node, args + kwargs, state)
         qualified = self.ctx.names.qualify(func) if isinstance(func, (ast.Name, ast.Attribute)) else None
+        if isinstance(func, ast.Attribute):
+            found = self._model_method_result(func, args)
+            if found is not None:
+                return found
         if qualified:
             last = qualified.rpartition(".")[2]
             if last == "select" and len(node.args) == 1:
@@ -762,19 +786,29 @@ class FunctionFlow:
                         return Val(ORM, value.scope, returned)
         return None
 
+    def _model_method_result(self, func: ast.Attribute, args: list[Val | None]) -> Val | None:
+        """``Team.find_by_id(team_id, session)``: a model's method annotated to return a model,
+        given a session, returns an instance of that session."""
+        if not isinstance(func.value, (ast.Name, ast.Attribute)) or not _last_name(func.value)[:1].isupper():
+            return None
+        owner = self._model_of(func.value)
+        target = owner.returns.get(func.attr) if owner is not None else None
+        if not target:
+            return None
+        model = self.models.model(target)
+        for value in args:
+            if model is not None and value is not None and value.kind == SESSION:
+                return Val(ORM, value.scope, model)
+        return None
+
     def _returned_model(self, func: ast.expr) -> ModelInfo | None:
         """The model a same-module function's return annotation names (``-> Team``)."""
         if not isinstance(func, ast.Name):
             return None
-        annotation = self._module_returns().get(func.id)
-        if annotation is None:
+        raw = annotation_class(self._module_returns().get(func.id))
+        if not raw:
             return None
-        node = annotation
-        if isinstance(node, ast.Subscript) and _last_name(node.value) in ("Optional",):
-            node = node.slice
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            return self.models.model(self.ctx.names.qualify_name(node.value))
-        return self._model_of(node)
+        return self.models.model(self.ctx.names.qualify_name(raw) if "." not in raw else raw)
 
     def _module_returns(self) -> dict[str, ast.expr]:
         cached = getattr(self.ctx, "_dbs_returns", None)

@@ -51,6 +51,8 @@ class ClassSummary:
     columns: frozenset[str] = frozenset()
     # method/property name -> self attributes it reads (and "<object_session>" if it calls it)
     member_reads: tuple[tuple[str, frozenset[str]], ...] = ()
+    # method -> the class its return annotation names (``find_by_id(...) -> "Team"``), qualified
+    returns: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class ModelInfo:
     relationships: dict[str, tuple[str, str]]  # attribute -> (target qualified or "", lazy)
     columns: frozenset[str]
     touching_members: frozenset[str]  # properties/methods reading a relationship or object_session
+    returns: dict = field(default_factory=dict)  # method -> qualified class it returns
 
     def lazy_relationships(self) -> frozenset[str]:
         return frozenset(name for name, (_, lazy) in self.relationships.items() if lazy not in EAGER_LAZY)
@@ -300,13 +303,18 @@ def _summarize_class(node: ast.ClassDef, names: Names) -> tuple[ClassSummary, li
             continue
         if annotation is not None and _is_mapped_annotation(annotation):
             columns.add(target)
-        elif isinstance(value, ast.Call) and _call_name(names, value.func) in _COLUMN_CALLS:
+        elif isinstance(value, ast.Call) and _call_name(names, value.func).lstrip("_") in _COLUMN_CALLS:
             columns.add(target)
         elif annotation is not None and value is None and not target.startswith("__"):
             columns.add(target)  # dataclass-style and SQLModel fields
+    returns: list[tuple[str, str]] = []
     if relationships or columns or mapped_decorator or table:
         # Only a class that looks mapped needs to know which members touch a relationship.
         members = [(method.name, _self_reads(method)) for method in methods]  # type: ignore[attr-defined]
+        for method in methods:
+            target = _qualify_target(annotation_class(method.returns), names)  # type: ignore[attr-defined]
+            if target:
+                returns.append((method.name, target))  # type: ignore[attr-defined]
     return (
         ClassSummary(
             name=node.name,
@@ -317,9 +325,29 @@ def _summarize_class(node: ast.ClassDef, names: Names) -> tuple[ClassSummary, li
             relationships=tuple(relationships),
             columns=frozenset(columns),
             member_reads=tuple(members),
+            returns=tuple(returns),
         ),
         backrefs,
     )
+
+
+def annotation_class(node: ast.expr | None) -> str:
+    """The one class an annotation names: ``Team``, ``"Team"``, ``Optional[Team]``,
+    ``Team | None``, ``"Team | None"``; "" for anything else (lists, unions of classes)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        try:
+            node = ast.parse(node.value, mode="eval").body
+        except SyntaxError:
+            return ""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        sides = [side for side in (node.left, node.right) if not (isinstance(side, ast.Constant) and side.value is None)]
+        return annotation_class(sides[0]) if len(sides) == 1 else ""
+    if isinstance(node, ast.Subscript) and _last(getattr(node.value, "id", None) or getattr(node.value, "attr", None)) == "Optional":
+        return annotation_class(node.slice)
+    if isinstance(node, (ast.Name, ast.Attribute)):
+        text = ast.unparse(node)
+        return "" if text == "None" else text
+    return ""
 
 
 def _backref(call: ast.Call) -> tuple[str, str] | None:
@@ -478,6 +506,7 @@ class ModelResolver:
         relationships: dict[str, tuple[str, str]] = {}
         columns: set[str] = set()
         reads: dict[str, frozenset[str]] = {}
+        returns: dict[str, str] = {}
         chain = self._mro(qualified)
         for summary, cls in reversed(chain):  # bases first, subclasses override
             for name, target, lazy in cls.relationships:
@@ -487,13 +516,14 @@ class ModelResolver:
                     relationships[name] = (f"{summary.module}.{source}" if summary.module else source, lazy)
             columns.update(cls.columns)
             reads.update(cls.member_reads)
+            returns.update(cls.returns)
         touching: set[str] = set()
         rel_names = set(relationships) | {"<object_session>"}
         for _ in range(2):  # members calling members that touch a relationship
             for member, attrs in reads.items():
                 if attrs & (rel_names | touching):
                     touching.add(member)
-        return ModelInfo(qualified, relationships, frozenset(columns - set(relationships)), frozenset(touching))
+        return ModelInfo(qualified, relationships, frozenset(columns - set(relationships)), frozenset(touching), returns)
 
     def _mro(self, qualified: str) -> list[tuple[ModuleSummary, ClassSummary]]:
         out: list[tuple[ModuleSummary, ClassSummary]] = []

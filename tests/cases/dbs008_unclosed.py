@@ -73,3 +73,28 @@ def ok_factory(fail=False):
         raise ValueError("boom")
     db = SessionLocal()
     return db  # the caller owns it
+
+
+class _Migration:
+    """Stands in for alembic's ``op``: hands out a connection that it owns and closes."""
+
+    def get_bind(self):
+        return _connection
+
+
+_connection = None
+op = _Migration()
+
+
+def ok_alembic_data_migration(fail=False):
+    global _connection
+    from soundness.models import engine
+    from sqlalchemy.orm import Session
+
+    with engine.connect() as _connection:
+        bind = op.get_bind()
+        session = Session(bind=bind)  # bound to the migration's connection: nothing of its own to leak
+        count = session.query(Team).count()
+        if fail:
+            raise ValueError("boom")
+        return count
