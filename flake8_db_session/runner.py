@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import argparse
 import ast
+import gc
 import logging
 import multiprocessing
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.util import decode_source
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from flake8 import defaults as flake8_defaults
 from flake8 import utils as flake8_utils
@@ -30,6 +32,8 @@ from .rules import RULES
 LOG = logging.getLogger(__name__)
 # Below this many files, starting worker processes costs more than it saves.
 PARALLEL_THRESHOLD = 32
+# Garbage collector thresholds during a run (Python's default is 700, 10, 10), see tuned_collector().
+RUN_GC_THRESHOLDS = (50_000, 20, 100)
 
 
 @dataclass
@@ -190,6 +194,7 @@ _WORKER_SETTINGS: Settings | None = None
 def _init_worker(settings: Settings) -> None:
     global _WORKER_SETTINGS
     _WORKER_SETTINGS = settings
+    gc.set_threshold(*RUN_GC_THRESHOLDS)  # inherited with fork, not with spawn
 
 
 def _work(path: str) -> FileResult:
@@ -204,17 +209,52 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
+@contextmanager
+def tuned_collector() -> Iterator[None]:
+    """Run the cyclic garbage collector rarely, and never over what was loaded before.
+
+    Parsing a file allocates tens of thousands of tree nodes that reference counting frees as soon
+    as the file is done; at the default thresholds the collector would walk them (and every
+    long-lived object) thousands of times per run and find nothing: about a fifth of a run's CPU
+    time. Frozen objects also stay untouched in forked workers (no copy-on-write).
+    """
+    saved = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(*RUN_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)
+        gc.unfreeze()
+
+
 def run(files: Sequence[str], settings: Settings, *, jobs: int = 0) -> RunResult:
     """Analyze files (in parallel when worth it). Findings keep their noqa flag; nothing is filtered."""
     jobs = jobs or default_jobs()
-    if jobs <= 1 or len(files) < PARALLEL_THRESHOLD or "-" in files:
-        results = [check_path(path, settings) for path in files]
-    else:
-        context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-        chunksize = max(1, len(files) // (jobs * 8))
-        with context.Pool(jobs, initializer=_init_worker, initargs=(settings,)) as pool:
-            results = pool.map(_work, files, chunksize=chunksize)
+    with tuned_collector():
+        if jobs <= 1 or len(files) < PARALLEL_THRESHOLD or "-" in files:
+            results = [check_path(path, settings) for path in files]
+        else:
+            results = _parallel(files, settings, jobs)
     return RunResult(results)
+
+
+def _parallel(files: Sequence[str], settings: Settings, jobs: int) -> list[FileResult]:
+    """Largest files first, one at a time: no worker is left with a 20,000-line file at the end."""
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    order = sorted(range(len(files)), key=lambda i: -_size(files[i]))
+    results: list[FileResult | None] = [None] * len(files)
+    with context.Pool(jobs, initializer=_init_worker, initargs=(settings,)) as pool:
+        for position, result in zip(order, pool.imap(_work, [files[i] for i in order], chunksize=1)):
+            results[position] = result
+    return results  # type: ignore[return-value]
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def reportable(result: RunResult, settings: Settings, *, disable_noqa: bool = False) -> list[Finding]:

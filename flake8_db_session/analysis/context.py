@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 from ..config import Settings
 from .names import Names
@@ -101,7 +102,123 @@ class ModuleContext:
         )
 
 
+    def nodes_at_matches(self, pattern: re.Pattern[str]) -> Iterator[ast.AST]:
+        """Every node in the statements whose own lines hold a match of ``pattern`` in the source.
+
+        A cheap stand-in for walking the whole tree when only a few lines can matter: the statement
+        headers (decorators, arguments, the call, the test) on those lines are walked, not the
+        bodies nested in them. Without source text, the whole tree.
+        """
+        if not self.source:
+            yield from walk(self.tree)
+            return
+        lines = match_lines(pattern, self.source)
+        if lines:
+            for stmt in statements_on_lines(self.tree.body, lines):
+                for part in statement_header(stmt):
+                    yield from walk(part)
+
+
+def match_lines(pattern: re.Pattern[str], source: str) -> list[int]:
+    """1-based line numbers of the matches of ``pattern``, ascending, without duplicates."""
+    lines: list[int] = []
+    line, last = 1, 0
+    for match in pattern.finditer(source):
+        line += source.count("\n", last, match.start())
+        last = match.start()
+        if not lines or lines[-1] != line:
+            lines.append(line)
+    return lines
+
+
+def statement_span(stmt: ast.stmt) -> tuple[int, int]:
+    """First and last line of a statement, decorators included."""
+    start = stmt.lineno
+    for decorator in getattr(stmt, "decorator_list", ()):
+        start = min(start, decorator.lineno)
+    return start, getattr(stmt, "end_lineno", None) or stmt.lineno
+
+
+def nested_bodies(stmt: ast.stmt) -> Iterator[list[ast.stmt]]:
+    for name in _BODY_FIELDS:
+        body = getattr(stmt, name, None)
+        if body:
+            yield body
+    for handler in getattr(stmt, "handlers", ()):
+        yield handler.body
+    for case in getattr(stmt, "cases", ()):
+        yield case.body
+
+
+def statements_on_lines(body: list[ast.stmt], lines: Sequence[int]) -> list[ast.stmt]:
+    """Each statement (at any depth) whose span holds one of ``lines``, outermost first, once."""
+    found: list[ast.stmt] = []
+    seen: set[int] = set()
+    for line in lines:
+        level: Iterable[ast.stmt] = body
+        while True:
+            deeper: list[ast.stmt] = []
+            for stmt in level:
+                start, end = statement_span(stmt)
+                if start <= line <= end:
+                    if id(stmt) not in seen:
+                        seen.add(id(stmt))
+                        found.append(stmt)
+                    for nested in nested_bodies(stmt):
+                        deeper.extend(nested)
+            if not deeper:
+                break
+            level = deeper
+    return found
+
+
+def statement_header(stmt: ast.stmt) -> Iterator[ast.AST]:
+    """The expressions (and other non-statement parts) of a statement, not its nested bodies."""
+    for name in stmt._fields:
+        if name in _NESTED_FIELDS:
+            continue
+        value = getattr(stmt, name, None)
+        if isinstance(value, ast.AST):
+            yield value
+        elif isinstance(value, list):
+            yield from (item for item in value if isinstance(item, ast.AST))
+    for handler in getattr(stmt, "handlers", ()):
+        if handler.type is not None:
+            yield handler.type
+    for case in getattr(stmt, "cases", ()):
+        yield case.pattern
+        if case.guard is not None:
+            yield case.guard
+
+
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def walk(node: ast.AST) -> Iterator[ast.AST]:
+    """Like ``ast.walk`` (any order), about twice as fast: no generator per node, and the shared
+    ``Load``/``Store`` context objects are skipped."""
+    stack = [node]
+    pop, push = stack.pop, stack.append
+    fields = _CHILD_FIELDS
+    while stack:
+        node = pop()
+        yield node
+        cls = node.__class__
+        names = fields.get(cls)
+        if names is None:
+            names = fields[cls] = tuple(name for name in cls._fields if name != "ctx")
+        for name in names:
+            value = getattr(node, name, None)
+            if value.__class__ is list:
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        push(item)
+            elif isinstance(value, ast.AST):
+                push(value)
+
+
 _BODY_FIELDS = ("body", "orelse", "finalbody")
+_NESTED_FIELDS = frozenset({"body", "orelse", "finalbody", "handlers", "cases"})
 
 
 def _statements(body: list[ast.stmt]) -> Iterator[tuple[ast.stmt, str | None]]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from ..rules import format_message
-from .context import ModuleContext, SessionAlias
+from .context import ModuleContext, SessionAlias, walk
 from .endpoints import (
     DEPENDENCY_CARRIERS,
     REGISTER_CALLS,
+    STREAMING_RESPONSES,
     WEBSOCKET_METHODS,
     WEBSOCKET_REGISTER_CALLS,
     callee_name,
@@ -128,6 +129,7 @@ class _DependencyCheck:
         self.registered: dict[str, bool] = {}  # function name -> registered as websocket
         self.carrier_calls: list[tuple[ast.Call, str]] = []  # (call with dependencies=, scope)
         self.decorator_calls: set[int] = set()
+        self._bodies: dict[int, _BodyFacts] = {}
 
     # -- collection -----------------------------------------------------------------------------
     def collect(self) -> None:
@@ -139,12 +141,9 @@ class _DependencyCheck:
                     function.route_methods.append(method)
                     self.decorator_calls.add(id(decorator))
             self.functions.append(function)
-        # Registering calls and dependencies=[...] can sit in any expression; walk for them only
-        # when the text mentions them.
-        source = self.ctx.source
-        if source and not _CALL_GATE.search(source):
-            return
-        for node in ast.walk(self.ctx.tree):
+        # Registering calls and dependencies=[...] can sit in any expression: walk only the
+        # statements on the lines whose text mentions them.
+        for node in self.ctx.nodes_at_matches(_CALL_GATE):
             if isinstance(node, ast.Call):
                 self._collect_call(node, "")
         if self.carrier_calls:
@@ -234,7 +233,8 @@ class _DependencyCheck:
         tags = set(self._endpoint_tags(function)) if is_endpoint else set()
         if found.function_scope:
             tags.add("function-scope")
-        body_uses, body_closes = _param_usage(function.node, param)
+        facts = self._body(function.node)
+        body_uses, body_closes = facts.uses(param), param in facts.closes
         if body_closes:
             tags.add("mitigated")
         if not body_uses and "decorator-db" not in tags:
@@ -260,8 +260,14 @@ class _DependencyCheck:
             self._is_session_decorator(decorator) for decorator in node.decorator_list
         ):
             yield "decorator-db"
-        if _is_streaming(node):
+        if _streaming_decorator(node) or self._body(node).streaming:
             yield "streaming"
+
+    def _body(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> _BodyFacts:
+        facts = self._bodies.get(id(node))
+        if facts is None:
+            facts = self._bodies[id(node)] = _BodyFacts(node, self.ctx.lines)
+        return facts
 
     def _is_session_decorator(self, decorator: ast.expr) -> bool:
         target = decorator.func if isinstance(decorator, ast.Call) else decorator
@@ -302,34 +308,58 @@ class _DependencyCheck:
                 )
 
 
-def _param_usage(function: ast.FunctionDef | ast.AsyncFunctionDef, param: str) -> tuple[bool, bool]:
-    """(is the parameter read in the body, does the body call ``param.close()``)."""
-    used = closes = False
-    for stmt in function.body:
-        for node in ast.walk(stmt):
-            if isinstance(node, ast.Name) and node.id == param:
-                used = True
-            elif (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "close"
-                and isinstance(node.func.value, ast.Name)
-                and node.func.value.id == param
-            ):
-                closes = True
-    return used, closes
+class _BodyFacts:
+    """What the findings of one function need from its body, from one pass (or none).
+
+    Which names are read, which are closed (``x.close()``), whether it builds a streaming
+    response. The body's text rules out what it does not mention, so most endpoints are
+    settled by a substring test; the tree is walked once, only when the text cannot tell.
+    """
+
+    def __init__(self, function: ast.FunctionDef | ast.AsyncFunctionDef, lines: Sequence[str]) -> None:
+        self._function = function
+        self._text: str | None = None
+        if lines and function.body:
+            start = function.body[0].lineno - 1
+            end = getattr(function, "end_lineno", None) or len(lines)
+            self._text = "\n".join(lines[start:end])  # lines may come with or without their ends
+        self._names: set[str] | None = None
+        self.closes: set[str] = set()
+        self.streaming = False
+        text = self._text
+        if text is None or "close" in text or any(name in text for name in STREAMING_RESPONSES):
+            self._scan()
+
+    def uses(self, param: str) -> bool:
+        if self._names is None:
+            if self._text is not None and not re.search(rf"\b{re.escape(param)}\b", self._text):
+                return False
+            self._scan()
+        assert self._names is not None
+        return param in self._names
+
+    def _scan(self) -> None:
+        names: set[str] = set()
+        for stmt in self._function.body:
+            for node in walk(stmt):
+                if isinstance(node, ast.Name):
+                    names.add(node.id)
+                elif isinstance(node, ast.Call):
+                    func = node.func
+                    if isinstance(func, ast.Attribute):
+                        if func.attr == "close" and isinstance(func.value, ast.Name):
+                            self.closes.add(func.value.id)
+                    if is_streaming_name(func):
+                        self.streaming = True
+        self._names = names
 
 
-def _is_streaming(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+def _streaming_decorator(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     for decorator in function.decorator_list:
         if isinstance(decorator, ast.Call):
             for keyword in decorator.keywords:
                 if keyword.arg == "response_class" and is_streaming_name(keyword.value):
                     return True
-    for stmt in function.body:
-        for node in ast.walk(stmt):
-            if isinstance(node, ast.Call) and is_streaming_name(node.func):
-                return True
     return False
 
 
