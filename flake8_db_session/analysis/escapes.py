@@ -113,7 +113,10 @@ def _text(node: ast.AST) -> str:
 class FunctionFlow:
     """The forward analysis of one function body."""
 
-    def __init__(self, ctx: ModuleContext, models: ModelResolver, function: ast.AST, qualname: str) -> None:
+    def __init__(
+        self, ctx: ModuleContext, models: ModelResolver, function: ast.AST, qualname: str, markers: re.Pattern[str]
+    ) -> None:
+        self.markers = markers
         self.ctx = ctx
         self.models = models
         self.function = function
@@ -212,12 +215,29 @@ class FunctionFlow:
                 self.expr(child, state)
         return state
 
+    def quiet(self, node: ast.AST, state: State, producing: bool = False) -> bool:
+        """Whether an expression cannot matter: its text names no tracked value (nor a closure
+        over one) and, where its value is kept, no call that could make a session or an ORM
+        value. Skipping those keeps long endpoint bodies cheap."""
+        lines = self.ctx.lines
+        if not lines:
+            return False
+        text = "".join(lines[node.lineno - 1 : getattr(node, "end_lineno", None) or node.lineno])  # type: ignore[attr-defined]
+        if any(name in text for name in state.env) or any(name in text for name in self.closures):
+            return False
+        return not (producing and self.markers.search(text))
+
     def _Expr(self, node: ast.Expr, state: State) -> State:
-        self.expr(node.value, state)
+        if not self.quiet(node, state):
+            self.expr(node.value, state)
         return state
 
     def _Assign(self, node: ast.Assign, state: State) -> State:
         self._acquired = ""
+        if self.quiet(node, state, producing=True):
+            for target in node.targets:
+                self._forget(target, state)
+            return state
         value = self._assigned_value(node.value, state)
         if self._acquired and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             self.acquisitions.append((node, node.targets[0].id, self._acquired))
@@ -225,8 +245,15 @@ class FunctionFlow:
             self.bind(target, value, state, node.value)
         return state
 
+    def _forget(self, target: ast.expr, state: State) -> None:
+        for sub in ast.walk(target):
+            if isinstance(sub, ast.Name):
+                state.env.pop(sub.id, None)
+
     def _AnnAssign(self, node: ast.AnnAssign, state: State) -> State:
-        if node.value is not None:
+        if node.value is not None and self.quiet(node, state, producing=True):
+            self._forget(node.target, state)
+        elif node.value is not None:
             value = self._assigned_value(node.value, state)
             self.bind(node.target, value, state, node.value)
         return state
@@ -377,7 +404,7 @@ class FunctionFlow:
         return cached
 
     def _Return(self, node: ast.Return, state: State) -> None:
-        if node.value is not None:
+        if node.value is not None and not self.quiet(node, state):
             value = self.expr(node.value, state)
             self._escape(node.value, value, state, returning=True)
         return None
@@ -435,11 +462,12 @@ class FunctionFlow:
     _ImportFrom = _Import
 
     def _If(self, node: ast.If, state: State) -> State | None:
-        self.expr(node.test, state)
+        if not self.quiet(node.test, state):
+            self.expr(node.test, state)
         return join([self.block(node.body, state.copy()), self.block(node.orelse, state.copy())])
 
     def _For(self, node: ast.For, state: State) -> State | None:
-        element = self._element(self.expr(node.iter, state))
+        element = None if self.quiet(node.iter, state) else self._element(self.expr(node.iter, state))
         inner = state.copy()
         self.bind(node.target, element, inner)
         end = self.block(node.body, inner)
@@ -451,7 +479,8 @@ class FunctionFlow:
     _AsyncFor = _For
 
     def _While(self, node: ast.While, state: State) -> State | None:
-        self.expr(node.test, state)
+        if not self.quiet(node.test, state):
+            self.expr(node.test, state)
         end = self.block(node.body, state.copy())
         after = join([state, end])
         if after is None:
@@ -956,7 +985,7 @@ def check(ctx: ModuleContext) -> list[Finding]:
         if models is None:
             models = ModelResolver(ctx)
         try:
-            flow = FunctionFlow(ctx, models, function, qualname)
+            flow = FunctionFlow(ctx, models, function, qualname, gate.markers)
             findings.extend(flow.run())
             findings.extend(unclosed(ctx, function, qualname, flow.acquisitions))
         except RecursionError:

@@ -20,7 +20,7 @@ _LOCAL_FACTORY = re.compile(
     r"^(\w+)\s*(?::[^=\n]*)?=\s*(?:[\w.]*\.)?(?:async_sessionmaker|sessionmaker|scoped_session|contextmanager|asynccontextmanager)\(",
     re.MULTILINE,
 )
-_DECORATED_FACTORY = re.compile(r"^[ \t]*@(?:[\w.]*\.)?(?:async)?contextmanager\s*\n[ \t]*(?:async[ \t]+)?def[ \t]+(\w+)", re.MULTILINE)
+_DECORATED_FACTORY = re.compile(r"[ \t]*@(?:[\w.]*\.)?(?:async)?contextmanager[ \t]*\n[ \t]*(?:async[ \t]+)?def[ \t]+(\w+)")
 _SESSION_ANNOTATIONS = ("Session", "AsyncSession")
 _SESSIONISH = re.compile(r"[Ss]ession|[Ss]cope")
 
@@ -30,10 +30,18 @@ def factory_names(ctx: ModuleContext) -> set[str]:
     settings = ctx.settings
     names = {name.rpartition(".")[2] for name in settings.scopes}
     source = ctx.source
-    if "sessionmaker" in source or "contextmanager" in source or "scoped_session" in source:
-        names.update(_LOCAL_FACTORY.findall(source))
-    if "contextmanager" in source:
-        names.update(_DECORATED_FACTORY.findall(source))
+    for word in ("sessionmaker(", "scoped_session(", "contextmanager("):
+        for start in _occurrences(source, word):
+            # Only the line around each occurrence: a MULTILINE regex over the file is slow.
+            line_start = source.rfind("\n", 0, start) + 1
+            line_end = source.find("\n", start)
+            line = source[line_start : line_end if line_end != -1 else len(source)]
+            names.update(_LOCAL_FACTORY.findall(line))
+    for start in _occurrences(source, "contextmanager\n"):
+        line_start = source.rfind("\n", 0, start) + 1
+        match = _DECORATED_FACTORY.match(source, line_start)
+        if match:
+            names.add(match.group(1))
     # Imported session factories (AsyncSessionLocal, get_isolated_session, db_scope...).
     names.update(local for local in ctx.names.imports if _SESSIONISH.search(local))
     return names
@@ -53,7 +61,7 @@ def _occurrences(source: str, word: str) -> list[int]:
     return found
 
 
-def _opening_offsets(ctx: ModuleContext) -> list[int]:
+def _opening_offsets(ctx: ModuleContext, factories: set[str]) -> list[int]:
     """Offsets of calls to a session factory or detached source, and of ``next(get_db())``.
 
     ``str.find`` per name beats one regex alternation over the whole text by far.
@@ -61,7 +69,7 @@ def _opening_offsets(ctx: ModuleContext) -> list[int]:
     settings = ctx.settings
     source = ctx.source
     offsets: list[int] = []
-    calls = factory_names(ctx) | {n.rpartition(".")[2] for n in settings.detached_sources}
+    calls = factories | {n.rpartition(".")[2] for n in settings.detached_sources}
     for name in calls:
         for start in _occurrences(source, name):
             before = source[start - 1] if start else " "
@@ -97,17 +105,32 @@ class Gate:
 
     def __init__(self, ctx: ModuleContext) -> None:
         source = ctx.source
+        self._ctx = ctx
+        self._markers: re.Pattern[str] | None = None
         self.everything = not source  # only a tree: no text to test, analyze every function
         if self.everything:
+            self.factories = factory_names(ctx)
             self.opening: list[int] = []
             self.using: list[int] = []
             return
-        self.opening = _lines_of(source, _opening_offsets(ctx))
+        self.factories = factory_names(ctx)
+        self.opening = _lines_of(source, _opening_offsets(ctx, self.factories))
         using: list[int] = []
         if "Session" in source:
             for word in _PARAMETER_WORDS:
                 using.extend(_occurrences(source, word))
         self.using = _lines_of(source, using)
+
+    @property
+    def markers(self) -> re.Pattern[str]:
+        """Calls whose value the flow analysis must see even when no tracked name is around:
+        a class (model constructor, SessionLocal()), select(), next(get_db()), a factory."""
+        if self._markers is None:
+            ctx = self._ctx
+            extra = sorted(self.factories | {n.rpartition(".")[2] for n in ctx.settings.detached_sources})
+            alternatives = "".join(r"|\b" + re.escape(name) + r"\s*\(" for name in extra)
+            self._markers = re.compile(r"\b[A-Z]\w*\s*\(|\bselect\(|\bnext\(" + alternatives)
+        return self._markers
 
     @property
     def empty(self) -> bool:
