@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import tempfile
 from contextlib import contextmanager
@@ -14,7 +15,15 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 def _default_url() -> str:
     handle, path = tempfile.mkstemp(prefix="sample-app-", suffix=".sqlite3")
     os.close(handle)
+    atexit.register(_remove, path)
     return f"sqlite:///{path}"
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 DATABASE_URL = os.environ.get("SAMPLE_APP_DATABASE_URL") or _default_url()
