@@ -399,3 +399,19 @@ def test_answer_digests_are_values_not_identities():
     assert _digest(SessionAlias("get_db", "annotated")) == _digest(SessionAlias("get_db", "annotated"))
     assert _digest(SessionAlias("get_db", "annotated")) != _digest(SessionAlias("get_db", "depends"))
     assert _digest(object()) == UNSTABLE  # known only by identity: never reused through answers
+
+
+def test_exclude_and_paths_select_the_files(repo):
+    path, _shas = repo
+    repository = GitRepository(str(path))
+    try:
+        commits = repository.commits()
+        settings = Settings(root=str(path), extend_exclude=("app/routes/items.py",))
+        history = compute_history(repository, commits, settings, cache=ResultCache(None), paths=["app/routes"])
+    finally:
+        repository.close()
+    expected = [
+        {m: n for m, n in c[3].items() if m.startswith("app/routes/") and m != "app/routes/items.py"} for c in COMMITS
+    ]
+    assert [ratcheted_by_module(p) for p in history.points] == expected
+    assert [p.files for p in history.points] == [2, 2, 2, 3, 3, 3]  # __init__, users (+ aliased)

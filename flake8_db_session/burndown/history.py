@@ -373,7 +373,8 @@ class GitProjectIndex(FileProjectIndex):
 def _excluded(settings: Settings, toplevel: str) -> Callable[[str], bool]:
     patterns = list(settings.exclude) if settings.exclude else list(flake8_defaults.EXCLUDE)
     patterns.extend(settings.extend_exclude)
-    normalized = flake8_utils.normalize_paths(patterns, parent=settings.root)
+    # Both sides resolved: git reports the top level with symlinks resolved.
+    normalized = flake8_utils.normalize_paths(patterns, parent=os.path.realpath(settings.root))
 
     decided: dict[str, bool] = {}  # the same paths recur at every commit
 
