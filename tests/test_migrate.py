@@ -394,3 +394,17 @@ def test_command_writes_atomically_and_keeps_non_python_bytes(tmp_path, run_cli)
     assert "from .db import fresh_db_session\r\n" in text
     assert "def a():\r\n    with fresh_db_session() as db:\r\n        n = db.count()  # é\r\n    return" in text
     assert not [name for name in os.listdir(app) if name.endswith(".tmp")]
+
+
+def test_unparsable_file_is_named_and_the_others_still_migrate(tmp_path, run_cli):
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "__init__.py").write_text("")
+    (app / "db.py").write_text("from contextlib import contextmanager\ndef get_db():\n    yield 1\nfresh_db_session = contextmanager(get_db)\n")
+    (app / "broken.py").write_text("def broken(:\n    pass\n")
+    good = app / "good.py"
+    good.write_text('from fastapi import Depends\nfrom .db import get_db\n\n@router.get("/")\ndef a(db=Depends(get_db)):\n    return {"n": db.n()}\n')
+    proc = run_cli("migrate", "--write", "--no-diff", "app")
+    assert proc.returncode == 2
+    assert "error: app/broken.py: cannot parse" in proc.stderr
+    assert "with fresh_db_session() as db:" in good.read_text()

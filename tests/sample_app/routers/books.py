@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
@@ -49,7 +51,7 @@ def get_book(book_id: int, db: DbSession):
 
 
 @router.get("", response_model=list[BookOut])
-def list_books(db: DbSession, author_id: int | None = None):
+def list_books(db: DbSession, author_id: Optional[int] = None):
     query = select(Book).order_by(Book.id)
     if author_id is not None:
         query = query.where(Book.author_id == author_id)
