@@ -300,9 +300,8 @@ def render_image(
     """A PNG or SVG chart: the burndown total, the ``top`` largest modules, the baseline and the
     projection, over a date axis. ``size`` is in pixels."""
     try:
+        # A bare Figure needs no pyplot and no GUI backend, and changes no global state.
         import matplotlib
-
-        matplotlib.use("Agg", force=True)
         import matplotlib.dates as mdates
         from matplotlib.figure import Figure
     except ImportError:
@@ -362,7 +361,6 @@ def render_image(
     buffer = io.BytesIO()
     # No timestamps or tool versions in the file: the same history gives the same bytes.
     metadata = {"Date": None, "Creator": None} if fmt == "svg" else {"Software": None}
-    if fmt == "svg":
-        matplotlib.rcParams["svg.hashsalt"] = "flake8-db-session"
-    figure.savefig(buffer, format=fmt, dpi=dpi, metadata=metadata)
+    with matplotlib.rc_context({"svg.hashsalt": "flake8-db-session"}):
+        figure.savefig(buffer, format=fmt, dpi=dpi, metadata=metadata)
     return buffer.getvalue()
