@@ -141,6 +141,21 @@ def test_scope_moves_inside_a_try_whose_handlers_do_not_need_the_session():
     )
 
 
+def test_return_inside_a_scope_inside_a_try_is_reviewed():
+    outcome = migrate(
+        """
+        @router.get("/items")
+        def list_items(db: Session = Depends(get_db)):
+            try:
+                return db.query(Item).all()
+            except LookupError:
+                raise HTTPException(status_code=404)
+        """
+    )
+    (review,) = only(outcome).reviews
+    assert outcome.after.splitlines()[review.line - 1] == "            return db.query(Item).all()"
+
+
 def test_scope_keeps_the_whole_try_when_a_handler_uses_the_session():
     outcome = migrate(
         """

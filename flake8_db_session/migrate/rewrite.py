@@ -447,16 +447,22 @@ def _review(outcome: FileOutcome, tree_before: ast.Module, settings: Settings, m
         factory = factories.get(qualname)
         if endpoint is None or factory is None:
             continue
-        for stmt in function.body:
-            if isinstance(stmt, (ast.With, ast.AsyncWith)) and ast.unparse(stmt.items[0].context_expr) == f"{factory.call}()":
-                risky = kinds.risky_after(stmt.body, set())
-                for node in (n for s in stmt.body for n in walk_local(s)):
-                    if isinstance(node, ast.Return) and not kinds.is_plain(node.value, risky):
-                        shown = ast.unparse(node.value) if node.value is not None else ""
-                        shown = shown if len(shown) <= 40 else shown[:37] + "..."
-                        endpoint.reviews.append(Review(node.lineno, f"returns {shown} from the scope with no known "
-                                                                    "response model; serialize it inside the scope (DBS003)"))
-                break
+        # The new scope sits in the function body or in a try body inside it.
+        scopes = [
+            node
+            for stmt in function.body
+            for node in walk_local(stmt)
+            if isinstance(node, (ast.With, ast.AsyncWith))
+            and ast.unparse(node.items[0].context_expr) == f"{factory.call}()"
+        ]
+        for scope in scopes[:1]:
+            risky = kinds.risky_after(scope.body, set())
+            for node in (n for s in scope.body for n in walk_local(s)):
+                if isinstance(node, ast.Return) and not kinds.is_plain(node.value, risky):
+                    shown = ast.unparse(node.value) if node.value is not None else ""
+                    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+                    note = f"returns {shown} from the scope with no known response model; serialize it inside the scope (DBS003)"
+                    endpoint.reviews.append(Review(node.lineno, note))
 
     def escapes(source: str, tree: ast.Module) -> dict[tuple[str, str], list[Finding]]:
         found: dict[tuple[str, str], list[Finding]] = {}
