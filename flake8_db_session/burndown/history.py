@@ -231,7 +231,9 @@ class GitProjectIndex(FileProjectIndex):
     def __init__(
         self, repository: GitRepository, files: Mapping[str, str], settings: Settings, roots: Sequence[str]
     ) -> None:
-        super().__init__((), settings)
+        # Nothing shared with other indexes: across commits the same path holds other contents,
+        # and an answer learned by another index would not be recorded in this one's files.
+        super().__init__((), settings, {})
         self.repository = repository
         self.files = files
         # Where ``import x`` looks, as on disk: above the file's top package, the configuration
@@ -446,7 +448,8 @@ class _CommitAnalysis:
         index = self.indexes.get(import_root)
         if index is None:
             roots = (import_root, self.root, _join(self.root, "src"))
-            index = self.indexes[import_root] = GitProjectIndex(self.repository, self.files, self.settings, roots)
+            index = GitProjectIndex(self.repository, self.files, self.settings, roots)
+            self.indexes[import_root] = index
         return index
 
 
