@@ -9,7 +9,7 @@ import hypothesmith
 from hypothesis import given, settings
 
 from flake8_db_session.analysis import analyze
-from flake8_db_session.analysis.context import ModuleContext, match_lines, walk
+from flake8_db_session.analysis.context import ModuleContext, match_lines, walk, word_lines
 from flake8_db_session.config import Settings
 
 SOURCE = '''
@@ -47,15 +47,16 @@ def _calls(nodes):
 def test_nodes_at_matches_finds_what_a_full_walk_finds_on_those_lines():
     tree = ast.parse(SOURCE)
     ctx = ModuleContext.build(tree, "x.py", Settings(), source=SOURCE, lines=SOURCE.splitlines(keepends=True))
-    pattern = re.compile(r"\bdependencies\s*=|add_api_route")
-    assert _calls(ctx.nodes_at_matches(pattern)) == _calls(ast.walk(tree)) == [7, 12, 15, 19]
+    for pattern in (("dependencies", "add_api_route"), re.compile(r"\bdependencies\s*=|add_api_route")):
+        assert _calls(ctx.nodes_at_matches(pattern)) == _calls(ast.walk(tree)) == [7, 12, 15, 19]
     # Without text, everything is walked.
     bare = ModuleContext.build(tree, "x.py", Settings())
-    assert _calls(bare.nodes_at_matches(pattern)) == [7, 12, 15, 19]
+    assert _calls(bare.nodes_at_matches(("dependencies",))) == [7, 12, 15, 19]
 
 
 def test_match_lines_are_one_based_and_unique():
     assert match_lines(re.compile("a"), "a a\nb\na") == [1, 3]
+    assert word_lines(("b", "a"), "a a\nb\nab") == [1, 2, 3]
 
 
 @settings(max_examples=25, deadline=None)

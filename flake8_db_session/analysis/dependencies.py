@@ -24,7 +24,7 @@ from .findings import Finding
 from .names import ANNOTATED, FASTAPI_DEPENDS, FASTAPI_SECURITY, Names, matches_configured
 
 FunctionNode = (ast.FunctionDef, ast.AsyncFunctionDef)
-_CALL_GATE = re.compile(r"\bdependencies\s*=|" + "|".join(sorted(REGISTER_CALLS)))
+_CALL_WORDS = ("dependencies", *sorted(REGISTER_CALLS))  # plain substrings: much faster than a regex
 MODULE_SCOPE = "<module>"
 
 
@@ -143,7 +143,7 @@ class _DependencyCheck:
             self.functions.append(function)
         # Registering calls and dependencies=[...] can sit in any expression: walk only the
         # statements on the lines whose text mentions them.
-        for node in self.ctx.nodes_at_matches(_CALL_GATE):
+        for node in self.ctx.nodes_at_matches(_CALL_WORDS):
             if isinstance(node, ast.Call):
                 self._collect_call(node, "")
         if self.carrier_calls:
