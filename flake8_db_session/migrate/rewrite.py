@@ -236,7 +236,7 @@ class _Planner:
         remove = self._remove_parameter(sg_function, arg.arg)
         if remove is None:
             return self._skip(finding, "rewrite-failed", f"parameter {arg.arg} not found by ast-grep")
-        outcome = EndpointOutcome(finding.path, finding.line, finding.function, REMOVED)
+        outcome = EndpointOutcome(finding.path, finding.line, finding.function, REMOVED, detail=plan.detail)
         used = frozenset(
             n.id for part in (arg.annotation, self._default(function, arg)) if part is not None
             for n in ast.walk(part) if isinstance(n, ast.Name)
