@@ -38,6 +38,8 @@ _CHAIN = frozenset(
 _ONE = frozenset({"first", "one", "one_or_none", "scalar", "scalar_one", "scalar_one_or_none", "get"})
 _ALL = frozenset({"all", "fetchall", "fetchmany", "partitions"})
 _BORROWED_CONNECTIONS = frozenset({"get_bind", "connection"})
+# Builtins that return the same instances in another container.
+_SAME_ITEMS = frozenset({"list", "tuple", "set", "frozenset", "sorted", "reversed"})
 _LOADERS = frozenset({"selectinload", "joinedload", "subqueryload", "immediateload", "contains_eager", "defaultload"})
 _STATE_HOLDERS = ("state",)  # request.state / app.state
 _TASK_CALLS = frozenset({"add_task", "create_task", "ensure_future", "run_in_executor", "to_thread", "submit", "start_soon"})
@@ -317,11 +319,16 @@ class FunctionFlow:
                 self.report(target, "DBS006", name=_text(value_node or target), target=f"module global {target.id}")
         elif isinstance(target, (ast.Tuple, ast.List)):
             elements = value_node.elts if isinstance(value_node, (ast.Tuple, ast.List)) else None
+            # ``first, second = teams`` unpacks instances of the same scope.
+            unpacked = self._element(value) if value is not None and value.kind in (MANY, SCALARS) else None
             for index, element in enumerate(target.elts):
-                sub = None
+                sub = unpacked
                 if elements is not None and len(elements) == len(target.elts):
                     sub = self.expr(elements[index], State(dict(state.env), state.closed))
-                self.bind(element.value if isinstance(element, ast.Starred) else element, sub, state)
+                if isinstance(element, ast.Starred):
+                    self.bind(element.value, value if unpacked is not None else None, state)
+                else:
+                    self.bind(element, sub, state)
         elif isinstance(target, ast.Attribute):
             self._write(target, state)
             self._store(target, value, state, value_node)
@@ -798,6 +805,9 @@ class FunctionFlow:
                 return found
         if qualified:
             last = qualified.rpartition(".")[2]
+            if last in _SAME_ITEMS and len(node.args) == 1 and self.ctx.names.is_unbound(last):
+                first = args[0]
+                return replace(first, kind=MANY) if first is not None and first.is_orm() else None
             if last == "select" and len(node.args) == 1:
                 model = self._model_of(node.args[0])
                 return Val(QUERY, -1, model) if model is not None else None

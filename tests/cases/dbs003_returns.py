@@ -88,6 +88,18 @@ def bad_endpoint_returns_orm():
         return db.get(Team, 1)  # DBS003
 
 
+def bad_return_sorted_copy():
+    with SessionLocal() as db:
+        teams = db.query(Team).all()
+    return sorted(teams, key=lambda team: team.id)  # DBS003
+
+
+def bad_unpacked_pair():
+    with SessionLocal() as db:
+        core, ops = db.scalars(select(Team).order_by(Team.id)).all()
+    return ops  # DBS003
+
+
 # --- negatives ---------------------------------------------------------------------------------
 
 
