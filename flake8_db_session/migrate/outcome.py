@@ -67,10 +67,10 @@ def summarize(files: Iterable[FileOutcome], *, wrote: bool) -> str:
     serialized = sum(e.serialized for e in endpoints)
     verb = "changed" if wrote else "would change"
     out = [
-        f"migrate: {len(endpoints)} session dependencies in {len(files)} files: "
-        f"{actions[MOVED]} moved into a short scope, {actions[REMOVED]} unused removed, "
-        f"{actions[SKIPPED]} skipped, {len(reviews)} lines needing review; {serialized} returns serialized; "
-        f"{verb} {changed} files"
+        f"migrate: {_count(len(endpoints), 'session dependency', 'session dependencies')} in "
+        f"{_count(len(files), 'file')}: {actions[MOVED]} moved into a short scope, {actions[REMOVED]} unused removed, "
+        f"{actions[SKIPPED]} skipped, {_count(len(reviews), 'line')} needing review; "
+        f"{_count(serialized, 'return')} serialized; {verb} {_count(changed, 'file')}"
     ]
     if reasons:
         out.append("skipped:")
@@ -87,6 +87,10 @@ def summarize(files: Iterable[FileOutcome], *, wrote: bool) -> str:
         if f.error:
             out.append(f"error: {f.path}: {f.error}")
     return "\n".join(out) + "\n"
+
+
+def _count(number: int, singular: str, plural: str = "") -> str:
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
 
 
 def as_json(files: Iterable[FileOutcome]) -> list[dict[str, object]]:
