@@ -56,7 +56,9 @@ class Target:
 
 def _ruff() -> list[str] | None:
     try:
-        from ruff.__main__ import find_ruff_bin  # the binary itself: no shim or wrapper start-up
+        from ruff.__main__ import (
+            find_ruff_bin,  # the binary itself: no shim or wrapper start-up
+        )
 
         return [find_ruff_bin()]
     except Exception:  # noqa: BLE001 - ruff is optional: the anchor is skipped without it

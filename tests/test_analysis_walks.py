@@ -9,7 +9,12 @@ import hypothesmith
 from hypothesis import given, settings
 
 from flake8_db_session.analysis import analyze
-from flake8_db_session.analysis.context import ModuleContext, match_lines, walk, word_lines
+from flake8_db_session.analysis.context import (
+    ModuleContext,
+    match_lines,
+    walk,
+    word_lines,
+)
 from flake8_db_session.config import Settings
 
 SOURCE = '''

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import ast
-import re
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 from ..rules import format_message
-from .context import ModuleContext, SessionAlias, walk
+from .context import (
+    ModuleContext,
+    SessionAlias,
+    statement_header,
+    statements_on_lines,
+    walk,
+    word_lines,
+)
 from .endpoints import (
     DEPENDENCY_CARRIERS,
     REGISTER_CALLS,
@@ -21,7 +27,13 @@ from .endpoints import (
     route_decorator,
 )
 from .findings import Finding
-from .names import ANNOTATED, FASTAPI_DEPENDS, FASTAPI_SECURITY, Names, matches_configured
+from .names import (
+    ANNOTATED,
+    FASTAPI_DEPENDS,
+    FASTAPI_SECURITY,
+    Names,
+    matches_configured,
+)
 
 FunctionNode = (ast.FunctionDef, ast.AsyncFunctionDef)
 _CALL_WORDS = ("dependencies", *sorted(REGISTER_CALLS))  # plain substrings: much faster than a regex
@@ -234,7 +246,7 @@ class _DependencyCheck:
         if found.function_scope:
             tags.add("function-scope")
         facts = self._body(function.node)
-        body_uses, body_closes = facts.uses(param), param in facts.closes
+        body_uses, body_closes = facts.uses(param), facts.closes(param)
         if body_closes:
             tags.add("mitigated")
         if not body_uses and "decorator-db" not in tags:
@@ -309,49 +321,57 @@ class _DependencyCheck:
 
 
 class _BodyFacts:
-    """What the findings of one function need from its body, from one pass (or none).
+    """What the findings of one function need from its body: is a name read, is it closed
+    (``x.close()``), does the body build a streaming response.
 
-    Which names are read, which are closed (``x.close()``), whether it builds a streaming
-    response. The body's text rules out what it does not mention, so most endpoints are
-    settled by a substring test; the tree is walked once, only when the text cannot tell.
+    Each answer walks only the statements on the body lines that mention the word it is about
+    (a name, ``close``, ``StreamingResponse``): exact, since a node always sits on a line of its
+    statement that spells it, and a docstring or comment that mentions it costs one small walk.
     """
 
     def __init__(self, function: ast.FunctionDef | ast.AsyncFunctionDef, lines: Sequence[str]) -> None:
         self._function = function
         self._text: str | None = None
+        self._first = function.body[0].lineno if function.body else 0
         if lines and function.body:
-            start = function.body[0].lineno - 1
+            start = self._first - 1
             end = getattr(function, "end_lineno", None) or len(lines)
-            self._text = "\n".join(lines[start:end])  # lines may come with or without their ends
-        self._names: set[str] | None = None
-        self.closes: set[str] = set()
-        self.streaming = False
-        text = self._text
-        if text is None or "close" in text or any(name in text for name in STREAMING_RESPONSES):
-            self._scan()
+            if 0 <= start < len(lines):
+                separator = "" if lines[start].endswith(("\n", "\r")) else "\n"  # lines with or without ends
+                self._text = separator.join(lines[start:end])
+        self._streaming: bool | None = None
+
+    def _nodes_mentioning(self, words: Sequence[str]) -> Iterator[ast.AST]:
+        body = self._function.body
+        if self._text is None:
+            for stmt in body:
+                yield from walk(stmt)
+            return
+        lines = [self._first + line - 1 for line in word_lines(words, self._text)]
+        if lines:
+            for stmt in statements_on_lines(body, lines):
+                for part in statement_header(stmt):
+                    yield from walk(part)
 
     def uses(self, param: str) -> bool:
-        if self._names is None:
-            if self._text is not None and not re.search(rf"\b{re.escape(param)}\b", self._text):
-                return False
-            self._scan()
-        assert self._names is not None
-        return param in self._names
+        return any(isinstance(node, ast.Name) and node.id == param for node in self._nodes_mentioning((param,)))
 
-    def _scan(self) -> None:
-        names: set[str] = set()
-        for stmt in self._function.body:
-            for node in walk(stmt):
-                if isinstance(node, ast.Name):
-                    names.add(node.id)
-                elif isinstance(node, ast.Call):
-                    func = node.func
-                    if isinstance(func, ast.Attribute):
-                        if func.attr == "close" and isinstance(func.value, ast.Name):
-                            self.closes.add(func.value.id)
-                    if is_streaming_name(func):
-                        self.streaming = True
-        self._names = names
+    def closes(self, param: str) -> bool:
+        for node in self._nodes_mentioning(("close",)):
+            func = node.func if isinstance(node, ast.Call) else None
+            if isinstance(func, ast.Attribute) and func.attr == "close":
+                if isinstance(func.value, ast.Name) and func.value.id == param:
+                    return True
+        return False
+
+    @property
+    def streaming(self) -> bool:
+        if self._streaming is None:
+            self._streaming = any(
+                isinstance(node, ast.Call) and is_streaming_name(node.func)
+                for node in self._nodes_mentioning(STREAMING_RESPONSES)
+            )
+        return self._streaming
 
 
 def _streaming_decorator(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
