@@ -111,7 +111,7 @@ PROJECT = {
     """,
     "app/routes.py": """
         from app.db.session import SessionLocal, StrictSession, fresh_db_session
-        from app.models import Hero, HeroRead, Member, Note, Team
+        from .models import Hero, HeroRead, Member, Note, Team
 
 
         def inherited_column_after_scope():
