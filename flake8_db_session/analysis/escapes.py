@@ -131,6 +131,12 @@ class FunctionFlow:
         self.acquisitions: list[tuple[ast.Assign, str, str]] = []
         # Nested functions -> the names their bodies read (a closure carries those values).
         self.closures: dict[str, frozenset[str]] = {}
+        # Commit-on-success scopes being analyzed, and the ORM values their bodies bound, by
+        # scope: an ``except`` after the block sees them rolled back (expired) and closed.
+        self._committing: list[int] = []
+        self.bound_in: dict[int, dict[str, Val]] = {}
+        self.with_scopes: dict[int, list[int]] = {}
+        self._first_store: dict[str, int] | None = None
         self._acquired = ""
 
     # -- entry -------------------------------------------------------------------------------
@@ -308,6 +314,11 @@ class FunctionFlow:
 
     def bind(self, target: ast.expr, value: Val | None, state: State, value_node: ast.expr | None = None) -> None:
         if isinstance(target, ast.Name):
+            for scope_id in self._committing:
+                if value is not None and value.is_orm() and value.scope == scope_id:
+                    self.bound_in[scope_id][target.id] = value
+                else:
+                    self.bound_in[scope_id].pop(target.id, None)
             if value is not None and value.kind == SESSION and value.scope >= 0 and not self.scopes[value.scope].session:
                 scope = self.scopes[value.scope]
                 self.scopes[value.scope] = replace(scope, session=target.id)
@@ -522,10 +533,16 @@ class FunctionFlow:
             if item.optional_vars is not None:
                 self.bind(item.optional_vars, value if value is not None and value.kind == SESSION else None, state)
         self.exits.extend(opened)
+        committing = [scope_id for scope_id in opened if self.scopes[scope_id].commits_on_exit]
+        for scope_id in committing:
+            self.bound_in[scope_id] = {}
+        self._committing.extend(committing)
+        self.with_scopes[id(node)] = committing
         try:
             end = self.block(node.body, state)
         finally:
             del self.exits[len(self.exits) - len(opened) :]
+            del self._committing[len(self._committing) - len(committing) :]
         if end is None:
             return None
         for scope_id in commits_on:
@@ -546,8 +563,12 @@ class FunctionFlow:
             body_end = self.block(node.body, state.copy())
             handler_start = join([state, body_end]) or state
             ends = [self.block(node.orelse, body_end) if body_end is not None else None]
+            rolled_back = self._rolled_back(node, state)
             for handler in node.handlers:
                 start = handler_start.copy()
+                if rolled_back is not None:
+                    start.env.update(rolled_back[0])
+                    start.closed.update(rolled_back[1])
                 if handler.type is not None:
                     self.expr(handler.type, start)
                 if handler.name:
@@ -562,6 +583,37 @@ class FunctionFlow:
         return final if after is not None else None
 
     _TryStar = _Try
+
+    def _rolled_back(self, node: ast.Try, before: State) -> tuple[dict[str, Val], dict[int, int]] | None:
+        """When a try body ends with a commit-on-success ``with`` block, an exception that
+        reaches the handler came from inside it, whose error exit rolled back (expiring every
+        object) and closed the session. Names first bound inside that block hold such objects
+        in the handler (or are unbound, a bug of its own)."""
+        last = node.body[-1] if node.body else None
+        if not isinstance(last, (ast.With, ast.AsyncWith)):
+            return None
+        env: dict[str, Val] = {}
+        closed: dict[int, int] = {}
+        for scope_id in self.with_scopes.get(id(last), ()):
+            for name, value in self.bound_in.get(scope_id, {}).items():
+                if name in before.env or self._stored_before(name, node.lineno):
+                    continue
+                env[name] = replace(value, expired=True, loaded=frozenset())
+                closed[scope_id] = last.end_lineno or last.lineno
+        return (env, closed) if env else None
+
+    def _stored_before(self, name: str, line: int) -> bool:
+        if self._first_store is None:
+            first: dict[str, int] = {}
+            args = self.function.args  # type: ignore[attr-defined]
+            for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+                if arg is not None:
+                    first[arg.arg] = 0
+            for sub in ast.walk(self.function):
+                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                    first[sub.id] = min(first.get(sub.id, sub.lineno), sub.lineno)
+            self._first_store = first
+        return self._first_store.get(name, line) < line
 
     def _closed_in_finally(self, finalbody: list[ast.stmt], state: State) -> list[int]:
         found: list[int] = []

@@ -71,6 +71,16 @@ def bad_after_early_close(close_early=True):
         db.close()
 
 
+def bad_read_after_failed_scope():
+    # fresh_db_session rolls back on error (expiring the team) before it closes.
+    try:
+        with fresh_db_session() as db:
+            team = db.get(Team, 1)
+            raise ValueError("boom")
+    except ValueError:
+        return team.name  # DBS005
+
+
 # --- negatives ---------------------------------------------------------------------------------
 
 
@@ -171,3 +181,24 @@ def ok_lambda_not_called():
         team = db.get(Team, 1)
     later = lambda team: team.members  # noqa: E731 - a parameter of the same name
     return later is not None
+
+
+def ok_read_after_failed_plain_scope():
+    # Session.__exit__ only closes: the detached team keeps its loaded columns.
+    try:
+        with SessionLocal() as db:
+            team = db.get(Team, 1)
+            raise ValueError("boom")
+    except ValueError:
+        return team.name
+
+
+def ok_read_after_failed_later_step(fail=True):
+    team = None
+    try:
+        with fresh_db_session() as db:
+            team = db.get(Team, 1)
+        if fail:
+            raise ValueError("boom")
+    except ValueError:
+        return team.name if team else None
