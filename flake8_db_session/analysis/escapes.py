@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Optional
 
 from ..rules import format_message
 from .context import ModuleContext
@@ -60,7 +60,7 @@ class Scope:
 class Val:
     kind: str
     scope: int = -1  # -1: no session (transient, unknown)
-    model: Optional[ModelInfo] = None
+    model: ModelInfo | None = None
     expired: bool = False
     loaded: frozenset = frozenset()  # relationships loaded while the session was open ("*": all)
     detached_source: str = ""  # a configured detached source it came from
@@ -107,7 +107,7 @@ def join(states: Iterable[State | None]) -> State | None:
 def _text(node: ast.AST) -> str:
     try:
         text = ast.unparse(node)
-    except Exception:  # pragma: no cover - unparse handles every parsed tree
+    except (ValueError, RecursionError):  # pragma: no cover - unparse handles every parsed tree
         return "object"
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -203,7 +203,7 @@ class FunctionFlow:
             return ""
         lazy = model.lazy_relationships() - value.loaded
         if lazy:
-            return "lazy relationship " + sorted(lazy)[0]
+            return "lazy relationship " + min(lazy)
         return ""
 
     # -- statements --------------------------------------------------------------------------
@@ -425,7 +425,6 @@ class FunctionFlow:
         if node.value is not None and not self.quiet(node, state):
             value = self.expr(node.value, state)
             self._escape(node.value, value, state, returning=True)
-        return None
 
     def _escape(self, node: ast.expr, value: Val | None, state: State, returning: bool) -> None:
         """DBS003: an ORM value handed to code that runs after its session closed."""
@@ -445,7 +444,6 @@ class FunctionFlow:
         for child in (node.exc, node.cause):
             if child is not None:
                 self.expr(child, state)
-        return None
 
     def _Break(self, node: ast.stmt, state: State) -> None:
         return None
@@ -909,7 +907,7 @@ class FunctionFlow:
                 for stmt in self.ctx.tree.body
                 if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.returns is not None
             }
-            setattr(self.ctx, "_dbs_returns", cached)
+            self.ctx._dbs_returns = cached
         return cached
 
     def _chain(self, node: ast.Call, method: str, receiver: Val, state: State) -> Val | None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import ast
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from .names import Names, resolve_relative
 
@@ -142,9 +143,9 @@ def summarize(tree: ast.Module, module: str, is_package: bool, names: Names | No
             backrefs.extend(refs)
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             functions[stmt.name] = stmt
-            if any(_call_name(names, _decorator_target(d)) in ("contextmanager", "asynccontextmanager") for d in stmt.decorator_list):
-                if _commits(stmt):
-                    committing.add(stmt.name)
+            decorators = {_call_name(names, _decorator_target(d)) for d in stmt.decorator_list}
+            if decorators & {"contextmanager", "asynccontextmanager"} and _commits(stmt):
+                committing.add(stmt.name)
         elif isinstance(stmt, (ast.Assign, ast.AnnAssign)) and isinstance(stmt.value, ast.Call):
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
             target_names = [t.id for t in targets if isinstance(t, ast.Name)]
@@ -301,9 +302,7 @@ def _summarize_class(node: ast.ClassDef, names: Names) -> tuple[ClassSummary, li
             if backref is not None and raw:
                 backrefs.append((raw.rpartition(".")[2], backref[0], node.name, backref[1]))
             continue
-        if annotation is not None and _is_mapped_annotation(annotation):
-            columns.add(target)
-        elif isinstance(value, ast.Call) and _call_name(names, value.func).lstrip("_") in _COLUMN_CALLS:
+        if annotation is not None and _is_mapped_annotation(annotation) or isinstance(value, ast.Call) and _call_name(names, value.func).lstrip("_") in _COLUMN_CALLS:
             columns.add(target)
         elif annotation is not None and value is None and not target.startswith("__"):
             columns.add(target)  # dataclass-style and SQLModel fields

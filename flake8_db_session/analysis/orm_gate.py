@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import re
 from bisect import bisect_left
-from typing import Sequence
+from collections.abc import Sequence
 
 from .context import ModuleContext
 

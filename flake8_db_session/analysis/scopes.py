@@ -8,13 +8,17 @@ handed in as a parameter (request-scoped, closed only if the body calls ``close(
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING
 
 from ..rules import format_message
 from .context import ModuleContext
 from .findings import Finding
 from .names import matches_configured
+
+if TYPE_CHECKING:
+    from .models import ModelResolver
 
 _SQLALCHEMY_SESSIONS = ("Session", "AsyncSession")
 

@@ -12,12 +12,11 @@ import importlib.util
 import inspect
 import os
 import sys
-from typing import Any, Callable, Iterator
+from collections.abc import Iterator
+from typing import Any, Callable
 
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm.exc import DetachedInstanceError
-
-from . import models
 
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = os.path.join(TESTS, "cases")
@@ -44,9 +43,9 @@ def load(filename: str) -> Any:
 
 def examples(module: Any) -> Iterator[tuple[str, Callable[..., Any]]]:
     for name, value in vars(module).items():
-        if (name.startswith("bad_") or name.startswith("ok_")) and inspect.isfunction(value):
-            if value.__module__ == module.__name__:
-                yield name, value
+        own = inspect.isfunction(value) and value.__module__ == module.__name__
+        if own and name.startswith(("bad_", "ok_")):
+            yield name, value
 
 
 # --- reading objects the way a caller would -----------------------------------------------------

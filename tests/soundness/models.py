@@ -11,12 +11,20 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator, List, Optional
+from typing import List, Optional
 
 from sqlalchemy import ForeignKey, create_engine, event
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    relationship,
+    sessionmaker,
+)
 
 _DIRECTORY = tempfile.mkdtemp(prefix="dbs-soundness-")
 engine = create_engine(f"sqlite:///{os.path.join(_DIRECTORY, 'soundness.db')}")
@@ -30,9 +38,9 @@ class Team(Base):
     __tablename__ = "team"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str]
-    members: Mapped[List["Member"]] = relationship(back_populates="team", order_by="Member.id")
+    members: Mapped[List[Member]] = relationship(back_populates="team", order_by="Member.id")
     # Loaded with the team: safe to read after the session closed.
-    tags: Mapped[List["Tag"]] = relationship(lazy="selectin", order_by="Tag.id")
+    tags: Mapped[List[Tag]] = relationship(lazy="selectin", order_by="Tag.id")
 
     @property
     def member_names(self) -> list:
@@ -47,7 +55,7 @@ class Member(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str]
     team_id: Mapped[int] = mapped_column(ForeignKey("team.id"))
-    team: Mapped["Team"] = relationship(back_populates="members")
+    team: Mapped[Team] = relationship(back_populates="members")
 
 
 class Tag(Base):

@@ -14,7 +14,15 @@ from sqlalchemy.exc import MissingGreenlet, StatementError
 from sqlalchemy.orm.exc import DetachedInstanceError
 
 from . import models
-from .harness import case_modules, consume, detached_failure, examples, load, orm_objects, read_everything
+from .harness import (
+    case_modules,
+    consume,
+    detached_failure,
+    examples,
+    load,
+    orm_objects,
+    read_everything,
+)
 
 # A lazy load that fails with MissingGreenlet leaves aiosqlite's cursor coroutine un-awaited: that
 # is the failure being shown, not a problem of the suite.
@@ -33,7 +41,7 @@ def _call(module, name):
     if "endpoint" in name:
         client = TestClient(module.app)
         route = next(r for r in module.app.routes if getattr(r, "path", "") == f"/{name}")
-        return client.request(sorted(route.methods)[0], f"/{name}")
+        return client.request(min(route.methods), f"/{name}")
     return function()
 
 
