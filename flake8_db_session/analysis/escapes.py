@@ -393,17 +393,39 @@ class FunctionFlow:
             holder = target.value
             if isinstance(holder, ast.Attribute) and holder.attr in _STATE_HOLDERS:
                 return f"{_text(holder)}.{target.attr}"
+            if self._on_singleton(target):
+                return f"{_text(target)} of the module-level {self.qualname.partition('.')[0]} instance"
             return ""
         if isinstance(target, ast.Subscript):
-            holder = target.value
-            if isinstance(holder, ast.Name) and self._module_level(holder.id):
-                return f"module-level {holder.id}"
-            if isinstance(holder, ast.Attribute) and isinstance(holder.value, ast.Attribute) and holder.value.attr in _STATE_HOLDERS:
+            return self._outliving(target.value)
+        return ""
+
+    def _outliving(self, holder: ast.expr) -> str:
+        """A container that outlives the call: a module-level dict/list/set/cache, a state
+        attribute, or an attribute of this module's singleton instance."""
+        if isinstance(holder, ast.Name) and self._module_level(holder.id):
+            return f"module-level {holder.id}"
+        if isinstance(holder, ast.Attribute):
+            if isinstance(holder.value, ast.Attribute) and holder.value.attr in _STATE_HOLDERS:
                 return _text(holder)
+            if self._on_singleton(holder):
+                return f"{_text(holder)} of the module-level {self.qualname.partition('.')[0]} instance"
         return ""
 
     def _module_level(self, name: str) -> bool:
-        return name in self.ctx.names.local and name not in self._locals
+        """A module-level container (``_CACHE = {}``), not shadowed by a local of the same name."""
+        return name in _module_facts(self.ctx)[0] and name not in self._locals
+
+    def _on_singleton(self, node: ast.Attribute) -> bool:
+        """``self.x`` in a method of a class this module instantiates once at module level."""
+        owner, _, method = self.qualname.partition(".")
+        return (
+            bool(method)
+            and "." not in method
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "self"
+            and owner in _module_facts(self.ctx)[1]
+        )
 
     @property
     def _locals(self) -> set[str]:
@@ -941,11 +963,11 @@ class FunctionFlow:
                 self.report(node, "DBS006", name=carried, target=f"{name}()")
             return
         if isinstance(func, ast.Attribute) and func.attr in ("append", "add", "setdefault", "update", "extend", "insert"):
-            holder = func.value
-            if isinstance(holder, ast.Name) and self._module_level(holder.id):
+            where = self._outliving(func.value)
+            if where:
                 for arg, value in zip(node.args, values):
                     if value is not None and value.is_orm() and value.scope >= 0:
-                        self.report(node, "DBS006", name=_text(arg), target=f"module-level {holder.id}")
+                        self.report(node, "DBS006", name=_text(arg), target=where)
                         return
 
     def _carried(self, node: ast.Call, state: State) -> str | None:
@@ -981,6 +1003,36 @@ class FunctionFlow:
     @staticmethod
     def _live_orm(value: Val | None) -> bool:
         return value is not None and value.is_orm() and value.scope >= 0
+
+
+_CONTAINER_CALLS = re.compile(r"(?:dict|list|set|defaultdict|OrderedDict|deque|Counter|WeakValueDictionary|\w*[Cc]ache\w*)$")
+
+
+def _module_facts(ctx: ModuleContext) -> tuple[frozenset, frozenset]:
+    """(module-level container names, classes instantiated at module level), once per module."""
+    cached = getattr(ctx, "_dbs_module_facts", None)
+    if cached is None:
+        containers: set[str] = set()
+        singletons: set[str] = set()
+        classes = {stmt.name for stmt in ctx.tree.body if isinstance(stmt, ast.ClassDef)}
+        for stmt in ctx.tree.body:
+            if isinstance(stmt, ast.Assign):
+                targets, value = stmt.targets, stmt.value
+            elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+                targets, value = [stmt.target], stmt.value
+            else:
+                continue
+            names = [t.id for t in targets if isinstance(t, ast.Name)]
+            callee = _last_name(value.func) if isinstance(value, ast.Call) else ""
+            if isinstance(value, (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)) or (
+                callee and _CONTAINER_CALLS.match(callee)
+            ):
+                containers.update(names)
+            elif callee in classes:
+                singletons.add(callee)
+        cached = (frozenset(containers), frozenset(singletons))
+        ctx._dbs_module_facts = cached  # type: ignore[attr-defined]
+    return cached
 
 
 def _loaded_by(call: ast.Call) -> frozenset:

@@ -69,6 +69,52 @@ def bad_endpoint_streaming_closure():
         return StreamingResponse(lines())  # DBS006
 
 
+class TeamDirectory:
+    """Instantiated once below: its attributes live as long as the process."""
+
+    def __init__(self):
+        self.recent = []
+        self.by_name = {}
+
+    def bad_remember(self):
+        with SessionLocal() as db:
+            team = db.get(Team, 1)
+            self.by_name[team.name] = team  # DBS006
+
+    def ok_remember_names(self):
+        with SessionLocal() as db:
+            team = db.get(Team, 1)
+            self.recent.append(team.name)
+
+
+directory = TeamDirectory()
+
+
+def bad_singleton_attribute():
+    directory.bad_remember()
+    _STORED.append(directory.by_name)  # what the harness inspects
+
+
+def ok_singleton_names():
+    directory.ok_remember_names()
+    _STORED.append(directory.recent)
+
+
+class EventLog:
+    def add(self, team):
+        print("team", team.name, "changed")
+
+
+def ok_module_level_object_is_not_a_cache():
+    with SessionLocal() as db:
+        team = db.get(Team, 1)
+        _events.add(team)  # a method call on a module-level object, used at once
+
+
+_events = EventLog()
+_STORED = []
+
+
 # --- negatives ---------------------------------------------------------------------------------
 
 
