@@ -162,7 +162,10 @@ class FunctionFlow:
         args = self.function.args  # type: ignore[attr-defined]
         for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
             if self._is_session_annotation(arg.annotation):
-                state.env[arg.arg] = Val(SESSION, self._new_scope(arg.arg, "param", None))
+                # An AsyncSession parameter cannot lazy-load either (DBS009).
+                is_async = "AsyncSession" in ast.unparse(arg.annotation)  # type: ignore[arg-type]
+                spec = ScopeSpec(arg.arg, False, False, False, is_async)
+                state.env[arg.arg] = Val(SESSION, self._new_scope(arg.arg, "param", spec))
 
     def _is_session_annotation(self, annotation: ast.expr | None) -> bool:
         if annotation is None:

@@ -143,10 +143,13 @@ class Gate:
         end = getattr(function, "end_lineno", None) or start
         if _inside(self.opening, start, end):
             return True
-        return _inside(self.using, start, end) and _has_session_parameter(function)
+        parameter = _session_parameter(function)
+        # An AsyncSession parameter: a lazy load through it raises MissingGreenlet (DBS009).
+        return parameter == "AsyncSession" or (bool(parameter) and _inside(self.using, start, end))
 
 
-def _has_session_parameter(function: ast.AST) -> bool:
+def _session_parameter(function: ast.AST) -> str:
+    """The annotation name of the first Session/AsyncSession parameter, or ""."""
     args = function.args  # type: ignore[attr-defined]
     for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs):
         annotation = arg.annotation
@@ -156,5 +159,5 @@ def _has_session_parameter(function: ast.AST) -> bool:
                 annotation = annotation.elts[0]
         name = annotation.id if isinstance(annotation, ast.Name) else getattr(annotation, "attr", "")
         if name in _SESSION_ANNOTATIONS:
-            return True
-    return False
+            return name
+    return ""

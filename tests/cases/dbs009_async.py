@@ -4,6 +4,7 @@
 Executed by tests/soundness: every bad_ coroutine raises MissingGreenlet, every ok_ one runs.
 """
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from soundness.models import AsyncSessionLocal, Member, Team
@@ -20,6 +21,16 @@ async def bad_many_to_one_in_loop():
         members = (await db.scalars(select(Member))).all()
         for member in members:
             print(member.team)  # DBS009
+
+
+async def _member_names(db: AsyncSession):
+    team = await db.get(Team, 1)
+    return [m.name for m in team.members]  # DBS009
+
+
+async def bad_through_a_session_parameter():
+    async with AsyncSessionLocal() as db:
+        return await _member_names(db)
 
 
 # --- negatives ---------------------------------------------------------------------------------
