@@ -848,11 +848,22 @@ class FunctionFlow:
                 current = state.env.get(node.value.id)
                 if current is not None and current.kind == ORM:
                     loaded = current.loaded | {attribute} if relationship is not None else current.loaded
+                    if attribute in model.touching_members:
+                        loaded = frozenset({"*"})  # the property or method loaded what it reads
                     state.env[node.value.id] = replace(current, loaded=loaded, expired=False if model.mapped(attribute) else current.expired)
         if relationship is not None and not raised:
             target = self.models.model(relationship[0]) if relationship[0] else None
             return Val(MANY, base.scope, target, base.expired, frozenset(), base.detached_source)
         return None
+
+    def _may_load(self, node: ast.expr, state: State) -> None:
+        """An object handed to other code while its session is open may have any relationship
+        loaded there (a serializer, a helper): assume it did, rather than report a read that works."""
+        if not isinstance(node, ast.Name):
+            return
+        value = state.env.get(node.id)
+        if value is not None and value.is_orm() and value.scope >= 0 and not self._gone(value, state):
+            state.env[node.id] = replace(value, loaded=frozenset({"*"}))
 
     def _who(self, base: Val) -> str:
         if base.detached_source:
@@ -873,6 +884,9 @@ class FunctionFlow:
         args = [self.expr(arg, state) for arg in node.args]
         kwargs = [self.expr(keyword.value, state) for keyword in node.keywords]
         self._check_handoff(node, args + kwargs, state)
+        if not _harmless(func):
+            for arg in (*node.args, *(k.value for k in node.keywords)):
+                self._may_load(arg, state)
         qualified = self.ctx.names.qualify(func) if isinstance(func, (ast.Name, ast.Attribute)) else None
         if isinstance(func, ast.Attribute):
             found = self._model_method_result(func, args)
@@ -1060,6 +1074,17 @@ def _free_names(function: ast.AST) -> frozenset:
         if isinstance(node, ast.Name):
             (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
     return frozenset(read - bound)
+
+
+# Calls that read nothing of an object's relationships: they do not load them.
+_HARMLESS_CALLS = frozenset({"print", "len", "str", "repr", "id", "hash", "bool", "type", "isinstance", "format"})
+_LOG_METHODS = frozenset({"debug", "info", "warning", "error", "exception", "critical", "log"})
+
+
+def _harmless(func: ast.expr) -> bool:
+    if isinstance(func, ast.Name):
+        return func.id in _HARMLESS_CALLS
+    return isinstance(func, ast.Attribute) and func.attr in _LOG_METHODS
 
 
 def _refreshed(call: ast.Call) -> frozenset:

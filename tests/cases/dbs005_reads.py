@@ -202,3 +202,21 @@ def ok_read_after_failed_later_step(fail=True):
             raise ValueError("boom")
     except ValueError:
         return team.name if team else None
+
+
+def _member_count(team):
+    return len(team.members)
+
+
+def ok_loaded_by_a_helper_inside_scope():
+    with SessionLocal() as db:
+        team = db.get(Team, 1)
+        count = _member_count(team)  # the helper loads team.members while the session is open
+    return count, [m.name for m in team.members]
+
+
+def ok_loaded_by_its_own_property():
+    with SessionLocal() as db:
+        team = db.get(Team, 1)
+        names = team.member_names
+    return names, len(team.members)
