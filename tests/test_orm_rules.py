@@ -167,7 +167,6 @@ PROJECT = {
             with SessionLocal() as db:
                 hero = db.get(Hero, 1)
             hero.name = "x"  # DBS004
-            return hero.name
     """,
 }
 

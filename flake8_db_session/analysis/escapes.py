@@ -365,9 +365,27 @@ class FunctionFlow:
             return  # a plain Python attribute: not a lost write
         if base.model is None and not base.detached_source:
             return
-        if self._reattached_later(target.value):
+        if self._reattached_later(target.value) or self._used_after(target.value, target.lineno):
             return
         self.report(target, "DBS004", name=_text(target.value), attribute=target.attr, why=gone)
+
+    def _used_after(self, node: ast.expr, line: int) -> bool:
+        """The object is read again later in the function (returned, serialized, passed on):
+        the change may be meant for that in-memory use (scrubbing a field before a response),
+        so only a write nothing reads afterwards, whose only purpose is the database, is reported."""
+        if not isinstance(node, ast.Name):
+            return True
+        for sub in ast.walk(self.function):
+            if isinstance(sub, ast.Name) and sub.id == node.id and isinstance(sub.ctx, ast.Load) and sub.lineno > line:
+                parent_is_write = any(
+                    isinstance(t, ast.Attribute) and t.value is sub
+                    for stmt in ast.walk(self.function)
+                    if isinstance(stmt, (ast.Assign, ast.AugAssign))
+                    for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])
+                )
+                if not parent_is_write:
+                    return True
+        return False
 
     def _reattached_later(self, node: ast.expr) -> bool:
         """The object is handed to ``add``/``merge`` somewhere in the function: the write may be kept."""

@@ -90,3 +90,13 @@ def ok_rebound_to_a_live_object():
     with fresh_db_session() as db:
         team = db.get(Team, team.id)
         team.name = "changed"
+
+
+def ok_scrubbed_for_the_response():
+    # A change meant for the in-memory copy only (the response), not for the database.
+    with fresh_db_session() as db:
+        team = db.get(Team, 1)
+    team.name = team.name.upper()
+    with fresh_db_session() as db:
+        db.get(Team, 2).name = "changed"
+    return {"name": team.name}
