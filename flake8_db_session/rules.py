@@ -123,7 +123,9 @@ _rule(
         tracks it, nothing flushes it: the database never sees the write, and no error is
         raised. Objects from a configured `db-session-detached-sources` function (a cache, a
         copy) count as detached. Not reported when the object is later handed to
-        `add()`/`merge()`, which carries the change into a session.
+        `add()`/`merge()`, which carries the change into a session, or read again in the
+        function (a change meant for the in-memory copy, such as a field scrubbed before a
+        response).
     """,
     bad="""
         with fresh_db_session() as db:
