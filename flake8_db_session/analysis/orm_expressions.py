@@ -1,0 +1,400 @@
+"""Expressions and session calls in the ORM flow analysis: what value an expression has, the
+session effects of a call (close, commit, rollback, refresh...), and the reads it makes (DBS005,
+DBS007, DBS009) or the hand-offs (DBS006). Mixed into ``FunctionFlow`` (escapes.py), which
+provides the statements, ``report``, ``bind`` and the scopes.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import replace
+
+from .models import ModelInfo, annotation_class
+from .names import matches_configured
+from .orm_values import (
+    _ALL,
+    _CHAIN,
+    _LOADERS,
+    _ONE,
+    _REOPENING,
+    _SAME_ITEMS,
+    _STREAMING,
+    _TASK_CALLS,
+    MANY,
+    ORM,
+    QUERY,
+    RESULT,
+    SCALARS,
+    SESSION,
+    State,
+    Val,
+    _harmless,
+    _is_none,
+    _last_name,
+    _loaded_by,
+    _refreshed,
+    _text,
+)
+
+
+class ExpressionFlow:
+    """The expression half of ``FunctionFlow``."""
+
+    # -- session effects ---------------------------------------------------------------------
+    def _commit(self, scope_id: int, state: State) -> None:
+        if not self.scopes[scope_id].expire_on_commit:
+            return
+        self._expire_all(scope_id, state)
+
+    def _expire_all(self, scope_id: int, state: State) -> None:
+        for name, value in list(state.env.items()):
+            if value.is_orm() and value.scope == scope_id:
+                state.env[name] = replace(value, expired=True, loaded=frozenset())
+
+    def _close(self, scope_id: int, state: State, line: int) -> None:
+        state.closed.setdefault(scope_id, line)
+
+    def _session_call(self, call: ast.Call, method: str, session: Val, state: State) -> Val | None:
+        scope_id = session.scope
+        if scope_id in state.closed and method in _REOPENING:
+            scope = self.scopes[scope_id]
+            self.report(call, "DBS007", session=scope.session, close_line=state.closed[scope_id])
+            del state.closed[scope_id]  # SQLAlchemy reopens it: its objects are attached again
+        args = [self.expr(arg, state) for arg in call.args]
+        for keyword in call.keywords:
+            self.expr(keyword.value, state)
+        first = call.args[0] if call.args else None
+        if method == "close":
+            self._close(scope_id, state, call.lineno)
+            return None
+        if method == "commit":
+            self._commit(scope_id, state)
+            return None
+        if method == "rollback":
+            self._expire_all(scope_id, state)
+            return None
+        if method == "expire_all":
+            self._expire_all(scope_id, state)
+            return None
+        if method in ("expire", "refresh", "add", "expunge") and isinstance(first, ast.Name):
+            value = state.env.get(first.id)
+            if value is not None and value.is_orm():
+                if method == "expire":
+                    state.env[first.id] = replace(value, expired=True, loaded=frozenset())
+                elif method == "refresh":  # refresh(x, ["members"]) also loads those relationships
+                    state.env[first.id] = replace(value, expired=False, loaded=value.loaded | _refreshed(call))
+                elif method == "add" and value.scope < 0:
+                    state.env[first.id] = replace(value, scope=scope_id)
+                elif method == "expunge":
+                    state.env.pop(first.id, None)
+            return None
+        if method in ("get", "get_one"):
+            model = self._model_of(first)
+            return Val(ORM, scope_id, model) if model is not None else None
+        if method == "merge" and args and args[0] is not None and args[0].is_orm():
+            return replace(args[0], scope=scope_id, expired=False, detached_source="")
+        if method == "query" and len(call.args) == 1:
+            model = self._model_of(first)
+            return Val(QUERY, scope_id, model) if model is not None else None
+        if method in ("execute", "stream") and args and args[0] is not None and args[0].kind == QUERY:
+            return replace(args[0], kind=RESULT, scope=scope_id)
+        if method in ("scalars", "stream_scalars") and args and args[0] is not None and args[0].kind == QUERY:
+            return replace(args[0], kind=SCALARS, scope=scope_id)
+        if method == "scalar" and args and args[0] is not None and args[0].kind == QUERY:
+            return replace(args[0], kind=ORM, scope=scope_id)
+        return None
+
+    def _model_of(self, node: ast.expr | None) -> ModelInfo | None:
+        if not isinstance(node, (ast.Name, ast.Attribute)):
+            return None
+        return self.models.model(self.ctx.names.qualify(node))
+
+    # -- expressions -------------------------------------------------------------------------
+    def expr(self, node: ast.expr | None, state: State) -> Val | None:
+        if node is None:
+            return None
+        if isinstance(node, ast.Name):
+            return state.env.get(node.id)
+        if isinstance(node, ast.Attribute):
+            return self._attribute(node, state)
+        if isinstance(node, ast.Call):
+            return self._call(node, state)
+        if isinstance(node, ast.Await):
+            return self.expr(node.value, state)
+        if isinstance(node, ast.Subscript):
+            base = self.expr(node.value, state)
+            self.expr(node.slice, state)
+            return self._element(base)
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+            return self._comprehension(node, state)
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+            values = [self.expr(e.value if isinstance(e, ast.Starred) else e, state) for e in node.elts]
+            return self._container(values)
+        if isinstance(node, ast.Dict):
+            for key in node.keys:
+                self.expr(key, state)
+            return self._container([self.expr(v, state) for v in node.values])
+        if isinstance(node, ast.IfExp):
+            self.expr(node.test, state)
+            yes, no = self.expr(node.body, state), self.expr(node.orelse, state)
+            if _is_none(node.orelse):
+                return yes
+            if _is_none(node.body):
+                return no
+            return yes if yes == no else None
+        if isinstance(node, ast.NamedExpr):
+            value = self.expr(node.value, state)
+            self.bind(node.target, value, state)
+            return value
+        if isinstance(node, (ast.Yield, ast.YieldFrom)):
+            value = self.expr(node.value, state)
+            if node.value is not None:
+                self._escape(node.value, value, state, returning=False)
+            return None
+        if isinstance(node, ast.Lambda):
+            return None  # runs later, with its own arguments
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.expr):
+                self.expr(child, state)
+            elif isinstance(child, ast.keyword):
+                self.expr(child.value, state)
+        return None
+
+    def _container(self, values: list[Val | None]) -> Val | None:
+        for value in values:
+            if value is not None and value.is_orm():
+                return replace(value, kind=MANY)
+        return None
+
+    def _element(self, value: Val | None) -> Val | None:
+        if value is None:
+            return None
+        if value.kind in (MANY, SCALARS):
+            return replace(value, kind=ORM)
+        if value.kind == QUERY:
+            return replace(value, kind=ORM)  # iterating a query yields instances
+        return None
+
+    def _comprehension(self, node: ast.expr, state: State) -> Val | None:
+        inner = State(dict(state.env), state.closed)
+        for generator in node.generators:  # type: ignore[attr-defined]
+            element = self._element(self.expr(generator.iter, inner))
+            self.bind(generator.target, element, inner)
+            for condition in generator.ifs:
+                self.expr(condition, inner)
+        if isinstance(node, ast.DictComp):
+            self.expr(node.key, inner)
+            value = self.expr(node.value, inner)
+        else:
+            value = self.expr(node.elt, inner)  # type: ignore[attr-defined]
+        return replace(value, kind=MANY) if value is not None and value.is_orm() else None
+
+    def _attribute(self, node: ast.Attribute, state: State) -> Val | None:
+        base = self.expr(node.value, state)
+        if base is None or base.kind != ORM:
+            return None
+        return self._read(node, base, state)
+
+    def _read(self, node: ast.Attribute, base: Val, state: State) -> Val | None:
+        """DBS005/DBS009 checks on ``base.attr``; the value read."""
+        attribute = node.attr
+        model = base.model
+        relationship = model.relationships.get(attribute) if model is not None else None
+        gone = self._gone(base, state)
+        raised = False
+        lazy = (
+            model is not None
+            and attribute in model.lazy_relationships()
+            and attribute not in base.loaded
+            and "*" not in base.loaded
+        )
+        if gone and model is not None:
+            if base.expired and model.mapped(attribute):
+                self.report(node, "DBS005", name=_text(node.value), attribute=attribute, session=self._who(base), reason="expired before the close, every attribute read needs the session")
+                raised = True
+            elif lazy:
+                self.report(node, "DBS005", name=_text(node.value), attribute=attribute, session=self._who(base), reason="lazy relationship: DetachedInstanceError")
+                raised = True
+            elif attribute in model.touching_members:
+                self.report(node, "DBS005", name=_text(node.value), attribute=attribute, session=self._who(base), reason="it reads a relationship or object_session")
+        elif not gone and base.scope >= 0:
+            scope = self.scopes[base.scope]
+            if lazy and scope.is_async:
+                self.report(node, "DBS009", name=_text(node.value), attribute=attribute, session=scope.session)
+            if isinstance(node.value, ast.Name) and model is not None:
+                # A read inside the scope loads it (and refreshes an expired object).
+                current = state.env.get(node.value.id)
+                if current is not None and current.kind == ORM:
+                    loaded = current.loaded | {attribute} if relationship is not None else current.loaded
+                    if attribute in model.touching_members:
+                        loaded = frozenset({"*"})  # the property or method loaded what it reads
+                    state.env[node.value.id] = replace(current, loaded=loaded, expired=False if model.mapped(attribute) else current.expired)
+        if relationship is not None and not raised:
+            target = self.models.model(relationship[0]) if relationship[0] else None
+            return Val(MANY, base.scope, target, base.expired, frozenset(), base.detached_source)
+        return None
+
+    def _may_load(self, node: ast.expr, state: State) -> None:
+        """An object handed to other code while its session is open may have any relationship
+        loaded there (a serializer, a helper): assume it did, rather than report a read that works."""
+        if not isinstance(node, ast.Name):
+            return
+        value = state.env.get(node.id)
+        if value is not None and value.is_orm() and value.scope >= 0 and not self._gone(value, state):
+            state.env[node.id] = replace(value, loaded=frozenset({"*"}))
+
+    def _who(self, base: Val) -> str:
+        if base.detached_source:
+            return f"of {base.detached_source}()"
+        return self.scopes[base.scope].session if base.scope >= 0 else "session"
+
+    def _call(self, node: ast.Call, state: State) -> Val | None:
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            receiver = self.expr(func.value, state)
+            if receiver is not None:
+                if receiver.kind == SESSION:
+                    return self._session_call(node, func.attr, receiver, state)
+                if receiver.kind in (QUERY, RESULT, SCALARS):
+                    return self._chain(node, func.attr, receiver, state)
+                if receiver.kind == ORM:
+                    self._read(func, receiver, state)
+        args = [self.expr(arg, state) for arg in node.args]
+        kwargs = [self.expr(keyword.value, state) for keyword in node.keywords]
+        self._check_handoff(node, args + kwargs, state)
+        if not _harmless(func):
+            for arg in (*node.args, *(k.value for k in node.keywords)):
+                self._may_load(arg, state)
+        qualified = self.ctx.names.qualify(func) if isinstance(func, (ast.Name, ast.Attribute)) else None
+        if isinstance(func, ast.Attribute):
+            found = self._model_method_result(func, args)
+            if found is not None:
+                return found
+        if qualified:
+            last = qualified.rpartition(".")[2]
+            if last in _SAME_ITEMS and len(node.args) == 1 and self.ctx.names.is_unbound(last):
+                first = args[0]
+                return replace(first, kind=MANY) if first is not None and first.is_orm() else None
+            if last == "select" and len(node.args) == 1:
+                model = self._model_of(node.args[0])
+                return Val(QUERY, -1, model) if model is not None else None
+            if last in _LOADERS:
+                return None
+            if self.ctx.settings.detached_sources and matches_configured(qualified, self.ctx.settings.detached_sources):
+                return Val(ORM, -1, self._returned_model(func), detached_source=_text(func))
+            model = self.models.model(qualified) if last[:1].isupper() else None
+            if model is not None:
+                return Val(ORM, -1, model)  # a new, transient instance
+            returned = self._returned_model(func)
+            if returned is not None:
+                for value in args:
+                    if value is not None and value.kind == SESSION:
+                        return Val(ORM, value.scope, returned)
+        return None
+
+    def _model_method_result(self, func: ast.Attribute, args: list[Val | None]) -> Val | None:
+        """``Team.find_by_id(team_id, session)``: a model's method annotated to return a model,
+        given a session, returns an instance of that session."""
+        if not isinstance(func.value, (ast.Name, ast.Attribute)) or not _last_name(func.value)[:1].isupper():
+            return None
+        owner = self._model_of(func.value)
+        target = owner.returns.get(func.attr) if owner is not None else None
+        if not target:
+            return None
+        model = self.models.model(target)
+        for value in args:
+            if model is not None and value is not None and value.kind == SESSION:
+                return Val(ORM, value.scope, model)
+        return None
+
+    def _returned_model(self, func: ast.expr) -> ModelInfo | None:
+        """The model a same-module function's return annotation names (``-> Team``)."""
+        if not isinstance(func, ast.Name):
+            return None
+        raw = annotation_class(self._module_returns().get(func.id))
+        if not raw:
+            return None
+        return self.models.model(self.ctx.names.qualify_name(raw) if "." not in raw else raw)
+
+    def _module_returns(self) -> dict[str, ast.expr]:
+        cached = getattr(self.ctx, "_dbs_returns", None)
+        if cached is None:
+            cached = {
+                stmt.name: stmt.returns
+                for stmt in self.ctx.tree.body
+                if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.returns is not None
+            }
+            self.ctx._dbs_returns = cached
+        return cached
+
+    def _chain(self, node: ast.Call, method: str, receiver: Val, state: State) -> Val | None:
+        for arg in node.args:
+            self.expr(arg, state)
+        for keyword in node.keywords:
+            self.expr(keyword.value, state)
+        if method in _CHAIN:
+            if method == "options":
+                return replace(receiver, loaded=receiver.loaded | _loaded_by(node))
+            return receiver
+        if receiver.kind == RESULT:
+            if method == "scalars":
+                return replace(receiver, kind=SCALARS)
+            if method in ("scalar", "scalar_one", "scalar_one_or_none"):
+                return replace(receiver, kind=ORM)
+            return None  # rows, not instances
+        if method in _ONE:
+            return replace(receiver, kind=ORM) if receiver.scope >= 0 else None
+        if method in _ALL:
+            return replace(receiver, kind=MANY) if receiver.scope >= 0 else None
+        return None
+
+    def _check_handoff(self, node: ast.Call, values: list[Val | None], state: State) -> None:
+        """DBS006: an ORM object handed to a background task, a new task or a streaming response."""
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if name in _TASK_CALLS or _STREAMING.search(name):
+            carried = self._carried(node, state)
+            if carried is not None:
+                self.report(node, "DBS006", name=carried, target=f"{name}()")
+            return
+        if isinstance(func, ast.Attribute) and func.attr in ("append", "add", "setdefault", "update", "extend", "insert"):
+            where = self._outliving(func.value)
+            if where:
+                for arg, value in zip(node.args, values):
+                    if value is not None and value.is_orm() and value.scope >= 0:
+                        self.report(node, "DBS006", name=_text(arg), target=where)
+                        return
+
+    def _carried(self, node: ast.Call, state: State) -> str | None:
+        """An ORM object that travels with the task: an argument, an argument of the coroutine
+        call, or a name a lambda closes over. ``tool.name`` is read now and travels as a string."""
+        pending: list[ast.expr] = [*node.args, *(k.value for k in node.keywords)]
+        while pending:
+            arg = pending.pop()
+            if isinstance(arg, ast.Starred):
+                arg = arg.value
+            if isinstance(arg, ast.Call):
+                pending.extend(arg.args)
+                pending.extend(k.value for k in arg.keywords)
+                arg = arg.func  # a nested generator or coroutine function carries what it closes over
+            if isinstance(arg, ast.Name) and arg.id in self.closures:
+                for name in sorted(self.closures[arg.id]):
+                    if self._live_orm(state.env.get(name)):
+                        return name
+                continue
+            if isinstance(arg, ast.Lambda):
+                for sub in ast.walk(arg.body):
+                    if isinstance(sub, ast.Name) and self._live_orm(state.env.get(sub.id)):
+                        return sub.id
+                continue
+            if isinstance(arg, ast.Name) and self._live_orm(state.env.get(arg.id)):
+                return arg.id
+            if isinstance(arg, (ast.List, ast.Tuple, ast.Set)):
+                pending.extend(arg.elts)
+            elif isinstance(arg, ast.Dict):
+                pending.extend(v for v in arg.values if v is not None)
+        return None
+
+    @staticmethod
+    def _live_orm(value: Val | None) -> bool:
+        return value is not None and value.is_orm() and value.scope >= 0

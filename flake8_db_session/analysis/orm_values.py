@@ -1,0 +1,192 @@
+"""The abstract values of the ORM flow analysis, and small AST helpers it shares.
+
+A name holds a session, an ORM object, a container of them, a statement or a result (``Val``),
+tied to the scope (``Scope``) that loaded it. ``State`` is what is known at one point of a
+function; ``join`` keeps only what every branch that falls through agrees on.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from .context import ModuleContext
+from .models import ModelInfo
+
+# Kinds of abstract values.
+ORM, MANY, SESSION, QUERY, RESULT, SCALARS = "orm", "many", "session", "query", "result", "scalars"
+
+# Session methods that check a connection out again (or re-attach objects) after close().
+_REOPENING = frozenset(
+    {"query", "execute", "scalar", "scalars", "get", "get_one", "add", "add_all", "flush", "refresh",
+     "merge", "delete", "connection", "stream", "stream_scalars"}
+)
+_CHAIN = frozenset(
+    {"filter", "filter_by", "where", "order_by", "limit", "offset", "join", "outerjoin", "distinct",
+     "group_by", "having", "execution_options", "with_for_update", "params", "select_from", "options",
+     "unique", "yield_per", "populate_existing", "enable_eagerloads", "join_from"}
+)
+_ONE = frozenset({"first", "one", "one_or_none", "scalar", "scalar_one", "scalar_one_or_none", "get"})
+_ALL = frozenset({"all", "fetchall", "fetchmany", "partitions"})
+_BORROWED_CONNECTIONS = frozenset({"get_bind", "connection"})
+# Builtins that return the same instances in another container.
+_SAME_ITEMS = frozenset({"list", "tuple", "set", "frozenset", "sorted", "reversed"})
+_LOADERS = frozenset({"selectinload", "joinedload", "subqueryload", "immediateload", "contains_eager", "defaultload"})
+_STATE_HOLDERS = ("state",)  # request.state / app.state
+_TASK_CALLS = frozenset({"add_task", "create_task", "ensure_future", "run_in_executor", "to_thread", "submit", "start_soon"})
+_STREAMING = re.compile(r"Streaming|EventSource")
+
+
+@dataclass(frozen=True)
+class Scope:
+    id: int
+    session: str
+    kind: str  # "with", "manual" or "param"
+    commits_on_exit: bool
+    expire_on_commit: bool
+    is_async: bool = False
+
+
+@dataclass(frozen=True)
+class Val:
+    kind: str
+    scope: int = -1  # -1: no session (transient, unknown)
+    model: ModelInfo | None = None
+    expired: bool = False
+    loaded: frozenset = frozenset()  # relationships loaded while the session was open ("*": all)
+    detached_source: str = ""  # a configured detached source it came from
+
+    def is_orm(self) -> bool:
+        return self.kind in (ORM, MANY)
+
+
+@dataclass
+class State:
+    env: dict = field(default_factory=dict)
+    closed: dict = field(default_factory=dict)  # scope id -> line of its close
+
+    def copy(self) -> State:
+        return State(dict(self.env), dict(self.closed))
+
+
+def _merge_val(a: Val, b: Val) -> Val | None:
+    if a == b:
+        return a
+    if a.kind != b.kind or a.scope != b.scope or a.model != b.model or a.detached_source != b.detached_source:
+        return None
+    return replace(a, expired=a.expired and b.expired, loaded=a.loaded | b.loaded)
+
+
+def join(states: Iterable[State | None]) -> State | None:
+    live = [s for s in states if s is not None]
+    if not live:
+        return None
+    out = live[0].copy()
+    for other in live[1:]:
+        env = {}
+        for name, value in out.env.items():
+            theirs = other.env.get(name)
+            if theirs is not None:
+                merged = _merge_val(value, theirs)
+                if merged is not None:
+                    env[name] = merged
+        out.env = env
+        out.closed = {k: v for k, v in out.closed.items() if k in other.closed}
+    return out
+
+
+def _text(node: ast.AST) -> str:
+    try:
+        text = ast.unparse(node)
+    except (ValueError, RecursionError):  # pragma: no cover - unparse handles every parsed tree
+        return "object"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+_CONTAINER_CALLS = re.compile(r"(?:dict|list|set|defaultdict|OrderedDict|deque|Counter|WeakValueDictionary|\w*[Cc]ache\w*)$")
+
+
+def _module_facts(ctx: ModuleContext) -> tuple[frozenset, frozenset]:
+    """(module-level container names, classes instantiated at module level), once per module."""
+    cached = getattr(ctx, "_dbs_module_facts", None)
+    if cached is None:
+        containers: set[str] = set()
+        singletons: set[str] = set()
+        classes = {stmt.name for stmt in ctx.tree.body if isinstance(stmt, ast.ClassDef)}
+        for stmt in ctx.tree.body:
+            if isinstance(stmt, ast.Assign):
+                targets, value = stmt.targets, stmt.value
+            elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+                targets, value = [stmt.target], stmt.value
+            else:
+                continue
+            names = [t.id for t in targets if isinstance(t, ast.Name)]
+            callee = _last_name(value.func) if isinstance(value, ast.Call) else ""
+            if isinstance(value, (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)) or (
+                callee and _CONTAINER_CALLS.match(callee)
+            ):
+                containers.update(names)
+            elif callee in classes:
+                singletons.add(callee)
+        cached = (frozenset(containers), frozenset(singletons))
+        ctx._dbs_module_facts = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def _loaded_by(call: ast.Call) -> frozenset:
+    names: set[str] = set()
+    for arg in call.args:
+        for sub in ast.walk(arg):
+            if isinstance(sub, ast.Call) and _last_name(sub.func) in _LOADERS:
+                for target in sub.args:
+                    if isinstance(target, ast.Attribute):
+                        names.add(target.attr)
+                    elif isinstance(target, ast.Constant) and isinstance(target.value, str):
+                        names.add(target.value.rpartition(".")[2])
+    return frozenset(names)
+
+
+def _free_names(function: ast.AST) -> frozenset:
+    """Names a nested function reads but does not bind (its parameters and assignments)."""
+    args = function.args  # type: ignore[attr-defined]
+    bound = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg) if a is not None}
+    read: set[str] = set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+    return frozenset(read - bound)
+
+
+# Calls that read nothing of an object's relationships: they do not load them.
+_HARMLESS_CALLS = frozenset({"print", "len", "str", "repr", "id", "hash", "bool", "type", "isinstance", "format"})
+_LOG_METHODS = frozenset({"debug", "info", "warning", "error", "exception", "critical", "log"})
+
+
+def _harmless(func: ast.expr) -> bool:
+    if isinstance(func, ast.Name):
+        return func.id in _HARMLESS_CALLS
+    return isinstance(func, ast.Attribute) and func.attr in _LOG_METHODS
+
+
+def _refreshed(call: ast.Call) -> frozenset:
+    names = call.args[1] if len(call.args) > 1 else None
+    for keyword in call.keywords:
+        if keyword.arg == "attribute_names":
+            names = keyword.value
+    if isinstance(names, (ast.List, ast.Tuple, ast.Set)):
+        return frozenset(e.value for e in names.elts if isinstance(e, ast.Constant) and isinstance(e.value, str))
+    return frozenset()
+
+
+def _last_name(node: ast.expr) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return ""
+
+
+def _is_none(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
