@@ -6,9 +6,9 @@ runs. SessionLocal and fresh_db_session use expire_on_commit=False (plain column
 scope are fine); ExpiringSession keeps the default True.
 """
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
-from soundness.models import ExpiringSession, Member, SessionLocal, Team, fresh_db_session
+from soundness.models import ExpiringSession, Member, SessionLocal, Team, engine, fresh_db_session
 
 
 def bad_relationship_after_scope():
@@ -79,6 +79,13 @@ def bad_read_after_failed_scope():
             raise ValueError("boom")
     except ValueError:
         return team.name  # DBS005
+
+
+def bad_after_session_begin_block():
+    # SQLAlchemy's own idiom: the begin() block commits, expire_on_commit=True expires the team.
+    with Session(engine) as db, db.begin():
+        team = db.get(Team, 1)
+    return team.name  # DBS005
 
 
 # --- negatives ---------------------------------------------------------------------------------
