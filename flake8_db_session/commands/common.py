@@ -22,9 +22,10 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
         group.add_argument(f"--{key}", metavar=metavar, default=None, help=argparse.SUPPRESS if kind == "pfi" else None)
 
 
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Config files first (pyproject over ini), then command-line flags. Raises ConfigError."""
-    settings = load_settings(os.getcwd(), config_file=args.config)
+def settings_from_args(args: argparse.Namespace, start: str | None = None) -> Settings:
+    """Config files first (pyproject over ini, searched from ``start``, default the current
+    directory), then command-line flags. Raises ConfigError."""
+    settings = load_settings(start or os.getcwd(), config_file=args.config)
     overrides: dict[str, Any] = {}
     for key in ALL_OPTIONS:
         value = getattr(args, key.replace("-", "_"), None)

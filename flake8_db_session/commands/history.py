@@ -6,16 +6,15 @@ import argparse
 import os
 import sqlite3
 import sys
-from typing import Any
 
 from ..burndown import chart
 from ..burndown.baseline import load as load_baseline
 from ..burndown.cache import ResultCache, default_cache_dir
 from ..burndown.history import GitError, GitRepository, compute_history, terminal_progress
 from ..burndown.workflow import baseline_path
-from ..config import ALL_OPTIONS, ConfigError, Settings, load_settings, settings_from_mapping
+from ..config import ConfigError, Settings
 from ..fileio import write_atomic
-from .common import add_jobs_argument, add_settings_arguments
+from .common import add_jobs_argument, add_settings_arguments, settings_from_args
 
 NAME = "history"
 HELP = "per-module counts at each commit of a git range, and a burndown chart (reads git objects, never checks out)"
@@ -62,19 +61,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_settings_arguments(parser)
 
 
-def _settings(args: argparse.Namespace, start: str) -> Settings:
-    """The working tree's configuration (of --repo), then command-line flags, as other commands."""
-    settings = load_settings(start, config_file=args.config)
-    overrides: dict[str, Any] = {}
-    for key in ALL_OPTIONS:
-        value = getattr(args, key.replace("-", "_"), None)
-        if value is not None:
-            overrides[key] = value
-    if overrides:
-        settings = settings_from_mapping(overrides, root=settings.root, base=settings, source="command line")
-    return settings
-
-
 def _size(text: str) -> tuple[int, int]:
     try:
         width, height = (int(part) for part in text.lower().split("x"))
@@ -108,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--every must be 1 or more")
 
     repository = GitRepository(args.repo)
-    settings = _settings(args, repository.path)
+    settings = settings_from_args(args, repository.path)
     baseline = _baseline_total(args, settings)
     try:
         commits = repository.commits(args.since, args.until, args.every)
