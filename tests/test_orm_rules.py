@@ -270,3 +270,63 @@ def test_noqa_for_another_plugins_code_does_not_hide_a_finding():
     assert not noqa_covers("def f(db=Depends(get_db)):  # noqa: ARG001", "DBS001")
     assert noqa_covers("def f(db=Depends(get_db)):  # noqa: ARG001, DBS001", "DBS001")
     assert noqa_covers("def f(db=Depends(get_db)):  # noqa", "DBS001")
+
+
+SERVICES = {
+    "app/services/__init__.py": """
+        from .teams import TeamService, team_service
+    """,
+    "app/services/teams.py": """
+        from typing import List, Optional
+        from sqlalchemy.orm import Session
+        from app.models import Team
+
+        class TeamService:
+            def get(self, db: Session, team_id: int) -> Optional[Team]:
+                return db.get(Team, team_id)
+
+            def all(self, db: Session) -> List[Team]:
+                return db.query(Team).all()
+
+            def count(self, db: Session) -> int:
+                return db.query(Team).count()
+
+        team_service = TeamService()
+    """,
+    "app/service_routes.py": """
+        from app.db.session import fresh_db_session
+        from app.services import TeamService, team_service
+
+        def through_module_instance():
+            with fresh_db_session() as db:
+                team = team_service.get(db, 1)
+            return team  # DBS003
+
+        def through_local_instance():
+            with fresh_db_session() as db:
+                teams = TeamService().all(db)
+            return [len(t.members) for t in teams]  # DBS005
+
+        def not_a_model():
+            with fresh_db_session() as db:
+                count = team_service.count(db)
+            return count
+    """,
+}
+
+
+def test_service_return_annotations_are_followed_across_modules(tmp_path):
+    _write_project(tmp_path)
+    for relative, text in SERVICES.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(textwrap.dedent(text).lstrip("\n"))
+    path = str(tmp_path / "app" / "service_routes.py")
+    settings = Settings(root=str(tmp_path))
+    module, is_package, index = context_for_path(path, settings)
+    source = (tmp_path / "app" / "service_routes.py").read_text()
+    findings = analyze(source, path, settings, module=module, is_package=is_package, index=index)
+    assert {(f.line, f.code) for f in findings} == set(expected(source))
+    # The service module's facts are read from its text once per index, through the re-export.
+    facts = index._dbs_service_facts["app.services.teams"]
+    assert facts.returns["TeamService.all"] == (True, "app.models.Team")
+    assert facts.instances == {"team_service": "app.services.teams.TeamService"}

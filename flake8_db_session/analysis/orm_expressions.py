@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from .models import ModelInfo, annotation_class
 from .names import matches_configured
+from .orm_services import ServiceResolver
 from .orm_values import (
     _ALL,
     _CHAIN,
@@ -290,7 +291,77 @@ class ExpressionFlow:
                 for value in args:
                     if value is not None and value.kind == SESSION:
                         return Val(ORM, value.scope, returned)
-        return None
+        return self._service_result(func, args + kwargs, state)
+
+    def _service_result(self, func: ast.expr, values: list[Val | None], state: State) -> Val | None:
+        """``svc.get_team(db, 1)`` where the service (another module's function, a class's
+        method through an instance or ``Service(db)``) is annotated ``-> Team``: an instance of
+        the session handed to it, in the call or to the service's constructor."""
+        session = next((v for v in values if v is not None and v.kind == SESSION), None)
+        names = self.ctx.names
+        owner = member = None
+        if isinstance(func, ast.Name):
+            owner = names.qualify(func)
+        elif isinstance(func, ast.Attribute):
+            receiver, member = func.value, func.attr
+            constructor = receiver if isinstance(receiver, ast.Call) else None
+            if isinstance(receiver, ast.Name):
+                constructor = self._local_instances().get(receiver.id)
+                if constructor is None and receiver.id not in state.env:
+                    owner = self.services.instance_class(names.qualify(receiver) or "")
+            if constructor is not None and isinstance(constructor.func, (ast.Name, ast.Attribute)):
+                owner = names.qualify(constructor.func)
+                if session is None:
+                    session = next(
+                        (
+                            state.env[arg.id]
+                            for arg in (*constructor.args, *(k.value for k in constructor.keywords))
+                            if isinstance(arg, ast.Name) and arg.id in state.env and state.env[arg.id].kind == SESSION
+                        ),
+                        None,
+                    )
+        if session is None or not owner or "." not in owner:
+            return None
+        found = self.services.returned(owner, member)
+        model = self.models.model(found[1]) if found is not None else None
+        if model is None:
+            return None
+        return Val(MANY if found[0] else ORM, session.scope, model)
+
+    @property
+    def services(self) -> ServiceResolver:
+        """One per analyzed module (kept on its model resolver), so facts are read once."""
+        resolver = getattr(self.models, "_services", None)
+        if resolver is None:
+            resolver = self.models._services = ServiceResolver(self.ctx, self.models)
+        return resolver
+
+    def _local_instances(self) -> dict[str, ast.Call]:
+        """Names the function binds once, to ``Class(...)`` (``svc = TeamService(db)``)."""
+        cached = getattr(self, "_instances", None)
+        if cached is None:
+            seen: dict[str, ast.Call | None] = {}
+            for node in ast.walk(self.function):
+                if isinstance(node, ast.Assign) and not (len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+                    for sub in (n for target in node.targets for n in ast.walk(target)):
+                        if isinstance(sub, ast.Name):
+                            seen[sub.id] = None
+                elif isinstance(node, ast.Assign):
+                    name, value = node.targets[0].id, node.value
+                    is_instance = (
+                        isinstance(value, ast.Call)
+                        and isinstance(value.func, (ast.Name, ast.Attribute))
+                        and _last_name(value.func)[:1].isupper()
+                    )
+                    seen[name] = value if is_instance and name not in seen else None  # type: ignore[assignment]
+                elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.withitem, ast.NamedExpr)):
+                    target = getattr(node, "target", None) or getattr(node, "optional_vars", None)
+                    for sub in ast.walk(target) if target is not None else ():
+                        if isinstance(sub, ast.Name):
+                            seen[sub.id] = None
+            cached = {name: call for name, call in seen.items() if call is not None}
+            self._instances = cached
+        return cached
 
     def _model_method_result(self, func: ast.Attribute, args: list[Val | None]) -> Val | None:
         """``Team.find_by_id(team_id, session)``: a model's method annotated to return a model,
@@ -353,7 +424,7 @@ class ExpressionFlow:
         func = node.func
         name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
         if name in _TASK_CALLS or _STREAMING.search(name):
-            carried = self._carried(node, state)
+            carried = self._carried(node, state, streaming=name not in _TASK_CALLS)
             if carried is not None:
                 self.report(node, "DBS006", name=carried, target=f"{name}()")
             return
@@ -365,9 +436,19 @@ class ExpressionFlow:
                         self.report(node, "DBS006", name=_text(arg), target=where)
                         return
 
-    def _carried(self, node: ast.Call, state: State) -> str | None:
+    def _carried(self, node: ast.Call, state: State, streaming: bool = False) -> str | None:
         """An ORM object that travels with the task: an argument, an argument of the coroutine
-        call, or a name a lambda closes over. ``tool.name`` is read now and travels as a string."""
+        call, or a name a lambda closes over. ``tool.name`` is read now and travels as a string.
+
+        A streaming response over a session parameter (the endpoint's request-scoped
+        ``Depends(get_db)``) that is still open is not reported: FastAPI closes that session
+        only after the response has been sent."""
+        outlives = self._live_orm
+        if streaming:
+            def outlives(value: Val | None) -> bool:
+                if not self._live_orm(value):
+                    return False
+                return self.scopes[value.scope].kind != "param" or value.scope in state.closed  # type: ignore[union-attr]
         pending: list[ast.expr] = [*node.args, *(k.value for k in node.keywords)]
         while pending:
             arg = pending.pop()
@@ -379,15 +460,15 @@ class ExpressionFlow:
                 arg = arg.func  # a nested generator or coroutine function carries what it closes over
             if isinstance(arg, ast.Name) and arg.id in self.closures:
                 for name in sorted(self.closures[arg.id]):
-                    if self._live_orm(state.env.get(name)):
+                    if outlives(state.env.get(name)):
                         return name
                 continue
             if isinstance(arg, ast.Lambda):
                 for sub in ast.walk(arg.body):
-                    if isinstance(sub, ast.Name) and self._live_orm(state.env.get(sub.id)):
+                    if isinstance(sub, ast.Name) and outlives(state.env.get(sub.id)):
                         return sub.id
                 continue
-            if isinstance(arg, ast.Name) and self._live_orm(state.env.get(arg.id)):
+            if isinstance(arg, ast.Name) and outlives(state.env.get(arg.id)):
                 return arg.id
             if isinstance(arg, (ast.List, ast.Tuple, ast.Set)):
                 pending.extend(arg.elts)
