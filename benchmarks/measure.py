@@ -8,10 +8,12 @@ forked worker pool that is the biggest worker or the parent, not their sum.
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
-import time
+import sys
+import tempfile
 from dataclasses import asdict, dataclass
 from typing import Mapping, Sequence
 
@@ -28,6 +30,9 @@ class CommandFailed(RuntimeError):
     pass
 
 
+LAUNCHER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launch.py")
+
+
 def run_once(
     argv: Sequence[str],
     *,
@@ -36,23 +41,32 @@ def run_once(
     ok_codes: Sequence[int] = (0, 1),
     stdout_path: str = os.devnull,
 ) -> Sample:
-    """Run ``argv`` to completion; raise CommandFailed when its exit code is not in ``ok_codes``."""
-    with open(stdout_path, "wb") as out:
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            list(argv), cwd=cwd, env=dict(env) if env is not None else None, stdout=out, stderr=subprocess.PIPE
-        )
-        # Read stderr before waiting so a chatty child cannot block on a full pipe.
-        assert proc.stderr is not None
-        err = proc.stderr.read()
-        proc.stderr.close()
-        _pid, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)  # tell Popen the child is reaped
-    if proc.returncode not in ok_codes:
-        tail = err.decode("utf-8", "replace").strip().splitlines()[-5:]
+    """Run ``argv`` to completion; raise CommandFailed when its exit code is not in ``ok_codes``.
+
+    The command is started by ``launch.py`` (see there why), which measures it and writes the
+    figures to a temporary file.
+    """
+    handle, result_path = tempfile.mkstemp(prefix="sample-", suffix=".json")
+    os.close(handle)
+    try:
+        with open(stdout_path, "wb") as out:
+            proc = subprocess.run(
+                [sys.executable, "-I", LAUNCHER, result_path, "--", *argv],
+                cwd=cwd,
+                env=dict(env) if env is not None else None,
+                stdout=out,
+                stderr=subprocess.PIPE,
+                check=False,
+            )
+        with open(result_path, encoding="utf-8") as result:
+            text = result.read()
+        figures = json.loads(text) if text else None
+    finally:
+        os.unlink(result_path)
+    if figures is None or figures["exit_code"] not in ok_codes:
+        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
         raise CommandFailed(f"{' '.join(argv)} exited {proc.returncode}: {' | '.join(tail)}")
-    return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, proc.returncode)
+    return Sample(figures["wall"], figures["cpu"], figures["peak_kb"], figures["exit_code"])
 
 
 @dataclass(frozen=True)
