@@ -321,8 +321,9 @@ def render_markdown(data: dict) -> str:
     lines = [
         f"Measured {data['date']} on commit `{m['commit'][:12]}`: {m['cpu'] or 'unknown CPU'}, {m['cores']} cores,"
         f" {m['memory_gb']} GB, {m['platform']}, Python {m['versions'].get('python')}, flake8"
-        f" {m['versions'].get('flake8', '?')}, ruff {m['versions'].get('ruff', 'absent')}. Load average at"
-        f" start {', '.join(f'{x:.1f}' for x in data['load_start'])}. Corpora: {'; '.join(data['corpora'])}."
+        f" {m['versions'].get('flake8', '?')}, ruff {m['versions'].get('ruff', 'absent')}. Load average (1, 5,"
+        f" 15 min) at start {', '.join(f'{x:.1f}' for x in data['load_start'])}, at the end"
+        f" {', '.join(f'{x:.1f}' for x in data.get('load_end', []))}. Corpora: {'; '.join(data['corpora'])}."
         f" {data['runs']} runs ({data['synthetic_runs']} on the synthetic projects), medians.",
         "",
         "| target | ratio | limit | met |",
@@ -401,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _measure(args, groups, runs, synthetic_runs, cache, work, log) -> dict:  # type: ignore[no-untyped-def]
     load_start = list(os.getloadavg()) if hasattr(os, "getloadavg") else []
+    machine_info = machine()  # the commit measured: taken before the runs, the tree may move on
     corpora: list[str] = []
     if args.smoke:
         # A small generated project stands in for the real corpus: no download, seconds to run.
@@ -484,7 +486,8 @@ def _measure(args, groups, runs, synthetic_runs, cache, work, log) -> dict:  # t
         scenarios[s.key] = entry
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(),
+        "machine": machine_info,
+        "load_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else [],
         "load_start": load_start,
         "corpora": corpora,
         "runs": runs,
