@@ -7,8 +7,10 @@ provides the statements, ``report``, ``bind`` and the scopes.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import replace
 
+from .context import _statements, walk
 from .models import ModelInfo, annotation_class
 from .names import matches_configured
 from .orm_services import ServiceResolver
@@ -36,6 +38,10 @@ from .orm_values import (
     _refreshed,
     _text,
 )
+
+
+# ``svc = TeamService(db)``: a line binding a name to a capitalized call.
+_INSTANCE_LINE = re.compile(r"^[ \t]*(\w+)[ \t]*=[ \t]*(?:\w+\.)*[A-Z]\w*[ \t]*\(", re.MULTILINE)
 
 
 class ExpressionFlow:
@@ -301,13 +307,15 @@ class ExpressionFlow:
         names = self.ctx.names
         owner = member = None
         if isinstance(func, ast.Name):
+            if session is None:
+                return None
             owner = names.qualify(func)
         elif isinstance(func, ast.Attribute):
             receiver, member = func.value, func.attr
             constructor = receiver if isinstance(receiver, ast.Call) else None
             if isinstance(receiver, ast.Name):
-                constructor = self._local_instances().get(receiver.id)
-                if constructor is None and receiver.id not in state.env:
+                constructor = self._local_instances().get(receiver.id) if self._binds_instance(receiver.id) else None
+                if constructor is None and session is not None and receiver.id not in state.env:
                     owner = self.services.instance_class(names.qualify(receiver) or "")
             if constructor is not None and isinstance(constructor.func, (ast.Name, ast.Attribute)):
                 owner = names.qualify(constructor.func)
@@ -336,29 +344,48 @@ class ExpressionFlow:
             resolver = self.models._services = ServiceResolver(self.ctx, self.models)
         return resolver
 
+    def _binds_instance(self, name: str) -> bool:
+        """A text test before the walk: does a line of the function assign ``name = Class(``?"""
+        bound = getattr(self, "_instance_names", None)
+        if bound is None:
+            function = self.function
+            lines = self.ctx.lines
+            start, end = function.lineno - 1, getattr(function, "end_lineno", None)  # type: ignore[attr-defined]
+            text = "".join(lines[start:end]) if lines else ""
+            # No source lines (a tree-only adapter): let the walk decide.
+            bound = set(_INSTANCE_LINE.findall(text)) if text else None
+            self._instance_names = bound if bound is not None else frozenset({"*"})
+            bound = self._instance_names
+        return "*" in bound or name in bound
+
     def _local_instances(self) -> dict[str, ast.Call]:
         """Names the function binds once, to ``Class(...)`` (``svc = TeamService(db)``)."""
         cached = getattr(self, "_instances", None)
         if cached is None:
             seen: dict[str, ast.Call | None] = {}
-            for node in ast.walk(self.function):
+            # Statements only (a rebinding sits in one), not every expression node.
+            for node, _ in _statements(self.function.body):  # type: ignore[attr-defined]
                 if isinstance(node, ast.Assign) and not (len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
-                    for sub in (n for target in node.targets for n in ast.walk(target)):
+                    for sub in (n for target in node.targets for n in walk(target)):
                         if isinstance(sub, ast.Name):
                             seen[sub.id] = None
                 elif isinstance(node, ast.Assign):
-                    name, value = node.targets[0].id, node.value
+                    name, value = node.targets[0].id, node.value  # type: ignore[attr-defined]
                     is_instance = (
                         isinstance(value, ast.Call)
                         and isinstance(value.func, (ast.Name, ast.Attribute))
                         and _last_name(value.func)[:1].isupper()
                     )
                     seen[name] = value if is_instance and name not in seen else None  # type: ignore[assignment]
-                elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.withitem, ast.NamedExpr)):
-                    target = getattr(node, "target", None) or getattr(node, "optional_vars", None)
-                    for sub in ast.walk(target) if target is not None else ():
+                elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor)):
+                    for sub in walk(node.target):
                         if isinstance(sub, ast.Name):
                             seen[sub.id] = None
+                elif isinstance(node, (ast.With, ast.AsyncWith)):
+                    for item in node.items:
+                        for sub in walk(item.optional_vars) if item.optional_vars is not None else ():
+                            if isinstance(sub, ast.Name):
+                                seen[sub.id] = None
             cached = {name: call for name, call in seen.items() if call is not None}
             self._instances = cached
         return cached

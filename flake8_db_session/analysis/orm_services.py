@@ -54,8 +54,8 @@ def service_facts(text: str, module: str, imports: dict[str, str]) -> ServiceFac
 
     returns: dict[str, tuple[bool, str]] = {}
     if "->" in text:
-        tops = [m.start() for m in _TOP.finditer(text)]
-        classes = {m.start(): m.group(1) for m in _CLASS.finditer(text)}
+        tops: list[int] = []
+        classes: dict[int, str] = {}
         for match in _DEF.finditer(text):
             annotation = _return_annotation(text, match.end())
             if annotation is None:
@@ -64,10 +64,15 @@ def service_facts(text: str, module: str, imports: dict[str, str]) -> ServiceFac
             if found is None:
                 continue
             many, name = found
+            if not name.rpartition(".")[2][:1].isupper():
+                continue  # str, int, dict...: classes, models among them, are capitalized
             indent = match.group(1)
             if not indent:
                 key = match.group(2)
             else:
+                if not tops:  # only now: most annotated defs return nothing of interest
+                    tops = [m.start() for m in _TOP.finditer(text)]
+                    classes = {m.start(): m.group(1) for m in _CLASS.finditer(text)}
                 owner = _owning_class(tops, classes, match.start(), indent)
                 if owner is None:
                     continue
@@ -134,6 +139,34 @@ def _annotated_model(annotation: str) -> tuple[bool, str] | None:
     return None
 
 
+def _tree_facts(ctx: ModuleContext) -> ServiceFacts:
+    """The analyzed module's own facts, from its parsed top-level statements (no text scan)."""
+    names = ctx.names
+    returns: dict[str, tuple[bool, str]] = {}
+    instances: dict[str, str] = {}
+
+    def record(key: str, annotation: ast.expr | None) -> None:
+        found = _annotated_model(ast.unparse(annotation)) if annotation is not None else None
+        if found is not None and found[1].rpartition(".")[2][:1].isupper():
+            head, dot, rest = found[1].partition(".")
+            returns[key] = (found[0], names.qualify_name(head) + dot + rest)
+
+    for stmt in ctx.tree.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            record(stmt.name, stmt.returns)
+        elif isinstance(stmt, ast.ClassDef):
+            for member in stmt.body:
+                if isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    record(f"{stmt.name}.{member.name}", member.returns)
+        elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            value = stmt.value
+            if isinstance(value, ast.Call) and isinstance(value.func, (ast.Name, ast.Attribute)):
+                qualified = names.qualify(value.func) or ""
+                if qualified.rpartition(".")[2][:1].isupper():
+                    instances[stmt.targets[0].id] = qualified
+    return ServiceFacts(returns, instances)
+
+
 _MAX_HOPS = 6  # re-exports followed from the name a module imports to where it is defined
 
 
@@ -151,8 +184,7 @@ class ServiceResolver:
         ctx = self.ctx
         if module == ctx.module or not module:
             if self._own is None:
-                text = ctx.source or "".join(ctx.lines)
-                self._own = service_facts(text, ctx.module, dict(ctx.names.imports))
+                self._own = _tree_facts(ctx)
             return self._own
         index = ctx.index
         cache = getattr(index, "_dbs_service_facts", None)
