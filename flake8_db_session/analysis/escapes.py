@@ -159,7 +159,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         text = "".join(lines[node.lineno - 1 : getattr(node, "end_lineno", None) or node.lineno])  # type: ignore[attr-defined]
         if any(name in text for name in state.env) or any(name in text for name in self.closures):
             return False
-        return not (producing and self.markers.search(text))
+        return not (producing and (self.markers.search(text) or self.session_holders(text, state)))
 
     def _Expr(self, node: ast.Expr, state: State) -> State:
         if not self.quiet(node, state):

@@ -41,7 +41,7 @@ from .orm_values import (
 
 
 # ``svc = TeamService(db)``: a line binding a name to a capitalized call.
-_INSTANCE_LINE = re.compile(r"^[ \t]*(\w+)[ \t]*=[ \t]*(?:\w+\.)*[A-Z]\w*[ \t]*\(", re.MULTILINE)
+_INSTANCE_LINE = re.compile(r"^[ \t]*(\w+)[ \t]*=[ \t]*(?:\w+\.)*[A-Z]\w*[ \t]*\(([^\n]*)", re.MULTILINE)
 
 
 class ExpressionFlow:
@@ -353,10 +353,24 @@ class ExpressionFlow:
             start, end = function.lineno - 1, getattr(function, "end_lineno", None)  # type: ignore[attr-defined]
             text = "".join(lines[start:end]) if lines else ""
             # No source lines (a tree-only adapter): let the walk decide.
-            bound = set(_INSTANCE_LINE.findall(text)) if text else None
-            self._instance_names = bound if bound is not None else frozenset({"*"})
+            found: dict[str, str] = {}
+            for target, arguments in _INSTANCE_LINE.findall(text) if text else ():
+                found[target] = found.get(target, "") + arguments
+            self._instance_names = found if text else {"*": ""}
             bound = self._instance_names
         return "*" in bound or name in bound
+
+    def session_holders(self, text: str, state: State) -> bool:
+        """Whether ``text`` names a local service built with a tracked session
+        (``service = TeamService(db)``): a call on it may return that session's objects."""
+        self._binds_instance("")
+        sessions = [name for name, value in state.env.items() if value.kind == SESSION]
+        if not sessions:
+            return False
+        for holder, arguments in self._instance_names.items():
+            if holder in text and any(session in arguments for session in sessions):
+                return True
+        return False
 
     def _local_instances(self) -> dict[str, ast.Call]:
         """Names the function binds once, to ``Class(...)`` (``svc = TeamService(db)``)."""

@@ -32,6 +32,13 @@ def bad_constructed_with_session():
         return {"teams": teams}  # DBS003
 
 
+def bad_service_holding_the_session():
+    with fresh_db_session() as db:
+        repository = TeamRepository(db)
+        teams = repository.all_teams()
+    return teams  # DBS003
+
+
 def bad_local_service_instance():
     with fresh_db_session() as db:
         service = TeamService()
