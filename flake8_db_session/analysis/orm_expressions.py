@@ -315,7 +315,7 @@ class ExpressionFlow:
             constructor = receiver if isinstance(receiver, ast.Call) else None
             if isinstance(receiver, ast.Name):
                 constructor = self._local_instances().get(receiver.id) if self._binds_instance(receiver.id) else None
-                if constructor is None and session is not None and receiver.id not in state.env:
+                if constructor is None and session is not None and not self._rebinds(receiver.id):
                     owner = self.services.instance_class(names.qualify(receiver) or "")
             if constructor is not None and isinstance(constructor.func, (ast.Name, ast.Attribute)):
                 owner = names.qualify(constructor.func)
@@ -352,6 +352,7 @@ class ExpressionFlow:
             lines = self.ctx.lines
             start, end = function.lineno - 1, getattr(function, "end_lineno", None)  # type: ignore[attr-defined]
             text = "".join(lines[start:end]) if lines else ""
+            self._function_text = text
             # No source lines (a tree-only adapter): let the walk decide.
             found: dict[str, str] = {}
             for target, arguments in _INSTANCE_LINE.findall(text) if text else ():
@@ -359,6 +360,20 @@ class ExpressionFlow:
             self._instance_names = found if text else {"*": ""}
             bound = self._instance_names
         return "*" in bound or name in bound
+
+    def _rebinds(self, name: str) -> bool:
+        """Whether the function binds ``name`` itself (a parameter, an assignment, a loop or
+        ``with`` target), so it is not the module-level service of that name."""
+        args = self.function.args  # type: ignore[attr-defined]
+        every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+        if any(arg is not None and arg.arg == name for arg in every):
+            return True
+        self._binds_instance("")
+        text = self._function_text
+        if not text:
+            return True  # no source lines: do not guess
+        pattern = rf"\b{name}[ \t]*(?::[^=\n]*)?=(?!=)|\bas[ \t]+{name}\b|\bfor[ \t]+{name}\b|\b{name}[ \t]*,|,[ \t]*{name}[ \t]*="
+        return re.search(pattern, text) is not None
 
     def session_holders(self, text: str, state: State) -> bool:
         """Whether ``text`` names a local service built with a tracked session

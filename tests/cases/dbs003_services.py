@@ -4,7 +4,7 @@
 Executed by tests/soundness: each bad_ function returns an object whose relationship raises
 DetachedInstanceError when the caller reads it; each ok_ function returns something readable.
 """
-from soundness.models import fresh_db_session
+from soundness.models import Team, fresh_db_session
 from soundness.services import TeamRepository, TeamService, team_service
 
 
@@ -62,3 +62,15 @@ def ok_column_after_scope():
     with fresh_db_session() as db:
         team = team_service.get_team(db, 1)
     return team.name
+
+
+class _Names:
+    def get_team(self, db, team_id):
+        return {"name": db.get(Team, team_id).name}
+
+
+def ok_local_name_shadows_the_module_service():
+    team_service = _Names()
+    with fresh_db_session() as db:
+        team = team_service.get_team(db, 1)
+    return team
