@@ -110,11 +110,29 @@ def corpus_scenarios(prefix: str, root: str, target: str, work: str, *, ruff: bo
     return scenarios
 
 
+# A copy of the package taken when the run starts: every scenario measures the same code even if
+# the checkout is edited meanwhile (and history's cache, keyed by the package's source, holds).
+_SNAPSHOT: list[str] = []
+
+
 def _env_with_project() -> dict[str, str]:
-    """Children find ``benchmarks`` (the floor) and this checkout's package from any directory."""
+    """Children find ``benchmarks`` (the floor) and the package snapshot from any directory."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = PROJECT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    paths = [*_SNAPSHOT, PROJECT] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
     return env
+
+
+def take_snapshot(work: str) -> str:
+    """Copy this checkout's package into ``work``; children import it ahead of the installed one."""
+    target = os.path.join(work, "snapshot")
+    shutil.copytree(
+        os.path.join(PROJECT, "flake8_db_session"),
+        os.path.join(target, "flake8_db_session"),
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    _SNAPSHOT[:] = [target]
+    return target
 
 
 def flake8_scenarios(root: str, target: str, largest: str) -> list[Scenario]:
@@ -159,7 +177,10 @@ def history_scenarios(repo: str, first: str, work: str) -> list[Scenario]:
 
     history = [*TOOL, "history", "--since", first, f"-j{jobs}"]
     return [
-        Scenario("history.check_jN", f"check -j{jobs} of the last commit", [*TOOL, "check", f"-j{jobs}", "."], repo, env=_env_with_project),
+        Scenario(
+            "history.check_jN", f"check -j{jobs} of the last commit", [*TOOL, "check", f"-j{jobs}", "."], repo,
+            env=_env_with_project,
+        ),
         Scenario("history.cold", "history over the commits, empty cache", history, repo, env=cold_env),
         Scenario("history.warm", "history over the commits, cache filled", history, repo, env=warm_env),
     ]
@@ -403,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
 def _measure(args, groups, runs, synthetic_runs, cache, work, log) -> dict:  # type: ignore[no-untyped-def]
     load_start = list(os.getloadavg()) if hasattr(os, "getloadavg") else []
     machine_info = machine()  # the commit measured: taken before the runs, the tree may move on
+    take_snapshot(work)
     corpora: list[str] = []
     if args.smoke:
         # A small generated project stands in for the real corpus: no download, seconds to run.

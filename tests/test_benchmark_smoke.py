@@ -67,3 +67,19 @@ def test_measure_reports_the_child_peak_memory():
     assert sample.exit_code == 0
     assert sample.peak_kb >= 64 * 1024
     assert sample.wall > 0 and sample.cpu > 0
+
+
+def test_children_import_the_snapshot_of_the_package(tmp_path, monkeypatch):
+    from benchmarks import harness
+
+    monkeypatch.setattr(harness, "_SNAPSHOT", [])
+    snapshot = harness.take_snapshot(str(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, "-c", "import flake8_db_session; print(flake8_db_session.__file__)"],
+        env=harness._env_with_project(),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=str(tmp_path),
+    )
+    assert proc.stdout.strip() == os.path.join(snapshot, "flake8_db_session", "__init__.py")
