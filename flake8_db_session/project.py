@@ -8,6 +8,7 @@ names from, once per process.
 from __future__ import annotations
 
 import ast
+import hashlib
 import os
 import re
 from functools import lru_cache
@@ -108,7 +109,7 @@ class FileProjectIndex(ProjectIndex):
                     summary = self._shared[key]
                 else:
                     try:
-                        summary = summarize_source(self.read_bytes(path), path, module, path.endswith("__init__.py"))
+                        summary = _summary_of(self.read_bytes(path), path, module, path.endswith("__init__.py"))
                     except OSError:
                         summary = None
                     self._shared[key] = summary
@@ -141,13 +142,7 @@ class FileProjectIndex(ProjectIndex):
                     if target is not None:
                         return {name: target}, {}
                 if name in alias_names or name in imported_names:
-                    tree = ast.parse(data, filename=path)
-                    from .analysis.dependencies import module_aliases
-
-                    ctx = ModuleContext.build(
-                        tree, path, self.settings, module=module, is_package=path.endswith("__init__.py"), index=self
-                    )
-                    result = (ctx.names.imports, module_aliases(ctx))
+                    result = _aliases_of(data, path, module, path.endswith("__init__.py"), self.settings)
                     self._modules[module] = self._shared[("aliases", module, path)] = result
                     return result
             except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
@@ -189,6 +184,44 @@ class FileProjectIndex(ProjectIndex):
                 return None
             qualified = imports[name]  # follow a re-export
         return None
+
+
+# Summaries by module name and content: the same model module at 50 commits of a history (a new
+# index per commit) is summarized once. A summary depends on nothing else.
+_SUMMARIES_BY_CONTENT: dict[tuple[str, bool, bytes], ModuleSummary | None] = {}
+_MAX_SUMMARIES_BY_CONTENT = 4096
+
+
+def _summary_of(data: bytes, path: str, module: str, is_package: bool) -> ModuleSummary | None:
+    key = (module, is_package, hashlib.blake2b(data, digest_size=16).digest())
+    if key in _SUMMARIES_BY_CONTENT:
+        return _SUMMARIES_BY_CONTENT[key]
+    if len(_SUMMARIES_BY_CONTENT) >= _MAX_SUMMARIES_BY_CONTENT:
+        _SUMMARIES_BY_CONTENT.clear()
+    summary = _SUMMARIES_BY_CONTENT[key] = summarize_source(data, path, module, is_package)
+    return summary
+
+
+# A module's imports and session aliases, by content and settings (again: once per history).
+_ALIASES_BY_CONTENT: dict[tuple, tuple[dict[str, str] | None, dict[str, SessionAlias]]] = {}
+
+
+def _aliases_of(
+    data: bytes, path: str, module: str, is_package: bool, settings: Settings
+) -> tuple[dict[str, str] | None, dict[str, SessionAlias]]:
+    """(imports, session aliases) of a module; raises what ``ast.parse`` raises."""
+    key = (module, is_package, settings, hashlib.blake2b(data, digest_size=16).digest())
+    found = _ALIASES_BY_CONTENT.get(key)
+    if found is None:
+        from .analysis.dependencies import module_aliases
+
+        tree = ast.parse(data, filename=path)
+        # The aliases of a module depend only on its own names and the settings: no index needed.
+        ctx = ModuleContext.build(tree, path, settings, module=module, is_package=is_package)
+        if len(_ALIASES_BY_CONTENT) >= _MAX_SUMMARIES_BY_CONTENT:
+            _ALIASES_BY_CONTENT.clear()
+        found = _ALIASES_BY_CONTENT[key] = (ctx.names.imports, module_aliases(ctx))
+    return found
 
 
 _INDEXES: dict[tuple[tuple[str, ...], Settings], FileProjectIndex] = {}
