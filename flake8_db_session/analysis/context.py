@@ -170,24 +170,28 @@ def nested_bodies(stmt: ast.stmt) -> Iterator[list[ast.stmt]]:
 
 
 def statements_on_lines(body: list[ast.stmt], lines: Sequence[int]) -> list[ast.stmt]:
-    """Each statement (at any depth) whose span holds one of ``lines``, outermost first, once."""
+    """Each statement (at any depth) whose span holds one of ``lines`` (ascending), outer ones
+    before the statements nested in them, once. One pass over each body and the lines in it."""
     found: list[ast.stmt] = []
-    seen: set[int] = set()
-    for line in lines:
-        level: Iterable[ast.stmt] = body
-        while True:
-            deeper: list[ast.stmt] = []
-            for stmt in level:
-                start, end = statement_span(stmt)
-                if start <= line <= end:
-                    if id(stmt) not in seen:
-                        seen.add(id(stmt))
-                        found.append(stmt)
-                    for nested in nested_bodies(stmt):
-                        deeper.extend(nested)
-            if not deeper:
+    stack: list[tuple[list[ast.stmt], Sequence[int]]] = [(body, lines)]
+    while stack:
+        statements, wanted = stack.pop()
+        first = 0
+        for stmt in statements:
+            start, end = statement_span(stmt)
+            while first < len(wanted) and wanted[first] < start:
+                first += 1
+            if first == len(wanted):
                 break
-            level = deeper
+            if wanted[first] > end:
+                continue
+            last = first
+            while last < len(wanted) and wanted[last] <= end:
+                last += 1
+            found.append(stmt)  # siblings on one line (``a; b``) keep ``first``: both are found
+            inner = wanted[first:last]
+            for nested in nested_bodies(stmt):
+                stack.append((nested, inner))
     return found
 
 
