@@ -6,6 +6,7 @@ import argparse
 import ast
 import gc
 import os
+import sys
 from dataclasses import replace
 from typing import Any, ClassVar, Generator, Sequence
 
@@ -110,6 +111,9 @@ class Plugin:
             )
         except (RecursionError, MemoryError):  # pathological nesting: never take flake8 down
             return
+        except Exception as exc:  # a bug of ours must not stop flake8's run over the other files
+            sys.stderr.write(f"{self._filename}: flake8-db-session: internal error, file skipped: {_describe(exc)}\n")
+            return
         finally:
             if collecting:
                 gc.enable()
@@ -117,3 +121,12 @@ class Plugin:
         findings = burndown_inline.apply(findings, self._filename, settings, self.baseline_root, self.baseline)
         for finding in findings:
             yield finding.line, finding.col, finding.message, type(self)
+
+
+def _describe(exc: BaseException) -> str:
+    """One line naming the error and where it was raised, for a bug report."""
+    import traceback
+
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f" at {os.path.basename(frame.filename)}:{frame.lineno}" if frame else ""
+    return f"{type(exc).__name__}: {exc}{where}".replace("\n", " ")

@@ -173,6 +173,10 @@ def check_source(
         )
     except (RecursionError, MemoryError) as exc:
         return FileResult(path, error=f"too deeply nested to analyze: {type(exc).__name__}")
+    except Exception as exc:  # a bug of ours: name the file, go on with the others (exit 2)
+        from .plugin import _describe
+
+        return FileResult(path, error=f"internal error, file skipped: {_describe(exc)}")
     return FileResult(path, findings)
 
 

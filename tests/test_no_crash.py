@@ -96,3 +96,28 @@ def test_odd_files_never_raise() -> None:
     for data in (b"", b"\xef\xbb\xbf", b"\x00", b"\xff\xfe", b"# coding: made-up\n", b"\r\n\r\n", b"x = (" * 300):
         result = check_source(data, "odd.py", SETTINGS)
         assert result.findings == []
+
+
+def test_an_internal_error_skips_the_file_and_never_stops_flake8(tmp_path):
+    """A bug in a check: flake8 and the standalone command go on with the other files."""
+    import subprocess
+    import sys
+
+    (tmp_path / "boom.py").write_text("from fastapi import Depends\n@r.get('/')\ndef a(db=Depends(get_db)):\n    pass\n")
+    (tmp_path / "ok.py").write_text("x = 1\n")
+    (tmp_path / "sitecustomize.py").write_text(
+        "import flake8_db_session.analysis as a\n"
+        "def boom(ctx):\n"
+        "    if ctx.path.endswith('boom.py'):\n"
+        "        raise TypeError('injected')\n"
+        "    return []\n"
+        "a.CHECKS.append(boom)\n"
+    )
+    env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path)}
+    for command in (["flake8", "--select", "DBS", "boom.py", "ok.py"], ["flake8_db_session", "check", "boom.py", "ok.py"]):
+        result = subprocess.run(
+            [sys.executable, "-m", *command], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120
+        )
+        assert "Traceback" not in result.stderr, result.stderr
+        assert "boom.py" in result.stderr and "internal error, file skipped: TypeError: injected" in result.stderr
+    assert result.returncode == 2  # the standalone command: an input it could not check
