@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import replace
+from functools import lru_cache
 
 from .context import _statements, walk
 from .models import ModelInfo, annotation_class
@@ -38,6 +39,15 @@ from .orm_values import (
     _refreshed,
     _text,
 )
+
+
+@lru_cache(maxsize=1024)
+def _rebinding_pattern(name: str) -> re.Pattern[str]:
+    """``name = ...``, ``as name``, ``for name``, ``name, ...``: compiled once per name (the
+    ``re`` module's own cache is small and shared, and compiling is most of a search's cost)."""
+    return re.compile(
+        rf"\b{name}[ \t]*(?::[^=\n]*)?=(?!=)|\bas[ \t]+{name}\b|\bfor[ \t]+{name}\b|\b{name}[ \t]*,|,[ \t]*{name}[ \t]*="
+    )
 
 
 # ``svc = TeamService(db)``: a line binding a name to a capitalized call.
@@ -372,8 +382,7 @@ class ExpressionFlow:
         text = self._function_text
         if not text:
             return True  # no source lines: do not guess
-        pattern = rf"\b{name}[ \t]*(?::[^=\n]*)?=(?!=)|\bas[ \t]+{name}\b|\bfor[ \t]+{name}\b|\b{name}[ \t]*,|,[ \t]*{name}[ \t]*="
-        return re.search(pattern, text) is not None
+        return _rebinding_pattern(name).search(text) is not None
 
     def session_holders(self, text: str, state: State) -> bool:
         """Whether ``text`` names a local service built with a tracked session

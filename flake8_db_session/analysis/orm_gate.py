@@ -107,19 +107,28 @@ class Gate:
         source = ctx.source
         self._ctx = ctx
         self._markers: re.Pattern[str] | None = None
+        self._using: list[int] | None = None
         self.everything = not source  # only a tree: no text to test, analyze every function
         if self.everything:
             self.factories = factory_names(ctx)
             self.opening: list[int] = []
-            self.using: list[int] = []
+            self._using = []
             return
         self.factories = factory_names(ctx)
         self.opening = _lines_of(source, _opening_offsets(ctx, self.factories))
-        using: list[int] = []
-        if "Session" in source:
-            for word in _PARAMETER_WORDS:
-                using.extend(_occurrences(source, word))
-        self.using = _lines_of(source, using)
+
+    @property
+    def using(self) -> list[int]:
+        """Lines that close something or hand something on: only needed for a module that opens
+        nothing, or for a function with a session parameter that opens nothing (computed then)."""
+        if self._using is None:
+            source = self._ctx.source
+            using: list[int] = []
+            if "Session" in source:
+                for word in _PARAMETER_WORDS:
+                    using.extend(_occurrences(source, word))
+            self._using = _lines_of(source, using)
+        return self._using
 
     @property
     def markers(self) -> re.Pattern[str]:
