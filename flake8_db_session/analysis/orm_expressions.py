@@ -50,6 +50,20 @@ def _rebinding_pattern(name: str) -> re.Pattern[str]:
     )
 
 
+def _lines_naming(text: str, name: str) -> str:
+    """The newline-separated lines of ``text`` that contain ``name``, in order, each with its
+    newline: a pattern that spells ``name`` and matches within one line finds the same there."""
+    parts: list[str] = []
+    at = text.find(name)
+    while at != -1:
+        start = text.rfind("\n", 0, at) + 1
+        stop = text.find("\n", at)
+        stop = len(text) if stop == -1 else stop + 1
+        parts.append(text[start:stop])
+        at = text.find(name, stop)
+    return "".join(parts)
+
+
 # ``svc = TeamService(db)``: a line binding a name to a capitalized call.
 _INSTANCE_LINE = re.compile(r"^[ \t]*(\w+)[ \t]*=[ \t]*(?:\w+\.)*[A-Z]\w*[ \t]*\(([^\n]*)", re.MULTILINE)
 
@@ -382,7 +396,8 @@ class ExpressionFlow:
         text = self._function_text
         if not text:
             return True  # no source lines: do not guess
-        return _rebinding_pattern(name).search(text) is not None
+        # Every alternative spells ``name`` and stays on one line: search only those lines.
+        return _rebinding_pattern(name).search(_lines_naming(text, name)) is not None
 
     def session_holders(self, text: str, state: State) -> bool:
         """Whether ``text`` names a local service built with a tracked session
