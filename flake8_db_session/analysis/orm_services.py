@@ -13,6 +13,7 @@ import ast
 import os
 import re
 from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -56,7 +57,7 @@ def service_facts(text: str, module: str, imports: dict[str, str]) -> ServiceFac
     if "->" in text:
         tops: list[int] = []
         classes: dict[int, str] = {}
-        for match in _DEF.finditer(text):
+        for match in _defs(text):
             annotation = _return_annotation(text, match.end())
             if annotation is None:
                 continue
@@ -80,6 +81,21 @@ def service_facts(text: str, module: str, imports: dict[str, str]) -> ServiceFac
             returns[key] = (many, qualify(name))
     instances = {target: qualify(cls) for target, cls in _INSTANCE.findall(text)}
     return ServiceFacts(returns, instances)
+
+
+def _defs(text: str) -> Iterator[re.Match[str]]:
+    """``_DEF.finditer(text)``, faster: the pattern is tried only at the start of the lines that
+    spell ``def`` (a match never leaves its line), not at every position of a large module."""
+    line_start = -1
+    at = text.find("def")
+    while at != -1:
+        start = text.rfind("\n", 0, at) + 1
+        if start != line_start:
+            line_start = start
+            match = _DEF.match(text, start)
+            if match is not None:
+                yield match
+        at = text.find("def", at + 3)
 
 
 def _owning_class(tops: list[int], classes: dict[int, str], position: int, indent: str) -> str | None:
