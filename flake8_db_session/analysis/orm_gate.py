@@ -30,14 +30,17 @@ def factory_names(ctx: ModuleContext) -> set[str]:
     settings = ctx.settings
     names = {name.rpartition(".")[2] for name in settings.scopes}
     source = ctx.source
-    for word in ("sessionmaker(", "scoped_session(", "contextmanager("):
-        for start in _occurrences(source, word):
+    manager = _occurrences(source, "contextmanager")  # one scan for both spellings below
+    after = len("contextmanager")
+    called = [at for at in manager if source.startswith("(", at + after)]
+    for word, found in (("sessionmaker(", None), ("scoped_session(", None), ("contextmanager(", called)):
+        for start in found if found is not None else _occurrences(source, word):
             # Only the line around each occurrence: a MULTILINE regex over the file is slow.
             line_start = source.rfind("\n", 0, start) + 1
             line_end = source.find("\n", start)
             line = source[line_start : line_end if line_end != -1 else len(source)]
             names.update(_LOCAL_FACTORY.findall(line))
-    for start in _occurrences(source, "contextmanager\n"):
+    for start in (at for at in manager if source.startswith("\n", at + after)):
         line_start = source.rfind("\n", 0, start) + 1
         match = _DECORATED_FACTORY.match(source, line_start)
         if match:
@@ -61,6 +64,20 @@ def _occurrences(source: str, word: str) -> list[int]:
     return found
 
 
+def _occurrences_of_each(source: str, names: set[str]) -> dict[str, list[int]]:
+    """Every offset of each name. A name that contains a shorter one (``AsyncSession``,
+    ``SessionLocal`` and ``Session``) is found from that one's offsets: one scan, not three."""
+    found: dict[str, list[int]] = {}
+    for name in sorted(names, key=lambda n: (len(n), n)):
+        shorter = next((known for known in found if known in name), None)
+        if shorter is None:
+            found[name] = _occurrences(source, name)
+            continue
+        shift = name.find(shorter)
+        found[name] = [at - shift for at in found[shorter] if at >= shift and source.startswith(name, at - shift)]
+    return found
+
+
 def _opening_offsets(ctx: ModuleContext, factories: set[str]) -> list[int]:
     """Offsets of calls to a session factory or detached source, and of ``next(get_db())``.
 
@@ -70,8 +87,8 @@ def _opening_offsets(ctx: ModuleContext, factories: set[str]) -> list[int]:
     source = ctx.source
     offsets: list[int] = []
     calls = factories | {n.rpartition(".")[2] for n in settings.detached_sources}
-    for name in calls:
-        for start in _occurrences(source, name):
+    for name, starts in _occurrences_of_each(source, calls).items():
+        for start in starts:
             before = source[start - 1] if start else " "
             if (before.isalnum() or before == "_") or not _CALL_AFTER.match(source, start + len(name)):
                 continue
