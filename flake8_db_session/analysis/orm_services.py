@@ -73,7 +73,7 @@ def service_facts(text: str, module: str, imports: dict[str, str]) -> ServiceFac
             else:
                 if not tops:  # only now: most annotated defs return nothing of interest
                     tops = [m.start() for m in _TOP.finditer(text)]
-                    classes = {m.start(): m.group(1) for m in _CLASS.finditer(text)}
+                    classes = {m.start(): m.group(1) for m in _classes(text)}
                 owner = _owning_class(tops, classes, match.start(), indent)
                 if owner is None:
                     continue
@@ -96,6 +96,17 @@ def _defs(text: str) -> Iterator[re.Match[str]]:
             if match is not None:
                 yield match
         at = text.find("def", at + 3)
+
+
+def _classes(text: str) -> Iterator[re.Match[str]]:
+    """``_CLASS.finditer(text)``, faster: tried only where a line starts with ``class``."""
+    at = text.find("class")
+    while at != -1:
+        if at == 0 or text[at - 1] == "\n":
+            match = _CLASS.match(text, at)
+            if match is not None:
+                yield match
+        at = text.find("class", at + 5)
 
 
 def _owning_class(tops: list[int], classes: dict[int, str], position: int, indent: str) -> str | None:
