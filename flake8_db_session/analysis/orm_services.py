@@ -13,11 +13,13 @@ import ast
 import os
 import re
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from .models import _imports_only, annotation_class
+
+_T = TypeVar("_T")
 
 if TYPE_CHECKING:
     from .context import ModuleContext
@@ -260,29 +262,20 @@ class ServiceResolver:
     def returned(self, owner: str, member: str | None) -> tuple[bool, str] | None:
         """(container?, model class qualified) that ``owner.member`` (a class and its method) or
         ``owner`` (a function) is annotated to return; re-exports followed."""
-        qualified = owner
-        for _ in range(_MAX_HOPS):
-            module, _, name = qualified.rpartition(".")
-            if not module:
-                return None
-            facts = self.facts(module)
-            found = facts.returns.get(f"{name}.{member}" if member else name)
-            if found is not None:
-                return found
-            summary = self.models.summary(module)
-            target = summary.imports.get(name) if summary is not None else None
-            if target is None:
-                return None
-            qualified = target
-        return None
+        key = (lambda name: f"{name}.{member}") if member else (lambda name: name)
+        return self._follow(owner, lambda facts, name: facts.returns.get(key(name)))
 
     def instance_class(self, qualified: str) -> str | None:
         """The class of a module-level instance (``llm_provider_service = LLMProviderService()``)."""
+        return self._follow(qualified, lambda facts, name: facts.instances.get(name))
+
+    def _follow(self, qualified: str, lookup: Callable[[ServiceFacts, str], _T | None]) -> _T | None:
+        """``lookup`` in the module a qualified name points into, following re-exports."""
         for _ in range(_MAX_HOPS):
             module, _, name = qualified.rpartition(".")
             if not module:
                 return None
-            found = self.facts(module).instances.get(name)
+            found = lookup(self.facts(module), name)
             if found is not None:
                 return found
             summary = self.models.summary(module)
