@@ -12,11 +12,14 @@ import hashlib
 import os
 import re
 from functools import lru_cache
+from typing import Callable, TypeVar
 
 from .analysis.context import ModuleContext, ProjectIndex, SessionAlias
 from .analysis.models import ModuleSummary, summarize_source
 from .analysis.names import resolve_relative
 from .config import Settings
+
+_V = TypeVar("_V")
 
 _MAX_REEXPORT_DEPTH = 8
 # Text gates before parsing another module: an alias definition starts a line with
@@ -192,14 +195,19 @@ _SUMMARIES_BY_CONTENT: dict[tuple[str, bool, bytes], ModuleSummary | None] = {}
 _MAX_SUMMARIES_BY_CONTENT = 4096
 
 
+def _by_content(cache: dict, key: tuple, compute: Callable[[], _V]) -> _V:
+    """``compute()`` once per key, in a cache cleared when it reaches its bound."""
+    if key in cache:
+        return cache[key]
+    if len(cache) >= _MAX_SUMMARIES_BY_CONTENT:
+        cache.clear()
+    value = cache[key] = compute()
+    return value
+
+
 def _summary_of(data: bytes, path: str, module: str, is_package: bool) -> ModuleSummary | None:
     key = (module, is_package, hashlib.blake2b(data, digest_size=16).digest())
-    if key in _SUMMARIES_BY_CONTENT:
-        return _SUMMARIES_BY_CONTENT[key]
-    if len(_SUMMARIES_BY_CONTENT) >= _MAX_SUMMARIES_BY_CONTENT:
-        _SUMMARIES_BY_CONTENT.clear()
-    summary = _SUMMARIES_BY_CONTENT[key] = summarize_source(data, path, module, is_package)
-    return summary
+    return _by_content(_SUMMARIES_BY_CONTENT, key, lambda: summarize_source(data, path, module, is_package))
 
 
 # A module's imports and session aliases, by content and settings (again: once per history).
@@ -210,18 +218,16 @@ def _aliases_of(
     data: bytes, path: str, module: str, is_package: bool, settings: Settings
 ) -> tuple[dict[str, str] | None, dict[str, SessionAlias]]:
     """(imports, session aliases) of a module; raises what ``ast.parse`` raises."""
-    key = (module, is_package, settings, hashlib.blake2b(data, digest_size=16).digest())
-    found = _ALIASES_BY_CONTENT.get(key)
-    if found is None:
-        from .analysis.dependencies import module_aliases
+    from .analysis.dependencies import module_aliases
 
+    def compute() -> tuple[dict[str, str] | None, dict[str, SessionAlias]]:
         tree = ast.parse(data, filename=path)
         # The aliases of a module depend only on its own names and the settings: no index needed.
         ctx = ModuleContext.build(tree, path, settings, module=module, is_package=is_package)
-        if len(_ALIASES_BY_CONTENT) >= _MAX_SUMMARIES_BY_CONTENT:
-            _ALIASES_BY_CONTENT.clear()
-        found = _ALIASES_BY_CONTENT[key] = (ctx.names.imports, module_aliases(ctx))
-    return found
+        return ctx.names.imports, module_aliases(ctx)
+
+    key = (module, is_package, settings, hashlib.blake2b(data, digest_size=16).digest())
+    return _by_content(_ALIASES_BY_CONTENT, key, compute)
 
 
 _INDEXES: dict[tuple[tuple[str, ...], Settings], FileProjectIndex] = {}
