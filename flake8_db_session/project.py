@@ -234,6 +234,13 @@ _INDEXES: dict[tuple[tuple[str, ...], Settings], FileProjectIndex] = {}
 _SHARED: dict[Settings, dict] = {}
 
 
+def reset_caches() -> None:
+    """Forget every process-wide cache of this module (tests call it so their order does not matter)."""
+    for cache in (_SUMMARIES_BY_CONTENT, _ALIASES_BY_CONTENT, _INDEXES, _SHARED):
+        cache.clear()
+    _is_package_dir.cache_clear()
+
+
 def project_index(roots: tuple[str, ...], settings: Settings) -> FileProjectIndex:
     """One index per (roots, settings) per process, so modules are parsed once."""
     key = (roots, settings)

@@ -9,6 +9,15 @@ TESTS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(TESTS)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_process_caches():
+    """Each test starts with empty process-wide caches, so the suite passes in any order."""
+    from flake8_db_session.project import reset_caches
+
+    reset_caches()
+    yield
+
+
 @pytest.fixture
 def run_cli(tmp_path):
     """Run the real console script in a directory; returns CompletedProcess."""

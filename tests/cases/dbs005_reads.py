@@ -14,7 +14,7 @@ from soundness.models import ExpiringSession, Member, SessionLocal, Team, engine
 def bad_relationship_after_scope():
     with fresh_db_session() as db:
         team = db.get(Team, 1)
-    return [m.name for m in team.members]  # DBS005
+    return [m.name for m in team.members]  # DBS005:29 "team.members is read after the session db closed"
 
 
 def bad_property_touching_relationship():
