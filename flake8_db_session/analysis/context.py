@@ -12,6 +12,7 @@ from .names import Names
 
 if TYPE_CHECKING:
     from .findings import Finding
+    from .orm_services import ServiceFacts
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,11 @@ class ProjectIndex:
 
     def is_project_module(self, module: str) -> bool:  # noqa: ARG002 - interface
         return False
+
+    def service_facts(self, module: str) -> ServiceFacts | None:  # noqa: ARG002 - interface
+        """What the functions of another module return (annotated models, objects no session
+        holds), its module-level instances; None when the module is unknown."""
+        return None
 
 
 EMPTY_INDEX = ProjectIndex()
@@ -118,6 +124,20 @@ class ModuleContext:
             for stmt in statements_on_lines(self.tree.body, lines):
                 for part in statement_header(stmt):
                     yield from walk(part)
+
+
+def module_names(tree: ast.Module, module: str, is_package: bool) -> Names:
+    """The names of a module parsed for its facts alone: its imports (anywhere) and its own
+    definitions, which shadow imports of the same name."""
+    names = Names(module, is_package)
+    names.add_module_level_bindings(tree.body)
+    for node, _ in _statements(tree.body):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.add_import(node)
+    for name in list(names.imports):
+        if name in names.local:
+            del names.imports[name]
+    return names
 
 
 def match_lines(pattern: re.Pattern[str], source: str) -> list[int]:

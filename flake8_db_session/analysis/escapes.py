@@ -19,6 +19,7 @@ from .findings import Finding
 from .models import ModelResolver
 from .orm_expressions import ExpressionFlow
 from .orm_gate import Gate
+from .orm_services import ServiceResolver
 from .orm_stores import StoreChecks
 from .orm_values import (
     _BORROWED_CONNECTIONS,
@@ -39,11 +40,22 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
     """The forward analysis of one function body."""
 
     def __init__(
-        self, ctx: ModuleContext, models: ModelResolver, function: ast.AST, qualname: str, markers: re.Pattern[str]
+        self,
+        ctx: ModuleContext,
+        models: ModelResolver,
+        function: ast.AST,
+        qualname: str,
+        markers: re.Pattern[str],
+        services: ServiceResolver | None = None,
+        persists: bool = False,
     ) -> None:
         self.markers = markers
         self.ctx = ctx
         self.models = models
+        self.services = services if services is not None else ServiceResolver(ctx, models)
+        # The function writes attributes and commits: calls whose value it keeps are resolved
+        # (a service may return an object no session holds), not skipped as quiet.
+        self.persists = persists
         self.function = function
         self.qualname = qualname
         self.scopes: dict[int, Scope] = {}
@@ -158,6 +170,8 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
             return False
         text = "".join(lines[node.lineno - 1 : getattr(node, "end_lineno", None) or node.lineno])  # type: ignore[attr-defined]
         if any(name in text for name in state.env) or any(name in text for name in self.closures):
+            return False
+        if producing and self.persists and "(" in text:
             return False
         return not (producing and (self.markers.search(text) or self.session_holders(text, state)))
 
@@ -502,14 +516,18 @@ def check(ctx: ModuleContext) -> list[Finding]:
     if gate.empty:
         return []
     models: ModelResolver | None = None
+    services: ServiceResolver | None = None
     findings: list[Finding] = []
     for function, qualname in ctx.functions:
-        if not gate.admits(function):
+        admitted = gate.admits(function)
+        persists = gate.persists(function)
+        if not admitted and not persists:
             continue
-        if models is None:
+        if models is None or services is None:
             models = ModelResolver(ctx)
+            services = ServiceResolver(ctx, models)
         try:
-            flow = FunctionFlow(ctx, models, function, qualname, gate.markers)
+            flow = FunctionFlow(ctx, models, function, qualname, gate.markers, services, persists)
             findings.extend(flow.run())
             findings.extend(unclosed(ctx, function, qualname, flow.acquisitions))
         except RecursionError:

@@ -14,7 +14,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Sequence
 
-from .context import ModuleContext
+from .context import ModuleContext, match_lines, word_lines
 
 _LOCAL_FACTORY = re.compile(
     r"^(\w+)\s*(?::[^=\n]*)?=\s*(?:[\w.]*\.)?(?:async_sessionmaker|sessionmaker|scoped_session|contextmanager|asynccontextmanager)\(",
@@ -50,6 +50,8 @@ def factory_names(ctx: ModuleContext) -> set[str]:
     return names
 
 
+# ``user.name = ...`` (not ``self.x =``, not ``==``), at the start of a line.
+_ATTRIBUTE_WRITE = re.compile(r"^[ \t]+(?!self\.|cls\.)[A-Za-z_]\w*\.\w+[ \t]*(?:\+|-)?=(?!=)", re.MULTILINE)
 _CALL_AFTER = re.compile(r"\s*\(")
 _NEXT_CALL = re.compile(r"next\(\s*(?:\w+\.)*(\w+)\s*\(")
 _PARAMETER_WORDS = (".close(", ".state.", "add_task(", "create_task(", "ensure_future(", "global ", "Streaming")
@@ -125,6 +127,8 @@ class Gate:
         self._ctx = ctx
         self._markers: re.Pattern[str] | None = None
         self._using: list[int] | None = None
+        self._writes: list[int] | None = None
+        self._commits: list[int] = []
         self.everything = not source  # only a tree: no text to test, analyze every function
         if self.everything:
             self.factories = factory_names(ctx)
@@ -160,7 +164,32 @@ class Gate:
 
     @property
     def empty(self) -> bool:
-        return not self.everything and not self.opening and not self.using
+        return not self.everything and not self.opening and not self.using and not self.writes
+
+    @property
+    def writes(self) -> list[int]:
+        """Lines that write an attribute of a plain name (``user.name = ...``) in a module that
+        commits: a function holding one and a later commit may save nothing (DBS004)."""
+        if self._writes is None:
+            source = self._ctx.source
+            self._writes = []
+            if source and (".commit(" in source or ".flush(" in source):
+                self._writes = match_lines(_ATTRIBUTE_WRITE, source)
+                self._commits = word_lines((".commit(", ".flush("), source)
+        return self._writes
+
+    def persists(self, function: ast.AST) -> bool:
+        """The function writes an attribute of a plain name and commits after it."""
+        if self.everything:
+            return True
+        if not self.writes:
+            return False
+        start = function.lineno  # type: ignore[attr-defined]
+        end = getattr(function, "end_lineno", None) or start
+        index = bisect_left(self._writes, start)
+        if index == len(self._writes) or self._writes[index] > end:
+            return False
+        return _inside(self._commits, self._writes[index] + 1, end)
 
     def admits(self, function: ast.AST) -> bool:
         if self.everything:

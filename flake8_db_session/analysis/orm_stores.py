@@ -7,27 +7,62 @@ from __future__ import annotations
 
 import ast
 
-from .orm_values import _STATE_HOLDERS, ORM, State, Val, _module_facts, _text
+from .orm_values import _STATE_HOLDERS, ORM, State, Val, _module_facts, _text, session_like
+from .scopes import _own_nodes
 
 
 class StoreChecks:
     """The write and store half of ``FunctionFlow``."""
 
+    _commits: list[tuple[int, str]] | None = None
+
     def _write(self, target: ast.Attribute, state: State) -> None:
-        """DBS004: an attribute write on an object without a live session."""
+        """DBS004: an attribute write on an object without a live session. A write followed by
+        a ``commit()``/``flush()`` is meant for the database, so it is reported even when the
+        object is read again; an object that may be a transient copy (``inferred``) is reported
+        only then, since on its other paths the write may be saved."""
         base = self.expr(target.value, state)
         if base is None or base.kind != ORM:
             return
-        gone = self._gone(base, state)
-        if not gone:
-            return
         if base.model is not None and not base.model.mapped(target.attr):
             return  # a plain Python attribute: not a lost write
-        if base.model is None and not base.detached_source:
+        gone = self._gone(base, state)
+        if gone:
+            if base.model is None and not base.detached_source:
+                return
+            if self._reattached_later(target.value):
+                return
+            commit = self._committed_after(target.lineno)
+            if commit or not self._used_after(target.value, target.lineno):
+                self.report(target, "DBS004", name=_text(target.value), attribute=target.attr, why=gone)
             return
-        if self._reattached_later(target.value) or self._used_after(target.value, target.lineno):
-            return
-        self.report(target, "DBS004", name=_text(target.value), attribute=target.attr, why=gone)
+        if base.inferred and base.model is not None and not self._reattached_later(target.value):
+            commit = self._committed_after(target.lineno)
+            if commit:
+                name = _text(target.value)
+                why = f"{name} may be a new object from {base.inferred} that no session holds, which {commit} does not save"
+                self.report(target, "DBS004", name=name, attribute=target.attr, why=why)
+
+    def _committed_after(self, line: int) -> str:
+        """The first ``<session>.commit()``/``.flush()`` after ``line`` in this function (as
+        ``db.commit() on line N``), or "": on a session-like receiver (a tracked session, or a
+        name such as ``db``, ``self.db``, ``session``)."""
+        if self._commits is None:
+            commits: list[tuple[int, str]] = []
+            for node in _own_nodes(self.function.body):  # type: ignore[attr-defined]
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("commit", "flush")
+                    and not node.args
+                    and session_like(node.func.value)
+                ):
+                    commits.append((node.lineno, f"{_text(node.func)}() on line {node.lineno}"))
+            self._commits = sorted(commits)
+        for at, text in self._commits:
+            if at > line:
+                return text
+        return ""
 
     def _used_after(self, node: ast.expr, line: int) -> bool:
         """The object is read again later in the function (returned, serialized, passed on):

@@ -57,6 +57,9 @@ class Val:
     expired: bool = False
     loaded: frozenset = frozenset()  # relationships loaded while the session was open ("*": all)
     detached_source: str = ""  # a configured detached source it came from
+    # A call that may return it with no session (built from a cached dict, a copy), as written:
+    # ``auth.get_user(email) (through _user_from_dict())``; it may be attached on other paths.
+    inferred: str = ""
 
     def is_orm(self) -> bool:
         return self.kind in (ORM, MANY)
@@ -76,7 +79,8 @@ def _merge_val(a: Val, b: Val) -> Val | None:
         return a
     if a.kind != b.kind or a.scope != b.scope or a.model != b.model or a.detached_source != b.detached_source:
         return None
-    return replace(a, expired=a.expired and b.expired, loaded=a.loaded | b.loaded)
+    # "May have no session" on one path is kept: it is a fact about some path.
+    return replace(a, expired=a.expired and b.expired, loaded=a.loaded | b.loaded, inferred=a.inferred or b.inferred)
 
 
 def join(states: Iterable[State | None]) -> State | None:
@@ -186,6 +190,17 @@ def _last_name(node: ast.expr) -> str:
     if isinstance(node, ast.Attribute):
         return node.attr
     return ""
+
+
+# Names a session goes by: ``db``, ``session``, ``db_session``, ``self.db``, ``async_session``...
+_SESSION_NAME = re.compile(r"(?:^|_)(?:db|session|sess|dbsession)$", re.IGNORECASE)
+_NOT_SESSIONS = re.compile(r"(?:http|client|aiohttp|requests|redis|ws|web|browser|ssh|ftp|boto|grpc)_?session$", re.IGNORECASE)
+
+
+def session_like(node: ast.expr) -> bool:
+    """Whether an expression's last name is one a database session goes by."""
+    name = _last_name(node)
+    return bool(name) and _SESSION_NAME.search(name) is not None and _NOT_SESSIONS.search(name) is None
 
 
 def _is_none(node: ast.expr) -> bool:
