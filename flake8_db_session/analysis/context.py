@@ -260,6 +260,32 @@ def walk(node: ast.AST) -> Iterator[ast.AST]:
                 push(value)
 
 
+_NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
+def own_walk(body: list[ast.stmt]) -> Iterator[ast.AST]:
+    """Like ``walk`` over a function body, without entering nested functions, classes and lambdas."""
+    stack: list[ast.AST] = list(body)
+    pop, push = stack.pop, stack.append
+    fields = _CHILD_FIELDS
+    nested = _NESTED_SCOPES
+    while stack:
+        node = pop()
+        yield node
+        cls = node.__class__
+        names = fields.get(cls)
+        if names is None:
+            names = fields[cls] = tuple(name for name in cls._fields if name != "ctx")
+        for name in names:
+            value = getattr(node, name, None)
+            if value.__class__ is list:
+                for item in value:
+                    if isinstance(item, ast.AST) and not isinstance(item, nested):
+                        push(item)
+            elif isinstance(value, ast.AST) and not isinstance(value, nested):
+                push(value)
+
+
 _BODY_FIELDS = ("body", "orelse", "finalbody")
 _NESTED_FIELDS = frozenset({"body", "orelse", "finalbody", "handlers", "cases"})
 

@@ -20,9 +20,11 @@ from .models import ModelResolver
 from .orm_expressions import ExpressionFlow
 from .orm_gate import Gate
 from .orm_services import ServiceResolver
-from .orm_stores import StoreChecks
+from .orm_stores import Holders, StoreChecks, cache_decorator
 from .orm_values import (
     _BORROWED_CONNECTIONS,
+    session_like,
+    used_as_sessions,
     MANY,
     SCALARS,
     SESSION,
@@ -47,14 +49,16 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         qualname: str,
         markers: re.Pattern[str],
         services: ServiceResolver | None = None,
-        persists: bool = False,
+        persists: frozenset[str] = frozenset(),
+        holders: Holders | None = None,
     ) -> None:
         self.markers = markers
         self.ctx = ctx
         self.models = models
         self.services = services if services is not None else ServiceResolver(ctx, models)
-        # The function writes attributes and commits: calls whose value it keeps are resolved
-        # (a service may return an object no session holds), not skipped as quiet.
+        self.holders = holders if holders is not None else Holders(ctx)
+        # Names whose attributes the function writes before a commit: a call assigned to one is
+        # resolved (a service may return an object no session holds), not skipped as quiet.
         self.persists = persists
         self.function = function
         self.qualname = qualname
@@ -95,12 +99,18 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
 
     def _bind_parameters(self, state: State) -> None:
         args = self.function.args  # type: ignore[attr-defined]
+        unannotated = []
         for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
             if self._is_session_annotation(arg.annotation):
                 # An AsyncSession parameter cannot lazy-load either (DBS009).
                 is_async = "AsyncSession" in ast.unparse(arg.annotation)  # type: ignore[arg-type]
                 spec = ScopeSpec(arg.arg, False, False, False, is_async)
                 state.env[arg.arg] = Val(SESSION, self._new_scope(arg.arg, "param", spec))
+            elif arg.annotation is None and session_like(ast.Name(arg.arg)):
+                unannotated.append(arg.arg)
+        for name in used_as_sessions(self.function, unannotated):
+            # ``def get(self, db)`` that calls ``db.query(...)``: a session without an annotation.
+            state.env[name] = Val(SESSION, self._new_scope(name, "param", ScopeSpec(name, False, False, False)))
 
     def _is_session_annotation(self, annotation: ast.expr | None) -> bool:
         if annotation is None:
@@ -171,9 +181,15 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         text = "".join(lines[node.lineno - 1 : getattr(node, "end_lineno", None) or node.lineno])  # type: ignore[attr-defined]
         if any(name in text for name in state.env) or any(name in text for name in self.closures):
             return False
-        if producing and self.persists and "(" in text:
+        if producing and self.persists and "(" in text and self._persisted_target(node):
             return False
         return not (producing and (self.markers.search(text) or self.session_holders(text, state)))
+
+    def _persisted_target(self, node: ast.AST) -> bool:
+        if "*" in self.persists:
+            return True
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        return any(isinstance(t, ast.Name) and t.id in self.persists for t in targets)
 
     def _Expr(self, node: ast.Expr, state: State) -> State:
         if not self.quiet(node, state):
@@ -294,6 +310,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         if node.value is not None and not self.quiet(node, state):
             value = self.expr(node.value, state)
             self._escape(node.value, value, state, returning=True)
+            self._cached_return(node.value, value)
 
     def _escape(self, node: ast.expr, value: Val | None, state: State, returning: bool) -> None:
         """DBS003: an ORM value handed to code that runs after its session closed."""
@@ -519,7 +536,7 @@ def check(ctx: ModuleContext) -> list[Finding]:
     services: ServiceResolver | None = None
     findings: list[Finding] = []
     for function, qualname in ctx.functions:
-        admitted = gate.admits(function)
+        admitted = gate.admits(function) or gate.holds(function, qualname)
         persists = gate.persists(function)
         if not admitted and not persists:
             continue
@@ -527,7 +544,7 @@ def check(ctx: ModuleContext) -> list[Finding]:
             models = ModelResolver(ctx)
             services = ServiceResolver(ctx, models)
         try:
-            flow = FunctionFlow(ctx, models, function, qualname, gate.markers, services, persists)
+            flow = FunctionFlow(ctx, models, function, qualname, gate.markers, services, persists, gate.holders)
             findings.extend(flow.run())
             findings.extend(unclosed(ctx, function, qualname, flow.acquisitions))
         except RecursionError:

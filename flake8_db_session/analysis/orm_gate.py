@@ -14,7 +14,9 @@ import re
 from bisect import bisect_left
 from collections.abc import Sequence
 
-from .context import ModuleContext, match_lines, word_lines
+from .context import ModuleContext, match_lines, own_walk, word_lines
+from .orm_stores import Holders, cache_decorator
+from .orm_values import session_like, used_as_sessions
 
 _LOCAL_FACTORY = re.compile(
     r"^(\w+)\s*(?::[^=\n]*)?=\s*(?:[\w.]*\.)?(?:async_sessionmaker|sessionmaker|scoped_session|contextmanager|asynccontextmanager)\(",
@@ -51,7 +53,7 @@ def factory_names(ctx: ModuleContext) -> set[str]:
 
 
 # ``user.name = ...`` (not ``self.x =``, not ``==``), at the start of a line.
-_ATTRIBUTE_WRITE = re.compile(r"^[ \t]+(?!self\.|cls\.)[A-Za-z_]\w*\.\w+[ \t]*(?:\+|-)?=(?!=)", re.MULTILINE)
+_ATTRIBUTE_WRITE = re.compile(r"^[ \t]+(?!self\.|cls\.)([A-Za-z_]\w*)\.\w+[ \t]*(?:\+|-)?=(?!=)", re.MULTILINE)
 _CALL_AFTER = re.compile(r"\s*\(")
 _NEXT_CALL = re.compile(r"next\(\s*(?:\w+\.)*(\w+)\s*\(")
 _PARAMETER_WORDS = (".close(", ".state.", "add_task(", "create_task(", "ensure_future(", "global ", "Streaming")
@@ -128,6 +130,7 @@ class Gate:
         self._markers: re.Pattern[str] | None = None
         self._using: list[int] | None = None
         self._writes: list[int] | None = None
+        self._holders: Holders | None = None
         self._commits: list[int] = []
         self.everything = not source  # only a tree: no text to test, analyze every function
         if self.everything:
@@ -164,7 +167,38 @@ class Gate:
 
     @property
     def empty(self) -> bool:
-        return not self.everything and not self.opening and not self.using and not self.writes
+        return not self.everything and not self.opening and not self.using and not self.writes and not self.holding
+
+    @property
+    def holders(self) -> Holders:
+        if self._holders is None:
+            self._holders = Holders(self._ctx)
+        return self._holders
+
+    @property
+    def holding(self) -> bool:
+        """The module has something that lives as long as the process and may hold ORM rows."""
+        holders = self.holders
+        return bool(holders.singletons or holders.class_containers or holders.classes and "cls." in self._ctx.source) or (
+            "cache" in self._ctx.source
+        )
+
+    def holds(self, function: ast.AST, qualname: str) -> bool:
+        """A function with a session parameter whose results may outlive the call: a method of a
+        class with a process-lifetime instance or class-level state, or a cached function."""
+        if not self.holding:
+            return False
+        owner, _, method = qualname.partition(".")
+        is_method = bool(method) and "." not in method and owner in self.holders.classes
+        if not (cache_decorator(function) or is_method and (
+            owner in self.holders.singletons or owner in self.holders.class_containers or _stores_on_class(function)
+        )):
+            return False
+        if _session_parameter(function):
+            return True
+        args = function.args  # type: ignore[attr-defined]
+        names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs) if a.annotation is None and session_like(ast.Name(a.arg))]
+        return bool(used_as_sessions(function, names))
 
     @property
     def writes(self) -> list[int]:
@@ -178,18 +212,28 @@ class Gate:
                 self._commits = word_lines((".commit(", ".flush("), source)
         return self._writes
 
-    def persists(self, function: ast.AST) -> bool:
-        """The function writes an attribute of a plain name and commits after it."""
-        if self.everything:
-            return True
-        if not self.writes:
-            return False
+    def persists(self, function: ast.AST) -> frozenset[str]:
+        """The plain names whose attributes the function writes before a later commit
+        (``user.name = ...`` then ``db.commit()``); empty when it does not."""
+        if not self.writes and not self.everything:
+            return frozenset()
         start = function.lineno  # type: ignore[attr-defined]
         end = getattr(function, "end_lineno", None) or start
+        lines = self._ctx.lines
+        if self.everything or not lines:
+            return frozenset({"*"})
         index = bisect_left(self._writes, start)
         if index == len(self._writes) or self._writes[index] > end:
-            return False
-        return _inside(self._commits, self._writes[index] + 1, end)
+            return frozenset()
+        names: set[str] = set()
+        while index < len(self._writes) and self._writes[index] <= end:
+            line = self._writes[index]
+            if _inside(self._commits, line + 1, end):
+                match = _ATTRIBUTE_WRITE.match(lines[line - 1])
+                if match:
+                    names.add(match.group(1))
+            index += 1
+        return frozenset(names)
 
     def admits(self, function: ast.AST) -> bool:
         if self.everything:
@@ -201,6 +245,17 @@ class Gate:
         parameter = _session_parameter(function)
         # An AsyncSession parameter: a lazy load through it raises MissingGreenlet (DBS009).
         return parameter == "AsyncSession" or (bool(parameter) and _inside(self.using, start, end))
+
+
+def _stores_on_class(function: ast.AST) -> bool:
+    """``cls.x = ...``/``cls.x[k] = ...`` in the function."""
+    for node in own_walk(function.body):  # type: ignore[attr-defined]
+        if isinstance(node, (ast.Assign, ast.AugAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                base = target.value if isinstance(target, ast.Subscript) else target
+                if isinstance(base, ast.Attribute) and isinstance(base.value, ast.Name) and base.value.id == "cls":
+                    return True
+    return False
 
 
 def _session_parameter(function: ast.AST) -> str:

@@ -23,10 +23,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .context import module_names
+from .context import module_names, own_walk
 from .models import _imports_only, annotation_class
 from .names import Names
-from .scopes import _own_nodes
 
 if TYPE_CHECKING:
     from .context import ModuleContext
@@ -258,6 +257,29 @@ def tree_facts(body: list[ast.stmt], names: Names, produce: bool) -> ServiceFact
     return ServiceFacts(returns, instances, produces, attributes)
 
 
+class OwnOrigins:
+    """``_origins`` of the analyzed module's functions, computed only for those asked about."""
+
+    def __init__(self, body: list[ast.stmt], names: Names) -> None:
+        self.names = names
+        self.functions: dict[str, tuple[ast.AST, str | None]] = {}
+        for stmt in body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self.functions[stmt.name] = (stmt, None)
+            elif isinstance(stmt, ast.ClassDef):
+                for member in stmt.body:
+                    if isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        self.functions[f"{stmt.name}.{member.name}"] = (member, stmt.name)
+        self.module_functions = frozenset(key for key, (_, owner) in self.functions.items() if owner is None)
+        self._found: dict[str, tuple[Origin, ...]] = {}
+
+    def get(self, key: str) -> tuple[Origin, ...]:
+        if key not in self._found:
+            entry = self.functions.get(key)
+            self._found[key] = _origins(entry[0], entry[1], self.names, self.module_functions) if entry else ()
+        return self._found[key]
+
+
 def _constructed_attributes(init: ast.AST, owner: str, names: Names) -> dict[str, str]:
     """``self.auth_service = EmailAuthService(db)`` in ``__init__``: "Owner.auth_service" -> class."""
     found: dict[str, str] = {}
@@ -283,7 +305,7 @@ def _origins(function: ast.AST, owner: str | None, names: Names, module_function
     assigned: dict[str, list[ast.expr]] = {}
     kept: set[str] = set()
     returned: list[ast.expr] = []
-    for node in _own_nodes(function.body):  # type: ignore[attr-defined]
+    for node in own_walk(function.body):  # type: ignore[attr-defined]
         if isinstance(node, ast.Return):
             if node.value is not None:
                 returned.append(node.value)
@@ -363,6 +385,7 @@ class ServiceResolver:
         self.ctx = ctx
         self.models = models
         self._facts: dict[str, ServiceFacts] = {}
+        self._own_origins: OwnOrigins | None = None
         self._transient: dict[tuple[str, str | None], tuple[bool, ModelInfo, str] | None] = {}
 
     # facts ---------------------------------------------------------------------------------
@@ -371,8 +394,7 @@ class ServiceResolver:
         if found is None:
             ctx = self.ctx
             if module == ctx.module or not module:
-                produce = not ctx.source or _PRODUCING.search(ctx.source) is not None
-                found = tree_facts(ctx.tree.body, ctx.names, produce)
+                found = tree_facts(ctx.tree.body, ctx.names, produce=False)
             else:
                 found = ctx.index.service_facts(module) or EMPTY_FACTS
             self._facts[module] = found
@@ -409,7 +431,7 @@ class ServiceResolver:
             return None
         seen.add((module, key))
         facts = self.facts(module)
-        for origin in facts.produces.get(key, ()):
+        for origin in self._origins_of(module, key, facts):
             if origin.kind == "new":
                 target = origin.target or (facts.returns.get(key) or (False, ""))[1]
                 model = self.models.model(target) if target else None
@@ -422,6 +444,15 @@ class ServiceResolver:
                 return origin.many or found[0], found[1], found[2]
         return None
 
+    def _origins_of(self, module: str, key: str, facts: ServiceFacts) -> tuple[Origin, ...]:
+        ctx = self.ctx
+        if module != ctx.module and module:
+            return facts.produces.get(key, ())
+        if self._own_origins is None:
+            producing = not ctx.source or _PRODUCING.search(ctx.source) is not None
+            self._own_origins = OwnOrigins(ctx.tree.body if producing else [], ctx.names)
+        return self._own_origins.get(key)
+
     def _locate(self, qualified: str, member: str | None) -> tuple[str, str] | None:
         """(module, "name" or "Class.member") where a qualified name is defined, following re-exports."""
         for _ in range(_MAX_HOPS):
@@ -433,6 +464,8 @@ class ServiceResolver:
             key = f"{name}.{member}" if member else name
             facts = self.facts(module)
             if key in facts.produces or key in facts.returns or key in facts.instances or key in facts.attributes:
+                return module, key
+            if (module == self.ctx.module or not module) and name in self.ctx.names.local:
                 return module, key
             summary = self.models.summary(module)
             target = summary.imports.get(name) if summary is not None else None

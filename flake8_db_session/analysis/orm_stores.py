@@ -6,15 +6,17 @@ session (DBS004) and stores into something that outlives the session (DBS006). M
 from __future__ import annotations
 
 import ast
+import re
 
-from .orm_values import _STATE_HOLDERS, ORM, State, Val, _module_facts, _text, session_like
-from .scopes import _own_nodes
+from .orm_values import _STATE_HOLDERS, ORM, State, Val, _last_name, _text, session_like
+from .context import ModuleContext, own_walk
 
 
 class StoreChecks:
     """The write and store half of ``FunctionFlow``."""
 
     _commits: list[tuple[int, str]] | None = None
+    _commit_writes: frozenset[tuple[str, str]] = frozenset()
 
     def _write(self, target: ast.Attribute, state: State) -> None:
         """DBS004: an attribute write on an object without a live session. A write followed by
@@ -33,15 +35,25 @@ class StoreChecks:
             if self._reattached_later(target.value):
                 return
             commit = self._committed_after(target.lineno)
-            if commit or not self._used_after(target.value, target.lineno):
+            if commit and self._first_write_before(target, commit):
+                self.report(target, "DBS004", name=_text(target.value), attribute=target.attr, why=gone)
+            elif not commit and not self._used_after(target.value, target.lineno):
                 self.report(target, "DBS004", name=_text(target.value), attribute=target.attr, why=gone)
             return
         if base.inferred and base.model is not None and not self._reattached_later(target.value):
             commit = self._committed_after(target.lineno)
-            if commit:
+            if commit and self._first_write_before(target, commit):
                 name = _text(target.value)
                 why = f"{name} may be a new object from {base.inferred} that no session holds, which {commit} does not save"
                 self.report(target, "DBS004", name=name, attribute=target.attr, why=why)
+
+    def _first_write_before(self, target: ast.Attribute, commit: str) -> bool:
+        """One finding per object and commit: the first write the commit was meant to save."""
+        key = (_text(target.value), commit)
+        if key in self._commit_writes:
+            return False
+        self._commit_writes = self._commit_writes | {key}
+        return True
 
     def _committed_after(self, line: int) -> str:
         """The first ``<session>.commit()``/``.flush()`` after ``line`` in this function (as
@@ -49,7 +61,7 @@ class StoreChecks:
         name such as ``db``, ``self.db``, ``session``)."""
         if self._commits is None:
             commits: list[tuple[int, str]] = []
-            for node in _own_nodes(self.function.body):  # type: ignore[attr-defined]
+            for node in own_walk(self.function.body):  # type: ignore[attr-defined]
                 if (
                     isinstance(node, ast.Call)
                     and isinstance(node.func, ast.Attribute)
@@ -109,39 +121,66 @@ class StoreChecks:
             holder = target.value
             if isinstance(holder, ast.Attribute) and holder.attr in _STATE_HOLDERS:
                 return f"{_text(holder)}.{target.attr}"
-            if self._on_singleton(target):
-                return f"{_text(target)} of the module-level {self.qualname.partition('.')[0]} instance"
-            return ""
+            return self._held_by_instance(target) or self._class_attribute(target)
         if isinstance(target, ast.Subscript):
             return self._outliving(target.value)
         return ""
 
     def _outliving(self, holder: ast.expr) -> str:
         """A container that outlives the call: a module-level dict/list/set/cache, a state
-        attribute, or an attribute of this module's singleton instance."""
+        attribute, an attribute of a process-lifetime instance, or a class attribute."""
         if isinstance(holder, ast.Name) and self._module_level(holder.id):
             return f"module-level {holder.id}"
         if isinstance(holder, ast.Attribute):
             if isinstance(holder.value, ast.Attribute) and holder.value.attr in _STATE_HOLDERS:
                 return _text(holder)
-            if self._on_singleton(holder):
-                return f"{_text(holder)} of the module-level {self.qualname.partition('.')[0]} instance"
+            return self._held_by_instance(holder) or self._class_attribute(holder) or self._class_container(holder)
         return ""
 
     def _module_level(self, name: str) -> bool:
         """A module-level container (``_CACHE = {}``), not shadowed by a local of the same name."""
-        return name in _module_facts(self.ctx)[0] and name not in self._locals
+        return name in self.holders.containers and name not in self._locals
 
-    def _on_singleton(self, node: ast.Attribute) -> bool:
-        """``self.x`` in a method of a class this module instantiates once at module level."""
+    def _held_by_instance(self, node: ast.Attribute) -> str:
+        """``self.x`` in a method of a class whose instance lives as long as the process."""
+        owner = self._own_class()
+        if not owner or not (isinstance(node.value, ast.Name) and node.value.id == "self"):
+            return ""
+        how = self.holders.singletons.get(owner)
+        return f"{_text(node)} of the {how} {owner} instance" if how else ""
+
+    def _class_attribute(self, node: ast.Attribute) -> str:
+        """``cls.x``/``Class.x`` of a class of this module: shared by every instance, for good."""
+        base = node.value
+        owner = self._own_class()
+        if isinstance(base, ast.Name) and (
+            (base.id == "cls" and owner) or (base.id in self.holders.classes and base.id not in self._locals)
+        ):
+            return f"class attribute {owner if base.id == 'cls' else base.id}.{node.attr}"
+        return ""
+
+    def _class_container(self, node: ast.Attribute) -> str:
+        """``self._cache`` where the class body holds ``_cache = {}``: one dict for every instance."""
+        owner = self._own_class()
+        if owner and isinstance(node.value, ast.Name) and node.value.id == "self":
+            if node.attr in self.holders.class_containers.get(owner, ()):
+                return f"class attribute {owner}.{node.attr}"
+        return ""
+
+    def _own_class(self) -> str:
+        """The class whose method is being analyzed ("" for a function or a nested one)."""
         owner, _, method = self.qualname.partition(".")
-        return (
-            bool(method)
-            and "." not in method
-            and isinstance(node.value, ast.Name)
-            and node.value.id == "self"
-            and owner in _module_facts(self.ctx)[1]
-        )
+        return owner if method and "." not in method and owner in self.holders.classes else ""
+
+    def _cached_return(self, node: ast.expr, value: Val | None) -> None:
+        """DBS006: an ORM object returned by an ``lru_cache``/``cache`` function is kept by the
+        cache and handed to later callers after its session is gone."""
+        if value is None or not value.is_orm() or value.scope < 0:
+            return
+        decorator = cache_decorator(self.function)
+        if decorator:
+            name = getattr(self.function, "name", "function")
+            self.report(node, "DBS006", name=_text(node), target=f"the {decorator} of {name}()")
 
     @property
     def _locals(self) -> set[str]:
@@ -158,3 +197,94 @@ class StoreChecks:
             cached -= self.globals
             self._local_names = cached
         return cached
+
+
+# --- what lives as long as the process -----------------------------------------------------------
+
+_CONTAINER_CALLS = re.compile(r"(?:dict|list|set|defaultdict|OrderedDict|deque|Counter|WeakValueDictionary|\w*[Cc]ache\w*)$")
+_CACHE_DECORATORS = frozenset({"lru_cache", "cache", "cached", "ttl_cache", "alru_cache", "memoize", "cached_property"})
+
+
+def cache_decorator(function: ast.AST) -> str:
+    """``lru_cache``/``cache``/``cached(...)``... decorating a function (not a method's
+    ``cached_property``, which lives with its instance), or ""."""
+    for decorator in getattr(function, "decorator_list", ()):
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        name = _last_name(target)
+        if name in _CACHE_DECORATORS and name != "cached_property":
+            return name
+    return ""
+
+
+def _is_container(value: ast.expr | None) -> bool:
+    if isinstance(value, (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)):
+        return True
+    return isinstance(value, ast.Call) and bool(_CONTAINER_CALLS.match(_last_name(value.func)))
+
+
+class Holders:
+    """What in one module lives as long as the process: module-level containers and caches,
+    classes with a process-lifetime instance, class-level containers. Computed once per module."""
+
+    def __init__(self, ctx: ModuleContext) -> None:
+        self.containers: set[str] = set()
+        # class -> how its instance lives on: "module-level", "singleton", "cached"
+        self.singletons: dict[str, str] = {}
+        self.classes: set[str] = set()
+        self.class_containers: dict[str, set[str]] = {}
+        body = ctx.tree.body
+        classes = {stmt.name: stmt for stmt in body if isinstance(stmt, ast.ClassDef)}
+        self.classes = set(classes)
+        for stmt in body:
+            targets, value = _assignment(stmt)
+            names = [t.id for t in targets if isinstance(t, ast.Name)]
+            if not names:
+                continue
+            callee = _last_name(value.func) if isinstance(value, ast.Call) else ""
+            if callee in classes:
+                self.singletons.setdefault(callee, "module-level")
+            elif _is_container(value):
+                self.containers.update(names)
+        for name, cls in classes.items():
+            for member in cls.body:
+                targets, value = _assignment(member)
+                if targets and _is_container(value):
+                    self.class_containers.setdefault(name, set()).update(
+                        t.id for t in targets if isinstance(t, ast.Name)
+                    )
+        source = ctx.source
+        if not source or "global " in source or "_instance" in source or "cache" in source:
+            self._singleton_patterns(body, classes)
+
+    def _singleton_patterns(self, body: list[ast.stmt], classes: dict[str, ast.ClassDef]) -> None:
+        """``global _x; _x = Cls()`` in a function, ``cls._instance = cls()`` in the class, a
+        ``functools.cache``d factory returning ``Cls()``."""
+        for stmt in body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                declared = {n for node in own_walk(stmt.body) if isinstance(node, ast.Global) for n in node.names}
+                cached = bool(cache_decorator(stmt))
+                for node in own_walk(stmt.body):
+                    if declared and isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+                        callee = _last_name(node.value.func)
+                        if callee in classes and any(isinstance(t, ast.Name) and t.id in declared for t in node.targets):
+                            self.singletons.setdefault(callee, "singleton")
+                    elif cached and isinstance(node, ast.Return) and isinstance(node.value, ast.Call):
+                        callee = _last_name(node.value.func)
+                        if callee in classes:
+                            self.singletons.setdefault(callee, "cached")
+        for name, cls in classes.items():
+            for node in ast.walk(cls):
+                if isinstance(node, ast.Assign) and any(
+                    isinstance(t, ast.Attribute) and t.attr.endswith("instance") and _last_name(t.value) in ("cls", name)
+                    for t in node.targets
+                ):
+                    self.singletons.setdefault(name, "singleton")
+                    break
+
+
+def _assignment(stmt: ast.stmt) -> tuple[list[ast.expr], ast.expr | None]:
+    if isinstance(stmt, ast.Assign):
+        return stmt.targets, stmt.value
+    if isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+        return [stmt.target], stmt.value
+    return [], None

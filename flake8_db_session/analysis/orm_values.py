@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from .context import ModuleContext
+from .context import own_walk
 from .models import ModelInfo
 
 # Kinds of abstract values.
@@ -109,36 +109,6 @@ def _text(node: ast.AST) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-_CONTAINER_CALLS = re.compile(r"(?:dict|list|set|defaultdict|OrderedDict|deque|Counter|WeakValueDictionary|\w*[Cc]ache\w*)$")
-
-
-def _module_facts(ctx: ModuleContext) -> tuple[frozenset, frozenset]:
-    """(module-level container names, classes instantiated at module level), once per module."""
-    cached = getattr(ctx, "_dbs_module_facts", None)
-    if cached is None:
-        containers: set[str] = set()
-        singletons: set[str] = set()
-        classes = {stmt.name for stmt in ctx.tree.body if isinstance(stmt, ast.ClassDef)}
-        for stmt in ctx.tree.body:
-            if isinstance(stmt, ast.Assign):
-                targets, value = stmt.targets, stmt.value
-            elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
-                targets, value = [stmt.target], stmt.value
-            else:
-                continue
-            names = [t.id for t in targets if isinstance(t, ast.Name)]
-            callee = _last_name(value.func) if isinstance(value, ast.Call) else ""
-            if isinstance(value, (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)) or (
-                callee and _CONTAINER_CALLS.match(callee)
-            ):
-                containers.update(names)
-            elif callee in classes:
-                singletons.add(callee)
-        cached = (frozenset(containers), frozenset(singletons))
-        ctx._dbs_module_facts = cached  # type: ignore[attr-defined]
-    return cached
-
-
 def _loaded_by(call: ast.Call) -> frozenset:
     names: set[str] = set()
     for arg in call.args:
@@ -201,6 +171,29 @@ def session_like(node: ast.expr) -> bool:
     """Whether an expression's last name is one a database session goes by."""
     name = _last_name(node)
     return bool(name) and _SESSION_NAME.search(name) is not None and _NOT_SESSIONS.search(name) is None
+
+
+_SESSION_METHODS = frozenset({"query", "execute", "scalars", "scalar", "get", "exec", "add", "commit", "flush", "merge", "refresh"})
+
+
+def used_as_sessions(function: ast.AST, candidates: list[str]) -> list[str]:
+    """Of parameters named like a session, those the function calls session methods on
+    (``db.query(...)``, ``db.execute(...)``): ``db`` as a Redis index or a path is not one."""
+    if not candidates:
+        return []
+    found: list[str] = []
+    for node in own_walk(function.body):  # type: ignore[attr-defined]
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in _SESSION_METHODS
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id in candidates
+            and node.func.value.id not in found
+            and (node.func.attr != "get" or (node.args and _last_name(node.args[0])[:1].isupper()))
+        ):
+            found.append(node.func.value.id)
+    return found
 
 
 def _is_none(node: ast.expr) -> bool:
