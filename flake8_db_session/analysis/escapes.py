@@ -70,6 +70,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         self.acquisitions: list[tuple[ast.Assign, str, str]] = []
         # Nested functions -> the names their bodies read (a closure carries those values).
         self.closures: dict[str, frozenset[str]] = {}
+        self.nested: dict[str, ast.AST] = {}  # nested functions by name
         # Commit-on-success scopes being analyzed, and the ORM values their bodies bound, by
         # scope: an ``except`` after the block sees them rolled back (expired) and closed.
         self._committing: list[int] = []
@@ -352,6 +353,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         state.env.pop(node.name, None)  # type: ignore[attr-defined]
         if not isinstance(node, ast.ClassDef):
             self.closures[node.name] = _free_names(node)  # type: ignore[attr-defined]
+            self.nested[node.name] = node  # type: ignore[attr-defined]
         return state
 
     _AsyncFunctionDef = _ClassDef = _FunctionDef

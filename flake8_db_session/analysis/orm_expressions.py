@@ -21,8 +21,6 @@ from .orm_values import (
     _ONE,
     _REOPENING,
     _SAME_ITEMS,
-    _STREAMING,
-    _TASK_CALLS,
     MANY,
     ORM,
     QUERY,
@@ -511,64 +509,3 @@ class ExpressionFlow:
         if method in _ALL:
             return replace(receiver, kind=MANY) if receiver.scope >= 0 else None
         return None
-
-    def _check_handoff(self, node: ast.Call, values: list[Val | None], state: State) -> None:
-        """DBS006: an ORM object handed to a background task, a new task or a streaming response."""
-        func = node.func
-        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-        if name in _TASK_CALLS or _STREAMING.search(name):
-            carried = self._carried(node, state, streaming=name not in _TASK_CALLS)
-            if carried is not None:
-                self.report(node, "DBS006", name=carried, target=f"{name}()")
-            return
-        if isinstance(func, ast.Attribute) and func.attr in ("append", "add", "setdefault", "update", "extend", "insert"):
-            where = self._outliving(func.value)
-            if where:
-                for arg, value in zip(node.args, values):
-                    if value is not None and value.is_orm() and value.scope >= 0:
-                        self.report(node, "DBS006", name=_text(arg), target=where)
-                        return
-
-    def _carried(self, node: ast.Call, state: State, streaming: bool = False) -> str | None:
-        """An ORM object that travels with the task: an argument, an argument of the coroutine
-        call, or a name a lambda closes over. ``tool.name`` is read now and travels as a string.
-
-        A streaming response over a session parameter (the endpoint's request-scoped
-        ``Depends(get_db)``) that is still open is not reported: FastAPI closes that session
-        only after the response has been sent."""
-        outlives = self._live_orm
-        if streaming:
-            def outlives(value: Val | None) -> bool:
-                if not self._live_orm(value):
-                    return False
-                return self.scopes[value.scope].kind != "param" or value.scope in state.closed  # type: ignore[union-attr]
-        pending: list[ast.expr] = [*node.args, *(k.value for k in node.keywords)]
-        while pending:
-            arg = pending.pop()
-            if isinstance(arg, ast.Starred):
-                arg = arg.value
-            if isinstance(arg, ast.Call):
-                pending.extend(arg.args)
-                pending.extend(k.value for k in arg.keywords)
-                arg = arg.func  # a nested generator or coroutine function carries what it closes over
-            if isinstance(arg, ast.Name) and arg.id in self.closures:
-                for name in sorted(self.closures[arg.id]):
-                    if outlives(state.env.get(name)):
-                        return name
-                continue
-            if isinstance(arg, ast.Lambda):
-                for sub in ast.walk(arg.body):
-                    if isinstance(sub, ast.Name) and outlives(state.env.get(sub.id)):
-                        return sub.id
-                continue
-            if isinstance(arg, ast.Name) and outlives(state.env.get(arg.id)):
-                return arg.id
-            if isinstance(arg, (ast.List, ast.Tuple, ast.Set)):
-                pending.extend(arg.elts)
-            elif isinstance(arg, ast.Dict):
-                pending.extend(v for v in arg.values if v is not None)
-        return None
-
-    @staticmethod
-    def _live_orm(value: Val | None) -> bool:
-        return value is not None and value.is_orm() and value.scope >= 0

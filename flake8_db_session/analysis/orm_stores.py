@@ -8,7 +8,18 @@ from __future__ import annotations
 import ast
 import re
 
-from .orm_values import _STATE_HOLDERS, ORM, State, Val, _last_name, _text, session_like
+from .orm_values import (
+    _STATE_HOLDERS,
+    _STREAMING,
+    _TASK_CALLS,
+    ORM,
+    State,
+    Val,
+    _harmless,
+    _last_name,
+    _text,
+    session_like,
+)
 from .context import ModuleContext, own_walk
 
 
@@ -171,6 +182,156 @@ class StoreChecks:
         """The class whose method is being analyzed ("" for a function or a nested one)."""
         owner, _, method = self.qualname.partition(".")
         return owner if method and "." not in method and owner in self.holders.classes else ""
+
+    # -- hand-offs: tasks and streaming responses ----------------------------------------------
+    def _check_handoff(self, node: ast.Call, values: list[Val | None], state: State) -> None:
+        """DBS006: an ORM object handed to a background task, a new task or a streaming response
+        that can fail with it (a lazy relationship read, an expired object read, a write), or
+        appended to a long-lived container."""
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if name in _TASK_CALLS or _STREAMING.search(name):
+            carried = self._carried(node, state, streaming=name not in _TASK_CALLS)
+            if carried is not None:
+                self.report(node, "DBS006", name=carried, target=f"{name}()")
+            return
+        if isinstance(func, ast.Attribute) and func.attr in ("append", "add", "setdefault", "update", "extend", "insert"):
+            where = self._outliving(func.value)
+            if where:
+                for arg, value in zip(node.args, values):
+                    if value is not None and value.is_orm() and value.scope >= 0:
+                        self.report(node, "DBS006", name=_text(arg), target=where)
+                        return
+
+    def _carried(self, node: ast.Call, state: State, streaming: bool = False) -> str | None:
+        """An ORM object that travels with the task and can fail there: an argument (followed
+        into the function it is handed to, when that function is in this module), an argument of
+        the coroutine call, or a name a nested function or lambda closes over. ``tool.name`` is
+        read now and travels as a string.
+
+        A streaming response over a session parameter (the endpoint's request-scoped
+        ``Depends(get_db)``) that is still open is not reported: FastAPI closes that session
+        only after the response has been sent."""
+
+        def outlives(value: Val | None) -> bool:
+            if value is None or not value.is_orm() or value.scope < 0:
+                return False
+            return not streaming or self.scopes[value.scope].kind != "param" or value.scope in state.closed
+
+        # (expression, the function it is handed to, its position there)
+        pending: list[tuple[ast.expr, ast.expr | None, int]] = []
+        followed: set[int] = set()  # arguments handed to a function of this module, followed there
+
+        def push_arguments(call: ast.Call) -> None:
+            # ``add_task(notify, team)``, ``to_thread(notify, team)``: ``team`` is notify's first argument.
+            for position, arg in enumerate(call.args):
+                if self._function_node(arg) is not None:
+                    for index, later in enumerate(call.args[position + 1 :]):
+                        pending.append((later, arg, index))
+                        followed.add(id(later))
+                    break
+            pending.extend((a, None, -1) for a in (*call.args, *(k.value for k in call.keywords)) if id(a) not in followed)
+
+        push_arguments(node)
+        while pending:
+            arg, receiver, index = pending.pop()
+            if isinstance(arg, ast.Starred):
+                arg = arg.value
+            if isinstance(arg, ast.Call):
+                if _last_name(arg.func) in _TASK_CALLS:
+                    push_arguments(arg)
+                    continue
+                pending.extend((a, arg.func, i) for i, a in enumerate(arg.args))
+                pending.extend((k.value, None, -1) for k in arg.keywords)
+                arg = arg.func  # a nested generator or coroutine function carries what it closes over
+            if isinstance(arg, ast.Name) and arg.id in self.closures:
+                for name in sorted(self.closures[arg.id]):
+                    value = state.env.get(name)
+                    if outlives(value) and self._fails_with(value, self._uses(self.nested.get(arg.id), name)):  # type: ignore[arg-type]
+                        return name
+                continue
+            if isinstance(arg, ast.Lambda):
+                for sub in ast.walk(arg.body):
+                    if isinstance(sub, ast.Name) and outlives(state.env.get(sub.id)):
+                        if self._fails_with(state.env[sub.id], self._uses(arg, sub.id)):
+                            return sub.id
+                continue
+            if isinstance(arg, ast.Name) and outlives(state.env.get(arg.id)):
+                uses = self._uses_in_callee(receiver, index) if receiver is not None else None
+                if self._fails_with(state.env[arg.id], uses):
+                    return arg.id
+            if isinstance(arg, (ast.List, ast.Tuple, ast.Set)):
+                pending.extend((e, None, -1) for e in arg.elts)
+            elif isinstance(arg, ast.Dict):
+                pending.extend((v, None, -1) for v in arg.values if v is not None)
+        return None
+
+    def _function_node(self, func: ast.expr) -> ast.AST | None:
+        """A nested function of this one, or a module-level function of this module."""
+        if not isinstance(func, ast.Name):
+            return None
+        if func.id in self.nested:
+            return self.nested[func.id]
+        if func.id in self.ctx.names.local:
+            for stmt in self.ctx.tree.body:
+                if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == func.id:
+                    return stmt
+        return None
+
+    def _uses_in_callee(self, func: ast.expr, index: int) -> tuple[frozenset, frozenset] | None:
+        """What the function an object is handed to (at ``index``) does with it; None if unknown."""
+        function = self._function_node(func)
+        if function is None or index < 0:
+            return None
+        args = function.args  # type: ignore[attr-defined]
+        positional = [*args.posonlyargs, *args.args]
+        if index >= len(positional):
+            return None
+        return self._uses(function, positional[index].arg)
+
+    @staticmethod
+    def _uses(function: ast.AST | None, name: str) -> tuple[frozenset, frozenset] | None:
+        """(attributes read, attributes written) on ``name`` and the items of a loop over it, in
+        ``function``; "*" among the reads when it is handed on to other code."""
+        if function is None:
+            return None
+        tracked = {name}
+        nodes = list(ast.walk(function))
+        for node in nodes:
+            loop = node if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)) else None
+            if loop is not None and isinstance(loop.iter, ast.Name) and loop.iter.id in tracked and isinstance(loop.target, ast.Name):
+                tracked.add(loop.target.id)
+        reads: set[str] = set()
+        writes: set[str] = set()
+        for node in nodes:
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in tracked:
+                (writes if isinstance(node.ctx, ast.Store) else reads).add(node.attr)
+            elif isinstance(node, ast.Call) and not _harmless(node.func):
+                for arg in (*node.args, *(k.value for k in node.keywords)):
+                    if isinstance(arg, ast.Name) and arg.id in tracked:
+                        reads.add("*")
+        return frozenset(reads), frozenset(writes)
+
+    def _fails_with(self, value: Val, uses: tuple[frozenset, frozenset] | None) -> bool:
+        """Whether what runs later can fail with this object: a lazy relationship read (or a
+        member that reads one), any read of an expired object, a write that nothing saves. Unknown
+        code fails when the object has such a hazard at all."""
+        scope = self.scopes[value.scope]
+        expires = scope.commits_on_exit and scope.expire_on_commit
+        if uses is None:
+            return bool(self._hazard(value, expires))
+        reads, writes = uses
+        model = value.model
+        if model is None:
+            return bool(reads or writes)
+        if any(model.mapped(attribute) for attribute in writes):
+            return True
+        if (value.expired or expires) and reads:
+            return True
+        if "*" in value.loaded:
+            return False
+        risky = (model.lazy_relationships() - value.loaded) | model.touching_members
+        return bool(reads & risky) or ("*" in reads and bool(self._hazard(value, expires)))
 
     def _cached_return(self, node: ast.expr, value: Val | None) -> None:
         """DBS006: an ORM object returned by an ``lru_cache``/``cache`` function is kept by the
