@@ -14,7 +14,7 @@ import re
 from dataclasses import replace
 
 from ..rules import format_message
-from .context import ModuleContext
+from .context import ModuleContext, own_walk
 from .findings import Finding
 from .models import ModelResolver
 from .orm_expressions import ExpressionFlow
@@ -233,13 +233,56 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
                 if not self._borrows_connection(inner):
                     self._acquired = f"{spec.label}()"
                 return Val(SESSION, self._new_scope("", "manual", spec))
-            dependency = next_dependency(inner, self.ctx)
-            if dependency is not None:
+            found = self.provider_next(inner)
+            if found is not None:
+                dependency, provider = found
                 self._acquired = f"next({dependency}())"
-                facts = self.models.scope_facts(self.ctx.names.qualify(inner.args[0].func) or "")  # type: ignore[attr-defined]
+                facts = self.models.scope_facts(self.ctx.names.qualify(provider.func) or "")  # type: ignore[arg-type]
                 expire = facts[1] if facts is not None else False
                 return Val(SESSION, self._new_scope("", "manual", ScopeSpec("", False, expire, True)))
         return self.expr(value_node, state)
+
+    def provider_next(self, call: ast.expr) -> tuple[str, ast.Call] | None:
+        """``next(get_db())``, or ``next(gen)`` with ``gen = get_db()`` in this function, where
+        ``get_db`` is a configured or discovered session provider: (the provider as written, its call)."""
+        dependency = next_dependency(call, self.ctx)
+        if dependency is not None:
+            return dependency, call.args[0]  # type: ignore[attr-defined, return-value]
+        if (
+            isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Name)
+            and call.func.id == "next"
+            and self.ctx.names.is_unbound("next")
+            and len(call.args) == 1
+            and isinstance(call.args[0], ast.Name)
+        ):
+            source = self._assigned_in_function(call.args[0].id)
+            if isinstance(source, ast.Call):
+                dependency = next_dependency(ast.Call(func=call.func, args=[source], keywords=[]), self.ctx)
+                if dependency is not None:
+                    return dependency, source
+        return None
+
+    def inline_acquisitions(self) -> list[Finding]:
+        """DBS008 for ``next(get_db())`` whose session is never bound to a name: handed straight
+        to a call (``SSOService(next(get_db()))``), nothing can close it. Returned or yielded,
+        its caller owns it."""
+        kept: set[int] = set()
+        calls: list[tuple[ast.Call, str]] = []
+        for node in own_walk(self.function.body):  # type: ignore[attr-defined]
+            if isinstance(node, (ast.Assign, ast.AnnAssign, ast.Return, ast.Yield, ast.YieldFrom, ast.NamedExpr)):
+                value = node.value
+                kept.add(id(value.value if isinstance(value, ast.Await) else value))
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "next":
+                found = self.provider_next(node)
+                if found is not None:
+                    calls.append((node, found[0]))
+        findings = []
+        for call, dependency in calls:
+            if id(call) not in kept:
+                message = format_message("DBS008", session="db", source=f"next({dependency}())", scope=self.ctx.settings.scope_name)
+                findings.append(self.ctx.finding(call, "DBS008", message, self.qualname))
+        return findings
 
     def _borrows_connection(self, call: ast.Call) -> bool:
         """``Session(bind=op.get_bind())``: bound to a connection its caller owns (an alembic
@@ -549,6 +592,7 @@ def check(ctx: ModuleContext) -> list[Finding]:
             flow = FunctionFlow(ctx, models, function, qualname, gate.markers, services, persists, gate.holders)
             findings.extend(flow.run())
             findings.extend(unclosed(ctx, function, qualname, flow.acquisitions))
+            findings.extend(flow.inline_acquisitions())
         except RecursionError:
             continue
     return findings

@@ -55,6 +55,7 @@ def factory_names(ctx: ModuleContext) -> set[str]:
 # ``user.name = ...`` (not ``self.x =``, not ``==``), at the start of a line.
 _ATTRIBUTE_WRITE = re.compile(r"^[ \t]+(?!self\.|cls\.)([A-Za-z_]\w*)\.\w+[ \t]*(?:\+|-)?=(?!=)", re.MULTILINE)
 _CALL_AFTER = re.compile(r"\s*\(")
+_EMPTY_CALL = re.compile(r"\(\s*\)")
 _NEXT_CALL = re.compile(r"next\(\s*(?:\w+\.)*(\w+)\s*\(")
 _PARAMETER_WORDS = (".close(", ".state.", "add_task(", "create_task(", "ensure_future(", "global ", "Streaming")
 
@@ -98,10 +99,20 @@ def _opening_offsets(ctx: ModuleContext, factories: set[str]) -> list[int]:
                 continue
             offsets.append(start)
     dependencies = {name.rpartition(".")[2] for name in settings.dependencies}
+    # Imported under another name: ``from app.db import get_db as _get_db``.
+    dependencies.update(
+        local for local, target in ctx.names.imports.items() if target.rpartition(".")[2] in dependencies
+    )
     for start in _occurrences(source, "next("):
         match = _NEXT_CALL.match(source, start)
         if match and match.group(1) in dependencies:
             offsets.append(start)
+    # ``gen = get_db()`` then ``next(gen)``: a provider called with no arguments.
+    for name, starts in _occurrences_of_each(source, dependencies).items():
+        for start in starts:
+            before = source[start - 1] if start else " "
+            if not (before.isalnum() or before == "_") and _EMPTY_CALL.match(source, start + len(name)):
+                offsets.append(start)
     return offsets
 
 
