@@ -20,11 +20,9 @@ from .models import ModelResolver
 from .orm_expressions import ExpressionFlow
 from .orm_gate import Gate
 from .orm_services import ServiceResolver
-from .orm_stores import Holders, StoreChecks, cache_decorator
+from .orm_stores import Holders, StoreChecks
 from .orm_values import (
     _BORROWED_CONNECTIONS,
-    session_like,
-    used_as_sessions,
     MANY,
     SCALARS,
     SESSION,
@@ -34,6 +32,8 @@ from .orm_values import (
     _free_names,
     _text,
     join,
+    session_like,
+    used_as_sessions,
 )
 from .scopes import ScopeSpec, next_dependency, scope_spec, unclosed
 

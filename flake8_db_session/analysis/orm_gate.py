@@ -226,19 +226,16 @@ class Gate:
     def persists(self, function: ast.AST) -> frozenset[str]:
         """The plain names whose attributes the function writes before a later commit
         (``user.name = ...`` then ``db.commit()``); empty when it does not."""
-        if not self.writes and not self.everything:
-            return frozenset()
-        start = function.lineno  # type: ignore[attr-defined]
-        end = getattr(function, "end_lineno", None) or start
         lines = self._ctx.lines
         if self.everything or not lines:
             return frozenset({"*"})
-        index = bisect_left(self._writes, start)
-        if index == len(self._writes) or self._writes[index] > end:
-            return frozenset()
+        writes = self.writes
+        start = function.lineno  # type: ignore[attr-defined]
+        end = getattr(function, "end_lineno", None) or start
+        index = bisect_left(writes, start)
         names: set[str] = set()
-        while index < len(self._writes) and self._writes[index] <= end:
-            line = self._writes[index]
+        while index < len(writes) and writes[index] <= end:
+            line = writes[index]
             if _inside(self._commits, line + 1, end):
                 match = _ATTRIBUTE_WRITE.match(lines[line - 1])
                 if match:

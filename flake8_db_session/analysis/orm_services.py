@@ -242,11 +242,15 @@ def tree_facts(body: list[ast.stmt], names: Names, produce: bool) -> ServiceFact
         elif isinstance(stmt, (ast.Assign, ast.AnnAssign)):
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
             value = stmt.value
-            if len(targets) == 1 and isinstance(targets[0], ast.Name) and isinstance(value, ast.Call):
-                if isinstance(value.func, (ast.Name, ast.Attribute)):
-                    qualified = names.qualify(value.func) or ""
-                    if qualified.rpartition(".")[2][:1].isupper():
-                        instances[targets[0].id] = qualified
+            if (
+                len(targets) == 1
+                and isinstance(targets[0], ast.Name)
+                and isinstance(value, ast.Call)
+                and isinstance(value.func, (ast.Name, ast.Attribute))
+            ):
+                qualified = names.qualify(value.func) or ""
+                if qualified.rpartition(".")[2][:1].isupper():
+                    instances[targets[0].id] = qualified
     produces: dict[str, tuple[Origin, ...]] = {}
     if produce:
         module_functions = frozenset(key for key, _, owner in functions if owner is None)

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import ast
 import re
+from typing import TYPE_CHECKING
 
+from .context import ModuleContext, own_walk
 from .orm_values import (
     _STATE_HOLDERS,
     _STREAMING,
     _TASK_CALLS,
     ORM,
+    Scope,
     State,
     Val,
     _harmless,
@@ -20,11 +23,25 @@ from .orm_values import (
     _text,
     session_like,
 )
-from .context import ModuleContext, own_walk
 
 
 class StoreChecks:
     """The write and store half of ``FunctionFlow``."""
+
+    if TYPE_CHECKING:  # provided by FunctionFlow (escapes.py) and ExpressionFlow
+        ctx: ModuleContext
+        function: ast.AST
+        qualname: str
+        scopes: dict[int, Scope]
+        closures: dict[str, frozenset[str]]
+        nested: dict[str, ast.AST]
+        holders: Holders
+        globals: set[str]
+
+        def expr(self, node: ast.expr | None, state: State) -> Val | None: ...
+        def report(self, node: ast.AST, code: str, **fields: object) -> None: ...
+        def _gone(self, value: Val, state: State) -> str: ...
+        def _hazard(self, value: Val, expires_on_exit: bool) -> str: ...
 
     _commits: list[tuple[int, str]] | None = None
     _commit_writes: frozenset[tuple[str, str]] = frozenset()
@@ -46,9 +63,7 @@ class StoreChecks:
             if self._reattached_later(target.value):
                 return
             commit = self._committed_after(target.lineno)
-            if commit and self._first_write_before(target, commit):
-                self.report(target, "DBS004", name=_text(target.value), attribute=target.attr, why=gone)
-            elif not commit and not self._used_after(target.value, target.lineno):
+            if commit and self._first_write_before(target, commit) or not commit and not self._used_after(target.value, target.lineno):
                 self.report(target, "DBS004", name=_text(target.value), attribute=target.attr, why=gone)
             return
         if base.inferred and base.model is not None and not self._reattached_later(target.value):
@@ -173,9 +188,13 @@ class StoreChecks:
     def _class_container(self, node: ast.Attribute) -> str:
         """``self._cache`` where the class body holds ``_cache = {}``: one dict for every instance."""
         owner = self._own_class()
-        if owner and isinstance(node.value, ast.Name) and node.value.id == "self":
-            if node.attr in self.holders.class_containers.get(owner, ()):
-                return f"class attribute {owner}.{node.attr}"
+        if (
+            owner
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "self"
+            and node.attr in self.holders.class_containers.get(owner, ())
+        ):
+            return f"class attribute {owner}.{node.attr}"
         return ""
 
     def _own_class(self) -> str:
@@ -252,9 +271,9 @@ class StoreChecks:
                 continue
             if isinstance(arg, ast.Lambda):
                 for sub in ast.walk(arg.body):
-                    if isinstance(sub, ast.Name) and outlives(state.env.get(sub.id)):
-                        if self._fails_with(state.env[sub.id], self._uses(arg, sub.id)):
-                            return sub.id
+                    value = state.env.get(sub.id) if isinstance(sub, ast.Name) else None
+                    if outlives(value) and self._fails_with(value, self._uses(arg, sub.id)):  # type: ignore[arg-type, attr-defined]
+                        return sub.id  # type: ignore[attr-defined]
                 continue
             if isinstance(arg, ast.Name) and outlives(state.env.get(arg.id)):
                 uses = self._uses_in_callee(receiver, index) if receiver is not None else None

@@ -10,7 +10,6 @@ DetachedInstanceError, each ok_ endpoint answers 200.
 """
 from fastapi import BackgroundTasks, FastAPI
 from fastapi.responses import StreamingResponse
-
 from soundness.models import ExpiringSession, Team, fresh_db_session
 
 app = FastAPI()

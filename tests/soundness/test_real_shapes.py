@@ -19,7 +19,7 @@ import types
 
 import pytest
 from sqlalchemy import create_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import sessionmaker
 from sqlalchemy.orm.exc import DetachedInstanceError
 
 from flake8_db_session.analysis import analyze
@@ -179,6 +179,5 @@ def test_singleton_cache_serves_a_row_of_a_rolled_back_session(gateway):
         db.rollback()  # the request that filled the cache failed: its objects are expired
     finally:
         db.close()
-    with gateway.SessionLocal() as later:
-        with pytest.raises(DetachedInstanceError):
-            cache.get_passthrough_headers(later)  # a later request, another session
+    with gateway.SessionLocal() as later, pytest.raises(DetachedInstanceError):
+        cache.get_passthrough_headers(later)  # a later request, another session
