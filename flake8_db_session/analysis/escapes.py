@@ -35,7 +35,7 @@ from .orm_values import (
     session_like,
     used_as_sessions,
 )
-from .scopes import ScopeSpec, next_dependency, scope_spec, unclosed
+from .scopes import ScopeSpec, _guaranteed_close, next_dependency, scope_spec, unclosed
 
 
 class FunctionFlow(StoreChecks, ExpressionFlow):
@@ -236,7 +236,10 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
             found = self.provider_next(inner)
             if found is not None:
                 dependency, provider = found
-                self._acquired = f"next({dependency}())"
+                generator = inner.args[0]  # type: ignore[attr-defined]
+                # ``gen.close()`` in a ``finally`` runs the provider's own ``finally``: a close.
+                if not (isinstance(generator, ast.Name) and _guaranteed_close(self.function, generator.id)):
+                    self._acquired = f"next({dependency}())"
                 facts = self.models.scope_facts(self.ctx.names.qualify(provider.func) or "")  # type: ignore[arg-type]
                 expire = facts[1] if facts is not None else False
                 return Val(SESSION, self._new_scope("", "manual", ScopeSpec("", False, expire, True)))

@@ -169,10 +169,10 @@ def _annotated_model(annotation: str) -> tuple[bool, str] | None:
 class Origin:
     """Where a function's return value may come from, on some path."""
 
-    kind: str  # "new": built here, never added to a session; "call"/"import": what another function returns
+    kind: str  # "new": built here, never added to a session; "call"/"import"/"method": what another function returns
     many: bool  # a container of them
     target: str  # "new": the class, qualified ("" for a copy); "call": "func" or "Class.method" of the
-    # same module; "import": the qualified name of an imported function
+    # same module; "import": the qualified name of an imported function; "method": "qualified class|method"
 
 
 @dataclass(frozen=True)
@@ -371,6 +371,14 @@ def _call_origin(
         return Origin("new", many, qualified) if (call.args or call.keywords) and qualified else None
     if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in ("self", "cls"):
         return Origin("call", many, f"{owner}.{last}") if owner else None
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call):
+        # ``Catalog(db).product(id)``: that class's method.
+        built = func.value.func
+        cls = names.qualify(built) if isinstance(built, (ast.Name, ast.Attribute)) else None
+        if cls and cls.rpartition(".")[2][:1].isupper():
+            if isinstance(built, ast.Name) and built.id in names.local:
+                return Origin("call", many, f"{built.id}.{last}")
+            return Origin("method", many, f"{cls}|{last}")
     if isinstance(func, ast.Name):
         if func.id in module_functions:
             return Origin("call", many, func.id)
@@ -442,7 +450,13 @@ class ServiceResolver:
                 if model is not None:
                     return origin.many, model, key.rpartition(".")[2]
                 continue
-            located = (module, origin.target) if origin.kind == "call" else self._locate(origin.target, None)
+            if origin.kind == "call":
+                located: tuple[str, str] | None = (module, origin.target)
+            elif origin.kind == "method":
+                cls, _, member = origin.target.partition("|")
+                located = self._locate(cls, member)
+            else:
+                located = self._locate(origin.target, None)
             found = self._produced(*located, seen) if located is not None else None
             if found is not None:
                 return origin.many or found[0], found[1], found[2]

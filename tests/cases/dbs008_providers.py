@@ -1,10 +1,7 @@
-# module: app.jobs
 # config: db-session-model-modules = ../soundness/models.py
-# config: db-session-dependencies = get_db, app.jobs.provide_db
-"""DBS008 for ``next()`` over a generator session provider, configured or discovered (a
-discovered provider reaches the rules as its dotted name, like ``app.jobs.provide_db`` here), in
-plain functions: imported under another name, through a generator bound first, or handed
-straight to a call.
+"""DBS008 for ``next()`` over a generator session provider (``get_session`` here, one of the
+default names; a discovered provider reaches the rules as its dotted name), in plain functions:
+imported under another name, through a generator bound first, or handed straight to a call.
 
 Executed by tests/soundness: each function runs once normally and once with fail=True; while the
 error propagates, a bad_ function still holds its pooled connection, an ok_ function does not.
@@ -13,7 +10,7 @@ from soundness.models import SessionLocal, Team
 from soundness.models import get_db as _get_db
 
 
-def provide_db():
+def get_session():
     db = SessionLocal()
     try:
         yield db
@@ -39,7 +36,7 @@ def bad_aliased_provider(fail=False):
 
 
 def bad_discovered_provider(fail=False):
-    db = next(provide_db())  # DBS008 "next(provide_db())"
+    db = next(get_session())  # DBS008 "next(get_session())"
     count = db.query(Team).count()
     if fail:
         raise ValueError("boom")
@@ -48,7 +45,7 @@ def bad_discovered_provider(fail=False):
 
 
 def bad_generator_then_next(fail=False):
-    sessions = provide_db()
+    sessions = get_session()
     db = next(sessions)  # DBS008
     count = db.query(Team).count()
     if fail:
@@ -58,7 +55,7 @@ def bad_generator_then_next(fail=False):
 
 
 def bad_handed_straight_to_a_call(fail=False):
-    reader = TeamReader(next(provide_db()))  # DBS008:25
+    reader = TeamReader(next(get_session()))  # DBS008:25
     count = reader.count()
     if fail:
         raise ValueError("boom")
@@ -70,7 +67,7 @@ def bad_handed_straight_to_a_call(fail=False):
 
 
 def ok_generator_then_next_closed(fail=False):
-    sessions = provide_db()
+    sessions = get_session()
     db = next(sessions)
     try:
         count = db.query(Team).count()
@@ -81,7 +78,19 @@ def ok_generator_then_next_closed(fail=False):
         db.close()
 
 
+def ok_generator_closed_in_finally(fail=False):
+    sessions = get_session()
+    db = next(sessions)
+    try:
+        count = db.query(Team).count()
+        if fail:
+            raise ValueError("boom")
+        return count
+    finally:
+        sessions.close()  # runs the provider's finally, which closes the session
+
+
 def ok_returned_to_the_caller(fail=False):
     if fail:
         raise ValueError("boom")
-    return next(provide_db())
+    return next(get_session())

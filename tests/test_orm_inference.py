@@ -1,0 +1,128 @@
+"""Sources of objects no session holds and session providers, found across modules with no
+configuration, through the project index (the core reads no file)."""
+
+from __future__ import annotations
+
+import textwrap
+
+from flake8_db_session.analysis import analyze
+from flake8_db_session.config import Settings
+from flake8_db_session.project import FileProjectIndex, context_for_path
+
+PROJECT = {
+    "shop/__init__.py": "",
+    "shop/db.py": """
+        from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+        class Base(DeclarativeBase):
+            pass
+
+        class Product(Base):
+            __tablename__ = "products"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            price: Mapped[int]
+
+        SessionLocal = sessionmaker(expire_on_commit=False)
+
+        def provide_db():
+            db = SessionLocal()
+            try:
+                yield db
+            finally:
+                db.close()
+    """,
+    "shop/cache.py": """
+        from shop.db import Product
+
+        def product_from_cache(data):
+            return Product(**data)
+    """,
+    "shop/catalog.py": """
+        from shop.cache import product_from_cache
+
+        CACHE = {}
+
+        class Catalog:
+            def __init__(self, db):
+                self.db = db
+
+            def product(self, product_id):
+                if product_id in CACHE:
+                    return product_from_cache(CACHE[product_id])
+                return self.db.get(Product, product_id)
+
+        def lookup(db, product_id):
+            return Catalog(db).product(product_id)
+    """,
+    "shop/jobs.py": """
+        from shop.catalog import Catalog, lookup
+        from shop.db import SessionLocal, provide_db
+
+
+        def reprice(product_id):
+            with SessionLocal() as db:
+                product = lookup(db, product_id)
+                product.price = 10  # DBS004
+                db.commit()
+
+
+        class Pricing:
+            def __init__(self, db):
+                self.catalog = Catalog(db)
+                self.db = db
+
+            def discount(self, product_id):
+                product = self.catalog.product(product_id)
+                product.price -= 1  # DBS004
+                self.db.commit()
+
+            def preview(self, product_id):
+                product = self.catalog.product(product_id)
+                product.price -= 1  # only shown, never committed
+                return product.price
+
+
+        def nightly():
+            db = next(provide_db())  # DBS008
+            db.execute("select 1")
+    """,
+}
+
+
+def _project(root) -> None:
+    for relative, text in PROJECT.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+
+
+def _expected(source: str) -> set[tuple[int, str]]:
+    return {
+        (number, line.rsplit("# ", 1)[1].strip())
+        for number, line in enumerate(source.splitlines(), start=1)
+        if line.rstrip().endswith(("# DBS004", "# DBS008"))
+    }
+
+
+def test_transient_sources_and_discovered_providers_across_modules(tmp_path):
+    _project(tmp_path)
+    path = str(tmp_path / "shop" / "jobs.py")
+    # A discovered provider reaches the rules as its dotted name.
+    settings = Settings(root=str(tmp_path), dependencies=("get_db", "shop.db.provide_db"))
+    module, is_package, index = context_for_path(path, settings)
+    source = (tmp_path / "shop" / "jobs.py").read_text()
+    findings = analyze(source, path, settings, module=module, is_package=is_package, index=index)
+    assert {(f.line, f.code) for f in findings} == _expected(source), [f.message for f in findings]
+    message = next(f.message for f in findings if f.code == "DBS004")
+    assert "lookup()" in message and "product_from_cache()" in message
+
+
+def test_service_facts_are_asked_of_the_index(tmp_path):
+    _project(tmp_path)
+    index = FileProjectIndex((str(tmp_path),), Settings(root=str(tmp_path)))
+    facts = index.service_facts("shop.catalog")
+    assert facts is not None
+    kinds = {(origin.kind, origin.target) for origin in facts.produces["Catalog.product"]}
+    assert kinds == {("import", "shop.cache.product_from_cache")}
+    assert index.service_facts("shop.cache").produces["product_from_cache"][0].target == "shop.db.Product"
+    assert index.service_facts("shop.nowhere") is None
