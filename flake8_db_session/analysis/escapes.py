@@ -595,7 +595,8 @@ def check(ctx: ModuleContext) -> list[Finding]:
             flow = FunctionFlow(ctx, models, function, qualname, gate.markers, services, persists, gate.holders)
             findings.extend(flow.run())
             findings.extend(unclosed(ctx, function, qualname, flow.acquisitions))
-            findings.extend(flow.inline_acquisitions())
+            if gate.spells_next(function):
+                findings.extend(flow.inline_acquisitions())
         except RecursionError:
             continue
     return findings

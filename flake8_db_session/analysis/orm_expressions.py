@@ -377,7 +377,11 @@ class ExpressionFlow:
         return Val(MANY if found[0] else ORM, session.scope, model)
 
     def _inferred_result(self, owner: str, member: str | None, func: ast.expr) -> Val | None:
-        """What a call returns when the callee may return a model instance no session holds."""
+        """What a call returns when the callee may return a model instance no session holds.
+        Only asked in a function that writes an attribute before a commit: nowhere else can
+        such an object be reported (DBS004)."""
+        if not self.persists:
+            return None
         transient = self.services.transient(owner, member)
         if transient is None:
             return None

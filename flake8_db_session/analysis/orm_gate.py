@@ -54,6 +54,10 @@ def factory_names(ctx: ModuleContext) -> set[str]:
 
 # ``user.name = ...`` (not ``self.x =``, not ``==``), at the start of a line.
 _ATTRIBUTE_WRITE = re.compile(r"^[ \t]+(?!self\.|cls\.)([A-Za-z_]\w*)\.\w+[ \t]*(?:\+|-)?=(?!=)", re.MULTILINE)
+# A store on the instance or the class: ``self.x = ``, ``self.x[k] = ``, ``self.x.append(``...
+_HOLDER_STORE = re.compile(
+    r"\b(?:self|cls)\.\w+(?:\[[^\n]*\])?[ \t]*=(?!=)|\b(?:self|cls)\.\w+\.(?:append|add|update|setdefault|extend|insert)\("
+)
 _CALL_AFTER = re.compile(r"\s*\(")
 _EMPTY_CALL = re.compile(r"\(\s*\)")
 _NEXT_CALL = re.compile(r"next\(\s*(?:\w+\.)*(\w+)\s*\(")
@@ -142,6 +146,7 @@ class Gate:
         self._using: list[int] | None = None
         self._writes: list[int] | None = None
         self._holders: Holders | None = None
+        self._holding: bool | None = None
         self._commits: list[int] = []
         self.everything = not source  # only a tree: no text to test, analyze every function
         if self.everything:
@@ -189,10 +194,35 @@ class Gate:
     @property
     def holding(self) -> bool:
         """The module has something that lives as long as the process and may hold ORM rows."""
-        holders = self.holders
-        return bool(holders.singletons or holders.class_containers or holders.classes and "cls." in self._ctx.source) or (
-            "cache" in self._ctx.source
-        )
+        if self._holding is None:
+            holders = self.holders
+            source = self._ctx.source
+            self._holding = bool(
+                holders.singletons or holders.class_containers or (holders.classes and "cls." in source) or "cache" in source
+            )
+        return self._holding
+
+    def _spells(self, function: ast.AST, word: str) -> bool:
+        """Whether the function's lines contain ``word`` (True without source lines)."""
+        lines = self._ctx.lines
+        if not lines:
+            return True
+        start = function.lineno  # type: ignore[attr-defined]
+        end = getattr(function, "end_lineno", None) or start
+        return any(word in line for line in lines[start - 1 : end])
+
+    def _matches(self, function: ast.AST, pattern: re.Pattern[str]) -> bool:
+        """Whether a line of the function matches ``pattern`` (True without source lines)."""
+        lines = self._ctx.lines
+        if not lines:
+            return True
+        start = function.lineno  # type: ignore[attr-defined]
+        end = getattr(function, "end_lineno", None) or start
+        return any(pattern.search(line) for line in lines[start - 1 : end])
+
+    def spells_next(self, function: ast.AST) -> bool:
+        """Whether the function may call ``next(...)`` (for DBS008 on ``next(get_db())``)."""
+        return self._spells(function, "next(")
 
     def holds(self, function: ast.AST, qualname: str) -> bool:
         """A function with a session parameter whose results may outlive the call: a method of a
@@ -202,7 +232,9 @@ class Gate:
         owner, _, method = qualname.partition(".")
         is_method = bool(method) and "." not in method and owner in self.holders.classes
         if not (cache_decorator(function) or is_method and (
-            owner in self.holders.singletons or owner in self.holders.class_containers or _stores_on_class(function)
+            (owner in self.holders.singletons or owner in self.holders.class_containers)
+            and self._matches(function, _HOLDER_STORE)
+            or (self._spells(function, "cls.") and _stores_on_class(function))
         )):
             return False
         if _session_parameter(function):

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import ast
 import re
+from bisect import bisect_left
 from typing import TYPE_CHECKING
 
-from .context import ModuleContext, own_walk
+from .context import ModuleContext, own_walk, statement_span, statements_on_lines, walk, word_lines
 from .orm_values import (
     _STATE_HOLDERS,
     _STREAMING,
@@ -432,18 +433,25 @@ class Holders:
                     self.class_containers.setdefault(name, set()).update(
                         t.id for t in targets if isinstance(t, ast.Name)
                     )
-        source = ctx.source
-        if not source or "global " in source or "_instance" in source or "cache" in source:
-            self._singleton_patterns(body, classes)
+        if classes:
+            self._singleton_patterns(ctx, body, classes)
 
-    def _singleton_patterns(self, body: list[ast.stmt], classes: dict[str, ast.ClassDef]) -> None:
+    def _singleton_patterns(self, ctx: ModuleContext, body: list[ast.stmt], classes: dict[str, ast.ClassDef]) -> None:
         """``global _x; _x = Cls()`` in a function, ``cls._instance = cls()`` in the class, a
-        ``functools.cache``d factory returning ``Cls()``."""
+        ``functools.cache``d factory returning ``Cls()``. Only the statements whose lines spell
+        ``global`` or ``instance`` are walked (all of them when there is no source text)."""
+        source = ctx.source
+        declaring = word_lines(("global ",), source) if source else None
+        instance_lines = word_lines(("instance",), source) if source else None
         for stmt in body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                declared = {n for node in own_walk(stmt.body) if isinstance(node, ast.Global) for n in node.names}
+                start, end = statement_span(stmt)
                 cached = bool(cache_decorator(stmt))
-                for node in own_walk(stmt.body):
+                if not (cached or declaring is None or _spans(declaring, start, end)):
+                    continue
+                nodes = list(own_walk(stmt.body))
+                declared = {n for node in nodes if isinstance(node, ast.Global) for n in node.names}
+                for node in nodes:
                     if declared and isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
                         callee = _last_name(node.value.func)
                         if callee in classes and any(isinstance(t, ast.Name) and t.id in declared for t in node.targets):
@@ -452,14 +460,23 @@ class Holders:
                         callee = _last_name(node.value.func)
                         if callee in classes:
                             self.singletons.setdefault(callee, "cached")
-        for name, cls in classes.items():
-            for node in ast.walk(cls):
-                if isinstance(node, ast.Assign) and any(
-                    isinstance(t, ast.Attribute) and t.attr.endswith("instance") and _last_name(t.value) in ("cls", name)
-                    for t in node.targets
-                ):
-                    self.singletons.setdefault(name, "singleton")
-                    break
+            elif isinstance(stmt, ast.ClassDef) and stmt.name in classes:
+                name = stmt.name
+                statements = (
+                    statements_on_lines([stmt], instance_lines) if instance_lines is not None else list(walk(stmt))
+                )
+                for node in statements:
+                    if isinstance(node, ast.Assign) and any(
+                        isinstance(t, ast.Attribute) and t.attr.endswith("instance") and _last_name(t.value) in ("cls", name)
+                        for t in node.targets
+                    ):
+                        self.singletons.setdefault(name, "singleton")
+                        break
+
+
+def _spans(lines: list[int], start: int, end: int) -> bool:
+    index = bisect_left(lines, start)
+    return index < len(lines) and lines[index] <= end
 
 
 def _assignment(stmt: ast.stmt) -> tuple[list[ast.expr], ast.expr | None]:
