@@ -10,7 +10,14 @@ import re
 from bisect import bisect_left
 from typing import TYPE_CHECKING
 
-from .context import ModuleContext, own_walk, statement_span, statements_on_lines, walk, word_lines
+from .context import (
+    ModuleContext,
+    own_walk,
+    statement_span,
+    statements_on_lines,
+    walk,
+    word_lines,
+)
 from .orm_values import (
     _STATE_HOLDERS,
     _STREAMING,
