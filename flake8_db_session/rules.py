@@ -129,7 +129,8 @@ _rule(
         such an object followed by a `commit()`/`flush()` is reported, even when the object is
         read again afterwards; once per object and commit. Objects from a configured
         `db-session-detached-sources` function count as detached. Not reported when the object
-        is handed to `add()`/`merge()`, which carries the change into a session; a write after
+        is handed to `add()`/`merge()`, which carries the change into a session, or, before the
+        commit, to other code or one of its own methods (which may save it); a write after
         the scope closed that is only read back and never committed is not reported either (a
         field scrubbed before a response).
     """,

@@ -52,6 +52,7 @@ class StoreChecks:
         def _hazard(self, value: Val, expires_on_exit: bool) -> str: ...
 
     _commits: list[tuple[int, str]] | None = None
+    _calls: list[ast.Call] = []  # noqa: RUF012 - replaced per flow, never mutated
     _commit_writes: frozenset[tuple[str, str]] = frozenset()
 
     def _write(self, target: ast.Attribute, state: State) -> None:
@@ -70,12 +71,12 @@ class StoreChecks:
                 return
             if self._reattached_later(target.value):
                 return
-            commit = self._committed_after(target.lineno)
+            commit = self._committed_after(target.lineno, target.value)
             if commit and self._first_write_before(target, commit) or not commit and not self._used_after(target.value, target.lineno):
                 self.report(target, "DBS004", name=_text(target.value), attribute=target.attr, why=gone)
             return
         if base.inferred and base.model is not None and not self._reattached_later(target.value):
-            commit = self._committed_after(target.lineno)
+            commit = self._committed_after(target.lineno, target.value)
             if commit and self._first_write_before(target, commit):
                 name = _text(target.value)
                 why = f"{name} may be a new object from {base.inferred} that no session holds, which {commit} does not save"
@@ -89,26 +90,46 @@ class StoreChecks:
         self._commit_writes = self._commit_writes | {key}
         return True
 
-    def _committed_after(self, line: int) -> str:
+    def _committed_after(self, line: int, obj: ast.expr) -> str:
         """The first ``<session>.commit()``/``.flush()`` after ``line`` in this function (as
         ``db.commit() on line N``), or "": on a session-like receiver (a tracked session, or a
-        name such as ``db``, ``self.db``, ``session``)."""
+        name such as ``db``, ``self.db``, ``session``). "" as well when the object is handed to
+        other code, or one of its methods is called, before that commit: that code may add it
+        to a session or save it itself."""
         if self._commits is None:
             commits: list[tuple[int, str]] = []
+            calls: list[ast.Call] = []
             for node in own_walk(self.function.body):  # type: ignore[attr-defined]
+                if not isinstance(node, ast.Call):
+                    continue
                 if (
-                    isinstance(node, ast.Call)
-                    and isinstance(node.func, ast.Attribute)
+                    isinstance(node.func, ast.Attribute)
                     and node.func.attr in ("commit", "flush")
                     and not node.args
                     and session_like(node.func.value)
                 ):
                     commits.append((node.lineno, f"{_text(node.func)}() on line {node.lineno}"))
+                elif not _harmless(node.func):
+                    calls.append(node)
             self._commits = sorted(commits)
+            self._calls = calls
         for at, text in self._commits:
             if at > line:
-                return text
+                return "" if self._handed_on(obj, line, at) else text
         return ""
+
+    def _handed_on(self, obj: ast.expr, after: int, before: int) -> bool:
+        if not isinstance(obj, ast.Name):
+            return True
+        for call in self._calls:
+            if not after < call.lineno < before:
+                continue
+            func = call.func
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == obj.id:
+                return True  # ``user.save()``, ``user.reset_failed_attempts()``
+            if any(isinstance(arg, ast.Name) and arg.id == obj.id for arg in (*call.args, *(k.value for k in call.keywords))):
+                return True
+        return False
 
     def _used_after(self, node: ast.expr, line: int) -> bool:
         """The object is read again later in the function (returned, serialized, passed on):

@@ -155,3 +155,16 @@ def ok_write_through_a_live_row():
         live = db.get(Team, cached.id)
         live.name = "changed"
         db.commit()
+
+
+def save(db, team):
+    db.merge(team)
+
+
+def ok_handed_to_code_that_saves_it():
+    warm(1)
+    with SessionLocal() as db:
+        team = TeamLookup(db).get_team(1)
+        team.name = "changed"
+        save(db, team)
+        db.commit()
