@@ -1,0 +1,639 @@
+"""What a request-scoped session's open transaction is held across (the ``held-across-await`` tag).
+
+A SQLAlchemy ``Session`` checks out a connection and begins a transaction on its first use
+(execute, query, get, flush...) and holds both until ``commit()``, ``rollback()`` or ``close()``.
+So for the session parameter of a DBS001/DBS002 site this module walks the function body in
+evaluation order with one fact, "a transaction may be open here" (on some path: branches are
+joined, loop bodies run twice so a query late in an iteration reaches the await early in the
+next), and records every point where the request waits while that fact holds:
+
+- an ``await`` that is not on the session (``await client.get(...)``, ``await asyncio.sleep(1)``);
+- ``async with``/``async for`` over something else;
+- a known blocking call (``time.sleep``, ``requests.*``, sync ``httpx``, ``subprocess``...).
+
+A call that is given the session and resolves to a function of the same project (a module
+function, a method of ``self`` or of a module-level service instance) is followed one call deep:
+its own body is analyzed the same way, once with a transaction open on entry and once without.
+An unresolved call given the session counts as a database use.
+
+It also answers whether the transaction may still be open when the function returns: the
+response is then serialized and sent with it open.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, replace
+from typing import Iterator
+
+from .context import ModuleContext
+from .findings import HELD_TAG, Finding, HeldPoint
+
+# Session methods that end the transaction and hand the connection back to the pool.
+_ENDS = frozenset({"commit", "rollback", "close", "reset", "invalidate"})
+# Session members that neither connect nor begin a transaction.
+_NO_CONNECTION = frozenset(
+    {
+        "add", "add_all", "expunge", "expunge_all", "expire", "expire_all", "begin", "is_modified",
+        "in_transaction", "in_nested_transaction", "get_bind", "enable_relationship_loading", "info",
+    }
+)
+# Methods only a session has (among the common ones): a parameter that receives one of them is a
+# session in a helper whose signature says nothing.
+_SESSION_ONLY = frozenset(
+    {"execute", "query", "scalars", "scalar", "commit", "flush", "rollback", "refresh", "merge", "add_all", "expunge"}
+)
+_HTTP_VERBS = frozenset({"get", "post", "put", "patch", "delete", "head", "options", "request", "send", "stream"})
+# Blocking calls by qualified name; a module here blocks on any of the verbs above.
+_BLOCKING = frozenset(
+    {
+        "time.sleep", "os.system", "os.popen", "os.wait", "os.waitpid",
+        "urllib.request.urlopen", "socket.create_connection", "smtplib.SMTP",
+        "subprocess.run", "subprocess.call", "subprocess.check_call", "subprocess.check_output",
+        "subprocess.getoutput", "subprocess.getstatusoutput",
+    }
+)
+_BLOCKING_HTTP_MODULES = ("requests", "httpx")
+# Synchronous clients: a name bound to one blocks on its HTTP verbs.
+_SYNC_CLIENTS = frozenset({"httpx.Client", "requests.Session", "requests.session", "urllib3.PoolManager"})
+_NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+_MAX_CALL_TEXT = 60
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One run over a body from one entry state."""
+
+    points: tuple[HeldPoint, ...]
+    open_at_exit: bool
+
+
+@dataclass(frozen=True)
+class HelperSummary:
+    """A same-project function given the session: what it does from either entry state."""
+
+    closed_entry: Outcome
+    open_entry: Outcome
+
+
+@dataclass(frozen=True)
+class _Signature:
+    positional: tuple[str, ...]
+    keyword_only: tuple[str, ...]
+    is_method: bool  # called through an instance: the first positional parameter is bound
+    summaries: dict[str, HelperSummary]  # session-like parameter -> summary
+
+
+def _dotted(node: ast.AST) -> str | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def _root(node: ast.AST) -> ast.AST:
+    """The object a call chain starts from: ``db`` for ``db.query(X).filter(...).all``."""
+    while True:
+        if isinstance(node, ast.Attribute):
+            node = node.value
+        elif isinstance(node, ast.Call):
+            node = node.func
+        elif isinstance(node, ast.Subscript):
+            node = node.value
+        elif isinstance(node, ast.Await):
+            node = node.value
+        else:
+            return node
+
+
+def _call_text(node: ast.AST) -> str:
+    func = node.func if isinstance(node, ast.Call) else node
+    text = _dotted(func)
+    if text is None:
+        try:
+            text = ast.unparse(func)
+        except Exception:  # pragma: no cover - unparse handles every parsed tree
+            text = "await"
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_CALL_TEXT else text[: _MAX_CALL_TEXT - 3] + "..."
+
+
+class _Flow:
+    """The walk over one function body for one set of session names."""
+
+    def __init__(
+        self,
+        ctx: ModuleContext,
+        sessions: set[str],
+        owner: str,
+        helpers: _Helpers | None,
+    ) -> None:
+        self.ctx = ctx
+        self.sessions = set(sessions)
+        self.carriers: set[str] = set()  # locals built from the session (``svc = Service(db)``)
+        self.sync_clients: set[str] = set()
+        self.owner = owner  # the enclosing class, for ``self.method(db)``
+        self.helpers = helpers
+        self.points: dict[tuple[int, str, str, str], HeldPoint] = {}
+        self.open_at_exit = False
+        self.uses = 0  # database uses seen so far (a try's handlers start open if its body used it)
+        self.finally_bodies: list[list[ast.stmt]] = []
+
+    # -- running --------------------------------------------------------------------------------
+    def run(self, body: list[ast.stmt], entry: bool) -> Outcome:
+        end = self._block(body, entry)
+        if end:
+            self.open_at_exit = True
+        return Outcome(tuple(sorted(self.points.values(), key=lambda p: (p.line, p.call))), self.open_at_exit)
+
+    def _block(self, body: list[ast.stmt], state: bool | None) -> bool | None:
+        """The state after a statement list; None = no path reaches its end."""
+        for stmt in body:
+            if state is None:
+                return None
+            state = self._stmt(stmt, state)
+        return state
+
+    def _stmt(self, stmt: ast.stmt, state: bool) -> bool | None:
+        if isinstance(stmt, _NESTED_SCOPES):
+            return state
+        if isinstance(stmt, ast.Return):
+            state = self._expr(stmt.value, state) if stmt.value is not None else state
+            for body in reversed(self.finally_bodies):
+                after = self._block(body, state)
+                state = bool(after)
+            if state:
+                self.open_at_exit = True
+            return None
+        if isinstance(stmt, ast.Raise):
+            self._expr(stmt.exc, state)
+            return None
+        if isinstance(stmt, ast.If):
+            state = self._expr(stmt.test, state)
+            return _join(self._block(stmt.body, state), self._block(stmt.orelse, state))
+        if isinstance(stmt, (ast.For, ast.AsyncFor)):
+            state = self._expr(stmt.iter, state)
+            on_session = isinstance(stmt, ast.AsyncFor) and self._mentions_session(stmt.iter)
+            head: bool | None = state
+            for _ in range(2):
+                if isinstance(stmt, ast.AsyncFor) and not on_session and head:
+                    self._record(stmt.iter, stmt.lineno, "async for")
+                head = _join(head, self._block(stmt.body, bool(head)))
+            return self._block(stmt.orelse, bool(head))
+        if isinstance(stmt, ast.While):
+            head = state
+            for _ in range(2):
+                entry = self._expr(stmt.test, bool(head))
+                head = _join(head, self._block(stmt.body, entry))
+            return self._block(stmt.orelse, bool(head))
+        if isinstance(stmt, (ast.With, ast.AsyncWith)):
+            return self._with(stmt, state)
+        if isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
+            return self._try(stmt, state)
+        if type(stmt).__name__ == "Match":
+            state = self._expr(stmt.subject, state)  # type: ignore[attr-defined]
+            end: bool | None = state  # no case matched
+            for case in stmt.cases:  # type: ignore[attr-defined]
+                entry = self._expr(case.guard, state) if case.guard is not None else state
+                end = _join(end, self._block(case.body, entry))
+            return end
+        if isinstance(stmt, ast.Assign):
+            state = self._expr(stmt.value, state)
+            self._bind(stmt.targets, stmt.value)
+            for target in stmt.targets:
+                state = self._expr(target, state)
+            return state
+        # Expr, AugAssign, AnnAssign, Assert, Delete...: their expressions in field order.
+        for part in _expressions(stmt):
+            state = self._expr(part, state)
+        if isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            self._bind([stmt.target], stmt.value)
+        return state
+
+    def _with(self, stmt: ast.With | ast.AsyncWith, state: bool) -> bool | None:
+        commits_at_exit = False
+        waits: list[ast.withitem] = []
+        for item in stmt.items:
+            expr = item.context_expr
+            state = self._expr(expr, state)
+            if self._mentions_session(expr):
+                root = _root(expr)
+                func = expr.func if isinstance(expr, ast.Call) else None
+                if isinstance(func, ast.Attribute) and func.attr == "begin" and root is func.value:
+                    commits_at_exit = True  # ``with db.begin():`` commits (or rolls back) at exit
+            elif isinstance(stmt, ast.AsyncWith):
+                waits.append(item)
+                if state:
+                    self._record(expr, stmt.lineno, "async with")
+            if isinstance(item.optional_vars, ast.Name) and isinstance(expr, ast.Call):
+                if self._qualified(expr.func) in _SYNC_CLIENTS:
+                    self.sync_clients.add(item.optional_vars.id)
+        end = self._block(stmt.body, state)
+        if end is None:
+            return None
+        if commits_at_exit:
+            return False
+        if end:
+            for item in waits:  # ``__aexit__`` is awaited too
+                self._record(item.context_expr, stmt.lineno, "async with")
+        return end
+
+    def _try(self, stmt: ast.stmt, state: bool) -> bool | None:
+        finalbody = getattr(stmt, "finalbody", [])
+        if finalbody:
+            self.finally_bodies.append(finalbody)
+        uses_before = self.uses
+        body_end = self._block(stmt.body, state)  # type: ignore[attr-defined]
+        # A handler may start anywhere in the body: open if the body used the session.
+        handler_entry = state or bool(body_end) or self.uses > uses_before
+        ends: bool | None = self._block(stmt.orelse, body_end) if body_end is not None else None  # type: ignore[attr-defined]
+        for handler in stmt.handlers:  # type: ignore[attr-defined]
+            ends = _join(ends, self._block(handler.body, handler_entry))
+        if finalbody:
+            self.finally_bodies.pop()
+            # The finally body runs on every path, the exceptional ones included.
+            self._block(finalbody, handler_entry)
+            return self._block(finalbody, ends) if ends is not None else None
+        return ends
+
+    # -- expressions ------------------------------------------------------------------------------
+    def _expr(self, node: ast.AST | None, state: bool) -> bool:
+        """The state after evaluating an expression (children first, in evaluation order)."""
+        if node is None or isinstance(node, (ast.Constant, ast.Name)):
+            return state
+        if isinstance(node, _NESTED_SCOPES):
+            return state
+        if isinstance(node, ast.Await):
+            value = node.value
+            if isinstance(value, ast.Call):
+                state = self._call_parts(value, state)
+                return self._call(value, state, awaited=True, line=node.lineno)
+            state = self._expr(value, state)
+            if state and not self._mentions_session(value):
+                self._record(value, node.lineno, "await")
+            return state
+        if isinstance(node, ast.Call):
+            state = self._call_parts(node, state)
+            return self._call(node, state, awaited=False, line=node.lineno)
+        for child in ast.iter_child_nodes(node):
+            state = self._expr(child, state)
+        return state
+
+    def _call_parts(self, call: ast.Call, state: bool) -> bool:
+        func = call.func
+        if isinstance(func, ast.Attribute):
+            state = self._expr(func.value, state)
+        elif not isinstance(func, ast.Name):
+            state = self._expr(func, state)
+        for arg in call.args:
+            state = self._expr(arg, state)
+        for keyword in call.keywords:
+            state = self._expr(keyword.value, state)
+        return state
+
+    def _call(self, call: ast.Call, state: bool, *, awaited: bool, line: int) -> bool:
+        func = call.func
+        root = _root(func)
+        root_name = root.id if isinstance(root, ast.Name) else None
+        if root_name in self.sessions:
+            if isinstance(func, ast.Attribute) and func.value is root:
+                if func.attr in _ENDS:
+                    return False
+                if func.attr in _NO_CONNECTION:
+                    return state
+            return self._use()  # a query, or a method on its result: on the session itself
+        if root_name in self.carriers:
+            return self._use()
+        if self._passes_session(call):
+            summary = self._helper(call)
+            if summary is not None:
+                outcome = summary.open_entry if state else summary.closed_entry
+                callee = _call_text(call)
+                for point in outcome.points:
+                    via = point.via or point.describe()
+                    self._add(HeldPoint(line, callee, point.kind, via))
+                if outcome.open_at_exit:
+                    self.uses += 1
+                return outcome.open_at_exit
+            last = (_dotted(func) or "").rpartition(".")[2]
+            if last[:1].isupper():
+                return state  # building an object around the session does not query yet
+            return self._use()
+        if awaited:
+            if state:
+                self._record(call, line, "await")
+            return state
+        if state and self._blocking(call):
+            self._record(call, line, "blocking")
+        return state
+
+    def _use(self) -> bool:
+        self.uses += 1
+        return True
+
+    def _blocking(self, call: ast.Call) -> bool:
+        func = call.func
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            if func.value.id in self.sync_clients and func.attr in _HTTP_VERBS:
+                return True
+        qualified = self._qualified(func)
+        if not qualified:
+            return False
+        if qualified in _BLOCKING:
+            return True
+        module, _, name = qualified.rpartition(".")
+        return module in _BLOCKING_HTTP_MODULES and name in _HTTP_VERBS
+
+    def _qualified(self, func: ast.AST) -> str | None:
+        if not isinstance(func, (ast.Name, ast.Attribute)):
+            return None
+        root = _root(func)
+        if isinstance(root, ast.Name) and (root.id in self.sessions or root.id in self.sync_clients):
+            return None
+        return self.ctx.names.qualify(func)  # type: ignore[arg-type]
+
+    def _passes_session(self, call: ast.Call) -> bool:
+        for arg in [*call.args, *(keyword.value for keyword in call.keywords)]:
+            if isinstance(arg, ast.Starred):
+                arg = arg.value
+            if isinstance(arg, ast.Name) and arg.id in self.sessions:
+                return True
+        return False
+
+    def _helper(self, call: ast.Call) -> HelperSummary | None:
+        if self.helpers is None:
+            return None
+        signature = self.helpers.resolve(call.func, self.owner)
+        if signature is None:
+            return None
+        bound = list(signature.positional[1:] if signature.is_method else signature.positional)
+        found: HelperSummary | None = None
+        for position, arg in enumerate(call.args):
+            if isinstance(arg, ast.Starred):
+                return None
+            if isinstance(arg, ast.Name) and arg.id in self.sessions and position < len(bound):
+                found = found or signature.summaries.get(bound[position])
+                if bound[position] not in signature.summaries:
+                    return None
+        for keyword in call.keywords:
+            if isinstance(keyword.value, ast.Name) and keyword.value.id in self.sessions:
+                if keyword.arg is None or keyword.arg not in signature.summaries:
+                    return None
+                found = found or signature.summaries[keyword.arg]
+        return found
+
+    def _bind(self, targets: list[ast.expr], value: ast.expr) -> None:
+        """Track local names that stand for the session, carry it, or are synchronous clients."""
+        for target in targets:
+            if not isinstance(target, ast.Name):
+                continue
+            name = target.id
+            self.sessions.discard(name)
+            self.carriers.discard(name)
+            self.sync_clients.discard(name)
+            if isinstance(value, ast.Name) and value.id in self.sessions:
+                self.sessions.add(name)
+            elif isinstance(value, ast.Call):
+                last = (_dotted(value.func) or "").rpartition(".")[2]
+                if last[:1].isupper() and self._passes_session(value):
+                    self.carriers.add(name)
+                elif self._qualified(value.func) in _SYNC_CLIENTS:
+                    self.sync_clients.add(name)
+
+    def _mentions_session(self, node: ast.AST) -> bool:
+        return any(
+            isinstance(child, ast.Name) and (child.id in self.sessions or child.id in self.carriers)
+            for child in ast.walk(node)
+        )
+
+    def _record(self, node: ast.AST, line: int, kind: str) -> None:
+        self._add(HeldPoint(line, _call_text(node), kind))
+
+    def _add(self, point: HeldPoint) -> None:
+        self.points.setdefault((point.line, point.call, point.kind, point.via), point)
+
+
+def _join(a: bool | None, b: bool | None) -> bool | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a or b
+
+
+def _expressions(stmt: ast.stmt) -> Iterator[ast.AST]:
+    for name in stmt._fields:
+        value = getattr(stmt, name, None)
+        if isinstance(value, ast.AST):
+            yield value
+        elif isinstance(value, list):
+            yield from (item for item in value if isinstance(item, ast.AST))
+
+
+# -- same-project helpers ------------------------------------------------------------------------
+
+
+def _session_parameters(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
+    """Parameters that are sessions: annotated as one, or the receiver of a session-only method."""
+    args = function.args
+    every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+    found = []
+    receivers: set[str] | None = None
+    for arg in every:
+        annotation = ast.unparse(arg.annotation) if arg.annotation is not None else ""
+        if "Session" in annotation and "Depends" not in annotation:
+            found.append(arg.arg)
+            continue
+        if receivers is None:
+            receivers = set()
+            for node in ast.walk(function):
+                func = node.func if isinstance(node, ast.Call) else None
+                if isinstance(func, ast.Attribute) and func.attr in _SESSION_ONLY and isinstance(func.value, ast.Name):
+                    receivers.add(func.value.id)
+        if arg.arg in receivers:
+            found.append(arg.arg)
+    return found
+
+
+def _signature(
+    function: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str, ctx: ModuleContext
+) -> _Signature:
+    args = function.args
+    positional = tuple(arg.arg for arg in [*args.posonlyargs, *args.args])
+    decorators = {_dotted(d) for d in function.decorator_list}
+    is_method = "." in qualname and "staticmethod" not in decorators
+    owner = qualname.rpartition(".")[0]
+    summaries: dict[str, HelperSummary] = {}
+    for param in _session_parameters(function):
+        outcomes = []
+        for entry in (False, True):
+            flow = _Flow(ctx, {param}, owner, None)  # one call deep: the helper's own calls are uses
+            outcomes.append(flow.run(function.body, entry))
+        summaries[param] = HelperSummary(outcomes[0], outcomes[1])
+    return _Signature(positional, tuple(arg.arg for arg in args.kwonlyargs), is_method, summaries)
+
+
+class _Helpers:
+    """Resolves a call to a same-project function and summarizes it (once per module per index)."""
+
+    def __init__(self, ctx: ModuleContext) -> None:
+        self.ctx = ctx
+        self._own: dict[str, tuple[ast.FunctionDef | ast.AsyncFunctionDef, _Signature | None]] = {}
+        for node, qualname in ctx.functions:
+            if qualname.count(".") <= 1:
+                self._own[qualname] = (node, None)
+        self._services = None
+
+    def resolve(self, func: ast.expr, owner: str) -> _Signature | None:
+        ctx = self.ctx
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in ("self", "cls"):
+            return self._own_signature(f"{owner}.{func.attr}") if owner else None
+        if isinstance(func, ast.Name) and func.id in ctx.names.local:
+            return self._own_signature(func.id)
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            instance = ctx.names.qualify(func.value)
+            if instance:
+                cls = self._service_resolver().instance_class(instance)
+                if cls:
+                    return self._project_signature(f"{cls}.{func.attr}")
+        qualified = ctx.names.qualify(func) if isinstance(func, (ast.Name, ast.Attribute)) else None
+        if qualified and "." in qualified:
+            return self._project_signature(qualified)
+        return None
+
+    def _own_signature(self, qualname: str) -> _Signature | None:
+        entry = self._own.get(qualname)
+        if entry is None:
+            return None
+        node, signature = entry
+        if signature is None:
+            signature = _signature(node, qualname, self.ctx)
+            self._own[qualname] = (node, signature)
+        return signature
+
+    def _service_resolver(self):  # type: ignore[no-untyped-def]
+        if self._services is None:
+            from .models import ModelResolver
+            from .orm_services import ServiceResolver
+
+            self._services = ServiceResolver(self.ctx, ModelResolver(self.ctx))
+        return self._services
+
+    def _project_signature(self, qualified: str) -> _Signature | None:
+        """A function or ``Class.method`` of another project module, re-exports followed."""
+        ctx = self.ctx
+        if qualified.startswith(ctx.module + ".") and ctx.module:
+            return self._own_signature(qualified[len(ctx.module) + 1 :])
+        parts = qualified.split(".")
+        resolver = self._service_resolver()
+        for cut in range(len(parts) - 1, 0, -1):
+            module, inside = ".".join(parts[:cut]), ".".join(parts[cut:])
+            if not ctx.index.is_project_module(module):
+                continue
+            signatures = _module_signatures(ctx, module)
+            if inside in signatures:
+                return signatures[inside]
+            head = parts[cut]
+            summary = resolver.models.summary(module)
+            target = summary.imports.get(head) if summary is not None else None
+            if target and target != f"{module}.{head}":
+                rest = ".".join(parts[cut + 1 :])
+                target_module, _, target_name = target.rpartition(".")
+                if target_module == ctx.module:
+                    return self._own_signature(".".join(filter(None, [target_name, rest])))
+                signatures = _module_signatures(ctx, target_module) if target_module else {}
+                return signatures.get(".".join(filter(None, [target_name, rest])))
+            return None
+        return None
+
+
+def _module_signatures(ctx: ModuleContext, module: str) -> dict[str, _Signature]:
+    """Summaries of another module's functions and methods that take a session, cached on the
+    project index (read through it, once per module)."""
+    index = ctx.index
+    cache = getattr(index, "_dbs_held_signatures", None)
+    if cache is None:
+        cache = {}
+        try:
+            index._dbs_held_signatures = cache  # type: ignore[attr-defined]
+        except AttributeError:
+            pass
+    key = (module, ctx.settings)
+    if key in cache:
+        return cache[key]
+    result: dict[str, _Signature] = {}
+    cache[key] = result  # a module importing itself back finds no helpers, not a loop
+    finder = getattr(index, "module_file", None)
+    reader = getattr(index, "read_bytes", None)
+    path = finder(module) if finder is not None else None
+    if path is None or reader is None:
+        return result
+    try:
+        data = reader(path)
+        if b"def " not in data:
+            return result
+        tree = ast.parse(data, filename=path)
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return result
+    other = ModuleContext.build(
+        tree, path, ctx.settings, module=module, is_package=path.endswith("__init__.py"), index=index
+    )
+    for node, qualname in other.functions:
+        if qualname.count(".") > 1 or not (node.args.args or node.args.kwonlyargs or node.args.posonlyargs):
+            continue
+        signature = _signature(node, qualname, other)
+        if signature.summaries:
+            result[qualname] = signature
+    return result
+
+
+# -- the entry point -----------------------------------------------------------------------------
+
+
+def analyze_function(
+    ctx: ModuleContext,
+    function: ast.FunctionDef | ast.AsyncFunctionDef,
+    qualname: str,
+    param: str,
+    *,
+    open_on_entry: bool = False,
+) -> Outcome:
+    """What the session in ``param`` holds its transaction across in ``function``."""
+    helpers = getattr(ctx, "_dbs_held_helpers", None)
+    if helpers is None:
+        helpers = _Helpers(ctx)
+        try:
+            ctx._dbs_held_helpers = helpers  # type: ignore[attr-defined]
+        except AttributeError:
+            pass
+    owner = qualname.rpartition(".")[0]
+    return _Flow(ctx, {param}, owner, helpers).run(function.body, open_on_entry)
+
+
+def annotate(
+    finding: Finding,
+    ctx: ModuleContext,
+    function: ast.FunctionDef | ast.AsyncFunctionDef,
+    param: str,
+) -> Finding:
+    """A DBS001/DBS002 finding with what its session is held across (the tag, the points, the
+    note in the message) and whether it is open at return."""
+    # A decorator that reads the session from kwargs (a permission check) has used it already.
+    outcome = analyze_function(ctx, function, finding.function, param, open_on_entry="decorator-db" in finding.tags)
+    if not outcome.points and not outcome.open_at_exit:
+        return finding
+    tags, message = finding.tags, finding.message
+    if outcome.points:
+        tags = tags | {HELD_TAG}
+        first = outcome.points[0]
+        more = len(outcome.points) - 1
+        note = f"its transaction is held across {first.describe()} at line {first.line}"
+        if more:
+            note += f" and {more} more"
+        head, separator, tail = message.partition("; ")
+        message = f"{head} ({note}){separator}{tail}"
+    return replace(finding, tags=tags, message=message, held_across=outcome.points, open_at_return=outcome.open_at_exit)

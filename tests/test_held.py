@@ -1,0 +1,159 @@
+"""held-across-await: the eval files are checked both ways, the JSON field, cross-module helpers
+through the real command, and the history cache's round trip."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from evalcases import case_files, expectations, run_case
+from flake8_db_session.analysis import analyze
+from flake8_db_session.analysis.findings import HELD_TAG, HeldPoint
+from flake8_db_session.burndown.cache import finding_from_json, finding_to_json
+
+HELD_FILES = case_files("dbs001_held")
+
+
+@pytest.mark.parametrize("name", HELD_FILES)
+def test_held_tag_exactly_where_the_eval_file_says(name: str) -> None:
+    """A finding is held-across-await iff its expectation carries a "held across" fragment."""
+    _want, _got, findings = run_case(name)
+    source = (Path(__file__).parent / "cases" / name).read_text(encoding="utf-8")
+    held_lines = {line for line, _text, _code, _col, fragment in expectations(source) if fragment and "held across" in fragment}
+    sites = [f for f in findings if f.code in ("DBS001", "DBS002")]
+    assert sites, name
+    wrong = [
+        f"{name}:{f.line}: held={HELD_TAG in f.tags} {[p.describe() for p in f.held_across]}"
+        for f in sites
+        if (HELD_TAG in f.tags) != (f.line in held_lines) or bool(f.held_across) != (HELD_TAG in f.tags)
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_points_and_open_at_return() -> None:
+    _want, _got, findings = run_case("dbs001_held.py")
+    by_function = {f.function: f for f in findings}
+    blocking = by_function["blocking"]
+    assert [(p.call, p.kind) for p in blocking.held_across] == [("requests.post", "blocking"), ("subprocess.run", "blocking")]
+    assert by_function["via_helper"].held_across[0].via == "client.get"
+    assert by_function["await_then_query"].open_at_return  # the query is the last thing it does
+    assert not by_function["commit_then_await"].open_at_return
+    assert not by_function["finally_commit"].open_at_return
+
+
+def test_finding_round_trips_through_the_history_cache() -> None:
+    (finding,) = [f for f in run_case("dbs001_held.py")[2] if f.function == "blocking"]
+    back = finding_from_json(json.loads(json.dumps(finding_to_json(finding))))
+    assert back == finding
+    assert all(isinstance(point, HeldPoint) for point in back.held_across)
+
+
+def test_a_decorator_that_reads_the_session_opens_it_before_the_body() -> None:
+    source = textwrap.dedent(
+        """
+        from fastapi import APIRouter, Depends
+        from app.db import get_db
+        from app.rbac import require_permission
+        router = APIRouter()
+
+        @router.get("/x")
+        @require_permission("x.read")
+        async def x(db=Depends(get_db)):
+            return await client.get("u")
+        """
+    )
+    from flake8_db_session.config import settings_from_mapping
+
+    plain = analyze(source, "x.py")
+    configured = analyze(source, "x.py", settings_from_mapping({"db-session-session-decorators": "require_permission"}, root="."))
+    assert HELD_TAG not in plain[0].tags
+    assert HELD_TAG in configured[0].tags
+
+
+ROUTER = '''\
+from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
+
+from app.db import get_db
+from app.services.tool_service import ToolService
+from app.services import notify
+
+router = APIRouter()
+tool_service = ToolService()
+
+
+@router.post("/tools/{tool_id}/invoke")
+async def invoke(tool_id: int, db: Session = Depends(get_db)):
+    return await tool_service.invoke_tool(db, tool_id)
+
+
+@router.post("/tools")
+async def create(name: str, db: Session = Depends(get_db)):
+    return await tool_service.create_tool(db=db, name=name)
+
+
+@router.get("/tools/{tool_id}/ping")
+async def ping(tool_id: int, db: Session = Depends(get_db)):
+    return await notify.ping_owner(db, tool_id)
+'''
+
+SERVICE = '''\
+import httpx
+from sqlalchemy.orm import Session
+
+from app.models import Tool
+
+
+class ToolService:
+    async def invoke_tool(self, db: Session, tool_id: int):
+        tool = db.get(Tool, tool_id)
+        async with httpx.AsyncClient() as client:
+            return (await client.post(tool.url)).json()
+
+    async def create_tool(self, db: Session, name: str):
+        db.add(Tool(name=name))
+        db.commit()
+        await self.announce(name)
+        return {"name": name}
+
+    async def announce(self, name):
+        pass
+'''
+
+NOTIFY = '''\
+import time
+
+
+def ping_owner(session, tool_id):
+    owner = session.execute("select owner from tools where id = :id", {"id": tool_id}).scalar()
+    time.sleep(0.5)
+    return owner
+'''
+
+
+def test_helpers_in_other_modules_through_the_command(tmp_path: Path, run_cli) -> None:
+    app = tmp_path / "app"
+    (app / "services").mkdir(parents=True)
+    for path, text in {
+        "__init__.py": "",
+        "db.py": "def get_db():\n    yield None\n",
+        "models.py": "class Tool: ...\n",
+        "routes.py": ROUTER,
+        "services/__init__.py": "",
+        "services/tool_service.py": SERVICE,
+        "services/notify.py": NOTIFY,
+    }.items():
+        (app / path).write_text(text)
+    proc = run_cli("check", "--format", "json", "app")
+    assert proc.returncode == 1, proc.stderr
+    findings = {f["function"]: f for f in json.loads(proc.stdout)}
+    assert findings["invoke"]["held_across"] == [
+        {"line": 14, "call": "tool_service.invoke_tool", "kind": "async with", "via": "async with httpx.AsyncClient"},
+        {"line": 14, "call": "tool_service.invoke_tool", "kind": "await", "via": "client.post"},
+    ]
+    assert HELD_TAG in findings["invoke"]["status"]
+    assert findings["create"]["held_across"] == []  # the service commits before it awaits
+    assert findings["ping"]["held_across"] == [{"line": 24, "call": "notify.ping_owner", "kind": "blocking", "via": "time.sleep"}]
