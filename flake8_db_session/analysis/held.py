@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, replace
-from typing import Iterator
+from typing import Iterator, Sequence
 
-from .context import ModuleContext
+from .context import ModuleContext, walk
 from .findings import HELD_TAG, Finding, HeldPoint
 
 # Session methods that end the transaction and hand the connection back to the pool.
@@ -131,6 +131,8 @@ class _Flow:
         sessions: set[str],
         owner: str,
         helpers: _Helpers | None,
+        *,
+        follow: bool = True,
     ) -> None:
         self.ctx = ctx
         self.sessions = set(sessions)
@@ -138,6 +140,7 @@ class _Flow:
         self.sync_clients: set[str] = set()
         self.owner = owner  # the enclosing class, for ``self.method(db)``
         self.helpers = helpers
+        self.follow = follow  # follow calls given the session into same-project helpers
         self.points: dict[tuple[int, str, str, str], HeldPoint] = {}
         self.open_at_exit = False
         self.uses = 0  # database uses seen so far (a try's handlers start open if its body used it)
@@ -324,7 +327,7 @@ class _Flow:
                 return state  # building an object around the session does not query yet
             return self._use()
         if awaited:
-            if state:
+            if state and not self._never_suspends(call):
                 self._record(call, line, "await")
             return state
         if state and self._blocking(call):
@@ -364,10 +367,18 @@ class _Flow:
                 return True
         return False
 
-    def _helper(self, call: ast.Call) -> HelperSummary | None:
+    def _never_suspends(self, call: ast.Call) -> bool:
+        """An awaited same-project coroutine that awaits nothing itself never gives up the loop."""
         if self.helpers is None:
+            return False
+        target = self.helpers.resolve(call.func, self.owner)
+        return target is not None and self.helpers.suspends(target) is False
+
+    def _helper(self, call: ast.Call) -> HelperSummary | None:
+        if self.helpers is None or not self.follow:
             return None
-        signature = self.helpers.resolve(call.func, self.owner)
+        target = self.helpers.resolve(call.func, self.owner)
+        signature = self.helpers.signature(target) if target is not None else None
         if signature is None:
             return None
         bound = list(signature.positional[1:] if signature.is_method else signature.positional)
@@ -437,30 +448,62 @@ def _expressions(stmt: ast.stmt) -> Iterator[ast.AST]:
 # -- same-project helpers ------------------------------------------------------------------------
 
 
-def _session_parameters(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
+def _function_text(function: ast.FunctionDef | ast.AsyncFunctionDef, lines: Sequence[str]) -> str | None:
+    """The source of a function's body (None without source lines)."""
+    if not lines or not function.body:
+        return None
+    start = function.body[0].lineno - 1
+    end = getattr(function, "end_lineno", None) or len(lines)
+    return "".join(lines[start:end])
+
+
+_SESSION_WORDS = ("Session", *(f".{name}(" for name in sorted(_SESSION_ONLY)))
+
+
+def _session_parameters(function: ast.FunctionDef | ast.AsyncFunctionDef, lines: Sequence[str]) -> list[str]:
     """Parameters that are sessions: annotated as one, or the receiver of a session-only method."""
     args = function.args
     every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+    if not every:
+        return []
     found = []
     receivers: set[str] | None = None
     for arg in every:
-        annotation = ast.unparse(arg.annotation) if arg.annotation is not None else ""
-        if "Session" in annotation and "Depends" not in annotation:
+        annotation = arg.annotation
+        if annotation is not None and any(
+            isinstance(node, ast.Name) and node.id.endswith("Session") or isinstance(node, ast.Attribute) and node.attr.endswith("Session")
+            for node in walk(annotation)
+        ):
             found.append(arg.arg)
             continue
         if receivers is None:
             receivers = set()
-            for node in ast.walk(function):
-                func = node.func if isinstance(node, ast.Call) else None
-                if isinstance(func, ast.Attribute) and func.attr in _SESSION_ONLY and isinstance(func.value, ast.Name):
-                    receivers.add(func.value.id)
+            text = _function_text(function, lines)
+            if text is None or any(word in text for word in _SESSION_WORDS[1:]):
+                for stmt in function.body:
+                    for node in walk(stmt):
+                        func = node.func if isinstance(node, ast.Call) else None
+                        if isinstance(func, ast.Attribute) and func.attr in _SESSION_ONLY and isinstance(func.value, ast.Name):
+                            receivers.add(func.value.id)
         if arg.arg in receivers:
             found.append(arg.arg)
     return found
 
 
+def _suspends(function: ast.FunctionDef | ast.AsyncFunctionDef, lines: Sequence[str]) -> bool | None:
+    """Whether awaiting a call of this function can suspend: an ``async def`` whose body never
+    awaits runs to its end at once. None: not a coroutine function, so unknown. (An await in a
+    function nested in it counts too: cheaper, and only ever errs towards a wait.)"""
+    if not isinstance(function, ast.AsyncFunctionDef):
+        return None
+    text = _function_text(function, lines)
+    if text is not None and "await" not in text and "async" not in text:
+        return False
+    return any(isinstance(node, (ast.Await, ast.AsyncFor, ast.AsyncWith)) for stmt in function.body for node in walk(stmt))
+
+
 def _signature(
-    function: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str, ctx: ModuleContext
+    function: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str, helpers: _Helpers
 ) -> _Signature:
     args = function.args
     positional = tuple(arg.arg for arg in [*args.posonlyargs, *args.args])
@@ -468,52 +511,78 @@ def _signature(
     is_method = "." in qualname and "staticmethod" not in decorators
     owner = qualname.rpartition(".")[0]
     summaries: dict[str, HelperSummary] = {}
-    for param in _session_parameters(function):
+    for param in _session_parameters(function, helpers.ctx.lines):
         outcomes = []
         for entry in (False, True):
-            flow = _Flow(ctx, {param}, owner, None)  # one call deep: the helper's own calls are uses
+            # One call deep: inside a helper, a call given the session is a use, not followed.
+            flow = _Flow(helpers.ctx, {param}, owner, helpers, follow=False)
             outcomes.append(flow.run(function.body, entry))
         summaries[param] = HelperSummary(outcomes[0], outcomes[1])
     return _Signature(positional, tuple(arg.arg for arg in args.kwonlyargs), is_method, summaries)
 
 
 class _Helpers:
-    """Resolves a call to a same-project function and summarizes it (once per module per index)."""
+    """Resolves calls to functions of the same project, for one module: its own functions from
+    its tree, other modules' through the project index."""
 
     def __init__(self, ctx: ModuleContext) -> None:
         self.ctx = ctx
-        self._own: dict[str, tuple[ast.FunctionDef | ast.AsyncFunctionDef, _Signature | None]] = {}
-        for node, qualname in ctx.functions:
-            if qualname.count(".") <= 1:
-                self._own[qualname] = (node, None)
+        self._own: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {
+            qualname: node for node, qualname in ctx.functions if qualname.count(".") <= 1
+        }
+        self._own_signatures: dict[str, _Signature] = {}
         self._services = None
+        self._instances: dict[str, str] | None = None
 
-    def resolve(self, func: ast.expr, owner: str) -> _Signature | None:
+    # where a call goes -------------------------------------------------------------------------
+    def resolve(self, func: ast.expr, owner: str) -> tuple[str, str] | None:
+        """(module, qualified name inside it) of a called same-project function or method."""
         ctx = self.ctx
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in ("self", "cls"):
-            return self._own_signature(f"{owner}.{func.attr}") if owner else None
+            return (ctx.module, f"{owner}.{func.attr}") if owner else None
         if isinstance(func, ast.Name) and func.id in ctx.names.local:
-            return self._own_signature(func.id)
+            return ctx.module, func.id
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
             instance = ctx.names.qualify(func.value)
             if instance:
-                cls = self._service_resolver().instance_class(instance)
+                cls = self._annotated_instances().get(func.value.id) or self._service_resolver().instance_class(instance)
                 if cls:
-                    return self._project_signature(f"{cls}.{func.attr}")
+                    return self._locate(f"{cls}.{func.attr}")
         qualified = ctx.names.qualify(func) if isinstance(func, (ast.Name, ast.Attribute)) else None
         if qualified and "." in qualified:
-            return self._project_signature(qualified)
+            return self._locate(qualified)
         return None
 
-    def _own_signature(self, qualname: str) -> _Signature | None:
-        entry = self._own.get(qualname)
-        if entry is None:
-            return None
-        node, signature = entry
-        if signature is None:
-            signature = _signature(node, qualname, self.ctx)
-            self._own[qualname] = (node, signature)
-        return signature
+    def _annotated_instances(self) -> dict[str, str]:
+        """``root_service: RootService = RootService()`` at module level (the service facts read
+        plain assignments of this module only)."""
+        if self._instances is None:
+            self._instances = {}
+            for stmt in self.ctx.tree.body:
+                if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and isinstance(stmt.value, ast.Call):
+                    func = stmt.value.func
+                    qualified = self.ctx.names.qualify(func) if isinstance(func, (ast.Name, ast.Attribute)) else None
+                    if qualified and qualified.rpartition(".")[2][:1].isupper():
+                        self._instances[stmt.target.id] = qualified
+        return self._instances
+
+    def _locate(self, qualified: str) -> tuple[str, str] | None:
+        """The defining module of a qualified name, one re-export followed."""
+        ctx = self.ctx
+        if ctx.module and qualified.startswith(ctx.module + "."):
+            return ctx.module, qualified[len(ctx.module) + 1 :]
+        parts = qualified.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            module = ".".join(parts[:cut])
+            if not ctx.index.is_project_module(module):
+                continue
+            head, rest = parts[cut], parts[cut + 1 :]
+            summary = self._service_resolver().models.summary(module)
+            target = summary.imports.get(head) if summary is not None else None
+            if target and "." in target:
+                module, _, head = target.rpartition(".")
+            return module, ".".join([head, *rest])
+        return None
 
     def _service_resolver(self):  # type: ignore[no-untyped-def]
         if self._services is None:
@@ -523,72 +592,89 @@ class _Helpers:
             self._services = ServiceResolver(self.ctx, ModelResolver(self.ctx))
         return self._services
 
-    def _project_signature(self, qualified: str) -> _Signature | None:
-        """A function or ``Class.method`` of another project module, re-exports followed."""
-        ctx = self.ctx
-        if qualified.startswith(ctx.module + ".") and ctx.module:
-            return self._own_signature(qualified[len(ctx.module) + 1 :])
-        parts = qualified.split(".")
-        resolver = self._service_resolver()
-        for cut in range(len(parts) - 1, 0, -1):
-            module, inside = ".".join(parts[:cut]), ".".join(parts[cut:])
-            if not ctx.index.is_project_module(module):
-                continue
-            signatures = _module_signatures(ctx, module)
-            if inside in signatures:
-                return signatures[inside]
-            head = parts[cut]
-            summary = resolver.models.summary(module)
-            target = summary.imports.get(head) if summary is not None else None
-            if target and target != f"{module}.{head}":
-                rest = ".".join(parts[cut + 1 :])
-                target_module, _, target_name = target.rpartition(".")
-                if target_module == ctx.module:
-                    return self._own_signature(".".join(filter(None, [target_name, rest])))
-                signatures = _module_signatures(ctx, target_module) if target_module else {}
-                return signatures.get(".".join(filter(None, [target_name, rest])))
-            return None
-        return None
+    # what it does ------------------------------------------------------------------------------
+    def signature(self, target: tuple[str, str]) -> _Signature | None:
+        module, qualname = target
+        if module == self.ctx.module:
+            found = self._own_signatures.get(qualname)
+            if found is None and qualname in self._own:
+                found = self._own_signatures[qualname] = _signature(self._own[qualname], qualname, self)
+            return found
+        return _other_signature(self.ctx, module, qualname)
+
+    def suspends(self, target: tuple[str, str]) -> bool | None:
+        module, qualname = target
+        if module == self.ctx.module:
+            node = self._own.get(qualname)
+            return _suspends(node, self.ctx.lines) if node is not None else None
+        return _other_suspends(self.ctx, module).get(qualname)
 
 
-def _module_signatures(ctx: ModuleContext, module: str) -> dict[str, _Signature]:
-    """Summaries of another module's functions and methods that take a session, cached on the
-    project index (read through it, once per module)."""
-    index = ctx.index
-    cache = getattr(index, "_dbs_held_signatures", None)
+# Parsed modules kept for their helpers' signatures, most recently used last: a checked module
+# calls into a few services, so a handful avoids parsing one again, and few large trees stay alive.
+_KEPT_MODULES = 32
+
+
+def _index_cache(ctx: ModuleContext, name: str) -> dict:
+    """A cache that lives as long as the project index (an index without attributes: none)."""
+    cache = getattr(ctx.index, name, None)
     if cache is None:
         cache = {}
         try:
-            index._dbs_held_signatures = cache  # type: ignore[attr-defined]
+            setattr(ctx.index, name, cache)
         except AttributeError:
             pass
+    return cache
+
+
+def _other_signature(ctx: ModuleContext, module: str, qualname: str) -> _Signature | None:
+    signatures = _index_cache(ctx, "_dbs_held_signatures")
+    key = (module, qualname, ctx.settings)
+    if key not in signatures:
+        signatures[key] = None
+        helpers = _other_helpers(ctx, module)
+        signatures[key] = helpers.signature((module, qualname)) if helpers is not None else None
+    return signatures[key]
+
+
+def _other_suspends(ctx: ModuleContext, module: str) -> dict[str, bool | None]:
+    cache = _index_cache(ctx, "_dbs_held_suspends")
     key = (module, ctx.settings)
-    if key in cache:
-        return cache[key]
-    result: dict[str, _Signature] = {}
-    cache[key] = result  # a module importing itself back finds no helpers, not a loop
-    finder = getattr(index, "module_file", None)
-    reader = getattr(index, "read_bytes", None)
+    if key not in cache:
+        helpers = _other_helpers(ctx, module)
+        cache[key] = {} if helpers is None else {
+            qualname: _suspends(node, helpers.ctx.lines) for qualname, node in helpers._own.items()
+        }
+    return cache[key]
+
+
+def _other_helpers(ctx: ModuleContext, module: str) -> _Helpers | None:
+    kept = _index_cache(ctx, "_dbs_held_modules")
+    key = (module, ctx.settings)
+    if key in kept:
+        kept[key] = kept.pop(key)  # most recently used
+        return kept[key]
+    helpers = None
+    finder = getattr(ctx.index, "module_file", None)
+    reader = getattr(ctx.index, "read_bytes", None)
     path = finder(module) if finder is not None else None
-    if path is None or reader is None:
-        return result
-    try:
-        data = reader(path)
-        if b"def " not in data:
-            return result
-        tree = ast.parse(data, filename=path)
-    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
-        return result
-    other = ModuleContext.build(
-        tree, path, ctx.settings, module=module, is_package=path.endswith("__init__.py"), index=index
-    )
-    for node, qualname in other.functions:
-        if qualname.count(".") > 1 or not (node.args.args or node.args.kwonlyargs or node.args.posonlyargs):
-            continue
-        signature = _signature(node, qualname, other)
-        if signature.summaries:
-            result[qualname] = signature
-    return result
+    if path is not None and reader is not None:
+        try:
+            data = reader(path)
+            if b"def " in data:
+                source = data.decode("utf-8", "replace")
+                tree = ast.parse(data, filename=path)
+                other = ModuleContext.build(
+                    tree, path, ctx.settings, source=source, lines=source.splitlines(keepends=True),
+                    module=module, is_package=path.endswith("__init__.py"), index=ctx.index,
+                )
+                helpers = _Helpers(other)
+        except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+            helpers = None
+    kept[key] = helpers
+    while len(kept) > _KEPT_MODULES:
+        del kept[next(iter(kept))]
+    return helpers
 
 
 # -- the entry point -----------------------------------------------------------------------------
