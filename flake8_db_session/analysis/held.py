@@ -23,11 +23,15 @@ response is then serialized and sent with it open.
 from __future__ import annotations
 
 import ast
+import re
+import textwrap
 from dataclasses import dataclass, replace
 from typing import Iterator, Sequence
 
 from .context import ModuleContext, walk
 from .findings import HELD_TAG, Finding, HeldPoint
+from .models import _imports_only
+from .orm_services import service_facts
 
 # Session methods that end the transaction and hand the connection back to the pool.
 _ENDS = frozenset({"commit", "rollback", "close", "reset", "invalidate"})
@@ -525,8 +529,9 @@ class _Helpers:
     """Resolves calls to functions of the same project, for one module: its own functions from
     its tree, other modules' through the project index."""
 
-    def __init__(self, ctx: ModuleContext) -> None:
+    def __init__(self, ctx: ModuleContext, source: _SourceModule | None = None) -> None:
         self.ctx = ctx
+        self.source = source  # set when ctx holds one function cut out of this module's text
         self._own: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {
             qualname: node for node, qualname in ctx.functions if qualname.count(".") <= 1
         }
@@ -545,7 +550,9 @@ class _Helpers:
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
             instance = ctx.names.qualify(func.value)
             if instance:
-                cls = self._annotated_instances().get(func.value.id) or self._service_resolver().instance_class(instance)
+                cls = self._annotated_instances().get(func.value.id)
+                if cls is None and self.source is None:
+                    cls = self._service_resolver().instance_class(instance)
                 if cls:
                     return self._locate(f"{cls}.{func.attr}")
         qualified = ctx.names.qualify(func) if isinstance(func, (ast.Name, ast.Attribute)) else None
@@ -558,6 +565,9 @@ class _Helpers:
         plain assignments of this module only)."""
         if self._instances is None:
             self._instances = {}
+            if self.source is not None:
+                self._instances = self.source.instances()
+                return self._instances
             for stmt in self.ctx.tree.body:
                 if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and isinstance(stmt.value, ast.Call):
                     func = stmt.value.func
@@ -577,8 +587,8 @@ class _Helpers:
             if not ctx.index.is_project_module(module):
                 continue
             head, rest = parts[cut], parts[cut + 1 :]
-            summary = self._service_resolver().models.summary(module)
-            target = summary.imports.get(head) if summary is not None else None
+            other = _source_module(ctx, module)
+            target = other.imports.get(head) if other is not None else None
             if target and "." in target:
                 module, _, head = target.rpartition(".")
             return module, ".".join([head, *rest])
@@ -604,15 +614,134 @@ class _Helpers:
 
     def suspends(self, target: tuple[str, str]) -> bool | None:
         module, qualname = target
-        if module == self.ctx.module:
+        if module == self.ctx.module and self.source is None:
             node = self._own.get(qualname)
             return _suspends(node, self.ctx.lines) if node is not None else None
-        return _other_suspends(self.ctx, module).get(qualname)
+        other = self.source if module == self.ctx.module else _source_module(self.ctx, module)
+        return other.suspends(qualname) if other is not None else None
 
 
-# Parsed modules kept for their helpers' signatures, most recently used last: a checked module
-# calls into a few services, so a handful avoids parsing one again, and few large trees stay alive.
-_KEPT_MODULES = 32
+_DEF_LINE = re.compile(r"^([ \t]*)(async[ \t]+)?def[ \t]+(\w+)[ \t]*\(", re.MULTILINE)
+_CLASS_LINE = re.compile(r"^class[ \t]+(\w+)\b", re.MULTILINE)
+# A line that starts a top-level statement (ends the class or function before it).
+_TOP_LINE = re.compile(r"^[^\s#)\]}'\"@]", re.MULTILINE)
+_WAITS = re.compile(r"\bawait\b|\basync[ \t]+(?:for|with)\b")
+
+
+class _SourceModule:
+    """Another project module, read as text: a function is cut out of it and parsed alone, so a
+    large service module costs a text search, not a parse, for each helper an endpoint calls."""
+
+    def __init__(self, module: str, path: str, text: str) -> None:
+        self.module = module
+        self.path = path
+        self.is_package = path.endswith("__init__.py")
+        self.text = text
+        self.imports = _imports_only(text, module, self.is_package).imports
+        self._instances: dict[str, str] | None = None
+
+    def instances(self) -> dict[str, str]:
+        if self._instances is None:
+            self._instances = dict(service_facts(self.text, self.module, self.imports).instances)
+        return self._instances
+
+    def span(self, qualname: str) -> tuple[int, int, bool] | None:
+        """(start, end) offsets of a top-level function or a method's text, and whether it is a
+        coroutine function."""
+        text = self.text
+        owner, _, name = qualname.rpartition(".")
+        low, high = 0, len(text)
+        if owner:
+            if "." in owner:
+                return None
+            for match in _CLASS_LINE.finditer(text):
+                if match.group(1) == owner:
+                    low = match.end()
+                    following = _TOP_LINE.search(text, low)
+                    high = following.start() if following else len(text)
+                    break
+            else:
+                return None
+        best: re.Match[str] | None = None
+        for match in _DEF_LINE.finditer(text, low, high):
+            if match.group(3) != name or (not owner and match.group(1)):
+                continue
+            if best is None or len(match.group(1).expandtabs()) < len(best.group(1).expandtabs()):
+                best = match
+        if best is None:
+            return None
+        start = text.rfind("\n", 0, best.start()) + 1
+        indent = len(best.group(1).expandtabs())
+        end = _block_end(text, best.end(), indent)
+        return start, end, bool(best.group(2))
+
+    def suspends(self, qualname: str) -> bool | None:
+        found = self.span(qualname)
+        if found is None or not found[2]:
+            return None
+        start, end, _ = found
+        return _WAITS.search(self.text, start, end) is not None
+
+    def helpers(self, qualname: str, ctx: ModuleContext) -> _Helpers | None:
+        """The function alone, parsed, with this module's imports."""
+        found = self.span(qualname)
+        if found is None:
+            return None
+        start, end, _ = found
+        snippet = textwrap.dedent(self.text[start:end])
+        try:
+            tree = ast.parse(snippet, filename=self.path)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None  # a docstring or a string at column 0 cut the block short
+        function = next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
+        if function is None:
+            return None
+        tree.body = [function]
+        other = ModuleContext.build(
+            tree, self.path, ctx.settings, source=snippet, lines=snippet.splitlines(keepends=True),
+            module=self.module, is_package=self.is_package, index=ctx.index,
+        )
+        other.names.imports.update(self.imports)
+        other.functions = [(function, qualname)]
+        return _Helpers(other, self)
+
+
+def _block_end(text: str, after_header: int, indent: int) -> int:
+    """The end of a ``def`` block whose parameters start at ``after_header``: past the header's
+    colon, the first line (once the body started) that is not blank or a comment and is
+    indented no deeper than the ``def``."""
+    depth, at = 1, after_header  # just after the parameters' opening parenthesis
+    while at < len(text):
+        char = text[at]
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == ":" and depth == 0:
+            break
+        at += 1
+    at = text.find("\n", at) + 1
+    body_started = False
+    while 0 < at < len(text):
+        newline = text.find("\n", at)
+        line_end = len(text) if newline == -1 else newline
+        line = text[at:line_end]
+        stripped = line.lstrip()
+        if stripped and not stripped.startswith("#"):
+            depth = len(line[: len(line) - len(stripped)].expandtabs())
+            if depth > indent:
+                body_started = True
+            elif body_started:
+                return at
+        if newline == -1:
+            break
+        at = newline + 1
+    return len(text)
+
+
+# Module texts kept for their helpers, most recently used last (a checked module calls into a
+# few services; a string costs the garbage collector nothing, unlike a tree).
+_KEPT_MODULES = 64
 
 
 def _index_cache(ctx: ModuleContext, name: str) -> dict:
@@ -631,50 +760,31 @@ def _other_signature(ctx: ModuleContext, module: str, qualname: str) -> _Signatu
     signatures = _index_cache(ctx, "_dbs_held_signatures")
     key = (module, qualname, ctx.settings)
     if key not in signatures:
-        signatures[key] = None
-        helpers = _other_helpers(ctx, module)
+        signatures[key] = None  # asked again while being computed: unknown, not a loop
+        source = _source_module(ctx, module)
+        helpers = source.helpers(qualname, ctx) if source is not None else None
         signatures[key] = helpers.signature((module, qualname)) if helpers is not None else None
     return signatures[key]
 
 
-def _other_suspends(ctx: ModuleContext, module: str) -> dict[str, bool | None]:
-    cache = _index_cache(ctx, "_dbs_held_suspends")
-    key = (module, ctx.settings)
-    if key not in cache:
-        helpers = _other_helpers(ctx, module)
-        cache[key] = {} if helpers is None else {
-            qualname: _suspends(node, helpers.ctx.lines) for qualname, node in helpers._own.items()
-        }
-    return cache[key]
-
-
-def _other_helpers(ctx: ModuleContext, module: str) -> _Helpers | None:
+def _source_module(ctx: ModuleContext, module: str) -> _SourceModule | None:
     kept = _index_cache(ctx, "_dbs_held_modules")
-    key = (module, ctx.settings)
-    if key in kept:
-        kept[key] = kept.pop(key)  # most recently used
-        return kept[key]
-    helpers = None
+    if module in kept:
+        kept[module] = kept.pop(module)  # most recently used
+        return kept[module]
+    found = None
     finder = getattr(ctx.index, "module_file", None)
     reader = getattr(ctx.index, "read_bytes", None)
     path = finder(module) if finder is not None else None
     if path is not None and reader is not None:
         try:
-            data = reader(path)
-            if b"def " in data:
-                source = data.decode("utf-8", "replace")
-                tree = ast.parse(data, filename=path)
-                other = ModuleContext.build(
-                    tree, path, ctx.settings, source=source, lines=source.splitlines(keepends=True),
-                    module=module, is_package=path.endswith("__init__.py"), index=ctx.index,
-                )
-                helpers = _Helpers(other)
-        except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
-            helpers = None
-    kept[key] = helpers
+            found = _SourceModule(module, path, reader(path).decode("utf-8", "replace"))
+        except OSError:
+            found = None
+    kept[module] = found
     while len(kept) > _KEPT_MODULES:
         del kept[next(iter(kept))]
-    return helpers
+    return found
 
 
 # -- the entry point -----------------------------------------------------------------------------
