@@ -8,8 +8,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from evalcases import case_files, expectations, run_case
+
 from flake8_db_session.analysis import analyze
 from flake8_db_session.analysis.findings import HELD_TAG, HeldPoint
 from flake8_db_session.burndown.cache import finding_from_json, finding_to_json

@@ -25,8 +25,8 @@ from __future__ import annotations
 import ast
 import re
 import textwrap
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Iterator, Sequence
 
 from .context import ModuleContext, walk
 from .findings import HELD_TAG, Finding, HeldPoint
@@ -106,9 +106,7 @@ def _root(node: ast.AST) -> ast.AST:
             node = node.value
         elif isinstance(node, ast.Call):
             node = node.func
-        elif isinstance(node, ast.Subscript):
-            node = node.value
-        elif isinstance(node, ast.Await):
+        elif isinstance(node, (ast.Subscript, ast.Await)):
             node = node.value
         else:
             return node
@@ -118,10 +116,7 @@ def _call_text(node: ast.AST) -> str:
     func = node.func if isinstance(node, ast.Call) else node
     text = _dotted(func)
     if text is None:
-        try:
-            text = ast.unparse(func)
-        except Exception:  # pragma: no cover - unparse handles every parsed tree
-            text = "await"
+        text = ast.unparse(func)
     text = " ".join(text.split())
     return text if len(text) <= _MAX_CALL_TEXT else text[: _MAX_CALL_TEXT - 3] + "..."
 
@@ -236,9 +231,12 @@ class _Flow:
                 waits.append(item)
                 if state:
                     self._record(expr, stmt.lineno, "async with")
-            if isinstance(item.optional_vars, ast.Name) and isinstance(expr, ast.Call):
-                if self._qualified(expr.func) in _SYNC_CLIENTS:
-                    self.sync_clients.add(item.optional_vars.id)
+            if (
+                isinstance(item.optional_vars, ast.Name)
+                and isinstance(expr, ast.Call)
+                and self._qualified(expr.func) in _SYNC_CLIENTS
+            ):
+                self.sync_clients.add(item.optional_vars.id)
         end = self._block(stmt.body, state)
         if end is None:
             return None
@@ -344,9 +342,13 @@ class _Flow:
 
     def _blocking(self, call: ast.Call) -> bool:
         func = call.func
-        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
-            if func.value.id in self.sync_clients and func.attr in _HTTP_VERBS:
-                return True
+        if (
+            isinstance(func, ast.Attribute)
+            and isinstance(func.value, ast.Name)
+            and func.value.id in self.sync_clients
+            and func.attr in _HTTP_VERBS
+        ):
+            return True
         qualified = self._qualified(func)
         if not qualified:
             return False

@@ -21,8 +21,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable
 
 from ..analysis.findings import HELD_TAG, Finding
 from .counts import STATUS_CODES, module_key
@@ -151,7 +152,7 @@ def render_csv(rows: Sequence[EndpointRow]) -> str:
 
 
 def render_markdown(rows: Sequence[EndpointRow]) -> str:
-    def fmt(values: list[object]) -> str:
+    def fmt(values: Sequence[object]) -> str:
         return "| " + " | ".join(str(v).replace("|", "\\|") for v in values) + " |"
 
     header = [name for name, _ in _COLUMNS]
