@@ -157,3 +157,47 @@ def test_helpers_in_other_modules_through_the_command(tmp_path: Path, run_cli) -
     assert HELD_TAG in findings["invoke"]["status"]
     assert findings["create"]["held_across"] == []  # the service commits before it awaits
     assert findings["ping"]["held_across"] == [{"line": 24, "call": "notify.ping_owner", "kind": "blocking", "via": "time.sleep"}]
+
+
+def test_burndown_report_and_history_chart_show_the_held_count(tmp_path: Path, run_cli) -> None:
+    from flake8_db_session.burndown import chart
+    from flake8_db_session.burndown.counts import count_findings
+    from flake8_db_session.burndown.history import Commit, History, Point
+
+    findings = run_case("dbs001_held.py")[2]
+    counts = count_findings(findings, root=str(Path(__file__).parent / "cases"))
+    held = sum(HELD_TAG in f.tags for f in findings)
+    assert counts.totals.statuses[HELD_TAG] == held == 8
+    history = History(
+        [Point(Commit("a" * 40, 1_700_000_000, "first"), counts, 1), Point(Commit("b" * 40, 1_700_086_400, "second"), counts, 1)],
+        ("DBS001", "DBS002"),
+    )
+    assert "held-across-await" in chart.render_table(history).splitlines()[0]
+    svg = chart.render_image(history, "svg").decode()
+    assert f"held across an await ({held})" in svg
+
+
+def test_report_endpoints_through_the_command(tmp_path: Path, run_cli) -> None:
+    source = (Path(__file__).parent / "cases" / "dbs001_held.py").read_text(encoding="utf-8")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__init__.py").write_text("")
+    (tmp_path / "app" / "held.py").write_text(source)
+    table = run_cli("report", "--endpoints", "app")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split()[:4] == ["priority", "path", "line", "function"]
+    # Two waits each: the highest, then by path and line.
+    assert [line.split()[:4] for line in lines[2:4]] == [
+        ["402", "app/held.py", "90", "blocking"],
+        ["402", "app/held.py", "109", "async_with"],
+    ]
+    assert lines[-1] == "14 sites, 8 held across an await or blocking call"
+    rows = json.loads(run_cli("report", "--endpoints", "--format", "json", "app").stdout)
+    assert [r["priority"] for r in rows] == sorted((r["priority"] for r in rows), reverse=True)
+    by_function = {r["function"]: r for r in rows}
+    assert by_function["query_then_await"]["held_across"] == [{"line": 27, "call": "client.get", "kind": "await"}]
+    assert by_function["query_then_await"]["priority"] == 401
+    assert by_function["await_then_query"]["priority"] == 200  # open at return
+    assert by_function["commit_then_await"]["priority"] == 100  # used, released before return
+    assert {"path", "line", "function", "tags", "held_across", "priority"} <= set(rows[0])
+    assert by_function["closed_early"]["tags"] == ["mitigated"]

@@ -11,9 +11,9 @@ import types
 from pathlib import Path
 
 import pytest
+from evalcases import CASES, run_case
 from fastapi.testclient import TestClient
 
-from evalcases import CASES, run_case
 from flake8_db_session.analysis.findings import HELD_TAG
 
 NAME = "dbs001_held_runtime.py"
