@@ -201,3 +201,23 @@ def test_report_endpoints_through_the_command(tmp_path: Path, run_cli) -> None:
     assert by_function["commit_then_await"]["priority"] == 100  # used, released before return
     assert {"path", "line", "function", "tags", "held_across", "priority"} <= set(rows[0])
     assert by_function["closed_early"]["tags"] == ["mitigated"]
+
+
+def test_priority_tiers() -> None:
+    from flake8_db_session.analysis import Finding
+    from flake8_db_session.burndown.endpoints import endpoint_rows, priority
+
+    def site(line: int, tags: set[str], points: int = 0, open_at_return: bool = False) -> Finding:
+        held = tuple(HeldPoint(line, f"client.get{i}") for i in range(points))
+        return Finding("app.py", line, 0, "DBS001", "DBS001 x", f"f{line}", tags=frozenset(tags), held_across=held, open_at_return=open_at_return)
+
+    sites = [
+        site(1, {"unused"}),
+        site(2, set()),
+        site(3, set(), open_at_return=True),
+        site(4, {"streaming"}, open_at_return=True),
+        site(5, {HELD_TAG}, points=3, open_at_return=True),
+        site(6, {HELD_TAG, "streaming"}, points=1),
+    ]
+    assert [priority(f) for f in sites] == [0, 100, 200, 300, 403, 451]
+    assert [row.line for row in endpoint_rows(sites)] == [6, 5, 4, 3, 2, 1]

@@ -2,7 +2,8 @@
 
 A count per module says how much is left; this list says where to start. What exhausts a pool is
 a transaction left open while the request waits on something else, so the priority of a site is
-its tier times 100 plus how many such waits were found (at most 99):
+its tier times 100, plus, in tier 4, 50 for a streaming or websocket endpoint (the wait can last
+as long as the stream) and how many waits were found (at most 49):
 
 - 4 held across an await or a blocking call (an upstream HTTP call, an LLM, a sleep): a pooled
   connection sits idle in transaction for as long as the wait lasts;
@@ -36,7 +37,8 @@ TIERS = {
     0: "not used",
 }
 _STREAMS = frozenset({"streaming", "websocket"})
-_MAX_WAITS = 99
+_MAX_WAITS = 49
+_STREAM_BONUS = 50
 
 
 def tier(finding: Finding) -> int:
@@ -50,7 +52,11 @@ def tier(finding: Finding) -> int:
 
 
 def priority(finding: Finding) -> int:
-    return tier(finding) * 100 + min(len(finding.held_across), _MAX_WAITS)
+    level = tier(finding)
+    if level < 4:
+        return level * 100
+    bonus = _STREAM_BONUS if finding.tags & _STREAMS else 0
+    return level * 100 + bonus + min(len(finding.held_across), _MAX_WAITS)
 
 
 @dataclass(frozen=True)
