@@ -25,13 +25,14 @@ from __future__ import annotations
 import ast
 import re
 import textwrap
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from .context import ModuleContext, walk
 from .findings import HELD_TAG, Finding, HeldPoint
 from .models import _imports_only
-from .orm_services import service_facts
+from .orm_services import _TOP, _classes, _defs, service_facts
 
 # Session methods that end the transaction and hand the connection back to the pool.
 _ENDS = frozenset({"commit", "rollback", "close", "reset", "invalidate"})
@@ -623,10 +624,6 @@ class _Helpers:
         return other.suspends(qualname) if other is not None else None
 
 
-_DEF_LINE = re.compile(r"^([ \t]*)(async[ \t]+)?def[ \t]+(\w+)[ \t]*\(", re.MULTILINE)
-_CLASS_LINE = re.compile(r"^class[ \t]+(\w+)\b", re.MULTILINE)
-# A line that starts a top-level statement (ends the class or function before it).
-_TOP_LINE = re.compile(r"^[^\s#)\]}'\"@]", re.MULTILINE)
 _WAITS = re.compile(r"\bawait\b|\basync[ \t]+(?:for|with)\b")
 
 
@@ -641,41 +638,46 @@ class _SourceModule:
         self.text = text
         self.imports = _imports_only(text, module, self.is_package).imports
         self._instances: dict[str, str] | None = None
+        self._defs: dict[str, tuple[int, int, int, bool]] | None = None
 
     def instances(self) -> dict[str, str]:
         if self._instances is None:
             self._instances = dict(service_facts(self.text, self.module, self.imports).instances)
         return self._instances
 
+    def _definitions(self) -> dict[str, tuple[int, int, int, bool]]:
+        """Top-level functions and methods of top-level classes: qualified name -> (start of the
+        ``def`` line, end of ``def name(``, its indent, is a coroutine function). One pass."""
+        if self._defs is None:
+            text = self.text
+            tops = [m.start() for m in _TOP.finditer(text)]
+            classes = {m.start(): m.group(1) for m in _classes(text)}
+            defs: dict[str, tuple[int, int, int, bool]] = {}
+            for match in _defs(text):
+                indent = len(match.group(1).expandtabs())
+                name = match.group(2)
+                if indent:
+                    # A method: the last line that starts a top-level statement is its class.
+                    index = bisect_right(tops, match.start()) - 1
+                    owner = classes.get(tops[index]) if index >= 0 else None
+                    if owner is None:
+                        continue
+                    name = f"{owner}.{name}"
+                known = defs.get(name)
+                if known is None or indent < known[2]:  # a nested function of the same name: deeper
+                    is_async = text.startswith("async", match.start() + len(match.group(1)))
+                    defs[name] = (match.start(), match.end(), indent, is_async)
+            self._defs = defs
+        return self._defs
+
     def span(self, qualname: str) -> tuple[int, int, bool] | None:
-        """(start, end) offsets of a top-level function or a method's text, and whether it is a
+        """(start, end) offsets of a top-level function's or a method's text, and whether it is a
         coroutine function."""
-        text = self.text
-        owner, _, name = qualname.rpartition(".")
-        low, high = 0, len(text)
-        if owner:
-            if "." in owner:
-                return None
-            for match in _CLASS_LINE.finditer(text):
-                if match.group(1) == owner:
-                    low = match.end()
-                    following = _TOP_LINE.search(text, low)
-                    high = following.start() if following else len(text)
-                    break
-            else:
-                return None
-        best: re.Match[str] | None = None
-        for match in _DEF_LINE.finditer(text, low, high):
-            if match.group(3) != name or (not owner and match.group(1)):
-                continue
-            if best is None or len(match.group(1).expandtabs()) < len(best.group(1).expandtabs()):
-                best = match
-        if best is None:
+        found = self._definitions().get(qualname)
+        if found is None:
             return None
-        start = text.rfind("\n", 0, best.start()) + 1
-        indent = len(best.group(1).expandtabs())
-        end = _block_end(text, best.end(), indent)
-        return start, end, bool(best.group(2))
+        start, after_name, indent, is_async = found
+        return start, _block_end(self.text, after_name, indent), is_async
 
     def suspends(self, qualname: str) -> bool | None:
         found = self.span(qualname)
@@ -821,7 +823,10 @@ def annotate(
     """A DBS001/DBS002 finding with what its session is held across (the tag, the points, the
     note in the message) and whether it is open at return."""
     # A decorator that reads the session from kwargs (a permission check) has used it already.
-    outcome = analyze_function(ctx, function, finding.function, param, open_on_entry="decorator-db" in finding.tags)
+    try:
+        outcome = analyze_function(ctx, function, finding.function, param, open_on_entry="decorator-db" in finding.tags)
+    except RecursionError:  # an expression nested thousands deep: the finding without the extra facts
+        return finding
     if not outcome.points and not outcome.open_at_exit:
         return finding
     tags, message = finding.tags, finding.message
