@@ -26,7 +26,7 @@ import ast
 import re
 import textwrap
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from .context import ModuleContext, walk
@@ -136,7 +136,7 @@ class _Flow:
     ) -> None:
         self.ctx = ctx
         self.sessions = set(sessions)
-        self.carriers: set[str] = set()  # locals built from the session (``svc = Service(db)``)
+        self.carriers: dict[str, ast.Call] = {}  # locals built around the session: ``svc = Service(db)``
         self.sync_clients: set[str] = set()
         self.owner = owner  # the enclosing class, for ``self.method(db)``
         self.helpers = helpers
@@ -224,9 +224,9 @@ class _Flow:
             expr = item.context_expr
             state = self._expr(expr, state)
             if self._mentions_session(expr):
-                root = _root(expr)
+                session = self._session_at(expr)
                 func = expr.func if isinstance(expr, ast.Call) else None
-                if isinstance(func, ast.Attribute) and func.attr == "begin" and root is func.value:
+                if isinstance(func, ast.Attribute) and func.attr == "begin" and func.value is session:
                     commits_at_exit = True  # ``with db.begin():`` commits (or rolls back) at exit
             elif isinstance(stmt, ast.AsyncWith):
                 waits.append(item)
@@ -303,28 +303,31 @@ class _Flow:
 
     def _call(self, call: ast.Call, state: bool, *, awaited: bool, line: int) -> bool:
         func = call.func
-        root = _root(func)
-        root_name = root.id if isinstance(root, ast.Name) else None
-        if root_name in self.sessions:
-            if isinstance(func, ast.Attribute) and func.value is root:
+        session = self._session_at(func)
+        if session is not None:
+            if isinstance(func, ast.Attribute) and func.value is session:
                 if func.attr in _ENDS:
                     return False
                 if func.attr in _NO_CONNECTION:
                     return state
             return self._use()  # a query, or a method on its result: on the session itself
-        if root_name in self.carriers:
+        if isinstance(func, ast.Attribute):
+            # A method of an object built around the session: ``svc.method()``, ``Service(db).method()``.
+            owner_call = self.carriers.get(func.value.id) if isinstance(func.value, ast.Name) else None
+            if owner_call is None and isinstance(func.value, ast.Call) and self._constructs_carrier(func.value):
+                owner_call = func.value
+            if owner_call is not None:
+                summary = self._carrier_method(owner_call, func.attr)
+                return self._apply(summary, call, state, line) if summary is not None else self._use()
+        root = _root(func)
+        if isinstance(root, ast.Name) and root.id in self.carriers:
             return self._use()
+        if self._self_method_uses_session(func):
+            return self._use()  # ``self._fetch(...)`` in a method whose session is ``self.db``
         if self._passes_session(call):
             summary = self._helper(call)
             if summary is not None:
-                outcome = summary.open_entry if state else summary.closed_entry
-                callee = _call_text(call)
-                for point in outcome.points:
-                    via = point.via or point.describe()
-                    self._add(HeldPoint(line, callee, point.kind, via))
-                if outcome.open_at_exit:
-                    self.uses += 1
-                return outcome.open_at_exit
+                return self._apply(summary, call, state, line)
             last = (_dotted(func) or "").rpartition(".")[2]
             if last[:1].isupper():
                 return state  # building an object around the session does not query yet
@@ -340,6 +343,57 @@ class _Flow:
     def _use(self) -> bool:
         self.uses += 1
         return True
+
+    def _apply(self, summary: HelperSummary, call: ast.Call, state: bool, line: int) -> bool:
+        """A followed helper: its waits become this call's, and it leaves the transaction as it does."""
+        outcome = summary.open_entry if state else summary.closed_entry
+        callee = _call_text(call)
+        for point in outcome.points:
+            self._add(HeldPoint(line, callee, point.kind, point.via or point.describe()))
+        if outcome.open_at_exit:
+            self.uses += 1
+        return outcome.open_at_exit
+
+    def _session_at(self, node: ast.AST) -> ast.AST | None:
+        """The session (a name, or ``self.db`` in a method) a call chain starts from, or None."""
+        sessions = self.sessions
+        while True:
+            if isinstance(node, ast.Name):
+                return node if node.id in sessions else None
+            if isinstance(node, ast.Attribute):
+                if _dotted(node) in sessions:
+                    return node
+                node = node.value
+            elif isinstance(node, ast.Call):
+                node = node.func
+            elif isinstance(node, (ast.Subscript, ast.Await)):
+                node = node.value
+            else:
+                return None
+
+    def _is_session(self, node: ast.AST) -> bool:
+        if isinstance(node, ast.Starred):
+            node = node.value
+        return isinstance(node, (ast.Name, ast.Attribute)) and _dotted(node) in self.sessions
+
+    def _constructs_carrier(self, call: ast.Call) -> bool:
+        """``Service(db)``: a class (capitalized) built around the session."""
+        last = (_dotted(call.func) or "").rpartition(".")[2]
+        return last[:1].isupper() and self._passes_session(call)
+
+    def _self_method_uses_session(self, func: ast.expr) -> bool:
+        if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self"):
+            return False
+        attributes = [name[5:] for name in self.sessions if name.startswith("self.")]
+        if not attributes or self.helpers is None:
+            return False
+        target = self.helpers.resolve(func, self.owner)
+        return target is not None and any(self.helpers.mentions(target, f"self.{name}") for name in attributes)
+
+    def _carrier_method(self, constructor: ast.Call, method: str) -> HelperSummary | None:
+        if self.helpers is None or not self.follow:
+            return None
+        return self.helpers.carrier_method(constructor, method, self.owner, self._is_session)
 
     def _blocking(self, call: ast.Call) -> bool:
         func = call.func
@@ -362,17 +416,12 @@ class _Flow:
         if not isinstance(func, (ast.Name, ast.Attribute)):
             return None
         root = _root(func)
-        if isinstance(root, ast.Name) and (root.id in self.sessions or root.id in self.sync_clients):
+        if (isinstance(root, ast.Name) and root.id in self.sync_clients) or self._session_at(func) is not None:
             return None
         return self.ctx.names.qualify(func)  # type: ignore[arg-type]
 
     def _passes_session(self, call: ast.Call) -> bool:
-        for arg in [*call.args, *(keyword.value for keyword in call.keywords)]:
-            if isinstance(arg, ast.Starred):
-                arg = arg.value
-            if isinstance(arg, ast.Name) and arg.id in self.sessions:
-                return True
-        return False
+        return any(self._is_session(arg) for arg in [*call.args, *(keyword.value for keyword in call.keywords)])
 
     def _never_suspends(self, call: ast.Call) -> bool:
         """An awaited same-project coroutine that awaits nothing itself never gives up the loop."""
@@ -393,12 +442,12 @@ class _Flow:
         for position, arg in enumerate(call.args):
             if isinstance(arg, ast.Starred):
                 return None
-            if isinstance(arg, ast.Name) and arg.id in self.sessions and position < len(bound):
+            if self._is_session(arg) and position < len(bound):
                 found = found or signature.summaries.get(bound[position])
                 if bound[position] not in signature.summaries:
                     return None
         for keyword in call.keywords:
-            if isinstance(keyword.value, ast.Name) and keyword.value.id in self.sessions:
+            if self._is_session(keyword.value):
                 if keyword.arg is None or keyword.arg not in signature.summaries:
                     return None
                 found = found or signature.summaries[keyword.arg]
@@ -411,20 +460,19 @@ class _Flow:
                 continue
             name = target.id
             self.sessions.discard(name)
-            self.carriers.discard(name)
+            self.carriers.pop(name, None)
             self.sync_clients.discard(name)
-            if isinstance(value, ast.Name) and value.id in self.sessions:
+            if self._is_session(value):
                 self.sessions.add(name)
             elif isinstance(value, ast.Call):
-                last = (_dotted(value.func) or "").rpartition(".")[2]
-                if last[:1].isupper() and self._passes_session(value):
-                    self.carriers.add(name)
+                if self._constructs_carrier(value):
+                    self.carriers[name] = value
                 elif self._qualified(value.func) in _SYNC_CLIENTS:
                     self.sync_clients.add(name)
 
     def _mentions_session(self, node: ast.AST) -> bool:
         return any(
-            isinstance(child, ast.Name) and (child.id in self.sessions or child.id in self.carriers)
+            (isinstance(child, ast.Name) and child.id in self.carriers) or self._is_session(child)
             for child in ast.walk(node)
         )
 
@@ -539,6 +587,7 @@ class _Helpers:
             qualname: node for node, qualname in ctx.functions if qualname.count(".") <= 1
         }
         self._own_signatures: dict[str, _Signature] = {}
+        self._method_summaries: dict[tuple[str, str], HelperSummary] = {}
         self._services = None
         self._instances: dict[str, str] | None = None
 
@@ -614,6 +663,77 @@ class _Helpers:
                 found = self._own_signatures[qualname] = _signature(self._own[qualname], qualname, self)
             return found
         return _other_signature(self.ctx, module, qualname)
+
+    def carrier_method(
+        self, constructor: ast.Call, method: str, owner: str, is_session: Callable[[ast.AST], bool]
+    ) -> HelperSummary | None:
+        """``Service(db).method()``: the method analyzed with the attribute ``__init__`` stores the
+        session in (``self.db = db``) as the session."""
+        target = self.resolve(constructor.func, owner)
+        if target is None or "." in target[1]:
+            return None
+        module, cls = target
+        init = self.function((module, f"{cls}.__init__"))
+        if init is None:
+            return None
+        node, where = init
+        params = [arg.arg for arg in [*node.args.posonlyargs, *node.args.args]][1:]
+        received = None
+        for position, arg in enumerate(constructor.args):
+            if is_session(arg) and position < len(params):
+                received = params[position]
+        for keyword in constructor.keywords:
+            if keyword.arg and is_session(keyword.value):
+                received = keyword.arg
+        stored = _stored_as(node, received) if received else None
+        if stored is None:
+            return None
+        return where.method_summary(f"{cls}.{method}", f"self.{stored}") if where is self else _other_method_summary(
+            self.ctx, module, f"{cls}.{method}", f"self.{stored}"
+        )
+
+    def function(self, target: tuple[str, str]) -> tuple[ast.FunctionDef | ast.AsyncFunctionDef, _Helpers] | None:
+        """A function's node and the helpers of the module it sits in."""
+        module, qualname = target
+        if module == self.ctx.module and qualname in self._own:
+            return self._own[qualname], self
+        if module == self.ctx.module:
+            return None
+        source = _source_module(self.ctx, module)
+        helpers = source.helpers(qualname, self.ctx) if source is not None else None
+        if helpers is None or qualname not in helpers._own:
+            return None
+        return helpers._own[qualname], helpers
+
+    def method_summary(self, qualname: str, session: str) -> HelperSummary | None:
+        """A method of this module with ``self.<attribute>`` as the session."""
+        node = self._own.get(qualname)
+        if node is None:
+            return None
+        key = (qualname, session)
+        if key not in self._method_summaries:
+            outcomes = [
+                _Flow(self.ctx, {session}, qualname.rpartition(".")[0], self, follow=False).run(node.body, entry)
+                for entry in (False, True)
+            ]
+            self._method_summaries[key] = HelperSummary(outcomes[0], outcomes[1])
+        return self._method_summaries[key]
+
+    def mentions(self, target: tuple[str, str], text: str) -> bool:
+        """Whether a function's source spells ``text`` (``self.db``), as a whole word."""
+        module, qualname = target
+        source = self.source if module == self.ctx.module else _source_module(self.ctx, module)
+        if module == self.ctx.module and source is None:
+            node = self._own.get(qualname)
+            body = _function_text(node, self.ctx.lines) if node is not None else None
+            if body is None:
+                return node is not None and any(
+                    isinstance(n, ast.Attribute) and _dotted(n) == text for stmt in node.body for n in walk(stmt)
+                )
+        else:
+            found = source.span(qualname) if source is not None else None
+            body = source.text[found[0] : found[1]] if source is not None and found is not None else None
+        return body is not None and re.search(rf"{re.escape(text)}\b", body) is not None
 
     def suspends(self, target: tuple[str, str]) -> bool | None:
         module, qualname = target
@@ -769,6 +889,31 @@ def _other_signature(ctx: ModuleContext, module: str, qualname: str) -> _Signatu
         helpers = source.helpers(qualname, ctx) if source is not None else None
         signatures[key] = helpers.signature((module, qualname)) if helpers is not None else None
     return signatures[key]
+
+
+def _other_method_summary(ctx: ModuleContext, module: str, qualname: str, session: str) -> HelperSummary | None:
+    summaries = _index_cache(ctx, "_dbs_held_methods")
+    key = (module, qualname, session, ctx.settings)
+    if key not in summaries:
+        summaries[key] = None
+        source = _source_module(ctx, module)
+        helpers = source.helpers(qualname, ctx) if source is not None else None
+        summaries[key] = helpers.method_summary(qualname, session) if helpers is not None else None
+    return summaries[key]
+
+
+def _stored_as(init: ast.FunctionDef | ast.AsyncFunctionDef, param: str) -> str | None:
+    """The attribute ``__init__`` stores a parameter in: ``self.db = db`` -> ``db``."""
+    for stmt in init.body:
+        if (
+            isinstance(stmt, (ast.Assign, ast.AnnAssign))
+            and isinstance(stmt.value, ast.Name)
+            and stmt.value.id == param
+        ):
+            for target in stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]:
+                if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
+                    return target.attr
+    return None
 
 
 def _source_module(ctx: ModuleContext, module: str) -> _SourceModule | None:

@@ -162,3 +162,46 @@ async def finally_commit(db: Session = Depends(get_db)):  # DBS001:40
     finally:
         db.commit()
         await client.post("https://upstream.example/done")
+
+
+# A service built around the session: its methods are followed with self.db as the session.
+class ToolService:
+    def __init__(self, db: Session) -> None:
+        self.db = db
+
+    async def refresh(self, tool_id: int) -> dict:
+        tool = self.db.get(Tool, tool_id)
+        return (await client.get(tool.url)).json()
+
+    async def login(self, name: str) -> Tool:
+        tool = self.db.scalar(select(Tool).where(Tool.name == name))
+        self.db.commit()  # released before the slow part
+        await asyncio.sleep(0.1)
+        return tool
+
+    def _fetch(self, name: str) -> Tool:
+        return self.db.scalar(select(Tool).where(Tool.name == name))
+
+    async def authenticate(self, name: str) -> Tool:
+        tool = self._fetch(name)  # uses self.db without being given it
+        await asyncio.sleep(0.1)  # stands for a password hash check
+        self.db.commit()
+        return tool
+
+
+@router.post("/service-refresh")
+async def service_refresh(tool_id: int, db: Session = Depends(get_db)):  # DBS001:55 "held across service.refresh (via client.get)"
+    service = ToolService(db)
+    return await service.refresh(tool_id)
+
+
+@router.post("/service-login")
+async def service_login(name: str, db: Session = Depends(get_db)):  # DBS001:50
+    tool = await ToolService(db).login(name)
+    await client.post("https://upstream.example/logged-in", json={"id": tool.id})
+    return {"ok": True}
+
+
+@router.post("/service-authenticate")
+async def service_authenticate(name: str, db: Session = Depends(get_db)):  # DBS001:57 "held across ToolService(db).authenticate (via asyncio.sleep)"
+    return await ToolService(db).authenticate(name)
