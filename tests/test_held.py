@@ -191,7 +191,7 @@ def test_report_endpoints_through_the_command(tmp_path: Path, run_cli) -> None:
         ["402", "app/held.py", "90", "blocking"],
         ["402", "app/held.py", "109", "async_with"],
     ]
-    assert lines[-1] == "17 sites, 10 held across an await or blocking call"
+    assert lines[-1] == "18 sites, 10 held across an await or blocking call"
     rows = json.loads(run_cli("report", "--endpoints", "--format", "json", "app").stdout)
     assert [r["priority"] for r in rows] == sorted((r["priority"] for r in rows), reverse=True)
     by_function = {r["function"]: r for r in rows}

@@ -133,10 +133,12 @@ class _Flow:
         helpers: _Helpers | None,
         *,
         follow: bool = True,
+        carriers: dict[str, ast.Call] | None = None,
     ) -> None:
         self.ctx = ctx
         self.sessions = set(sessions)
-        self.carriers: dict[str, ast.Call] = {}  # locals built around the session: ``svc = Service(db)``
+        # Objects built around the session: ``svc = Service(db)``, ``self.roles = RoleService(db)``.
+        self.carriers: dict[str, ast.Call] = dict(carriers or {})
         self.sync_clients: set[str] = set()
         self.owner = owner  # the enclosing class, for ``self.method(db)``
         self.helpers = helpers
@@ -313,14 +315,13 @@ class _Flow:
             return self._use()  # a query, or a method on its result: on the session itself
         if isinstance(func, ast.Attribute):
             # A method of an object built around the session: ``svc.method()``, ``Service(db).method()``.
-            owner_call = self.carriers.get(func.value.id) if isinstance(func.value, ast.Name) else None
+            owner_call = self.carriers.get(_dotted(func.value) or "")
             if owner_call is None and isinstance(func.value, ast.Call) and self._constructs_carrier(func.value):
                 owner_call = func.value
             if owner_call is not None:
                 summary = self._carrier_method(owner_call, func.attr)
                 return self._apply(summary, call, state, line) if summary is not None else self._use()
-        root = _root(func)
-        if isinstance(root, ast.Name) and root.id in self.carriers:
+        if self._carrier_at(func):
             return self._use()
         if self._self_method_uses_session(func):
             return self._use()  # ``self._fetch(...)`` in a method whose session is ``self.db``
@@ -370,6 +371,18 @@ class _Flow:
                 node = node.value
             else:
                 return None
+
+    def _carrier_at(self, node: ast.AST) -> bool:
+        """Whether a call chain starts from an object built around the session."""
+        while True:
+            if isinstance(node, (ast.Name, ast.Attribute)) and _dotted(node) in self.carriers:
+                return True
+            if isinstance(node, (ast.Attribute, ast.Subscript, ast.Await)):
+                node = node.value
+            elif isinstance(node, ast.Call):
+                node = node.func
+            else:
+                return False
 
     def _is_session(self, node: ast.AST) -> bool:
         if isinstance(node, ast.Starred):
@@ -472,7 +485,7 @@ class _Flow:
 
     def _mentions_session(self, node: ast.AST) -> bool:
         return any(
-            (isinstance(child, ast.Name) and child.id in self.carriers) or self._is_session(child)
+            isinstance(child, (ast.Name, ast.Attribute)) and _dotted(child) in self.carriers or self._is_session(child)
             for child in ast.walk(node)
         )
 
@@ -686,11 +699,11 @@ class _Helpers:
             if keyword.arg and is_session(keyword.value):
                 received = keyword.arg
         stored = _stored_as(node, received) if received else None
-        if stored is None:
+        if stored is None or received is None:
             return None
-        return where.method_summary(f"{cls}.{method}", f"self.{stored}") if where is self else _other_method_summary(
-            self.ctx, module, f"{cls}.{method}", f"self.{stored}"
-        )
+        if where is self:
+            return self.method_summary(f"{cls}.{method}", f"self.{stored}", received)
+        return _other_method_summary(self.ctx, module, f"{cls}.{method}", f"self.{stored}", received)
 
     def function(self, target: tuple[str, str]) -> tuple[ast.FunctionDef | ast.AsyncFunctionDef, _Helpers] | None:
         """A function's node and the helpers of the module it sits in."""
@@ -705,15 +718,19 @@ class _Helpers:
             return None
         return helpers._own[qualname], helpers
 
-    def method_summary(self, qualname: str, session: str) -> HelperSummary | None:
-        """A method of this module with ``self.<attribute>`` as the session."""
+    def method_summary(self, qualname: str, session: str, received: str) -> HelperSummary | None:
+        """A method of this module with ``self.<attribute>`` as the session (``received`` is the
+        ``__init__`` parameter it came in by: other attributes built around it carry it too)."""
         node = self._own.get(qualname)
         if node is None:
             return None
         key = (qualname, session)
         if key not in self._method_summaries:
+            cls = qualname.rpartition(".")[0]
+            init = self.function((self.ctx.module, f"{cls}.__init__"))
+            carriers = _stored_carriers(init[0], received) if init is not None else {}
             outcomes = [
-                _Flow(self.ctx, {session}, qualname.rpartition(".")[0], self, follow=False).run(node.body, entry)
+                _Flow(self.ctx, {session}, cls, self, follow=False, carriers=carriers).run(node.body, entry)
                 for entry in (False, True)
             ]
             self._method_summaries[key] = HelperSummary(outcomes[0], outcomes[1])
@@ -891,15 +908,33 @@ def _other_signature(ctx: ModuleContext, module: str, qualname: str) -> _Signatu
     return signatures[key]
 
 
-def _other_method_summary(ctx: ModuleContext, module: str, qualname: str, session: str) -> HelperSummary | None:
+def _other_method_summary(
+    ctx: ModuleContext, module: str, qualname: str, session: str, received: str
+) -> HelperSummary | None:
     summaries = _index_cache(ctx, "_dbs_held_methods")
-    key = (module, qualname, session, ctx.settings)
+    key = (module, qualname, session, received, ctx.settings)
     if key not in summaries:
         summaries[key] = None
         source = _source_module(ctx, module)
         helpers = source.helpers(qualname, ctx) if source is not None else None
-        summaries[key] = helpers.method_summary(qualname, session) if helpers is not None else None
+        summaries[key] = helpers.method_summary(qualname, session, received) if helpers is not None else None
     return summaries[key]
+
+
+def _stored_carriers(init: ast.FunctionDef | ast.AsyncFunctionDef, param: str) -> dict[str, ast.Call]:
+    """``self.roles = RoleService(db)`` in ``__init__``: attributes built around a parameter."""
+    found: dict[str, ast.Call] = {}
+    for stmt in init.body:
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and isinstance(stmt.value, ast.Call):
+            call = stmt.value
+            last = (_dotted(call.func) or "").rpartition(".")[2]
+            given = [*call.args, *(keyword.value for keyword in call.keywords)]
+            if not last[:1].isupper() or not any(isinstance(arg, ast.Name) and arg.id == param for arg in given):
+                continue
+            for target in stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]:
+                if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
+                    found[f"self.{target.attr}"] = call
+    return found
 
 
 def _stored_as(init: ast.FunctionDef | ast.AsyncFunctionDef, param: str) -> str | None:

@@ -165,9 +165,19 @@ async def finally_commit(db: Session = Depends(get_db)):  # DBS001:40
 
 
 # A service built around the session: its methods are followed with self.db as the session.
+class AuditService:
+    def __init__(self, db: Session) -> None:
+        self.db = db
+
+    async def record(self, event: str) -> None:
+        self.db.add(Tool(name=event))
+        await asyncio.sleep(0)
+
+
 class ToolService:
     def __init__(self, db: Session) -> None:
         self.db = db
+        self.audit = AuditService(db)  # shares the session: its calls are database uses
 
     async def refresh(self, tool_id: int) -> dict:
         tool = self.db.get(Tool, tool_id)
@@ -188,6 +198,12 @@ class ToolService:
         self.db.commit()
         return tool
 
+    async def rename(self, tool_id: int, name: str) -> None:
+        tool = self.db.get(Tool, tool_id)
+        tool.name = name
+        await self.audit.record("renamed")  # the same session: not a wait on something else
+        self.db.commit()
+
 
 @router.post("/service-refresh")
 async def service_refresh(tool_id: int, db: Session = Depends(get_db)):  # DBS001:55 "held across service.refresh (via client.get)"
@@ -205,3 +221,9 @@ async def service_login(name: str, db: Session = Depends(get_db)):  # DBS001:50
 @router.post("/service-authenticate")
 async def service_authenticate(name: str, db: Session = Depends(get_db)):  # DBS001:57 "held across ToolService(db).authenticate (via asyncio.sleep)"
     return await ToolService(db).authenticate(name)
+
+
+@router.post("/service-rename")
+async def service_rename(tool_id: int, name: str, db: Session = Depends(get_db)):  # DBS001:65
+    await ToolService(db).rename(tool_id, name)
+    return {"ok": True}
