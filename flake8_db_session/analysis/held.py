@@ -323,8 +323,12 @@ class _Flow:
                 return self._apply(summary, call, state, line) if summary is not None else self._use()
         if self._carrier_at(func):
             return self._use()
-        if self._self_method_uses_session(func):
-            return self._use()  # ``self._fetch(...)`` in a method whose session is ``self.db``
+        if self._self_member_uses_session(func) or (
+            isinstance(func, ast.Attribute) and self._self_member_uses_session(func.value)
+        ):
+            # ``self._fetch(...)`` or ``self.roles.get(...)`` (a property building a service around
+            # the session) in a method whose session is ``self.db``.
+            return self._use()
         if self._passes_session(call):
             summary = self._helper(call)
             if summary is not None:
@@ -394,7 +398,7 @@ class _Flow:
         last = (_dotted(call.func) or "").rpartition(".")[2]
         return last[:1].isupper() and self._passes_session(call)
 
-    def _self_method_uses_session(self, func: ast.expr) -> bool:
+    def _self_member_uses_session(self, func: ast.expr) -> bool:
         if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self"):
             return False
         attributes = [name[5:] for name in self.sessions if name.startswith("self.")]

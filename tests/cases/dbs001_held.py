@@ -202,7 +202,12 @@ class ToolService:
         tool = self.db.get(Tool, tool_id)
         tool.name = name
         await self.audit.record("renamed")  # the same session: not a wait on something else
+        await self.lazy_audit.record("renamed")  # built on first use, around the same session
         self.db.commit()
+
+    @property
+    def lazy_audit(self) -> AuditService:
+        return AuditService(self.db)
 
 
 @router.post("/service-refresh")
