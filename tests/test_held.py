@@ -80,6 +80,7 @@ from sqlalchemy.orm import Session
 from app.db import get_db
 from app.services.tool_service import ToolService
 from app.services import notify
+from app.services.auth_service import AuthService
 
 router = APIRouter()
 tool_service = ToolService()
@@ -98,6 +99,11 @@ async def create(name: str, db: Session = Depends(get_db)):
 @router.get("/tools/{tool_id}/ping")
 async def ping(tool_id: int, db: Session = Depends(get_db)):
     return await notify.ping_owner(db, tool_id)
+
+
+@router.post("/login")
+async def login(name: str, db: Session = Depends(get_db)):
+    return await AuthService(db).authenticate(name)
 '''
 
 SERVICE = '''\
@@ -123,6 +129,29 @@ class ToolService:
         pass
 '''
 
+AUTH = '''\
+import asyncio
+
+
+class AuthService:
+    def __init__(self, db):
+        self.db = db
+
+    def _fetch(self, name):
+        return self.db.execute("select 1 where :name", {"name": name}).scalar()
+
+    def _audit(self, name):
+        self.db.add(object())
+        self.db.commit()
+
+    async def authenticate(self, name):
+        user = self._fetch(name)
+        await asyncio.sleep(0.2)  # a password hash check, with the transaction open
+        self._audit(name)
+        await asyncio.sleep(0)  # after the commit in _audit: nothing open
+        return user
+'''
+
 NOTIFY = '''\
 import time
 
@@ -145,18 +174,22 @@ def test_helpers_in_other_modules_through_the_command(tmp_path: Path, run_cli) -
         "services/__init__.py": "",
         "services/tool_service.py": SERVICE,
         "services/notify.py": NOTIFY,
+        "services/auth_service.py": AUTH,
     }.items():
         (app / path).write_text(text)
     proc = run_cli("check", "--format", "json", "app")
     assert proc.returncode == 1, proc.stderr
     findings = {f["function"]: f for f in json.loads(proc.stdout)}
     assert findings["invoke"]["held_across"] == [
-        {"line": 14, "call": "tool_service.invoke_tool", "kind": "async with", "via": "async with httpx.AsyncClient"},
-        {"line": 14, "call": "tool_service.invoke_tool", "kind": "await", "via": "client.post"},
+        {"line": 15, "call": "tool_service.invoke_tool", "kind": "async with", "via": "async with httpx.AsyncClient"},
+        {"line": 15, "call": "tool_service.invoke_tool", "kind": "await", "via": "client.post"},
     ]
     assert HELD_TAG in findings["invoke"]["status"]
     assert findings["create"]["held_across"] == []  # the service commits before it awaits
-    assert findings["ping"]["held_across"] == [{"line": 24, "call": "notify.ping_owner", "kind": "blocking", "via": "time.sleep"}]
+    assert findings["ping"]["held_across"] == [{"line": 25, "call": "notify.ping_owner", "kind": "blocking", "via": "time.sleep"}]
+    assert findings["login"]["held_across"] == [
+        {"line": 30, "call": "AuthService(db).authenticate", "kind": "await", "via": "asyncio.sleep"}
+    ]
 
 
 def test_burndown_report_and_history_chart_show_the_held_count(tmp_path: Path, run_cli) -> None:
@@ -191,7 +224,7 @@ def test_report_endpoints_through_the_command(tmp_path: Path, run_cli) -> None:
         ["402", "app/held.py", "90", "blocking"],
         ["402", "app/held.py", "109", "async_with"],
     ]
-    assert lines[-1] == "18 sites, 10 held across an await or blocking call"
+    assert lines[-1] == "19 sites, 10 held across an await or blocking call"
     rows = json.loads(run_cli("report", "--endpoints", "--format", "json", "app").stdout)
     assert [r["priority"] for r in rows] == sorted((r["priority"] for r in rows), reverse=True)
     by_function = {r["function"]: r for r in rows}

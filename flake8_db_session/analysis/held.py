@@ -134,11 +134,13 @@ class _Flow:
         *,
         follow: bool = True,
         carriers: dict[str, ast.Call] | None = None,
+        received: str | None = None,
     ) -> None:
         self.ctx = ctx
         self.sessions = set(sessions)
         # Objects built around the session: ``svc = Service(db)``, ``self.roles = RoleService(db)``.
         self.carriers: dict[str, ast.Call] = dict(carriers or {})
+        self.received = received  # in a method whose session is ``self.db``: the ``__init__`` parameter
         self.sync_clients: set[str] = set()
         self.owner = owner  # the enclosing class, for ``self.method(db)``
         self.helpers = helpers
@@ -323,12 +325,12 @@ class _Flow:
                 return self._apply(summary, call, state, line) if summary is not None else self._use()
         if self._carrier_at(func):
             return self._use()
-        if self._self_member_uses_session(func) or (
-            isinstance(func, ast.Attribute) and self._self_member_uses_session(func.value)
-        ):
-            # ``self._fetch(...)`` or ``self.roles.get(...)`` (a property building a service around
-            # the session) in a method whose session is ``self.db``.
-            return self._use()
+        if self._self_member_uses_session(func):
+            # ``self._fetch(...)`` in a method whose session is ``self.db``: that method too.
+            summary = self._self_method(func)
+            return self._apply(summary, call, state, line) if summary is not None else self._use()
+        if isinstance(func, ast.Attribute) and self._self_member_uses_session(func.value):
+            return self._use()  # ``self.roles.get(...)``: a property building a service around it
         if self._passes_session(call):
             summary = self._helper(call)
             if summary is not None:
@@ -406,6 +408,12 @@ class _Flow:
             return False
         target = self.helpers.resolve(func, self.owner)
         return target is not None and any(self.helpers.mentions(target, f"self.{name}") for name in attributes)
+
+    def _self_method(self, func: ast.expr) -> HelperSummary | None:
+        session = next((name for name in sorted(self.sessions) if name.startswith("self.")), None)
+        if self.helpers is None or session is None or self.received is None or not isinstance(func, ast.Attribute):
+            return None
+        return self.helpers.method_summary(f"{self.owner}.{func.attr}", session, self.received)
 
     def _carrier_method(self, constructor: ast.Call, method: str) -> HelperSummary | None:
         if self.helpers is None or not self.follow:
@@ -605,6 +613,7 @@ class _Helpers:
         }
         self._own_signatures: dict[str, _Signature] = {}
         self._method_summaries: dict[tuple[str, str], HelperSummary] = {}
+        self._methods_in_progress: set[tuple[str, str]] = set()
         self._services = None
         self._instances: dict[str, str] | None = None
 
@@ -714,9 +723,9 @@ class _Helpers:
         module, qualname = target
         if module == self.ctx.module and qualname in self._own:
             return self._own[qualname], self
-        if module == self.ctx.module:
+        if module == self.ctx.module and self.source is None:
             return None
-        source = _source_module(self.ctx, module)
+        source = self.source if module == self.ctx.module else _source_module(self.ctx, module)
         helpers = source.helpers(qualname, self.ctx) if source is not None else None
         if helpers is None or qualname not in helpers._own:
             return None
@@ -727,16 +736,24 @@ class _Helpers:
         ``__init__`` parameter it came in by: other attributes built around it carry it too)."""
         node = self._own.get(qualname)
         if node is None:
+            if self.source is not None:  # another method of the module this one was cut out of
+                return _other_method_summary(self.ctx, self.ctx.module, qualname, session, received)
             return None
         key = (qualname, session)
+        if key in self._methods_in_progress:
+            return None  # a method calling itself: a use
         if key not in self._method_summaries:
+            self._methods_in_progress.add(key)
             cls = qualname.rpartition(".")[0]
             init = self.function((self.ctx.module, f"{cls}.__init__"))
             carriers = _stored_carriers(init[0], received) if init is not None else {}
             outcomes = [
-                _Flow(self.ctx, {session}, cls, self, follow=False, carriers=carriers).run(node.body, entry)
+                _Flow(self.ctx, {session}, cls, self, follow=False, carriers=carriers, received=received).run(
+                    node.body, entry
+                )
                 for entry in (False, True)
             ]
+            self._methods_in_progress.discard(key)
             self._method_summaries[key] = HelperSummary(outcomes[0], outcomes[1])
         return self._method_summaries[key]
 

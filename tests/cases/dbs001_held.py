@@ -209,6 +209,16 @@ class ToolService:
     def lazy_audit(self) -> AuditService:
         return AuditService(self.db)
 
+    def _log(self, event: str) -> None:
+        self.db.add(Tool(name=event))
+        self.db.commit()
+
+    async def create(self, name: str) -> None:
+        self.db.add(Tool(name=name))
+        self.db.flush()
+        self._log("created")  # commits: nothing is open after it
+        await asyncio.sleep(0.1)
+
 
 @router.post("/service-refresh")
 async def service_refresh(tool_id: int, db: Session = Depends(get_db)):  # DBS001:55 "held across service.refresh (via client.get)"
@@ -231,4 +241,10 @@ async def service_authenticate(name: str, db: Session = Depends(get_db)):  # DBS
 @router.post("/service-rename")
 async def service_rename(tool_id: int, name: str, db: Session = Depends(get_db)):  # DBS001:65
     await ToolService(db).rename(tool_id, name)
+    return {"ok": True}
+
+
+@router.post("/service-create")
+async def service_create(name: str, db: Session = Depends(get_db)):  # DBS001:51
+    await ToolService(db).create(name)
     return {"ok": True}
