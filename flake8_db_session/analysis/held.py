@@ -14,7 +14,12 @@ next), and records every point where the request waits while that fact holds:
 A call that is given the session and resolves to a function of the same project (a module
 function, a method of ``self`` or of a module-level service instance) is followed one call deep:
 its own body is analyzed the same way, once with a transaction open on entry and once without.
-An unresolved call given the session counts as a database use.
+So is a method of an object built around the session (``EmailAuthService(db).login()``), with
+the attribute ``__init__`` stores it in (``self.db``) as the session, and the methods of ``self``
+that method calls. An unresolved call given the session counts as a database use.
+
+Other modules are read through the project index as text; a helper is cut out of it and parsed
+alone (a service module can be 10,000 lines; the endpoint calls three of its methods).
 
 It also answers whether the transaction may still be open when the function returns: the
 response is then serialized and sent with it open.
@@ -33,6 +38,7 @@ from .context import ModuleContext, walk
 from .findings import HELD_TAG, Finding, HeldPoint
 from .models import _imports_only
 from .orm_services import _TOP, _classes, _defs, service_facts
+from .scopes import _dotted  # "a.b.c" for a name chain, "" otherwise
 
 # Session methods that end the transaction and hand the connection back to the pool.
 _ENDS = frozenset({"commit", "rollback", "close", "reset", "invalidate"})
@@ -84,20 +90,8 @@ class HelperSummary:
 @dataclass(frozen=True)
 class _Signature:
     positional: tuple[str, ...]
-    keyword_only: tuple[str, ...]
     is_method: bool  # called through an instance: the first positional parameter is bound
     summaries: dict[str, HelperSummary]  # session-like parameter -> summary
-
-
-def _dotted(node: ast.AST) -> str | None:
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return None
 
 
 def _root(node: ast.AST) -> ast.AST:
@@ -115,10 +109,8 @@ def _root(node: ast.AST) -> ast.AST:
 
 def _call_text(node: ast.AST) -> str:
     func = node.func if isinstance(node, ast.Call) else node
-    text = _dotted(func)
-    if text is None:
-        text = ast.unparse(func)
-    text = " ".join(text.split())
+    name = _dotted(func) if isinstance(func, ast.expr) else ""
+    text = " ".join((name or ast.unparse(func)).split())
     return text if len(text) <= _MAX_CALL_TEXT else text[: _MAX_CALL_TEXT - 3] + "..."
 
 
@@ -598,7 +590,7 @@ def _signature(
             flow = _Flow(helpers.ctx, {param}, owner, helpers, follow=False)
             outcomes.append(flow.run(function.body, entry))
         summaries[param] = HelperSummary(outcomes[0], outcomes[1])
-    return _Signature(positional, tuple(arg.arg for arg in args.kwonlyargs), is_method, summaries)
+    return _Signature(positional, is_method, summaries)
 
 
 class _Helpers:
