@@ -74,7 +74,12 @@ class EndpointRow:
 
     @property
     def held_text(self) -> str:
-        return ", ".join(f"{p['call']}{' via ' + p['via'] if p.get('via') else ''} (line {p['line']})" for p in self.held_across)
+        def one(point: dict[str, Any]) -> str:
+            kind = f"{point['kind']} " if point.get("kind") in ("async with", "async for") else ""
+            via = f" via {point['via']}" if point.get("via") else ""
+            return f"{kind}{point['call']}{via} (line {point['line']})"
+
+        return ", ".join(one(point) for point in self.held_across)
 
     def to_dict(self) -> dict[str, Any]:
         return {
