@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from .context import _statements, walk
@@ -66,6 +66,29 @@ def _lines_naming(text: str, name: str) -> str:
 
 # ``svc = TeamService(db)``: a line binding a name to a capitalized call.
 _INSTANCE_LINE = re.compile(r"^[ \t]*(\w+)[ \t]*=[ \t]*(?:\w+\.)*[A-Z]\w*[ \t]*\(([^\n]*)", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class _Unloaded:
+    lazy: frozenset  # load-on-access relationships a read would load
+    raising: frozenset  # lazy="raise" relationships a read would need
+
+
+_NOTHING = _Unloaded(frozenset(), frozenset())
+
+
+def _closed_message(session: str, reason: str) -> dict[str, str]:
+    return {
+        "problem": f"is read after the session {session} closed ({reason})",
+        "fix": "read it inside the scope or eager-load it",
+    }
+
+
+def _raise_message(relationships: frozenset) -> dict[str, str]:
+    return {
+        "problem": f'needs relationship {min(relationships)} declared lazy="raise", which raises InvalidRequestError when it was not eager-loaded, inside the session scope too',
+        "fix": f"eager-load it in the query (selectinload(...{min(relationships)}))",
+    }
 
 
 class ExpressionFlow:
@@ -129,6 +152,9 @@ class ExpressionFlow:
             return Val(QUERY, scope_id, model) if model is not None else None
         if method in ("execute", "stream") and args and args[0] is not None and args[0].kind == QUERY:
             return replace(args[0], kind=RESULT, scope=scope_id)
+        if method == "exec" and args and args[0] is not None and args[0].kind == QUERY:
+            # SQLModel's ``session.exec(select(Hero))``: the instances, like ``scalars``
+            return replace(args[0], kind=SCALARS, scope=scope_id)
         if method in ("scalars", "stream_scalars") and args and args[0] is not None and args[0].kind == QUERY:
             return replace(args[0], kind=SCALARS, scope=scope_id)
         if method == "scalar" and args and args[0] is not None and args[0].kind == QUERY:
@@ -233,37 +259,60 @@ class ExpressionFlow:
         relationship = model.relationships.get(attribute) if model is not None else None
         gone = self._gone(base, state)
         raised = False
-        lazy = (
-            model is not None
-            and attribute in model.lazy_relationships()
-            and attribute not in base.loaded
-            and "*" not in base.loaded
-        )
-        if gone and model is not None:
+        unloaded = self._unloaded(model, attribute, base) if model is not None else _NOTHING
+        name = _text(node.value)
+        if unloaded.raising and (base.scope >= 0 or base.detached_source):
+            # lazy="raise": no load on access at all, with or without a session.
+            self.report(node, "DBS005", name=name, attribute=attribute, **_raise_message(unloaded.raising))
+            raised = True
+        elif gone and model is not None:
+            why = ""
             if base.expired and model.mapped(attribute):
-                self.report(node, "DBS005", name=_text(node.value), attribute=attribute, session=self._who(base), reason="expired before the close, every attribute read needs the session")
-                raised = True
-            elif lazy:
-                self.report(node, "DBS005", name=_text(node.value), attribute=attribute, session=self._who(base), reason="lazy relationship: DetachedInstanceError")
-                raised = True
-            elif attribute in model.touching_members:
-                self.report(node, "DBS005", name=_text(node.value), attribute=attribute, session=self._who(base), reason="it reads a relationship or object_session")
+                why = "expired before the close, every attribute read needs the session"
+            elif unloaded.lazy and relationship is not None:
+                why = "lazy relationship: DetachedInstanceError"
+            elif unloaded.lazy:
+                why = f"it reads lazy relationship {min(unloaded.lazy)}: DetachedInstanceError"
+            elif attribute in model.touching and "<object_session>" in model.touching[attribute]:
+                why = "it calls object_session, which has no session now"
+            if why:
+                self.report(node, "DBS005", name=name, attribute=attribute, **_closed_message(self._who(base), why))
+                raised = relationship is not None or base.expired
         elif not gone and base.scope >= 0:
             scope = self.scopes[base.scope]
-            if lazy and scope.is_async:
-                self.report(node, "DBS009", name=_text(node.value), attribute=attribute, session=scope.session)
+            if unloaded.lazy and scope.is_async:
+                self.report(node, "DBS009", name=name, attribute=attribute, session=scope.session)
             if isinstance(node.value, ast.Name) and model is not None:
                 # A read inside the scope loads it (and refreshes an expired object).
                 current = state.env.get(node.value.id)
                 if current is not None and current.kind == ORM:
                     loaded = current.loaded | {attribute} if relationship is not None else current.loaded
-                    if attribute in model.touching_members:
-                        loaded = frozenset({"*"})  # the property or method loaded what it reads
+                    if attribute in model.touching:
+                        loaded = loaded | model.touching[attribute]  # the member loaded what it reads
                     state.env[node.value.id] = replace(current, loaded=loaded, expired=False if model.mapped(attribute) else current.expired)
         if relationship is not None and not raised:
             target = self.models.model(relationship[0]) if relationship[0] else None
             return Val(MANY, base.scope, target, base.expired, frozenset(), base.detached_source)
         return None
+
+    @staticmethod
+    def _unloaded(model: ModelInfo, attribute: str, base: Val) -> _Unloaded:
+        """The relationships reading ``attribute`` would load and that are not loaded yet:
+        the attribute itself, or those a property or method of the model reads (with their
+        strategy: a property over ``lazy="selectin"`` relationships loads nothing)."""
+        if "*" in base.loaded:
+            return _NOTHING
+        relationship = model.relationships.get(attribute)
+        if relationship is not None:
+            lazy = relationship[1]
+            if attribute in base.loaded:
+                return _NOTHING
+            if attribute in model.raising_relationships():
+                return _Unloaded(frozenset(), frozenset({attribute}))
+            return _Unloaded(frozenset({attribute}) if attribute in model.lazy_relationships() else frozenset(), frozenset())
+        lazy = model.touching.get(attribute, frozenset()) - {"<object_session>"} - base.loaded
+        raising = model.raising.get(attribute, frozenset()) - base.loaded
+        return _Unloaded(frozenset(lazy), frozenset(raising)) if lazy or raising else _NOTHING
 
     def _may_load(self, node: ast.expr, state: State) -> None:
         """An object handed to other code while its session is open may have any relationship
