@@ -245,7 +245,14 @@ def _run(*args: str, cwd: str) -> list[str]:
 @pytest.mark.integration
 def test_flake8_and_the_standalone_check_agree_on_the_eval_files():
     files = [os.path.join("cases", name) for name in case_files() if name[:6] in {f"dbs00{n}" for n in range(3, 10)}]
-    options = ["--select", "DBS", "--db-session-model-modules", "soundness/models.py", "--db-session-detached-sources", "cached_team"]
+    # The SQLModel cases' scopes, by qualified name, beside the default scopes.
+    scopes = "fresh_db_session,SessionLocal,Session,AsyncSession," + ",".join(
+        f"soundness.sqlmodel_models.{name}" for name in ("session_scope", "async_session_scope", "ScopeProvider.scope")
+    )
+    options = [
+        "--select", "DBS", "--db-session-model-modules", "soundness/models.py", "--db-session-detached-sources", "cached_team",
+        "--db-session-scopes", scopes,
+    ]
     through_flake8 = _run("flake8", "--isolated", *options, *files, cwd=TESTS)
     standalone = _run("flake8_db_session", "check", *options, *files, cwd=TESTS)
     assert through_flake8 == standalone

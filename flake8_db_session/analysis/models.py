@@ -162,6 +162,11 @@ def summarize(tree: ast.Module, module: str, is_package: bool, names: Names | No
     wrappers: dict[str, str] = {}
     for stmt in _module_statements(tree.body):
         if isinstance(stmt, ast.ClassDef):
+            for method in stmt.body:  # context-manager methods: scopes named ``Class.method``
+                if isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) and _is_context_manager(method, names):
+                    functions[f"{stmt.name}.{method.name}"] = method
+                    if _commits(method):
+                        committing.add(f"{stmt.name}.{method.name}")
             summary, refs = _summarize_class(stmt, names)
             classes[stmt.name] = summary
             backrefs.extend(refs)
@@ -169,8 +174,7 @@ def summarize(tree: ast.Module, module: str, is_package: bool, names: Names | No
                 roots.add(stmt.name)  # @as_declarative() class Base: its subclasses are models
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             functions[stmt.name] = stmt
-            decorators = {_call_name(names, _decorator_target(d)) for d in stmt.decorator_list}
-            if decorators & {"contextmanager", "asynccontextmanager"} and _commits(stmt):
+            if _is_context_manager(stmt, names) and _commits(stmt):
                 committing.add(stmt.name)
         elif isinstance(stmt, (ast.Assign, ast.AnnAssign)) and isinstance(stmt.value, ast.Call):
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
@@ -194,8 +198,8 @@ def summarize(tree: ast.Module, module: str, is_package: bool, names: Names | No
                     if isinstance(wrapped, ast.Name) and wrapped.id in functions and _commits(functions[wrapped.id]):
                         committing.add(target)
     factory_expire: dict[str, bool] = {}
-    for name, function in (functions.items() if sessionmakers else ()):
-        expire = _opened_sessionmaker(function, sessionmakers)
+    for name, function in functions.items():
+        expire = _opened_sessionmaker(function, sessionmakers, names)
         if expire is not None:
             factory_expire[name] = expire
     for name, wrapped in wrappers.items():
@@ -230,11 +234,24 @@ def _all_statements(body: list[ast.stmt]) -> Iterable[ast.stmt]:
             stack.extend(case.body)
 
 
-def _opened_sessionmaker(function: ast.AST, sessionmakers: dict[str, bool]) -> bool | None:
+def _opened_sessionmaker(function: ast.AST, sessionmakers: dict[str, bool], names: Names) -> bool | None:
+    """expire_on_commit of the session a function opens: from one of the module's
+    sessionmakers, or ``Session(engine, expire_on_commit=False)``/``AsyncSession(...)``."""
     for node in ast.walk(function):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in sessionmakers:
+        if not isinstance(node, ast.Call):
+            continue
+        if isinstance(node.func, ast.Name) and node.func.id in sessionmakers:
             return sessionmakers[node.func.id]
+        if isinstance(node.func, (ast.Name, ast.Attribute)) and _call_name(names, node.func) in ("Session", "AsyncSession"):
+            qualified = names.qualify(node.func) or ""
+            if qualified.startswith(("sqlalchemy", "sqlmodel")):
+                return _const_kw(node, "expire_on_commit") is not False
     return None
+
+
+def _is_context_manager(function: ast.AST, names: Names) -> bool:
+    decorators = {_call_name(names, _decorator_target(d)) for d in function.decorator_list}  # type: ignore[attr-defined]
+    return bool(decorators & {"contextmanager", "asynccontextmanager"})
 
 
 def _module_statements(body: list[ast.stmt]) -> Iterable[ast.stmt]:
@@ -529,6 +546,12 @@ class ModelResolver:
         for _ in range(_MAX_DEPTH):
             module, _, name = qualified.rpartition(".")
             summary = self.summary(module)
+            if summary is None and "." in module:  # ``pkg.mod.Class.method``: a method scope
+                owner_module, _, owner = module.rpartition(".")
+                summary = self.summary(owner_module)
+                if summary is not None and _defines(summary, f"{owner}.{name}"):
+                    return summary, f"{owner}.{name}"
+                return None
             if summary is None:
                 return None
             if _defines(summary, name):

@@ -244,6 +244,13 @@ class ExpressionFlow:
             value = self.expr(node.value, inner)
         else:
             value = self.expr(node.elt, inner)  # type: ignore[attr-defined]
+        # What the comprehension loaded through outer names (``[m.name for m in team.members]``
+        # inside the scope loads team.members) stays loaded after it.
+        own = {sub.id for generator in node.generators for sub in walk(generator.target) if isinstance(sub, ast.Name)}  # type: ignore[attr-defined]
+        for name, outer in list(state.env.items()):
+            after = inner.env.get(name)
+            if name not in own and after is not None and after is not outer and after.kind == outer.kind and after.scope == outer.scope:
+                state.env[name] = after
         return replace(value, kind=MANY) if value is not None and value.is_orm() else None
 
     def _attribute(self, node: ast.Attribute, state: State) -> Val | None:

@@ -75,6 +75,19 @@ def _configured(ctx: ModuleContext, qualified: str) -> bool:
     )
 
 
+def _configured_method(func: ast.expr, ctx: ModuleContext) -> str | None:
+    """A scope configured (or discovered) as a method, ``pkg.mod.Class.method``, called on an
+    instance, ``self`` or ``cls`` (``db_service.with_session()``): the configured name. The
+    receiver's class is rarely knowable statically; a method name is specific enough."""
+    if not isinstance(func, ast.Attribute):
+        return None
+    for name in ctx.settings.scopes:
+        parts = name.split(".")
+        if len(parts) >= 3 and parts[-1] == func.attr and parts[-2][:1].isupper():
+            return name
+    return None
+
+
 def scope_spec(call: ast.expr, ctx: ModuleContext, models: ModelResolver) -> ScopeSpec | None:
     """The scope a call opens, or None if it does not open one."""
     if not isinstance(call, ast.Call) or not isinstance(call.func, (ast.Name, ast.Attribute)):
@@ -83,6 +96,9 @@ def scope_spec(call: ast.expr, ctx: ModuleContext, models: ModelResolver) -> Sco
     is_begin = isinstance(func, ast.Attribute) and func.attr == "begin" and not call.args
     target = func.value if is_begin and isinstance(func, ast.Attribute) else func
     qualified = ctx.names.qualify(target)
+    method = None if is_begin else _configured_method(func, ctx)
+    if method is not None and not (qualified and matches_configured(qualified, ctx.settings.scopes)):
+        qualified = method
     if not qualified:
         return None
     label = _dotted(func)
