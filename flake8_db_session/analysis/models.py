@@ -82,9 +82,11 @@ class ModuleSummary:
 
     @property
     def default_expire_on_commit(self) -> bool:
-        """What a scope defined here (e.g. ``contextmanager(get_db)``) most likely uses."""
+        """What a scope defined here (e.g. ``contextmanager(get_db)``) most likely uses. A
+        module with no sessionmaker says nothing (a scope delegating to another library's):
+        assume objects are not expired, rather than report reads that may work."""
         values = set(self.sessionmakers.values())
-        return values != {False}
+        return bool(values) and values != {False}
 
 
 @dataclass(frozen=True)

@@ -376,7 +376,7 @@ class ExpressionFlow:
             if returned is not None:
                 for value in args:
                     if value is not None and value.kind == SESSION:
-                        return Val(ORM, value.scope, returned)
+                        return Val(ORM, value.scope, returned, loaded=self._eager_in(func))
         return self._service_result(func, args + kwargs, state)
 
     def _service_result(self, func: ast.expr, values: list[Val | None], state: State) -> Val | None:
@@ -521,7 +521,8 @@ class ExpressionFlow:
         raw = annotation_class(self._module_returns().get(func.id))
         if not raw:
             return None
-        return self.models.model(self.ctx.names.qualify_name(raw) if "." not in raw else raw)
+        head, dot, rest = raw.partition(".")  # ``models.User`` through ``from app.db import models``
+        return self.models.model(self.ctx.names.qualify_name(head) + dot + rest)
 
     def _module_returns(self) -> dict[str, ast.expr]:
         cached = getattr(self.ctx, "_dbs_returns", None)
@@ -533,6 +534,24 @@ class ExpressionFlow:
             }
             self.ctx._dbs_returns = cached
         return cached
+
+    def _eager_in(self, func: ast.expr) -> frozenset:
+        """Relationships a same-module function's queries eager-load (``.options(joinedload(
+        User.role))``): the object it returns has them loaded. Over-approximated: any loader
+        option in its body counts, as a loaded relationship never produces a finding."""
+        cached = getattr(self.ctx, "_dbs_eager", None)
+        if cached is None:
+            cached = self.ctx._dbs_eager = {}
+        name = func.id if isinstance(func, ast.Name) else ""
+        if name not in cached:
+            loaded: set[str] = set()
+            for stmt in self.ctx.tree.body:
+                if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == name:
+                    for node in walk(stmt):
+                        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "options":
+                            loaded |= _loaded_by(node)
+            cached[name] = frozenset(loaded)
+        return cached[name]
 
     def _chain(self, node: ast.Call, method: str, receiver: Val, state: State) -> Val | None:
         for arg in node.args:
