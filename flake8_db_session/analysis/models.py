@@ -46,8 +46,12 @@ EAGER_LAZY = frozenset({"selectin", "joined", "subquery", "immediate"})
 LOAD_ON_ACCESS = frozenset({"select", "raise_on_sql"})
 # - never loaded on access: reading it raises InvalidRequestError, inside the scope as well;
 RAISE_LAZY = frozenset({"raise"})
-# - never loaded: ``noload`` reads empty, ``dynamic`` is a query, ``write_only`` a collection to
-#   query explicitly; reading the attribute itself never fails.
+# - a query run on each use (``dynamic``): without a session SQLAlchemy warns and returns an
+#   empty, wrong result (a DetachedInstanceError in a future release); in an async scope the
+#   query is implicit IO (MissingGreenlet); never "loaded" for later;
+DYNAMIC_LAZY = frozenset({"dynamic"})
+# - never loaded: ``noload`` reads empty, ``write_only`` is a collection to query explicitly
+#   (``session.scalars(team.log.select())``); reading the attribute never fails.
 _MAX_DEPTH = 10
 
 
@@ -108,6 +112,9 @@ class ModelInfo:
     def lazy_relationships(self) -> frozenset[str]:
         """Relationships loaded on first access: they need the object's session then."""
         return frozenset(name for name, (_, lazy) in self.relationships.items() if lazy in LOAD_ON_ACCESS)
+
+    def dynamic_relationships(self) -> frozenset[str]:
+        return frozenset(name for name, (_, lazy) in self.relationships.items() if lazy in DYNAMIC_LAZY)
 
     def raising_relationships(self) -> frozenset[str]:
         return frozenset(name for name, (_, lazy) in self.relationships.items() if lazy in RAISE_LAZY)
@@ -626,7 +633,7 @@ class ModelResolver:
             columns.update(cls.columns)
             reads.update(cls.member_reads)
             returns.update(cls.returns)
-        load_on_access = {name for name, (_, lazy) in relationships.items() if lazy in LOAD_ON_ACCESS}
+        load_on_access = {name for name, (_, lazy) in relationships.items() if lazy in LOAD_ON_ACCESS | DYNAMIC_LAZY}
         raise_lazy = {name for name, (_, lazy) in relationships.items() if lazy in RAISE_LAZY}
         touching = _member_reads(reads, load_on_access | {"<object_session>"})
         raising = _member_reads(reads, raise_lazy)

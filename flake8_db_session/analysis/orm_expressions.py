@@ -70,8 +70,9 @@ _INSTANCE_LINE = re.compile(r"^[ \t]*(\w+)[ \t]*=[ \t]*(?:\w+\.)*[A-Z]\w*[ \t]*\
 
 @dataclass(frozen=True)
 class _Unloaded:
-    lazy: frozenset  # load-on-access relationships a read would load
+    lazy: frozenset  # load-on-access (and dynamic) relationships a read would load
     raising: frozenset  # lazy="raise" relationships a read would need
+    dynamic: frozenset = frozenset()  # the dynamic ones among ``lazy``
 
 
 _NOTHING = _Unloaded(frozenset(), frozenset())
@@ -276,6 +277,8 @@ class ExpressionFlow:
             why = ""
             if base.expired and model.mapped(attribute):
                 why = "expired before the close, every attribute read needs the session"
+            elif unloaded.dynamic and relationship is not None:
+                why = "dynamic relationship: its query has no session, SQLAlchemy warns and returns an empty result"
             elif unloaded.lazy and relationship is not None:
                 why = "lazy relationship: DetachedInstanceError"
             elif unloaded.lazy:
@@ -296,6 +299,7 @@ class ExpressionFlow:
                     loaded = current.loaded | {attribute} if relationship is not None else current.loaded
                     if attribute in model.touching:
                         loaded = loaded | model.touching[attribute]  # the member loaded what it reads
+                    loaded = loaded - model.dynamic_relationships()  # a query on each use
                     state.env[node.value.id] = replace(current, loaded=loaded, expired=False if model.mapped(attribute) else current.expired)
         if relationship is not None and not raised:
             target = self.models.model(relationship[0]) if relationship[0] else None
@@ -316,10 +320,13 @@ class ExpressionFlow:
                 return _NOTHING
             if attribute in model.raising_relationships():
                 return _Unloaded(frozenset(), frozenset({attribute}))
+            if attribute in model.dynamic_relationships():
+                return _Unloaded(frozenset({attribute}), frozenset(), frozenset({attribute}))
             return _Unloaded(frozenset({attribute}) if attribute in model.lazy_relationships() else frozenset(), frozenset())
         lazy = model.touching.get(attribute, frozenset()) - {"<object_session>"} - base.loaded
         raising = model.raising.get(attribute, frozenset()) - base.loaded
-        return _Unloaded(frozenset(lazy), frozenset(raising)) if lazy or raising else _NOTHING
+        dynamic = lazy & model.dynamic_relationships()
+        return _Unloaded(frozenset(lazy), frozenset(raising), dynamic) if lazy or raising else _NOTHING
 
     def _may_load(self, node: ast.expr, state: State) -> None:
         """An object handed to other code while its session is open may have any relationship

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import warnings
 
 import pytest
 from fastapi.exceptions import ResponseValidationError
 from fastapi.testclient import TestClient
-from sqlalchemy.exc import InvalidRequestError, MissingGreenlet, StatementError
+from sqlalchemy.exc import InvalidRequestError, MissingGreenlet, SAWarning, StatementError
 from sqlalchemy.orm.exc import DetachedInstanceError
 
-from . import models, sqlmodel_models
+from . import models, sqlmodel_models, strategy_models
 from .harness import (
     case_modules,
     consume,
@@ -36,6 +37,7 @@ CASES = [(filename, name) for filename in case_modules() for name, _ in examples
 def fresh_database():
     models.reset()
     sqlmodel_models.reset()
+    strategy_models.reset()
 
 
 def _call(module, name):
@@ -84,11 +86,20 @@ def prove_dbs005(module, name, bad):
     if bad:
         # A lazy="raise" relationship raises InvalidRequestError, inside the scope as well.
         expected = InvalidRequestError if "raise" in name else DetachedInstanceError
-        with pytest.raises(expected) as raised:
+        if "dynamic" in name:
+            # A dynamic relationship without a session: SQLAlchemy warns and returns an empty
+            # result ("will become a DetachedInstanceError in a future release").
+            expected = SAWarning
+        with warnings.catch_warnings(), pytest.raises(expected) as raised:
+            warnings.simplefilter("error", SAWarning)
             consume(_call(module, name), read_each=False)
+        if expected is SAWarning:
+            assert "is detached" in str(raised.value), raised.value
         assert type(raised.value) is not DetachedInstanceError or expected is DetachedInstanceError
     else:
-        consume(_call(module, name), read_each=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", SAWarning)  # no "is detached" warning either
+            consume(_call(module, name), read_each=False)
 
 
 def _stores(module):
