@@ -207,7 +207,12 @@ def summarize(tree: ast.Module, module: str, is_package: bool, names: Names | No
                     if isinstance(wrapped, ast.Name) and wrapped.id in functions and _commits(functions[wrapped.id]):
                         committing.add(target)
     factory_expire: dict[str, bool] = {}
+    # Without a sessionmaker here, only a context manager can open a session worth knowing
+    # (``Session(engine, expire_on_commit=False)`` in a project scope): the others are skipped.
+    managers = set(wrappers.values()) | {name for name, f in functions.items() if _is_context_manager(f, names)}
     for name, function in functions.items():
+        if not sessionmakers and name not in managers:
+            continue
         expire = _opened_sessionmaker(function, sessionmakers, names)
         if expire is not None:
             factory_expire[name] = expire
@@ -251,7 +256,8 @@ def _opened_sessionmaker(function: ast.AST, sessionmakers: dict[str, bool], name
             continue
         if isinstance(node.func, ast.Name) and node.func.id in sessionmakers:
             return sessionmakers[node.func.id]
-        if isinstance(node.func, (ast.Name, ast.Attribute)) and _call_name(names, node.func) in ("Session", "AsyncSession"):
+        called = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+        if called in ("Session", "AsyncSession") or called in names.imports and _call_name(names, node.func) in ("Session", "AsyncSession"):
             qualified = names.qualify(node.func) or ""
             if qualified.startswith(("sqlalchemy", "sqlmodel")):
                 return _const_kw(node, "expire_on_commit") is not False
