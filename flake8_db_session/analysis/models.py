@@ -64,6 +64,9 @@ class ClassSummary:
     abstract: bool = False
     relationships: tuple[tuple[str, str, str], ...] = ()  # (attribute, target qualified or "", lazy)
     columns: frozenset[str] = frozenset()
+    # every annotated attribute (pydantic/SQLModel fields): columns of a SQLModel table that
+    # inherits them from a non-table base (``class Flow(FlowBase, table=True)``)
+    fields: frozenset[str] = frozenset()
     # method/property name -> self attributes it reads (and "<object_session>" if it calls it)
     member_reads: tuple[tuple[str, frozenset[str]], ...] = ()
     # method -> the class its return annotation names (``find_by_id(...) -> "Team"``), qualified
@@ -373,6 +376,7 @@ def _summarize_class(node: ast.ClassDef, names: Names) -> tuple[ClassSummary, li
     mapped_decorator = any(_call_name(names, _decorator_target(d)) in _MAPPED_DECORATORS for d in node.decorator_list)
     relationships: list[tuple[str, str, str]] = []
     columns: set[str] = set()
+    fields: set[str] = set()
     abstract = False
     backrefs: list[tuple[str, str, str, str]] = []
     members: list[tuple[str, frozenset[str]]] = []
@@ -410,10 +414,11 @@ def _summarize_class(node: ast.ClassDef, names: Names) -> tuple[ClassSummary, li
         if annotation is not None and _is_mapped_annotation(annotation) or isinstance(value, ast.Call) and _call_name(names, value.func).lstrip("_") in _COLUMN_CALLS:
             columns.add(target)
         elif annotation is not None and not target.startswith("__") and not _is_classvar(annotation):
+            fields.add(target)
             if value is None or table:
                 columns.add(target)  # dataclass-style fields; every field of a SQLModel table
     returns: list[tuple[str, str]] = []
-    if relationships or columns or mapped_decorator or table:
+    if relationships or columns or fields or mapped_decorator or table:
         # Only a class that looks mapped needs to know which members touch a relationship.
         # A hybrid's ``@x.expression``/``@x.setter`` share its name: their reads add up.
         merged: dict[str, frozenset[str]] = {}
@@ -433,6 +438,7 @@ def _summarize_class(node: ast.ClassDef, names: Names) -> tuple[ClassSummary, li
             abstract=abstract,
             relationships=tuple(relationships),
             columns=frozenset(columns),
+            fields=frozenset(fields),
             member_reads=tuple(members),
             returns=tuple(returns),
         ),
@@ -629,6 +635,7 @@ class ModelResolver:
         columns: set[str] = set()
         reads: dict[str, frozenset[str]] = {}
         returns: dict[str, str] = {}
+        fields: set[str] = set()
         chain = self._mro(qualified)
         for summary, cls in reversed(chain):  # bases first, subclasses override
             for name, target, lazy in cls.relationships:
@@ -638,7 +645,10 @@ class ModelResolver:
                     relationships[name] = (f"{summary.module}.{source}" if summary.module else source, lazy)
             columns.update(cls.columns)
             reads.update(cls.member_reads)
+            fields.update(cls.fields)
             returns.update(cls.returns)
+        if chain and chain[0][1].table:
+            columns.update(fields)  # a SQLModel table maps every field it inherits
         load_on_access = {name for name, (_, lazy) in relationships.items() if lazy in LOAD_ON_ACCESS | DYNAMIC_LAZY}
         raise_lazy = {name for name, (_, lazy) in relationships.items() if lazy in RAISE_LAZY}
         touching = _member_reads(reads, load_on_access | {"<object_session>"})

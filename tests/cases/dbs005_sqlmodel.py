@@ -8,8 +8,9 @@ Executed by tests/soundness: every bad_ example raises DetachedInstanceError (In
 for the lazy="raise" ones), every ok_ example runs. The scopes use expire_on_commit=False.
 """
 from sqlalchemy.orm import selectinload
-from sqlmodel import select
+from sqlmodel import Session, select
 
+from soundness.models import engine
 from soundness.sqlmodel_models import Hero, Squad, SquadRead, async_session_scope, provider, session_scope
 
 
@@ -53,6 +54,14 @@ def bad_raise_after_the_scope():
     with session_scope() as session:
         squad = session.get(Squad, 1)
     return len(squad.missions)  # DBS005:16 "inside the session scope too"
+
+
+def bad_expired_by_commit_then_read():
+    with Session(engine) as session:  # SQLModel's Session keeps expire_on_commit=True
+        squad = session.get(Squad, 1)
+        squad.rank = 3
+        session.commit()
+    return squad.rank  # DBS005:12 "expired before the close"
 
 
 # --- negatives ---------------------------------------------------------------------------------
@@ -99,3 +108,12 @@ async def ok_async_selectin_through_a_property():
     async with async_session_scope() as session:
         squad = await session.get(Squad, 1)
     return squad.badge_names
+
+
+def ok_read_after_commit_inside_the_scope():
+    with Session(engine) as session:
+        squad = session.get(Squad, 1)
+        squad.rank = 3
+        session.commit()
+        rank = squad.rank  # refreshed inside the scope
+    return rank, squad.rank

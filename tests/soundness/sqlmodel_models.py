@@ -2,7 +2,7 @@
 the soundness suite against the same SQLite file (and aiosqlite engine) as ``models.py``.
 
 Shaped like a real SQLModel + async codebase: ``table=True`` classes with ``Field(...)``,
-``sa_column=`` and plain annotated columns, ``Relationship(...)`` with and without
+``sa_column=`` and plain annotated columns (some inherited from a non-table base), ``Relationship(...)`` with and without
 ``sa_relationship_kwargs={"lazy": ...}``, properties over relationships, a non-table schema
 class, and project-specific scopes: ``session_scope()`` (sync) and ``async_session_scope()``
 (``AsyncSession(engine, expire_on_commit=False)``, commit on success, rollback on error),
@@ -20,9 +20,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from soundness.models import async_engine, engine
 
 
-class Squad(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+class SquadBase(SQLModel):
+    """Fields shared by the table and its schemas (SQLModel's documented pattern)."""
+
     name: str
+    rank: int = 0
+
+
+class Squad(SquadBase, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
     motto: str = Field(default="", sa_column=Column(String, nullable=False, default=""))
     # lazy="select" (SQLModel's default): loaded on first access, through the session.
     heroes: List["Hero"] = Relationship(back_populates="squad", sa_relationship_kwargs={"order_by": "Hero.id"})
@@ -62,11 +68,10 @@ class Mission(SQLModel, table=True):
     squad_id: Optional[int] = Field(default=None, foreign_key="squad.id")
 
 
-class SquadRead(SQLModel):
+class SquadRead(SquadBase):
     """Not a table: a schema, what an endpoint returns instead of the row."""
 
     id: int
-    name: str
 
 
 @contextmanager
