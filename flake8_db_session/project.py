@@ -131,8 +131,9 @@ class FileProjectIndex(ProjectIndex):
         cached = self._path_summaries.get(path)
         if cached is not None and cached[0] == key:
             return cached[1]
-        try:
-            data = self.read_bytes(path)
+        try:  # from disk, as configured (not through ``read_bytes``, which may serve a commit)
+            with open(path, "rb") as handle:
+                data = handle.read()
         except OSError:
             return None
         stem = os.path.splitext(os.path.basename(path))[0]
