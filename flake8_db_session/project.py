@@ -74,6 +74,7 @@ class FileProjectIndex(ProjectIndex):
         self._aliases: dict[str, SessionAlias | None] = {}
         self._candidate_names: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
         self._model_summaries: dict[str, ModuleSummary | None] = {}
+        self._path_summaries: dict[str, tuple[tuple[int, int], ModuleSummary | None]] = {}
         # module -> (its imports, its aliases); parsed trees are not kept (a large live tree
         # makes every garbage collection pass slower).
         self._modules: dict[str, tuple[dict[str, str] | None, dict[str, SessionAlias]]] = {}
@@ -124,13 +125,16 @@ class FileProjectIndex(ProjectIndex):
         """What another module's functions return and its module-level instances (see
         ``orm_services``), computed once per content."""
         path = self.module_file(module)
-        if path is None:
-            path = self._configured_file(module)
-        if path is None:
-            return None
         try:
-            data = self.read_bytes(path)
-        except (OSError, KeyError):  # KeyError: a configured file outside a commit's tree
+            if path is not None:
+                data = self.read_bytes(path)
+            else:
+                path = self._configured_file(module)
+                if path is None:
+                    return None
+                with open(path, "rb") as handle:  # from disk, as configured (as model_summary_at)
+                    data = handle.read()
+        except OSError:
             return None
         is_package = path.endswith("__init__.py")
         summary = self.model_summary(module)
@@ -148,6 +152,27 @@ class FileProjectIndex(ProjectIndex):
                 path = self.settings.resolve_path(entry)
                 return path if os.path.isfile(path) else None
         return None
+
+    def model_summary_at(self, path: str) -> ModuleSummary | None:
+        """The ORM facts of a configured model file (``db-session-model-modules`` by path),
+        named after its file; re-read when the file changes (a long-running editor)."""
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        key = (stat.st_size, stat.st_mtime_ns)
+        cached = self._path_summaries.get(path)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        try:  # from disk, as configured (not through ``read_bytes``, which may serve a commit)
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return None
+        stem = os.path.splitext(os.path.basename(path))[0]
+        summary = _summary_of(data, path, stem, stem == "__init__")
+        self._path_summaries[path] = (key, summary)
+        return summary
 
     def read_bytes(self, path: str) -> bytes:
         """A module's bytes (a subclass may read them from elsewhere, such as git objects)."""

@@ -60,7 +60,8 @@ def run_case(name: str, index=None):
     module_match = _MODULE.search(source)
     kwargs = {"module": module_match.group(1)} if module_match else {}
     settings = settings_for(source)
-    # As the command runs it: other modules (services, configured model files) through the index.
+    # The file-backed index, as the flake8 plugin and the command use: it reads configured
+    # model files (``db-session-model-modules`` by path) for the core, which reads no files.
     kwargs["index"] = index if index is not None else context_for_path(path, settings)[2]
     findings = analyze(source, path, settings, **kwargs)
     actual = Counter((f.line, f.code) for f in findings)

@@ -12,6 +12,7 @@ from .names import Names
 
 if TYPE_CHECKING:
     from .findings import Finding
+    from .models import ModuleSummary
     from .orm_services import ServiceFacts
 
 
@@ -41,6 +42,14 @@ class ProjectIndex:
     def service_facts(self, module: str) -> ServiceFacts | None:  # noqa: ARG002 - interface
         """What the functions of another module return (annotated models, objects no session
         holds), its module-level instances; None when the module is unknown."""
+        return None
+
+    def model_summary(self, module: str) -> ModuleSummary | None:  # noqa: ARG002 - interface
+        """The ORM facts of a project module (``models.summarize_source``), or None."""
+        return None
+
+    def model_summary_at(self, path: str) -> ModuleSummary | None:  # noqa: ARG002 - interface
+        """The ORM facts of the module file at ``path`` (a configured model module), or None."""
         return None
 
 

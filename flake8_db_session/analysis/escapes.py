@@ -35,7 +35,14 @@ from .orm_values import (
     session_like,
     used_as_sessions,
 )
-from .scopes import ScopeSpec, _guaranteed_close, next_dependency, scope_spec, unclosed
+from .scopes import (
+    ScopeSpec,
+    _guaranteed_close,
+    is_session_class,
+    next_dependency,
+    scope_spec,
+    unclosed,
+)
 
 
 class FunctionFlow(StoreChecks, ExpressionFlow):
@@ -123,7 +130,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         if not isinstance(node, (ast.Name, ast.Attribute)):
             return False
         qualified = self.ctx.names.qualify(node) or ""
-        return qualified.startswith("sqlalchemy") and qualified.rpartition(".")[2] in ("Session", "AsyncSession")
+        return is_session_class(qualified)
 
     # -- findings ----------------------------------------------------------------------------
     def report(self, node: ast.AST, code: str, **fields: object) -> None:

@@ -362,12 +362,13 @@ class StoreChecks:
 
     def _fails_with(self, value: Val, uses: tuple[frozenset, frozenset] | None) -> bool:
         """Whether what runs later can fail with this object: a lazy relationship read (or a
-        member that reads one), any read of an expired object, a write that nothing saves. Unknown
-        code fails when the object has such a hazard at all."""
+        member that reads one), any read of an expired object, a write that nothing saves. Code
+        that cannot be read here (another module's function) fails only with an expired object:
+        whether it reads a relationship is not known, and most such code reads columns."""
         scope = self.scopes[value.scope]
         expires = scope.commits_on_exit and scope.expire_on_commit
         if uses is None:
-            return bool(self._hazard(value, expires))
+            return self._hazard(value, expires) == "expired"
         reads, writes = uses
         model = value.model
         if model is None:
@@ -379,7 +380,7 @@ class StoreChecks:
         if "*" in value.loaded:
             return False
         risky = (model.lazy_relationships() - value.loaded) | model.touching_members
-        return bool(reads & risky) or ("*" in reads and bool(self._hazard(value, expires)))
+        return bool(reads & risky)
 
     def _cached_return(self, node: ast.expr, value: Val | None) -> None:
         """DBS006: an ORM object returned by an ``lru_cache``/``cache`` function is kept by the
