@@ -13,8 +13,9 @@ import ast
 import re
 from bisect import bisect_left
 from collections.abc import Sequence
+from functools import lru_cache
 
-from .context import ModuleContext, match_lines, own_walk, word_lines
+from .context import ModuleContext, own_walk, word_lines
 from .orm_stores import Holders, cache_decorator
 from .orm_values import session_like, used_as_sessions
 
@@ -147,7 +148,6 @@ class Gate:
         self._writes: list[int] | None = None
         self._holders: Holders | None = None
         self._holding: bool | None = None
-        self._commits: list[int] = []
         self.everything = not source  # only a tree: no text to test, analyze every function
         if self.everything:
             self.factories = factory_names(ctx)
@@ -245,35 +245,41 @@ class Gate:
 
     @property
     def writes(self) -> list[int]:
-        """Lines that write an attribute of a plain name (``user.name = ...``) in a module that
-        commits: a function holding one and a later commit may save nothing (DBS004)."""
+        """Lines that commit or flush: a function with one may save nothing when it wrote to an
+        object no session holds before it (DBS004)."""
         if self._writes is None:
             source = self._ctx.source
             self._writes = []
             if source and (".commit(" in source or ".flush(" in source):
-                self._writes = match_lines(_ATTRIBUTE_WRITE, source)
-                self._commits = word_lines((".commit(", ".flush("), source)
+                self._writes = word_lines((".commit(", ".flush("), source)
         return self._writes
 
     def persists(self, function: ast.AST) -> frozenset[str]:
         """The plain names whose attributes the function writes before a later commit
-        (``user.name = ...`` then ``db.commit()``); empty when it does not."""
+        (``user.name = ...`` then ``db.commit()``), bound to what a call returns; empty when
+        there are none."""
         lines = self._ctx.lines
         if self.everything or not lines:
             return frozenset({"*"})
-        writes = self.writes
+        commits = self.writes
         start = function.lineno  # type: ignore[attr-defined]
         end = getattr(function, "end_lineno", None) or start
-        index = bisect_left(writes, start)
+        index = bisect_left(commits, start)
+        if index == len(commits) or commits[index] > end:
+            return frozenset()
+        last_commit = max(line for line in commits[index:] if line <= end) if commits else 0
         names: set[str] = set()
-        while index < len(writes) and writes[index] <= end:
-            line = writes[index]
-            if _inside(self._commits, line + 1, end):
-                match = _ATTRIBUTE_WRITE.match(lines[line - 1])
+        for line in lines[start - 1 : last_commit - 1]:
+            if "=" in line:
+                match = _ATTRIBUTE_WRITE.match(line)
                 if match:
                     names.add(match.group(1))
-            index += 1
-        return frozenset(names)
+        if not names:
+            return frozenset()
+        # Only a name bound to what a call returns (``user = svc.get(...)``, ``for t in svc.all()``)
+        # can hold an object a service built.
+        text = "".join(lines[start - 1 : end])
+        return frozenset(name for name in names if _bound_from_call(name).search(text))
 
     def admits(self, function: ast.AST) -> bool:
         if self.everything:
@@ -285,6 +291,14 @@ class Gate:
         parameter = _session_parameter(function)
         # An AsyncSession parameter: a lazy load through it raises MissingGreenlet (DBS009).
         return parameter == "AsyncSession" or (bool(parameter) and _inside(self.using, start, end))
+
+
+@lru_cache(maxsize=1024)
+def _bound_from_call(name: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"\b{re.escape(name)}[ \t]*(?::[^=\n]*)?=[ \t]*(?:await[ \t]+)?[\w.]+(?:\([^\n]*\))?(?:\.\w+)*\("
+        rf"|\bfor[ \t]+{re.escape(name)}[ \t]+in[ \t]+[^\n]*\("
+    )
 
 
 def _stores_on_class(function: ast.AST) -> bool:

@@ -462,7 +462,8 @@ class Holders:
                     self.class_containers.setdefault(name, set()).update(
                         t.id for t in targets if isinstance(t, ast.Name)
                     )
-        if classes:
+        source = ctx.source
+        if classes and (not source or "global " in source or "instance" in source or "cache" in source):
             self._singleton_patterns(ctx, body, classes)
 
     def _singleton_patterns(self, ctx: ModuleContext, body: list[ast.stmt], classes: dict[str, ast.ClassDef]) -> None:
