@@ -41,7 +41,7 @@ _rule(
     code="DBS001",
     name="request-scoped-session-on-endpoint",
     summary="session dependency (Depends(get_db)) declared on an endpoint",
-    message="request-scoped session dependency {dependency} {where}; open a short scope with {scope}() instead",
+    message="request-scoped session dependency {dependency} {where}; {advice} instead",
     why="""
         A `Depends(get_db)` session lives for the whole request: through slow awaits, through
         response serialization, until the response has been sent. It holds a pooled connection
@@ -70,7 +70,7 @@ _rule(
     code="DBS002",
     name="request-scoped-session-in-helper-dependency",
     summary="session dependency inside a helper dependency (every endpoint using it holds a session)",
-    message="session dependency {dependency} in helper dependency {function} makes every endpoint using it hold a session; open a short scope with {scope}() inside the helper instead",
+    message="session dependency {dependency} in helper dependency {function} makes every endpoint using it hold a session; {advice} inside the helper instead",
     why="""
         A dependency function that itself depends on `get_db` (for example `get_current_user`)
         makes every endpoint that uses it hold a request-scoped session, even endpoints that

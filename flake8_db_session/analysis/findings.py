@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 # Tags of DBS001/DBS002 findings, counted separately in reports (no tag = plain).
-TAGS = ("mitigated", "unused", "decorator-db", "streaming", "websocket", "function-scope")
+TAGS = ("mitigated", "unused", "decorator-db", "streaming", "websocket", "function-scope", "unreferenced")
 
 # flake8's own noqa syntax (flake8/defaults.py), so both modes agree on what a comment covers.
 NOQA_INLINE = re.compile(
