@@ -472,6 +472,10 @@ class Resolver:
 _DEPENDS_TARGET = re.compile(r"\b(?:Depends|Security)\(\s*(?:dependency\s*=\s*)?((?:\w+\.)*(\w+))[ \t]*(\()?")
 _OVERRIDE = re.compile(r"dependency_overrides\[[^\]\n]*\]\s*=\s*((?:\w+\.)*(\w+))")
 _INSTANCE = re.compile(r"^[ \t]*(\w+)[ \t]*(?::[^=\n]*)?=[ \t]*(?:\w+\.)*(\w+)\(", re.MULTILINE)
+# ``Annotated[AsyncSession, Depends(x)]`` and ``db: Session = Depends(x)``: x hands out a session.
+_TYPED_DEPENDS = re.compile(
+    r"(?:Annotated\[\s*|:\s*)(?:\w+\.)*(?:Async)?Session\s*(?:,|=)\s*(?:Depends|Security)\(\s*(?:dependency\s*=\s*)?(?:\w+\.)*(\w+)\s*[,)]"
+)
 
 
 @dataclass(frozen=True)
@@ -480,9 +484,14 @@ class DependencyUses:
 
     referenced: frozenset[str] = frozenset()  # Depends(x): x is called by FastAPI
     instantiated: frozenset[str] = frozenset()  # Depends(C(...)) / Depends(c) with c = C(...): C's __call__
+    session_typed: frozenset[str] = frozenset()  # Depends(x) on a parameter or alias typed as a session
 
     def union(self, other: DependencyUses) -> DependencyUses:
-        return DependencyUses(self.referenced | other.referenced, self.instantiated | other.instantiated)
+        return DependencyUses(
+            self.referenced | other.referenced,
+            self.instantiated | other.instantiated,
+            self.session_typed | other.session_typed,
+        )
 
 
 def dependency_uses(text: str) -> DependencyUses:
@@ -500,7 +509,8 @@ def dependency_uses(text: str) -> DependencyUses:
         for instance, cls in _INSTANCE.findall(text):
             if instance in referenced:
                 called.add(cls)
-    return DependencyUses(frozenset(referenced), frozenset(called))
+    typed = frozenset(_TYPED_DEPENDS.findall(text)) if "Session" in text else frozenset()
+    return DependencyUses(frozenset(referenced), frozenset(called), typed)
 
 
 def count_mentions(text: str, word: str) -> int:
@@ -639,8 +649,12 @@ class FileDiscovery:
         return self._resolver.classify(qualified)
 
     def is_provider(self, qualified: str) -> bool:
+        """A provider by its definition, or a name the project uses on a session-typed parameter
+        or alias (``Annotated[AsyncSession, Depends(x)]``), even when x itself comes from a library."""
         found = self.classify(qualified)
-        return found is not None and found.kind == PROVIDER
+        if found is not None:
+            return found.kind == PROVIDER
+        return self.enabled and _last(qualified) in self.uses().session_typed
 
     def qualify_text(self, dotted: str) -> str:
         head, _, rest = dotted.partition(".")
