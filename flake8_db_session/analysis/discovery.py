@@ -723,6 +723,20 @@ class FileDiscovery:
                 return _last(what.qualified)
         return ""
 
+    def definitions(self) -> list[Discovered]:
+        """Every provider, scope and sessionmaker this module defines (for ``report --discovered``)."""
+        if not self.enabled:
+            return []
+        found = []
+        for name in module_facts(self.tree, self.names, self._functions_list()):
+            what = self.classify(f"{self.module}.{name}" if self.module else name)
+            if what is not None and what.kind in (PROVIDER, SCOPE, MAKER):
+                found.append(what)
+        return sorted(found, key=lambda d: (d.line, d.qualified))
+
+    def _functions_list(self) -> list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]]:
+        return [(node, qualname) for qualname, node in self._functions.items()]
+
     # -- is a function resolved by FastAPI ----------------------------------------------------
     def _class_names(self) -> frozenset[str]:
         if self._classes is None:
@@ -785,3 +799,13 @@ def code_text(text: str) -> str:
     if "import" in text:
         text = _IMPORT_STATEMENT.sub("", text)
     return text
+
+
+def typed_depends_lines(text: str) -> list[int]:
+    """1-based lines holding a ``Depends(...)`` on a parameter or alias typed as a session."""
+    if "Session" not in text or ("Depends(" not in text and "Security(" not in text):
+        return []
+    return [text.count("\n", 0, match.start()) + 1 for match in _TYPED_DEPENDS_ANY.finditer(text)]
+
+
+_TYPED_DEPENDS_ANY = re.compile(r"(?:Annotated\[\s*|:\s*)(?:\w+\.)*(?:Async)?Session\s*(?:,|=)\s*(?:Depends|Security)\(")
