@@ -431,7 +431,9 @@ class Resolver:
             return Discovered(qualified, SESSION) if is_session_class(qualified) and hops else None
         facts = self._lookup(*split)
         if facts is None:
-            return None
+            # A project name spelled like the session classes (``airflow.settings.AsyncSession``,
+            # bound at run time): what calling it gives is a session.
+            return Discovered(qualified, SESSION) if is_session_class(qualified) else None
         if facts.kind == "reexport":
             found = self._classify(facts.sources[0], hops + 1, seen)
             return found
@@ -474,7 +476,7 @@ _OVERRIDE = re.compile(r"dependency_overrides\[[^\]\n]*\]\s*=\s*((?:\w+\.)*(\w+)
 _INSTANCE = re.compile(r"^[ \t]*(\w+)[ \t]*(?::[^=\n]*)?=[ \t]*(?:\w+\.)*(\w+)\(", re.MULTILINE)
 # ``Annotated[AsyncSession, Depends(x)]`` and ``db: Session = Depends(x)``: x hands out a session.
 _TYPED_DEPENDS = re.compile(
-    r"(?:Annotated\[\s*|:\s*)(?:\w+\.)*(?:Async)?Session\s*(?:,|=)\s*(?:Depends|Security)\(\s*(?:dependency\s*=\s*)?(?:\w+\.)*(\w+)\s*[,)]"
+    r"(?:Annotated\[\s*|:\s*)((?:\w+\.)*)(?:Async)?Session\s*(?:,|=)\s*(?:Depends|Security)\(\s*(?:dependency\s*=\s*)?(?:\w+\.)*(\w+)\s*[,)]"
 )
 
 
@@ -509,7 +511,10 @@ def dependency_uses(text: str) -> DependencyUses:
         for instance, cls in _INSTANCE.findall(text):
             if instance in referenced:
                 called.add(cls)
-    typed = frozenset(_TYPED_DEPENDS.findall(text)) if "Session" in text else frozenset()
+    typed = frozenset(
+        name for prefix, name in (_TYPED_DEPENDS.findall(text) if "Session" in text else ())
+        if prefix.partition(".")[0] not in _OTHER_SESSIONS  # not requests.Session and the like
+    )
     return DependencyUses(frozenset(referenced), frozenset(called), typed)
 
 
