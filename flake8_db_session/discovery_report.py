@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import ast
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib.util import decode_source
-from typing import Iterable, Sequence
 
 from .analysis.context import ModuleContext
 from .analysis.dependencies import module_aliases

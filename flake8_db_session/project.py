@@ -15,7 +15,13 @@ from functools import lru_cache
 from typing import Callable, TypeVar
 
 from .analysis.context import ModuleContext, ProjectIndex, SessionAlias
-from .analysis.discovery import DependencyUses, NameFacts, count_mentions, dependency_uses, text_facts
+from .analysis.discovery import (
+    DependencyUses,
+    NameFacts,
+    count_mentions,
+    dependency_uses,
+    text_facts,
+)
 from .analysis.models import ModuleSummary, summarize_source
 from .analysis.names import resolve_relative
 from .config import Settings
@@ -136,7 +142,7 @@ class FileProjectIndex(ProjectIndex):
             return []
         if not init.endswith("__init__.py"):
             return [init]
-        found = []
+        found: list[str] = []
         for directory, subdirectories, filenames in os.walk(os.path.dirname(init)):
             subdirectories[:] = sorted(d for d in subdirectories if not d.startswith(".") and d != "__pycache__")
             found.extend(os.path.join(directory, f) for f in sorted(filenames) if f.endswith(".py"))

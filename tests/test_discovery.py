@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-
 from evalcases import run_case
 
 DB = '''
@@ -85,14 +84,14 @@ async def read_c():
         return await db.get(object, 1)
 '''
 EXPECTED = sorted([
-    "pkg/auth.py:5:28: DBS002 session dependency _get_session in helper dependency current_user makes every "
-    "endpoint using it hold a session; open a short scope with session_scope() inside the helper instead",
-    "pkg/auth.py:13:23: DBS002 session dependency _get_session in helper dependency public_helper makes every "
-    "endpoint using it hold a session; open a short scope with session_scope() inside the helper instead",
-    "pkg/routes.py:12:22: DBS001 request-scoped session dependency _get_session on endpoint read_a; open a short "
-    "scope with session_scope() instead",
-    "pkg/routes.py:18:21: DBS001 request-scoped session dependency _get_session on endpoint read_b; open a short "
-    "scope with session_scope() instead",
+    ("pkg/auth.py:5:28: DBS002 session dependency _get_session in helper dependency current_user makes every "
+     "endpoint using it hold a session; open a short scope with session_scope() inside the helper instead"),
+    ("pkg/auth.py:13:23: DBS002 session dependency _get_session in helper dependency public_helper makes every "
+     "endpoint using it hold a session; open a short scope with session_scope() inside the helper instead"),
+    ("pkg/routes.py:12:22: DBS001 request-scoped session dependency _get_session on endpoint read_a; open a short "
+     "scope with session_scope() instead"),
+    ("pkg/routes.py:18:21: DBS001 request-scoped session dependency _get_session on endpoint read_b; open a short "
+     "scope with session_scope() instead"),
 ])
 
 
@@ -107,7 +106,7 @@ def project(tmp_path):
 
 
 def run(*args: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
 
 
 def lines(output: str) -> list[str]:

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from ..config import Settings
 from .names import ANNOTATED, Names
@@ -636,13 +637,13 @@ class FileDiscovery:
                 found = replace(found, wrapped_by=wrappers_in_text(self.source, name))
             return found
         for stmt in self.tree.body:
-            target = None
+            target, value = None, None
             if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
-                target = stmt.targets[0]
+                target, value = stmt.targets[0], stmt.value
             elif isinstance(stmt, ast.AnnAssign):
-                target = stmt.target
+                target, value = stmt.target, stmt.value
             if isinstance(target, ast.Name) and target.id == name:
-                return assignment_facts(stmt.value, stmt.lineno, self.names)  # type: ignore[union-attr]
+                return assignment_facts(value, stmt.lineno, self.names)
         if name in self.names.imports:
             return NameFacts("reexport", sources=(self.names.imports[name],))
         return None
