@@ -18,6 +18,7 @@ from .analysis.context import ModuleContext, ProjectIndex, SessionAlias
 from .analysis.discovery import (
     DependencyUses,
     NameFacts,
+    code_text,
     count_mentions,
     dependency_uses,
     text_facts,
@@ -84,8 +85,8 @@ class FileProjectIndex(ProjectIndex):
         # makes every garbage collection pass slower).
         self._modules: dict[str, tuple[dict[str, str] | None, dict[str, SessionAlias]]] = {}
         self._name_facts: dict[tuple[str, str], NameFacts | None] = {}
-        # package -> (what its modules hand to Depends, their texts without imports by path)
-        self._packages: dict[str, tuple[DependencyUses, dict[str, str]] | None] = {}
+        # package -> (what its modules hand to Depends, (bytes, content digest) by path)
+        self._packages: dict[str, tuple[DependencyUses, dict[str, tuple[bytes, bytes]]] | None] = {}
         self._mentions: dict[tuple[str, str, str], int | None] = {}
 
     def module_file(self, module: str) -> str | None:
@@ -164,21 +165,27 @@ class FileProjectIndex(ProjectIndex):
             self._name_facts[key] = facts
         return self._name_facts[key]
 
-    def _package(self, package: str) -> tuple[DependencyUses, dict[str, str]] | None:
+    def _package(self, package: str) -> tuple[DependencyUses, dict[str, tuple[bytes, bytes]]] | None:
         if package not in self._packages:
             paths = self.package_paths(package)
             result = None
             if paths:
-                uses = DependencyUses()
-                texts: dict[str, str] = {}
+                referenced: set[str] = set()
+                instantiated: set[str] = set()
+                typed: set[str] = set()
+                texts: dict[str, tuple[str, bytes]] = {}
                 for path in paths:
                     try:
                         data = self.read_bytes(path)
                     except OSError:
                         continue
-                    file_uses, text = _uses_of(data)
-                    uses = uses.union(file_uses)
-                    texts[os.path.abspath(path)] = text
+                    digest = hashlib.blake2b(data, digest_size=16).digest()
+                    file_uses = _uses_of(data, digest)
+                    referenced |= file_uses.referenced
+                    instantiated |= file_uses.instantiated
+                    typed |= file_uses.session_typed
+                    texts[os.path.abspath(path)] = (data, digest)
+                uses = DependencyUses(frozenset(referenced), frozenset(instantiated), frozenset(typed))
                 result = (uses, texts)
             self._packages[package] = result
         return self._packages[package]
@@ -194,7 +201,12 @@ class FileProjectIndex(ProjectIndex):
             total = None
             if found is not None:
                 excluded = os.path.abspath(exclude_path)
-                total = sum(count_mentions(text, word) for path, text in found[1].items() if path != excluded)
+                needle = word.encode()
+                total = sum(
+                    count_mentions(_code_of(data, digest), word)
+                    for path, (data, digest) in found[1].items()
+                    if path != excluded and needle in data
+                )
             self._mentions[key] = total
         return self._mentions[key]
 
@@ -295,18 +307,17 @@ def _facts_of(data: bytes, path: str, module: str, is_package: bool, name: str) 
     )
 
 
-# What a module hands to Depends and its text without imports, by content.
-_USES_BY_CONTENT: dict[tuple, tuple[DependencyUses, str]] = {}
+# What a module hands to Depends, and its code without comments, docstrings and imports, by content.
+_USES_BY_CONTENT: dict[tuple, DependencyUses] = {}
+_CODE_BY_CONTENT: dict[tuple, str] = {}
 
 
-def _uses_of(data: bytes) -> tuple[DependencyUses, str]:
-    from .analysis.discovery import code_text
+def _uses_of(data: bytes, digest: bytes) -> DependencyUses:
+    return _by_content(_USES_BY_CONTENT, (digest,), lambda: dependency_uses(data.decode("utf-8", "replace")))
 
-    def compute() -> tuple[DependencyUses, str]:
-        text = data.decode("utf-8", "replace")
-        return dependency_uses(text), code_text(text)
 
-    return _by_content(_USES_BY_CONTENT, (hashlib.blake2b(data, digest_size=16).digest(),), compute)
+def _code_of(data: bytes, digest: bytes) -> str:
+    return _by_content(_CODE_BY_CONTENT, (digest,), lambda: code_text(data.decode("utf-8", "replace")))
 
 
 # A module's imports and session aliases, by content and settings (again: once per history).
@@ -335,7 +346,9 @@ _SHARED: dict[Settings, dict] = {}
 
 def reset_caches() -> None:
     """Forget every process-wide cache of this module (tests call it so their order does not matter)."""
-    for cache in (_SUMMARIES_BY_CONTENT, _ALIASES_BY_CONTENT, _FACTS_BY_CONTENT, _USES_BY_CONTENT, _INDEXES, _SHARED):
+    for cache in (
+        _SUMMARIES_BY_CONTENT, _ALIASES_BY_CONTENT, _FACTS_BY_CONTENT, _USES_BY_CONTENT, _CODE_BY_CONTENT, _INDEXES, _SHARED
+    ):
         cache.clear()
     _is_package_dir.cache_clear()
 
