@@ -100,7 +100,7 @@ class ModuleContext:
         names = Names(module, is_package)
         names.add_module_level_bindings(tree.body)
         functions = function_nodes(tree, names)
-        discovery = FileDiscovery(tree, source, path, module, names, functions, settings, index)
+        discovery = FileDiscovery(tree, source, path, module, names, functions, settings, index, lines)
         effective = discovery.effective_settings()
         return cls(tree, path, source, lines, module, is_package, effective, index, names, functions, discovery)
 

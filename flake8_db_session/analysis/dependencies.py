@@ -87,16 +87,22 @@ def depends_target(call: ast.AST, ctx: ModuleContext) -> tuple[ast.expr, str, bo
     return target, qualified, function_scope
 
 
-def session_depends(call: ast.AST, ctx: ModuleContext, *, typed: bool = False) -> SessionDepends | None:
+def session_depends(
+    call: ast.AST, ctx: ModuleContext, *, typed: bool = False, annotation: ast.expr | None = None
+) -> SessionDepends | None:
     """``Depends(get_db)``/``Security(get_db)`` in any of its spellings, when get_db is a session
-    dependency: configured, discovered, or (``typed``) on a parameter annotated as a session."""
+    dependency: configured, discovered, or on a parameter annotated as a session (``typed``, or
+    ``annotation`` says so)."""
     found = depends_target(call, ctx)
     if found is None:
         return None
     target, qualified, function_scope = found
     if not (
         matches_configured(qualified, ctx.settings.dependencies)
-        or (typed and ctx.discovery.enabled)
+        or (
+            ctx.discovery.enabled
+            and (typed or (annotation is not None and session_annotation(annotation, ctx.names)))
+        )
         or ctx.discovery.is_provider(qualified)
     ):
         return None
@@ -250,11 +256,11 @@ class _DependencyCheck:
 
     def _param_depends(self, arg: ast.arg, default: ast.expr | None) -> Iterator[SessionDepends]:
         if default is not None:
-            typed = arg.annotation is not None and session_annotation(arg.annotation, self.names)
-            found = session_depends(default, self.ctx, typed=typed)
+            found = session_depends(default, self.ctx, annotation=arg.annotation)
             if found is not None:
                 yield found
             elif isinstance(default, (ast.Name, ast.Attribute)):
+                typed = arg.annotation is not None and session_annotation(arg.annotation, self.names)
                 alias = self._alias(default, typed)
                 if alias is not None and alias.kind == "depends":
                     yield SessionDepends(default, alias.dependency, alias.function_scope, alias.qualified)

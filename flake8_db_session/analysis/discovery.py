@@ -161,15 +161,28 @@ def _call_source(node: ast.expr | None, names: Names) -> str | None:
     return names.qualify(func)
 
 
+_NESTED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+_OWN_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _own_nodes(body: list[ast.stmt]) -> Iterator[ast.AST]:
-    """The nodes of a function body, not those of functions or classes nested in it."""
+    """The nodes of a function body, not those of functions or classes nested in it (statements
+    and expressions only: contexts and operators are skipped)."""
     stack: list[ast.AST] = list(body)
+    fields = _OWN_FIELDS
     while stack:
         node = stack.pop()
         yield node
-        for child in ast.iter_child_nodes(node):
-            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-                stack.append(child)
+        cls = node.__class__
+        names = fields.get(cls)
+        if names is None:
+            names = fields[cls] = tuple(f for f in cls._fields if f not in ("ctx", "op", "type_comment"))
+        for name in names:
+            value = getattr(node, name, None)
+            if value.__class__ is list:
+                stack.extend(item for item in value if isinstance(item, ast.AST) and not isinstance(item, _NESTED))
+            elif isinstance(value, ast.AST) and not isinstance(value, _NESTED):
+                stack.append(value)
 
 
 def function_facts(node: ast.FunctionDef | ast.AsyncFunctionDef, names: Names) -> NameFacts | None:
@@ -266,23 +279,40 @@ def module_facts(
 _IMPORT_STATEMENT = re.compile(
     r"^[ \t]*(?:from[ \t]+[.\w]+[ \t]+import[ \t]+(?:\([^)]*\)|[^\n]*)|import[ \t]+[^\n]*)", re.MULTILINE
 )
-_TOP_BINDING = re.compile(r"^(?:(?:async[ \t]+)?def|class)[ \t]+(\w+)|^(\w+)[ \t]*(?::[^=\n]*)?=(?!=)", re.MULTILINE)
-_HANDS_OUT = re.compile(r"\byield\b|\breturn\b")
-_SESSIONISH = re.compile(r"[Ss]ession|[Mm]aker|[Ss]cope")
+# Patterns that start with a newline: the engine jumps from one to the next (``^`` with MULTILINE
+# tries every position of a large module).
+_IMPORT_AFTER_NEWLINE = re.compile(r"\n[ \t]*(?:from[ \t]+[.\w]+[ \t]+import[ \t]+(?:\([^)]*\)|[^\n]*)|import[ \t]+[^\n]*)")
+_TOP_BINDING = re.compile(r"\n(?:(?:(?:async[ \t]+)?def|class)[ \t]+(\w+)|(\w+)[ \t]*(?::[^=\n]*)?=(?!=))")
+_TOP_DEFINITION = re.compile(r"(?:(?:async[ \t]+)?def[ \t]+|class[ \t]+)(\w+)|(\w+)[ \t]*(?::[^=\n]*)?=(?!=)")
+# A function may hand out a session only if it yields, returns something session-like, or says
+# so in its return annotation.
+_MAY_HAND_OUT = re.compile(r"\byield\b|\breturn\b[^\n]*(?:[Ss]ession|[Mm]aker|[Ss]cope|[Dd]b\b)|->[^:\n]*Session")
+
+
+def may_hand_out_session(text: str) -> bool:
+    """Cheap text gate before looking at a function's body."""
+    return _MAY_HAND_OUT.search(text) is not None
 
 
 def text_names(text: str, module: str, is_package: bool) -> Names:
     """The module-level bindings a module's text shows: imports (anywhere) and top-level
     definitions, without parsing the module."""
     names = Names(module, is_package)
+    text = "\n" + text
     for match in _TOP_BINDING.finditer(text):
         names.local.add(match.group(1) or match.group(2))
-    for statement in _IMPORT_STATEMENT.findall(text):
-        try:
-            parsed = ast.parse(statement.strip())
-        except (SyntaxError, ValueError):
-            continue
-        for node in parsed.body:
+    statements = [statement.strip() for statement in _IMPORT_AFTER_NEWLINE.findall(text)]
+    try:
+        parsed = [ast.parse("\n".join(statements))]  # one parse for all of them
+    except (SyntaxError, ValueError):
+        parsed = []
+        for statement in statements:  # a backslash continuation or the like: one at a time
+            try:
+                parsed.append(ast.parse(statement))
+            except (SyntaxError, ValueError):
+                continue
+    for tree in parsed:
+        for node in tree.body:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names.add_import(node)
     for name in list(names.imports):
@@ -291,23 +321,32 @@ def text_names(text: str, module: str, is_package: bool) -> Names:
     return names
 
 
-def _definition_span(lines: list[str], name: str) -> tuple[int, int] | None:
-    """0-based [start, end) of the last top-level ``def``/``class``/assignment of ``name``, with its
-    decorators: up to the next line that starts at column 0 (a closing bracket or comment does not)."""
-    pattern = re.compile(rf"(?:(?:async[ \t]+)?def[ \t]+|class[ \t]+){re.escape(name)}\b|{re.escape(name)}[ \t]*(?::[^=\n]*)?=(?!=)")
-    start = -1
-    for number, line in enumerate(lines):
-        if line[:1] not in ("", " ", "\t", "#", "\n", "\r") and pattern.match(line):
-            start = number
-    if start < 0:
+_NEXT_TOP_LINE = re.compile(r"\n(?=[^\s#)\]}])")
+
+
+def _definition_span(text: str, name: str) -> tuple[int, int, int] | None:
+    """(start offset with decorators, end offset, 0-based line) of the last top-level
+    ``def``/``class``/assignment of ``name``: up to the next line that starts at column 0 (a
+    closing bracket or a comment does not)."""
+    found = -1
+    at = text.find(name)
+    while at >= 0:
+        line_start = text.rfind("\n", 0, at) + 1
+        match = _TOP_DEFINITION.match(text, line_start)
+        if match and (match.group(1) or match.group(2)) == name:
+            found = line_start
+        at = text.find(name, at + len(name))
+    if found < 0:
         return None
-    first = start
-    while first > 0 and lines[first - 1].startswith("@"):
-        first -= 1
-    end = start + 1
-    while end < len(lines) and (lines[end][:1] in ("", " ", "\t", "#", "\n", "\r", ")", "]", "}")):
-        end += 1
-    return first, end
+    first = found
+    while first > 0:
+        previous = text.rfind("\n", 0, first - 1) + 1
+        if not text.startswith("@", previous):
+            break
+        first = previous
+    following = _NEXT_TOP_LINE.search(text, found)
+    end = following.start() + 1 if following else len(text)
+    return first, end, text.count("\n", 0, first)
 
 
 def text_facts(text: str, module: str, is_package: bool, name: str, path: str = "<unknown>") -> NameFacts | None:
@@ -318,8 +357,7 @@ def text_facts(text: str, module: str, is_package: bool, name: str, path: str = 
     returns anything session-like. Falls back to the whole module when the lines do not parse
     alone (a docstring with lines at column 0).
     """
-    lines = text.splitlines(keepends=True)
-    span = _definition_span(lines, name)
+    span = _definition_span(text, name)
     if span is None:
         target = _reexport(text, module, is_package, name)
         if target is not None:
@@ -327,12 +365,12 @@ def text_facts(text: str, module: str, is_package: bool, name: str, path: str = 
         if re.search(rf"^[ \t]+(?:(?:async[ \t]+)?def[ \t]+{re.escape(name)}\b|{re.escape(name)}[ \t]*=)", text, re.MULTILINE):
             return _module_facts_of(text, module, is_package, path).get(name)  # defined under if/try
         return None
-    block = "".join(lines[span[0] : span[1]])
-    is_assignment = not re.match(r"(?:@|(?:async[ \t]+)?def\b|class\b)", lines[span[0]])
+    block = text[span[0] : span[1]]
+    is_assignment = not re.match(r"(?:@|(?:async[ \t]+)?def\b|class\b)", block)
     if is_assignment:
         if not re.search(r"maker\(|contextmanager\(|scoped_session\(", block):
             return None
-    elif not (_HANDS_OUT.search(block) and _SESSIONISH.search(block)) or block.startswith("class"):
+    elif block.startswith("class") or not may_hand_out_session(block):
         return None
     names = text_names(text, module, is_package)
     try:
@@ -344,10 +382,10 @@ def text_facts(text: str, module: str, is_package: bool, name: str, path: str = 
             found = function_facts(stmt, names)
             if found is None:
                 return None
-            return replace(found, line=found.line + span[0], wrapped_by=wrappers_in_text(text, name))
+            return replace(found, line=found.line + span[2], wrapped_by=wrappers_in_text(text, name))
         if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
             found = assignment_facts(stmt.value, stmt.lineno, names)
-            return None if found is None else replace(found, line=found.line + span[0])
+            return None if found is None else replace(found, line=found.line + span[2])
     return None
 
 
@@ -570,7 +608,6 @@ def lookup_name(qualname: str, class_names: frozenset[str]) -> tuple[str, str]:
 
 _WITH_TARGET = re.compile(r"[ \t]*((?:\w+\.)*\w+)[ \t]*\(")
 _NEXT_TARGET = re.compile(r"[ \t]*((?:\w+\.)*\w+)[ \t]*\(")
-_ZERO_ARG_CALL = re.compile(r"=[ \t]*(?:await[ \t]+)?((?:\w+\.)*\w+)\(\)")
 
 
 def _targets_after(source: str, word: str, pattern: re.Pattern[str]) -> list[tuple[int, str]]:
@@ -586,6 +623,13 @@ def _targets_after(source: str, word: str, pattern: re.Pattern[str]) -> list[tup
                 found.append((at, match.group(1)))
         at = source.find(word, at + len(word))
     return found
+
+
+def _segment(lines: Sequence[str], node: ast.AST) -> str:
+    """The source lines of a function (decorators and annotations included)."""
+    start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])  # type: ignore[attr-defined]
+    end = getattr(node, "end_lineno", None) or start
+    return "".join(lines[start - 1 : end])
 
 
 def wrappers_in_text(text: str, name: str) -> tuple[str, ...]:
@@ -610,6 +654,7 @@ class FileDiscovery:
         functions: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]],
         settings: Settings,
         index: ProjectIndex,
+        lines: Sequence[str] = (),
     ) -> None:
         self.tree = tree
         self.source = source
@@ -626,6 +671,13 @@ class FileDiscovery:
         self._candidates: list[tuple[int, str, Discovered]] | None = None
         self._uses: DependencyUses | None = None
         self._resolutions: dict[str, str] = {}
+        self._code: str | None = None  # the module's code without comments, docstrings, imports
+        self._lines: Sequence[str] = lines
+
+    def lines(self) -> Sequence[str]:
+        if not self._lines and self.source:
+            self._lines = self.source.splitlines(keepends=True)
+        return self._lines
 
     # -- facts --------------------------------------------------------------------------------
     def _is_module(self, module: str) -> bool:
@@ -641,6 +693,8 @@ class FileDiscovery:
     def _local_facts(self, name: str) -> NameFacts | None:
         node = self._functions.get(name)
         if node is not None:
+            if self.source and not may_hand_out_session(_segment(self.lines(), node)):
+                return None
             found = function_facts(node, self.names)
             if found is not None and self.source and "." not in name:
                 found = replace(found, wrapped_by=wrappers_in_text(self.source, name))
@@ -679,7 +733,8 @@ class FileDiscovery:
     # -- the effective settings ---------------------------------------------------------------
     def candidates(self) -> list[tuple[int, str, Discovered]]:
         """(offset, qualified, what) of every discovered provider or scope this module uses: as a
-        dependency, in a ``with``, in ``next(...)``, or a session-like zero-argument call."""
+        dependency, in a ``with`` or in ``next(...)``. (Sessionmaker results called directly are
+        recognised by the scope rules themselves.)"""
         if self._candidates is None:
             found: list[tuple[int, str, Discovered]] = []
             source = self.source
@@ -689,10 +744,6 @@ class FileDiscovery:
                     written.extend(_targets_after(source, word, _DEPENDS_AFTER))
                 written.extend(_targets_after(source, "with ", _WITH_TARGET))
                 written.extend(_targets_after(source, "next(", _NEXT_TARGET))
-                if "()" in source:
-                    written.extend(
-                        (m.start(), m.group(1)) for m in _ZERO_ARG_CALL.finditer(source) if _SESSIONISH.search(m.group(1))
-                    )
                 seen: set[str] = set()
                 for offset, dotted in sorted(written):
                     if dotted in seen:
@@ -788,7 +839,9 @@ class FileDiscovery:
         name, how = lookup_name(qualname, self._class_names())
         if name in (uses.instantiated if how == "instance" else uses.referenced):
             return "dependency"
-        mentioned = count_mentions(code_text(self.source), name) if self.source else 0
+        if self._code is None:
+            self._code = code_text(self.source) if self.source else ""
+        mentioned = count_mentions(self._code, name)
         if not mentioned:
             package = self.module.partition(".")[0]
             elsewhere = self.index.mentions(package, name, self.path) if package else None
