@@ -17,7 +17,9 @@ from typing import Callable, TypeVar
 from .analysis.context import ModuleContext, ProjectIndex, SessionAlias
 from .analysis.discovery import (
     DependencyUses,
+    Discovered,
     NameFacts,
+    Resolver,
     code_text,
     count_mentions,
     dependency_uses,
@@ -85,6 +87,7 @@ class FileProjectIndex(ProjectIndex):
         # makes every garbage collection pass slower).
         self._modules: dict[str, tuple[dict[str, str] | None, dict[str, SessionAlias]]] = {}
         self._name_facts: dict[tuple[str, str], NameFacts | None] = {}
+        self._resolver = Resolver(self.name_facts, self.is_project_module)
         # package -> (what its modules hand to Depends, (bytes, content digest) by path)
         self._packages: dict[str, tuple[DependencyUses, dict[str, tuple[bytes, bytes]]] | None] = {}
         self._mentions: dict[tuple[str, str, str], int | None] = {}
@@ -165,6 +168,9 @@ class FileProjectIndex(ProjectIndex):
             self._name_facts[key] = facts
         return self._name_facts[key]
 
+    def discovered(self, qualified: str) -> Discovered | None:
+        return self._resolver.classify(qualified)
+
     def _package(self, package: str) -> tuple[DependencyUses, dict[str, tuple[bytes, bytes]]] | None:
         if package not in self._packages:
             paths = self.package_paths(package)
@@ -180,10 +186,11 @@ class FileProjectIndex(ProjectIndex):
                     except OSError:
                         continue
                     digest = hashlib.blake2b(data, digest_size=16).digest()
-                    file_uses = _uses_of(data, digest)
-                    referenced |= file_uses.referenced
-                    instantiated |= file_uses.instantiated
-                    typed |= file_uses.session_typed
+                    if b"Depends(" in data or b"Security(" in data or b"dependency_overrides" in data:
+                        file_uses = _uses_of(data, digest)
+                        referenced |= file_uses.referenced
+                        instantiated |= file_uses.instantiated
+                        typed |= file_uses.session_typed
                     texts[os.path.abspath(path)] = (data, digest)
                 uses = DependencyUses(frozenset(referenced), frozenset(instantiated), frozenset(typed))
                 result = (uses, texts)

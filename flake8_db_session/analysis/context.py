@@ -11,7 +11,7 @@ from ..config import Settings
 from .names import Names
 
 if TYPE_CHECKING:
-    from .discovery import DependencyUses, FileDiscovery, NameFacts
+    from .discovery import DependencyUses, Discovered, FileDiscovery, NameFacts
     from .findings import Finding
 
 
@@ -49,6 +49,11 @@ class ProjectIndex:
     def name_facts(self, module: str, name: str) -> NameFacts | None:  # noqa: ARG002 - interface
         """Discovery facts of a name defined (or re-exported) in a project module: does it hand
         out a session, is it a sessionmaker or a scope."""
+        return None
+
+    def discovered(self, qualified: str) -> Discovered | None:  # noqa: ARG002 - interface
+        """What a qualified name of another module is for discovery (provider, scope, sessionmaker,
+        session class), following re-exports and what a provider calls, from ``name_facts``."""
         return None
 
     def dependency_uses(self, package: str) -> DependencyUses | None:  # noqa: ARG002 - interface
@@ -99,8 +104,9 @@ class ModuleContext:
 
         names = Names(module, is_package)
         names.add_module_level_bindings(tree.body)
-        functions = function_nodes(tree, names)
-        discovery = FileDiscovery(tree, source, path, module, names, functions, settings, index, lines)
+        withs: list[ast.With | ast.AsyncWith] = []
+        functions = function_nodes(tree, names, withs)
+        discovery = FileDiscovery(tree, source, path, module, names, functions, settings, index, lines, withs)
         effective = discovery.effective_settings()
         return cls(tree, path, source, lines, module, is_package, effective, index, names, functions, discovery)
 
@@ -140,15 +146,21 @@ class ModuleContext:
                     yield from walk(part)
 
 
-def function_nodes(tree: ast.Module, names: Names) -> list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]]:
+def function_nodes(
+    tree: ast.Module, names: Names, withs: list[ast.With | ast.AsyncWith] | None = None
+) -> list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]]:
     """Every function with its qualified name; adds every import (anywhere: route modules often
-    import inside ``create_app()``) to ``names``, whose module-level definitions then shadow them."""
+    import inside ``create_app()``) to ``names``, whose module-level definitions then shadow them.
+    ``withs``, when given, receives every ``with``/``async with`` statement (the same walk)."""
     functions: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]] = []
+    with_types = (ast.With, ast.AsyncWith) if withs is not None else ()
     for node, qualname in _statements(tree.body):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             names.add_import(node)
         elif qualname is not None:
             functions.append((node, qualname))  # type: ignore[arg-type]
+        elif with_types and isinstance(node, with_types):
+            withs.append(node)  # type: ignore[union-attr,arg-type]
     for name in list(names.imports):
         if name in names.local:
             del names.imports[name]

@@ -606,8 +606,12 @@ def lookup_name(qualname: str, class_names: frozenset[str]) -> tuple[str, str]:
 
 # --- one module's view ------------------------------------------------------------------------
 
-_WITH_TARGET = re.compile(r"[ \t]*((?:\w+\.)*\w+)[ \t]*\(")
-_NEXT_TARGET = re.compile(r"[ \t]*((?:\w+\.)*\w+)[ \t]*\(")
+
+
+def _position(node: ast.expr) -> int:
+    """A sortable position for a node; the candidates' order only decides which scope a message
+    names when the provider itself has none (deterministic, which is what matters)."""
+    return node.lineno * 10_000 + node.col_offset
 
 
 def _targets_after(source: str, word: str, pattern: re.Pattern[str]) -> list[tuple[int, str]]:
@@ -655,6 +659,7 @@ class FileDiscovery:
         settings: Settings,
         index: ProjectIndex,
         lines: Sequence[str] = (),
+        withs: Sequence[ast.With | ast.AsyncWith] = (),
     ) -> None:
         self.tree = tree
         self.source = source
@@ -668,11 +673,13 @@ class FileDiscovery:
         self._classes: frozenset[str] | None = None
         self._local: dict[str, NameFacts | None] = {}
         self._resolver = Resolver(self._lookup, self._is_module)
+        self._external: dict[str, Discovered | None] = {}
         self._candidates: list[tuple[int, str, Discovered]] | None = None
         self._uses: DependencyUses | None = None
         self._resolutions: dict[str, str] = {}
         self._code: str | None = None  # the module's code without comments, docstrings, imports
         self._lines: Sequence[str] = lines
+        self._withs = withs
 
     def lines(self) -> Sequence[str]:
         if not self._lines and self.source:
@@ -712,9 +719,19 @@ class FileDiscovery:
         return None
 
     def classify(self, qualified: str) -> Discovered | None:
-        """What a qualified name is (provider, scope, maker, session class), or None."""
+        """What a qualified name is (provider, scope, maker, session class), or None. Names of
+        other project modules are answered (and remembered) by the index; this module's own
+        names, from its tree."""
         if not self.enabled or not qualified:
             return None
+        if (
+            "." in qualified
+            and not qualified.startswith(f"{self.module}.")
+            and qualified.partition(".")[0] not in _SESSION_LIBRARIES
+        ):
+            if qualified not in self._external:
+                self._external[qualified] = self.index.discovered(qualified)
+            return self._external[qualified]
         return self._resolver.classify(qualified)
 
     def is_provider(self, qualified: str) -> bool:
@@ -733,8 +750,8 @@ class FileDiscovery:
     # -- the effective settings ---------------------------------------------------------------
     def candidates(self) -> list[tuple[int, str, Discovered]]:
         """(offset, qualified, what) of every discovered provider or scope this module uses: as a
-        dependency, in a ``with`` or in ``next(...)``. (Sessionmaker results called directly are
-        recognised by the scope rules themselves.)"""
+        dependency or in a ``with``. (Sessionmaker results called directly are recognised by the
+        scope rules themselves.)"""
         if self._candidates is None:
             found: list[tuple[int, str, Discovered]] = []
             source = self.source
@@ -742,8 +759,13 @@ class FileDiscovery:
                 written: list[tuple[int, str]] = []
                 for word in ("Depends(", "Security("):
                     written.extend(_targets_after(source, word, _DEPENDS_AFTER))
-                written.extend(_targets_after(source, "with ", _WITH_TARGET))
-                written.extend(_targets_after(source, "next(", _NEXT_TARGET))
+                for statement in self._withs:  # with scope() as db / async with scope() as db
+                    for item in statement.items:
+                        call = item.context_expr
+                        if isinstance(call, ast.Call):
+                            dotted = _dotted(call.func)
+                            if dotted:
+                                written.append((_position(call), dotted))
                 seen: set[str] = set()
                 for offset, dotted in sorted(written):
                     if dotted in seen:
