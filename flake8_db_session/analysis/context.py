@@ -13,6 +13,7 @@ from .names import Names
 if TYPE_CHECKING:
     from .discovery import DependencyUses, Discovered, FileDiscovery, NameFacts
     from .findings import Finding
+    from .models import ModuleSummary
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,14 @@ class ProjectIndex:
     def mentions(self, package: str, word: str, exclude_path: str) -> int | None:  # noqa: ARG002 - interface
         """How often the modules of a package other than ``exclude_path`` use a name (not in
         imports, not its own definition); None without a view of the package."""
+        return None
+
+    def model_summary(self, module: str) -> ModuleSummary | None:  # noqa: ARG002 - interface
+        """The ORM facts of a project module (``models.summarize_source``), or None."""
+        return None
+
+    def model_summary_at(self, path: str) -> ModuleSummary | None:  # noqa: ARG002 - interface
+        """The ORM facts of the module file at ``path`` (a configured model module), or None."""
         return None
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 from ..rules import format_message
+from . import held
 from .context import (
     ModuleContext,
     SessionAlias,
@@ -318,9 +319,10 @@ class _DependencyCheck:
             code, message = "DBS002", format_message(
                 "DBS002", dependency=found.dependency, function=function.qualname, advice=self._advice(found)
             )
-        return self.ctx.finding(
+        finding = self.ctx.finding(
             found.node, code, message, function.qualname, tags=frozenset(tags), subject=found.dependency
         )
+        return held.annotate(finding, self.ctx, function.node, param)
 
     def _advice(self, found: SessionDepends) -> str:
         scope = self.ctx.discovery.scope_advice(found.qualified)
