@@ -194,3 +194,36 @@ def test_the_eval_files_agree_with_a_project_index():
         index = project_index((os.path.join(os.path.dirname(__file__), "cases"),), Settings())
         want, got, _ = run_case(name, index)
         assert want == got
+
+
+def test_history_follows_references_made_by_another_module(project):
+    """auth.py is the same blob at both commits; at the second, routes.py starts using
+    public_helper as a dependency: its status must change, with and without the cache."""
+    import csv
+
+    def git(*args: str) -> None:
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false", *args],
+            cwd=project, check=True, capture_output=True,
+        )
+
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "one")
+    routes = project / "pkg" / "routes.py"
+    routes.write_text(
+        ROUTES.replace("import audit, current_user", "import audit, current_user, public_helper").replace(
+            "async def read_a(db: SessionDep):", "async def read_a(db: SessionDep, user=Depends(public_helper)):"
+        )
+    )
+    git("commit", "-qam", "two")
+    for extra in ((), ("--no-cache",), ()):  # the third run reads the cache the first one wrote
+        result = run("flake8_db_session", "history", "--format", "csv", *extra, cwd=project)
+        totals = [row for row in csv.DictReader(result.stdout.splitlines()) if row["module"] == "TOTAL"]
+        assert [(row["DBS002"], row["unreferenced"]) for row in totals] == [("2", "1"), ("2", "0")], result.stderr
+    check = run("flake8_db_session", "check", "--format", "json", "pkg", cwd=project)
+    import json
+
+    assert {f["function"]: f["status"] for f in json.loads(check.stdout) if f["code"] == "DBS002"} == {
+        "current_user": "plain", "public_helper": "plain"
+    }
