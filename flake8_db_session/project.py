@@ -201,7 +201,7 @@ class FileProjectIndex(ProjectIndex):
                 referenced: set[str] = set()
                 instantiated: set[str] = set()
                 typed: set[str] = set()
-                texts: dict[str, tuple[str, bytes]] = {}
+                texts: dict[str, tuple[bytes, bytes]] = {}
                 for path in paths:
                     try:
                         data = self.read_bytes(path)
