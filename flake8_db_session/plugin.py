@@ -13,8 +13,8 @@ from typing import Any, ClassVar, Generator, Sequence
 from . import __version__
 from .analysis import analyze_tree
 from .burndown import inline as burndown_inline
-from .burndown.baseline import Baseline, BaselineError
-from .config import DEFAULT_BASELINE, OPTIONS, ConfigError, Settings, settings_from_mapping
+from .burndown.baseline import Baseline
+from .config import DEFAULT_BASELINE, OPTIONS, ConfigError, Settings, pyproject_section, settings_from_mapping
 from .project import context_for_path
 
 _HELP = {
@@ -67,25 +67,41 @@ class Plugin:
 
     @classmethod
     def parse_options(cls, options: argparse.Namespace) -> None:
+        """Settings from flake8's options, then ``[tool.flake8-db-session]`` of the pyproject.toml
+        in the configuration's directory over them (flags on the command line win over both), as
+        the standalone command reads them. A file that cannot be read is one warning line and the
+        run goes on; a bad value of ours is one error line and exit 2; never a traceback."""
+        try:
+            cls._configure(options)
+        except ConfigError as exc:
+            sys.stderr.write(f"flake8-db-session: error: {exc}\n")
+            raise SystemExit(2) from None
+        except Exception as exc:  # a bug of ours must not take flake8 down: go on with the defaults
+            _warn_once(f"configuration not applied, using the defaults: {_describe(exc)}")
+            cls.settings, cls.baseline, cls.baseline_root = Settings(root=os.getcwd()), None, os.getcwd()
+
+    @classmethod
+    def _configure(cls, options: argparse.Namespace) -> None:
         values: dict[str, Any] = {}
         for key, (attr, _kind) in OPTIONS.items():
             value = getattr(options, key.replace("-", "_"), None)
             if value is not None:
                 values[key] = value
-        root = os.getcwd()
-        try:
-            settings = settings_from_mapping(values, root=root, source="flake8 options")
-        except ConfigError as exc:
-            # flake8 turns a raised exception into a traceback; a clear one-line error is kinder.
-            raise SystemExit(f"flake8-db-session: {exc}") from None
+        warn = _warn_unreadable
+        root = burndown_inline.config_root(getattr(options, "config", None), os.getcwd(), warn=warn)
+        settings = settings_from_mapping(values, root=root, source="flake8 options")
+        if not getattr(options, "isolated", False):
+            found = pyproject_section(root, warn=warn)
+            if found is not None:
+                path, section = found
+                flags = _flags_on_command_line(sys.argv[1:])
+                section = {k: v for k, v in section.items() if _key(k) not in flags}
+                settings = settings_from_mapping(section, root=root, base=settings, source=path)
         if not settings.baseline:
             settings = replace(settings, baseline=DEFAULT_BASELINE)
         cls.settings = settings
-        cls.baseline_root = burndown_inline.config_root(getattr(options, "config", None), root)
-        try:
-            cls.baseline = burndown_inline.cached_baseline(burndown_inline.baseline_file(settings, cls.baseline_root))
-        except BaselineError as exc:
-            raise SystemExit(f"flake8-db-session: {exc}") from None
+        cls.baseline_root = root
+        cls.baseline = burndown_inline.cached_baseline(burndown_inline.baseline_file(settings, root))
 
     def run(self) -> Generator[tuple[int, int, str, type], None, None]:
         if not isinstance(self._tree, ast.Module):
@@ -121,6 +137,46 @@ class Plugin:
         findings = burndown_inline.apply(findings, self._filename, settings, self.baseline_root, self.baseline)
         for finding in findings:
             yield finding.line, finding.col, finding.message, type(self)
+
+
+def _key(raw: str) -> str:
+    return str(raw).strip().lower().replace("_", "-")
+
+
+def _flags_on_command_line(argv: Sequence[str]) -> set[str]:
+    """Our keys given as flags (``--db-session-x``, ``--db-session-x=v``, or an abbreviation
+    argparse accepts): they win over pyproject.toml, as on the standalone command."""
+    flags: set[str] = set()
+    for token in argv:
+        if token == "--":
+            break
+        if not token.startswith("--db-session-"):
+            continue
+        name = token[2:].split("=", 1)[0]
+        matches = [key for key in OPTIONS if key.startswith(name)]
+        if name in OPTIONS:
+            flags.add(name)
+        elif len(matches) == 1:
+            flags.add(matches[0])
+    return flags
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """One line on stderr, once per process and message; not again from flake8's -j workers
+    (which parse the options again where processes are spawned, not forked)."""
+    import multiprocessing
+
+    if message in _WARNED or multiprocessing.parent_process() is not None:
+        return
+    _WARNED.add(message)
+    sys.stderr.write(f"flake8-db-session: warning: {message}\n")
+
+
+def _warn_unreadable(exc: ConfigError) -> None:
+    _warn_once(f"{exc}; file ignored, going on with flake8's options")
 
 
 def _describe(exc: BaseException) -> str:
