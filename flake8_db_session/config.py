@@ -115,7 +115,7 @@ def split_list(value: str) -> tuple[str, ...]:
     return tuple(item for item in (part.strip() for part in _SPLIT.split(value)) if item)
 
 
-def parse_per_file_ignores(value: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def parse_per_file_ignores(value: str, key: str = "per-file-ignores") -> tuple[tuple[str, tuple[str, ...]], ...]:
     """flake8's ``filename: codes`` mapping (several files may share a codes list)."""
     try:
         from flake8.utils import parse_files_to_codes_mapping
@@ -127,7 +127,7 @@ def parse_per_file_ignores(value: str) -> tuple[tuple[str, tuple[str, ...]], ...
         pairs = parse_files_to_codes_mapping(value)
     except (ValueError, ExecutionError):
         shown = " ".join(value.split())
-        raise ConfigError(f"per-file-ignores: expected 'pattern: codes' entries, got {shown!r}") from None
+        raise ConfigError(f"{key}: expected 'pattern: codes' entries, got {shown!r}") from None
     return tuple((filename, tuple(codes)) for filename, codes in pairs)
 
 
@@ -151,7 +151,7 @@ def _convert(key: str, kind: str, value: Any) -> Any:
                 (str(path), _convert(f"{key}.{path}", "codes", codes)) for path, codes in value.items()
             )
         if isinstance(value, str):
-            return parse_per_file_ignores(value)
+            return parse_per_file_ignores(value, key)
         raise ConfigError(f"{key}: expected 'path: codes' lines or a table, got {value!r}")
     # list / codes
     if isinstance(value, str):
@@ -284,6 +284,17 @@ def find_config_dir(start: str, *, warn: Warn | None = None) -> str | None:
         directory = parent
 
 
+def ini_section(root: str, *, warn: Warn | None = None) -> tuple[str, dict[str, str]] | None:
+    """The first ini file in ``root`` with a ``[flake8]`` section (the one flake8 reads), and it."""
+    for name in INI_FILES:
+        path = os.path.join(root, name)
+        if os.path.isfile(path):
+            section = _section_or_warn(_read_ini, path, warn)
+            if section is not None:
+                return path, section
+    return None
+
+
 def pyproject_section(root: str, *, warn: Warn | None = None) -> tuple[str, dict[str, Any]] | None:
     """``root/pyproject.toml`` and its ``[tool.flake8-db-session]`` table, if it has one."""
     path = os.path.join(root, "pyproject.toml")
@@ -311,14 +322,11 @@ def load_settings(start: str = ".", *, config_file: str | None = None) -> Settin
         return Settings(root=os.path.abspath(start))
     settings = Settings(root=root)
     used: list[str] = []
-    for name in INI_FILES:
-        path = os.path.join(root, name)
-        if os.path.isfile(path):
-            section = _read_ini(path)
-            if section is not None:
-                settings = settings_from_mapping(section, root=root, base=settings, source=path)
-                used.append(path)
-                break  # flake8 reads the first ini file that has a [flake8] section
+    found_ini = ini_section(root)
+    if found_ini is not None:
+        path, section = found_ini
+        settings = settings_from_mapping(section, root=root, base=settings, source=path)
+        used.append(path)
     found = pyproject_section(root)
     if found is not None:
         pyproject, section = found

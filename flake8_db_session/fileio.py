@@ -17,7 +17,7 @@ import time
 
 from .config import ConfigError
 
-# Temporary files are ``.<target name>.<pid>.<random>.tmp`` beside the target.
+# Temporary files are ``.<target name>.<pid>.<random>.tmp`` beside the target (one leading dot).
 _SUFFIX = ".tmp"
 # A temporary file whose writer is gone, or older than this, was left by a killed run.
 STALE_AFTER_SECONDS = 3600
@@ -60,7 +60,7 @@ def write_temporary(path: str, data: bytes) -> str:
         raise WriteError(f"{path}: cannot write: is a directory")
     directory = os.path.dirname(os.path.abspath(path))
     remove_stale_temporaries(path)
-    prefix = f".{os.path.basename(path)}.{os.getpid()}."
+    prefix = f"{_hidden(path)}.{os.getpid()}."
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=_SUFFIX)
     except OSError as exc:
@@ -84,6 +84,12 @@ def write_temporary(path: str, data: bytes) -> str:
     return tmp
 
 
+def _hidden(path: str) -> str:
+    """The file name with a leading dot (once): temporary files are hidden, as the baseline is."""
+    name = os.path.basename(path)
+    return name if name.startswith(".") else f".{name}"
+
+
 def discard(path: str) -> None:
     try:
         os.unlink(path)
@@ -98,7 +104,7 @@ def remove_stale_temporaries(path: str) -> list[str]:
     STALE_AFTER_SECONDS. Errors are ignored: this is housekeeping, never a reason to fail.
     """
     directory = os.path.dirname(os.path.abspath(path))
-    ours = re.compile(rf"\.{re.escape(os.path.basename(path))}\.([0-9]+)\.[a-z0-9_]{{8}}{re.escape(_SUFFIX)}")
+    ours = re.compile(rf"{re.escape(_hidden(path))}\.([0-9]+)\.[a-z0-9_]{{8}}{re.escape(_SUFFIX)}")
     removed: list[str] = []
     try:
         names = os.listdir(directory)

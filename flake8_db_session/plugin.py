@@ -14,7 +14,7 @@ from . import __version__
 from .analysis import analyze_tree
 from .burndown import inline as burndown_inline
 from .burndown.baseline import Baseline
-from .config import DEFAULT_BASELINE, OPTIONS, ConfigError, Settings, pyproject_section, settings_from_mapping
+from .config import DEFAULT_BASELINE, OPTIONS, ConfigError, Settings, ini_section, pyproject_section, settings_from_mapping
 from .project import context_for_path
 
 _HELP = {
@@ -29,6 +29,16 @@ _HELP = {
     "db-session-ratchet-codes": "Codes the burndown counts and enforces (default: %(default)s).",
     "db-session-ratchet-only": "Report only DBS100 for ratcheted codes (adopt the hook on a legacy codebase).",
 }
+
+
+class _StoreTrue(argparse.Action):
+    """``--flag`` sets True, like ``store_true``; a config file's value is passed on as text."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, default: Any = False, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, True)
 
 
 class Plugin:
@@ -54,7 +64,9 @@ class Plugin:
             if kind in ("list", "codes"):
                 kwargs.update(comma_separated_list=True, default=",".join(default))
             elif kind == "bool":
-                kwargs.update(action="store_true", default=False)
+                # Not "store_true": flake8 would parse the config value itself and raise a
+                # traceback on a bad one; ours reaches parse_options and is one error line.
+                kwargs.update(action=_StoreTrue, default=False)
             else:
                 kwargs["default"] = default
             if key == "db-session-baseline":
@@ -89,7 +101,11 @@ class Plugin:
                 values[key] = value
         warn = _warn_unreadable
         root = burndown_inline.config_root(getattr(options, "config", None), os.getcwd(), warn=warn)
-        settings = settings_from_mapping(values, root=root, source="flake8 options")
+        explicit = getattr(options, "config", None)
+        ini = None if getattr(options, "isolated", False) or explicit else ini_section(root, warn=warn)
+        ini_path = explicit or (ini[0] if ini else None)
+        source = f"{ini_path} [flake8] or the command line" if ini_path else "flake8 options"
+        settings = settings_from_mapping(values, root=root, source=source)
         if not getattr(options, "isolated", False):
             found = pyproject_section(root, warn=warn)
             if found is not None:
@@ -125,6 +141,8 @@ class Plugin:
                 is_package=is_package,
                 index=index,
             )
+            # DBS100 (and, with db-session-ratchet-only, nothing else for the ratcheted codes).
+            findings = burndown_inline.apply(findings, self._filename, settings, self.baseline_root, self.baseline)
         except (RecursionError, MemoryError):  # pathological nesting: never take flake8 down
             return
         except Exception as exc:  # a bug of ours must not stop flake8's run over the other files
@@ -133,8 +151,6 @@ class Plugin:
         finally:
             if collecting:
                 gc.enable()
-        # DBS100 (and, with db-session-ratchet-only, nothing else for the ratcheted codes).
-        findings = burndown_inline.apply(findings, self._filename, settings, self.baseline_root, self.baseline)
         for finding in findings:
             yield finding.line, finding.col, finding.message, type(self)
 

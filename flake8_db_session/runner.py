@@ -265,7 +265,7 @@ def check_path(path: str, settings: Settings) -> FileResult:
         if path == "-":
             data = sys.stdin.buffer.read()
         else:
-            data = _read_regular(path)
+            data = read_regular(path)
     except OSError as exc:
         return FileResult(path, error=f"cannot read: {exc.strerror or exc}")
     if data is None:
@@ -273,7 +273,7 @@ def check_path(path: str, settings: Settings) -> FileResult:
     return check_source(data, path, settings)
 
 
-def _read_regular(path: str) -> bytes | None:
+def read_regular(path: str) -> bytes | None:
     """The file's bytes, or None for a special file (opened without blocking: a FIFO never hangs)."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     with os.fdopen(fd, "rb") as handle:
