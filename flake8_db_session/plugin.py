@@ -14,7 +14,7 @@ from . import __version__
 from .analysis import analyze_tree
 from .burndown import inline as burndown_inline
 from .burndown.baseline import Baseline
-from .config import DEFAULT_BASELINE, OPTIONS, ConfigError, Settings, ini_section, pyproject_section, settings_from_mapping
+from .config import ALL_OPTIONS, DEFAULT_BASELINE, FLAKE8_OPTIONS, OPTIONS, ConfigError, Settings, ini_section, pyproject_section, settings_from_mapping
 from .project import context_for_path
 
 _HELP = {
@@ -113,6 +113,7 @@ class Plugin:
                 flags = _flags_on_command_line(sys.argv[1:])
                 section = {k: v for k, v in section.items() if _key(k) not in flags}
                 settings = settings_from_mapping(section, root=root, base=settings, source=path)
+                _apply_flake8_keys(options, settings, {_key(k) for k in section})
         if not settings.baseline:
             settings = replace(settings, baseline=DEFAULT_BASELINE)
         cls.settings = settings
@@ -160,21 +161,40 @@ def _key(raw: str) -> str:
 
 
 def _flags_on_command_line(argv: Sequence[str]) -> set[str]:
-    """Our keys given as flags (``--db-session-x``, ``--db-session-x=v``, or an abbreviation
-    argparse accepts): they win over pyproject.toml, as on the standalone command."""
+    """The configuration keys given as flags (``--key``, ``--key=v``; for ours also an
+    abbreviation argparse accepts): they win over pyproject.toml, as on the standalone command."""
     flags: set[str] = set()
     for token in argv:
         if token == "--":
             break
-        if not token.startswith("--db-session-"):
+        if not token.startswith("--"):
             continue
         name = token[2:].split("=", 1)[0]
-        matches = [key for key in OPTIONS if key.startswith(name)]
-        if name in OPTIONS:
+        if name in ALL_OPTIONS:
             flags.add(name)
-        elif len(matches) == 1:
-            flags.add(matches[0])
+        elif name.startswith("db-session-"):
+            matches = [key for key in OPTIONS if key.startswith(name)]
+            if len(matches) == 1:
+                flags.add(matches[0])
     return flags
+
+
+def _apply_flake8_keys(options: argparse.Namespace, settings: Settings, keys: set[str]) -> None:
+    """flake8's own keys set in ``[tool.flake8-db-session]`` (select, ignore, exclude,
+    per-file-ignores...) replace flake8's values, as they do for the standalone command: flake8
+    reads them from these options when it selects files and codes, after the plugins' options."""
+    from flake8.utils import normalize_paths
+
+    for key in keys & set(FLAKE8_OPTIONS):
+        attr, kind = FLAKE8_OPTIONS[key]
+        value = getattr(settings, attr)
+        if kind == "pfi":
+            value = "\n".join(f"{pattern}:{','.join(codes)}" for pattern, codes in value)
+        elif key in ("exclude", "extend-exclude"):
+            value = normalize_paths(list(value), parent=settings.root)
+        else:
+            value = list(value)
+        setattr(options, attr, value)
 
 
 _WARNED: set[str] = set()

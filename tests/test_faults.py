@@ -489,15 +489,22 @@ def test_flake8_noqa_inside_a_line_does_not_silence_the_file(project):
 PYPROJECT_ONLY = """[tool.flake8-db-session]
 db-session-dependencies = ["get_conn"]
 extend-ignore = ["DBS002"]
+extend-exclude = ["vendored"]
+per-file-ignores = {"legacy/*" = ["DBS001"]}
 """
+HELPER = "from fastapi import Depends\n\n\ndef current_user(db=Depends(get_conn)):\n    return db\n"
 
 
 def test_a_pyproject_only_project_gives_the_same_findings_in_both_front_ends(project):
     (project / "pyproject.toml").write_text(PYPROJECT_ONLY)
     (project / "a.py").write_text(ENDPOINT.replace("get_db", "get_conn"))
-    checked, linted = cli("check", "a.py", cwd=project), flake8("--select", "DBS", "a.py", cwd=project)
+    (project / "helper.py").write_text(HELPER)  # DBS002: extend-ignore'd
+    for directory in ("vendored", "legacy"):  # excluded; per-file-ignore'd
+        (project / directory).mkdir()
+        (project / directory / "b.py").write_text(ENDPOINT.replace("get_db", "get_conn"))
+    checked, linted = cli("check", ".", cwd=project), flake8("--select", "DBS", ".", cwd=project)
     assert (checked.returncode, linted.returncode) == (1, 1), (checked.stderr, linted.stderr)
-    assert checked.stdout == linted.stdout == FINDING + (
+    assert checked.stdout == linted.stdout == "./" + FINDING + (
         "request-scoped session dependency get_conn on endpoint list_items; "
         "open a short scope with fresh_db_session() instead\n"
     )
