@@ -90,7 +90,7 @@ class Plugin:
             raise SystemExit(2) from None
         except Exception as exc:  # a bug of ours must not take flake8 down: go on with the defaults
             _warn_once(f"configuration not applied, using the defaults: {_describe(exc)}")
-            cls.settings, cls.baseline, cls.baseline_root = Settings(root=os.getcwd()), None, os.getcwd()
+            cls.settings, cls.baseline, cls.baseline_root = Settings(), None, "."
 
     @classmethod
     def _configure(cls, options: argparse.Namespace) -> None:

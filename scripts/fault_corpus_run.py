@@ -24,6 +24,11 @@ import time
 
 TRACEBACK = re.compile(r"^Traceback \(most recent call last\):", re.MULTILINE)
 INTERNAL = re.compile(r"flake8-db-session: internal error|internal error, file skipped")
+# flake8 stops the whole run when a plugin raises ("pyflakes[F]" hits the recursion limit on
+# some generated sympy modules): ours is "DBS"; another plugin's failure is counted apart.
+PLUGIN_FAILED = re.compile(r'^(?P<path>.*): "(?P<plugin>[^"]+)" failed during execution', re.MULTILINE)
+# flake8 with a higher recursion limit, so pyflakes finishes the deeply nested modules.
+FLAKE8 = "import sys; sys.setrecursionlimit(20000); from flake8.main.cli import main; sys.exit(main())"
 
 
 def default_paths() -> list[str]:
@@ -57,8 +62,12 @@ def run(name: str, command: list[str], cwd: str, timeout: int, log_dir: str) -> 
     with open(err_path, encoding="utf-8", errors="replace") as handle:
         stderr = handle.read()
     with open(out_path, "rb") as handle:
-        findings = sum(1 for line in handle if b": DBS" in line)
+        stdout = handle.read().decode("utf-8", "replace")
+    findings = sum(1 for line in stdout.splitlines() if ": DBS" in line)
+    failures = [(m.group("path"), m.group("plugin")) for m in PLUGIN_FAILED.finditer(stdout + stderr)]
     return {
+        "ours_failed": [path for path, plugin in failures if plugin.startswith("DBS")],
+        "others_failed": [f"{path} ({plugin})" for path, plugin in failures if not plugin.startswith("DBS")],
         "name": name,
         "exit": code,
         "seconds": round(time.monotonic() - started, 1),
@@ -92,7 +101,7 @@ def main() -> int:
         ),
         run(
             "flake8",
-            [sys.executable, "-m", "flake8", "--select", "DBS", "--exit-zero", "-j", str(args.jobs), *paths],
+            [sys.executable, "-c", FLAKE8, "--select", "DBS", "--exit-zero", "-j", str(args.jobs), *paths],
             cwd,
             args.timeout,
             log_dir,
@@ -103,10 +112,13 @@ def main() -> int:
         print(
             f"{result['name']}: exit {result['exit']}, {result['seconds']} s, {result['findings']} findings, "
             f"{result['tracebacks']} tracebacks, {result['internal_errors']} internal errors, "
-            f"{result['stderr_lines']} stderr lines ({result['stderr']})",
+            f"{result['stderr_lines']} stderr lines ({result['stderr']}); plugin failures: ours "
+            f"{len(result['ours_failed'])}, other plugins {result['others_failed'] or 0}",
             flush=True,
         )
-        bad |= bool(result["tracebacks"] or result["internal_errors"] or result["exit"] == "timeout")
+        bad |= bool(
+            result["tracebacks"] or result["internal_errors"] or result["ours_failed"] or result["exit"] == "timeout"
+        )
     return 1 if bad else 0
 
 
