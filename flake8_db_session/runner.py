@@ -13,6 +13,7 @@ import io
 import logging
 import multiprocessing
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -220,9 +221,12 @@ def decode(data: bytes) -> str:
         return io.IncrementalNewlineDecoder(None, translate=True).decode(data.decode("latin-1"), final=True)
 
 
+_FLAKE8_WORD = re.compile("flake8", re.IGNORECASE)
+
+
 def has_file_noqa(source: str) -> bool:
-    """A line starting with ``# flake8: noqa``: flake8 then skips the whole file."""
-    if "flake8" not in source:
+    """A line starting with ``# flake8: noqa`` (any case): flake8 then skips the whole file."""
+    if not _FLAKE8_WORD.search(source):
         return False
     return any(flake8_defaults.NOQA_FILE.match(line) for line in source.split("\n"))
 
