@@ -100,13 +100,13 @@ class Plugin:
             if value is not None:
                 values[key] = value
         warn = _warn_unreadable
-        root = burndown_inline.config_root(getattr(options, "config", None), os.getcwd(), warn=warn)
-        explicit = getattr(options, "config", None)
-        ini = None if getattr(options, "isolated", False) or explicit else ini_section(root, warn=warn)
+        explicit, isolated = _config_flags(options)
+        root = burndown_inline.config_root(explicit, os.getcwd(), warn=warn)
+        ini = None if isolated or explicit else ini_section(root, warn=warn)
         ini_path = explicit or (ini[0] if ini else None)
         source = f"{ini_path} [flake8] or the command line" if ini_path else "flake8 options"
         settings = settings_from_mapping(values, root=root, source=source)
-        if not getattr(options, "isolated", False):
+        if not isolated:
             found = pyproject_section(root, warn=warn)
             if found is not None:
                 path, section = found
@@ -154,6 +154,19 @@ class Plugin:
                 gc.enable()
         for finding in findings:
             yield finding.line, finding.col, finding.message, type(self)
+
+
+def _config_flags(options: argparse.Namespace) -> tuple[str | None, bool]:
+    """flake8's ``--config`` and ``--isolated``. flake8 consumes them before it parses the other
+    options, so the namespace plugins get never holds them: read them from the command line."""
+    config, isolated = getattr(options, "config", None), bool(getattr(options, "isolated", False))
+    try:
+        from flake8.main.options import stage1_arg_parser
+
+        early, _rest = stage1_arg_parser().parse_known_args(sys.argv[1:])
+    except (Exception, SystemExit):  # another host's argv: keep what options say
+        return config, isolated
+    return config or early.config, isolated or bool(early.isolated)
 
 
 def _key(raw: str) -> str:

@@ -529,3 +529,16 @@ def test_special_file_kinds_are_named():
     assert _file_kind(stat.S_IFIFO) == "a FIFO"
     assert _file_kind(stat.S_IFSOCK) == "a socket"
     assert _file_kind(stat.S_IFCHR) == "a character device"
+
+
+def test_flake8_reads_the_pyproject_beside_an_explicit_config_and_none_when_isolated(tmp_path):
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    (project / "pyproject.toml").write_text(PYPROJECT_ONLY)
+    (project / ".flake8").write_text("[flake8]\nmax-line-length = 100\n")
+    (project / "a.py").write_text(ENDPOINT.replace("get_db", "get_conn"))
+    linted = flake8("--select", "DBS", "--config", "../project/.flake8", "../project/a.py", cwd=elsewhere)
+    assert linted.stdout.startswith("../project/" + FINDING), linted.stderr
+    isolated = flake8("--select", "DBS", "--isolated", "a.py", cwd=project)
+    assert (isolated.returncode, isolated.stdout) == (0, "")  # get_conn is not a default dependency
