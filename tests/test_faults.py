@@ -251,7 +251,7 @@ def test_many_findings_on_one_line_cost_what_they_cost_on_many_lines():
     one_line = _seconds(f"{head}def f({', '.join(params)}):\n    pass\n")
     many_lines = _seconds(head + "def f(\n" + "".join(f"    {p},\n" for p in params) + "):\n    pass\n")
     # Was 14 times slower (the line was rescanned per finding): now the same work.
-    assert one_line < 2.5 * many_lines + 0.5, (one_line, many_lines)
+    assert one_line < 4 * many_lines + 1.0, (one_line, many_lines)
 
 
 # --- 6. the baseline: a newer format is never overwritten; no temporary file survives -------------
