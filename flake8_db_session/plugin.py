@@ -14,7 +14,17 @@ from . import __version__
 from .analysis import analyze_tree
 from .burndown import inline as burndown_inline
 from .burndown.baseline import Baseline
-from .config import ALL_OPTIONS, DEFAULT_BASELINE, FLAKE8_OPTIONS, OPTIONS, ConfigError, Settings, ini_section, pyproject_section, settings_from_mapping
+from .config import (
+    ALL_OPTIONS,
+    DEFAULT_BASELINE,
+    FLAKE8_OPTIONS,
+    OPTIONS,
+    ConfigError,
+    Settings,
+    ini_section,
+    pyproject_section,
+    settings_from_mapping,
+)
 from .project import context_for_path
 
 _HELP = {
@@ -95,7 +105,7 @@ class Plugin:
     @classmethod
     def _configure(cls, options: argparse.Namespace) -> None:
         values: dict[str, Any] = {}
-        for key, (attr, _kind) in OPTIONS.items():
+        for key in OPTIONS:
             value = getattr(options, key.replace("-", "_"), None)
             if value is not None:
                 values[key] = value
