@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from ..analysis.findings import HELD_TAG
 from .counts import STATUSES, ModuleCounts
 from .history import History, Point
 
@@ -321,6 +322,13 @@ def render_image(
     )
     for date, value in ((dates[0], values[0]), (dates[-1], values[-1])) if values else ():
         axes.annotate(str(value), (date, value), textcoords="offset points", xytext=(0, 8), ha="center")
+    # The sites held across an await or blocking call: the part of the total that exhausts a pool.
+    held = [p.counts.totals.statuses.get(HELD_TAG, 0) for p in history.points]
+    if any(held):
+        axes.plot(
+            dates, held, marker="o" if few else None, linewidth=2, color="tab:orange", linestyle="--",
+            label=f"held across an await ({held[-1]})", zorder=3,
+        )
     for module in largest_modules(history, top):
         module_values = [
             ratcheted(p.counts.modules[module], history.ratchet_codes) if module in p.counts.modules else 0

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from .. import runner
+from ..burndown import endpoints
 from ..burndown.counts import ModuleCounts, counts_for_run
 from ..burndown.tables import RENDERERS
 from ..burndown.workflow import baseline_path, checked_files, load_required, ratchet
@@ -26,6 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--baseline-file", metavar="PATH", help="the baseline to compare with (implies --baseline)")
     parser.add_argument("--output-file", metavar="FILE", help="write the report here instead of stdout")
+    parser.add_argument(
+        "--endpoints",
+        action="store_true",
+        help="one row per DBS001/DBS002 site with what its transaction is held across and a fix priority (highest first)",
+    )
     add_jobs_argument(parser)
     add_settings_arguments(parser)
 
@@ -38,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     result = runner.run(files, settings, jobs=args.jobs)
     for failed in result.errors:
         print(f"{failed.path}: error: {failed.error}", file=sys.stderr)
+    if args.endpoints:
+        return _endpoints(args, result, settings.root)
     counts = counts_for_run(result, settings)
 
     allowed = None
@@ -68,3 +76,12 @@ def run(args: argparse.Namespace) -> int:
     if result.errors:
         return 2
     return 1 if outcome is not None and outcome.failed else 0
+
+
+def _endpoints(args: argparse.Namespace, result: runner.RunResult, root: str) -> int:
+    text = endpoints.render(args.format, result.findings, root)
+    if args.output_file:
+        write_atomic(args.output_file, text)
+    else:
+        sys.stdout.write(text)
+    return 2 if result.errors else 0
