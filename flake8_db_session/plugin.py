@@ -30,6 +30,7 @@ from .project import context_for_path
 _HELP = {
     "db-session-dependencies": "Session dependencies: bare names or dotted paths (default: %(default)s).",
     "db-session-scopes": "Short-lived session scope factories (default: %(default)s).",
+    "db-session-discover": "Find session providers, scopes and helper dependencies in the code (default: true).",
     "db-session-model-modules": "Modules (dotted) or paths holding the ORM models (default: discover).",
     "db-session-detached-sources": "Functions returning detached or transient ORM objects.",
     "db-session-serializers": "Extra calls that make an ORM value safe to leave its scope.",
@@ -76,7 +77,7 @@ class Plugin:
             elif kind == "bool":
                 # Not "store_true": flake8 would parse the config value itself and raise a
                 # traceback on a bad one; ours reaches parse_options and is one error line.
-                kwargs.update(action=_StoreTrue, default=False)
+                kwargs.update(action=_StoreTrue, default=default)
             else:
                 kwargs["default"] = default
             if key == "db-session-baseline":

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 # Tags of DBS001/DBS002 findings, counted separately in reports (no tag = plain).
-TAGS = ("mitigated", "unused", "decorator-db", "streaming", "websocket", "function-scope", "held-across-await")
+TAGS = (
+    "mitigated", "unused", "decorator-db", "streaming", "websocket", "function-scope", "held-across-await", "unreferenced"
+)
 HELD_TAG = "held-across-await"
 
 # flake8's own noqa syntax (flake8/defaults.py), so both modes agree on what a comment covers.
