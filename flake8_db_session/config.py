@@ -13,8 +13,9 @@ import configparser
 import os
 import re
 import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -319,10 +320,7 @@ def load_settings(start: str = ".", *, config_file: str | None = None) -> Settin
     """Settings for the standalone command: ini ``[flake8]`` first, then pyproject over it."""
     if config_file is not None:
         root = os.path.dirname(os.path.abspath(config_file))
-        if config_file.endswith(".toml"):
-            section = _read_pyproject(config_file)
-        else:
-            section = _read_ini(config_file)
+        section = _read_pyproject(config_file) if config_file.endswith(".toml") else _read_ini(config_file)
         if section is None:
             raise ConfigError(f"{config_file}: no [flake8] or [tool.flake8-db-session] section")
         settings = settings_from_mapping(section, root=root, source=config_file)

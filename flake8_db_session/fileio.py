@@ -8,6 +8,7 @@ target as it was; a temporary file left by a killed run is removed by the next w
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -91,10 +92,8 @@ def _hidden(path: str) -> str:
 
 
 def discard(path: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
 
 
 def remove_stale_temporaries(path: str) -> list[str]:

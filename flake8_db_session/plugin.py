@@ -7,8 +7,9 @@ import ast
 import gc
 import os
 import sys
+from collections.abc import Generator, Sequence
 from dataclasses import replace
-from typing import Any, ClassVar, Generator, Sequence
+from typing import Any, ClassVar
 
 from . import __version__
 from .analysis import analyze_tree

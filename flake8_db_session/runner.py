@@ -17,10 +17,11 @@ import re
 import stat
 import subprocess
 import sys
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from importlib.util import decode_source
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable
 
 from flake8 import defaults as flake8_defaults
 from flake8 import utils as flake8_utils
@@ -266,10 +267,7 @@ def check_source(
 
 def check_path(path: str, settings: Settings) -> FileResult:
     try:
-        if path == "-":
-            data = sys.stdin.buffer.read()
-        else:
-            data = read_regular(path)
+        data = sys.stdin.buffer.read() if path == "-" else read_regular(path)
     except OSError as exc:
         return FileResult(path, error=f"cannot read: {exc.strerror or exc}")
     if data is None:

@@ -7,7 +7,8 @@ registered in ``CHECKS``; each gets one ``ModuleContext`` and returns its findin
 from __future__ import annotations
 
 import ast
-from typing import Callable, Sequence
+from collections.abc import Sequence
+from typing import Callable
 
 from ..config import Settings
 from . import dependencies, escapes

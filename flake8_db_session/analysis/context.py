@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from ..config import Settings
 from .names import Names
@@ -13,6 +14,7 @@ from .names import Names
 if TYPE_CHECKING:
     from .discovery import DependencyUses, Discovered, FileDiscovery, NameFacts
     from .findings import Finding
+    from .held import HeldHelpers
     from .models import ModuleSummary
     from .orm_services import ServiceFacts
 
@@ -40,46 +42,61 @@ class ProjectIndex:
     git commit in ``flake8_db_session.burndown.history``.
     """
 
-    def session_alias(self, qualified: str) -> SessionAlias | None:  # noqa: ARG002 - interface
+    def session_alias(self, qualified: str) -> SessionAlias | None:
         """The alias a qualified name stands for (``DbSession = Annotated[Session, Depends(get_db)]``)."""
         return None
 
-    def is_project_module(self, module: str) -> bool:  # noqa: ARG002 - interface
+    def is_project_module(self, module: str) -> bool:
         """Whether a dotted module name is a module of the project."""
         return False
 
-    def service_facts(self, module: str) -> ServiceFacts | None:  # noqa: ARG002 - interface
+    def service_facts(self, module: str) -> ServiceFacts | None:
         """What the functions of another module return (annotated models, objects no session
         holds), its module-level instances; None when the module is unknown."""
         return None
 
-    def name_facts(self, module: str, name: str) -> NameFacts | None:  # noqa: ARG002 - interface
+    def name_facts(self, module: str, name: str) -> NameFacts | None:
         """Discovery facts of a name defined (or re-exported) in a project module: does it hand
         out a session, is it a sessionmaker or a scope."""
         return None
 
-    def discovered(self, qualified: str) -> Discovered | None:  # noqa: ARG002 - interface
+    def discovered(self, qualified: str) -> Discovered | None:
         """What a qualified name of another module is for discovery (provider, scope, sessionmaker,
         session class), following re-exports and what a provider calls, from ``name_facts``."""
         return None
 
-    def dependency_uses(self, package: str) -> DependencyUses | None:  # noqa: ARG002 - interface
+    def dependency_uses(self, package: str) -> DependencyUses | None:
         """The names every module of a top-level package hands to ``Depends``/``Security``;
         None when the index has no view of the package (the module is checked alone)."""
         return None
 
-    def mentions(self, package: str, word: str, exclude_path: str) -> int | None:  # noqa: ARG002 - interface
+    def mentions(self, package: str, word: str, exclude_path: str) -> int | None:
         """How often the modules of a package other than ``exclude_path`` use a name (not in
         imports, not its own definition); None without a view of the package."""
         return None
 
-    def model_summary(self, module: str) -> ModuleSummary | None:  # noqa: ARG002 - interface
+    def model_summary(self, module: str) -> ModuleSummary | None:
         """The ORM facts of a project module (``models.summarize_source``), or None."""
         return None
 
-    def model_summary_at(self, path: str) -> ModuleSummary | None:  # noqa: ARG002 - interface
+    def model_summary_at(self, path: str) -> ModuleSummary | None:
         """The ORM facts of the module file at ``path`` (a configured model module), or None."""
         return None
+
+    def module_file(self, module: str) -> str | None:
+        """The file of a project module (a path ``read_bytes`` accepts), or None."""
+        return None
+
+    def read_bytes(self, path: str) -> bytes:
+        """The bytes of a file ``module_file`` named; OSError when it cannot be read."""
+        raise FileNotFoundError(path)
+
+    @property
+    def derived(self) -> dict[str, dict]:
+        """Caches of what the core derives from this index's answers, by name; they live as long
+        as the index (a property, not a question: the recording index leaves it alone)."""
+        caches: dict[str, dict] = vars(self).setdefault("_derived", {})
+        return caches
 
 
 EMPTY_INDEX = ProjectIndex()
@@ -101,6 +118,8 @@ class ModuleContext:
     # What discovery found for this module; ``settings`` above are already the effective ones
     # (configured names plus the providers and scopes this module uses, as qualified names).
     discovery: FileDiscovery
+    # The held-across-await analysis's view of this module's calls, built on first use.
+    held_helpers: HeldHelpers | None = None
 
     @classmethod
     def build(

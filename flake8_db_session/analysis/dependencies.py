@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 from ..rules import format_message
 from . import held
@@ -16,6 +16,7 @@ from .context import (
     walk,
     word_lines,
 )
+from .discovery import session_annotation
 from .endpoints import (
     DEPENDENCY_CARRIERS,
     REGISTER_CALLS,
@@ -27,7 +28,6 @@ from .endpoints import (
     registered_function,
     route_decorator,
 )
-from .discovery import session_annotation
 from .findings import Finding
 from .names import (
     ANNOTATED,
@@ -421,9 +421,13 @@ class _BodyFacts:
     def closes(self, param: str) -> bool:
         for node in self._nodes_mentioning(("close",)):
             func = node.func if isinstance(node, ast.Call) else None
-            if isinstance(func, ast.Attribute) and func.attr == "close":
-                if isinstance(func.value, ast.Name) and func.value.id == param:
-                    return True
+            if (
+                isinstance(func, ast.Attribute)
+                and func.attr == "close"
+                and isinstance(func.value, ast.Name)
+                and func.value.id == param
+            ):
+                return True
         return False
 
     @property

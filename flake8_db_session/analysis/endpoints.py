@@ -30,9 +30,12 @@ def callee_name(call: ast.Call) -> str | None:
 
 def route_decorator(decorator: ast.expr) -> str | None:
     """``@router.get("/x")`` -> ``get``; anything else -> None."""
-    if isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute):
-        if decorator.func.attr in ROUTE_METHODS:
-            return decorator.func.attr
+    if (
+        isinstance(decorator, ast.Call)
+        and isinstance(decorator.func, ast.Attribute)
+        and decorator.func.attr in ROUTE_METHODS
+    ):
+        return decorator.func.attr
     return None
 
 

@@ -122,7 +122,7 @@ class _Flow:
         ctx: ModuleContext,
         sessions: set[str],
         owner: str,
-        helpers: _Helpers | None,
+        helpers: HeldHelpers | None,
         *,
         follow: bool = True,
         carriers: dict[str, ast.Call] | None = None,
@@ -489,7 +489,7 @@ class _Flow:
 
     def _mentions_session(self, node: ast.AST) -> bool:
         return any(
-            isinstance(child, (ast.Name, ast.Attribute)) and _dotted(child) in self.carriers or self._is_session(child)
+            (isinstance(child, (ast.Name, ast.Attribute)) and _dotted(child) in self.carriers) or self._is_session(child)
             for child in ast.walk(node)
         )
 
@@ -543,7 +543,7 @@ def _session_parameters(function: ast.FunctionDef | ast.AsyncFunctionDef, lines:
     for arg in every:
         annotation = arg.annotation
         if annotation is not None and any(
-            isinstance(node, ast.Name) and node.id.endswith("Session") or isinstance(node, ast.Attribute) and node.attr.endswith("Session")
+            (isinstance(node, ast.Name) and node.id.endswith("Session")) or (isinstance(node, ast.Attribute) and node.attr.endswith("Session"))
             for node in walk(annotation)
         ):
             found.append(arg.arg)
@@ -575,7 +575,7 @@ def _suspends(function: ast.FunctionDef | ast.AsyncFunctionDef, lines: Sequence[
 
 
 def _signature(
-    function: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str, helpers: _Helpers
+    function: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str, helpers: HeldHelpers
 ) -> _Signature:
     args = function.args
     positional = tuple(arg.arg for arg in [*args.posonlyargs, *args.args])
@@ -593,7 +593,7 @@ def _signature(
     return _Signature(positional, is_method, summaries)
 
 
-class _Helpers:
+class HeldHelpers:
     """Resolves calls to functions of the same project, for one module: its own functions from
     its tree, other modules' through the project index."""
 
@@ -710,7 +710,7 @@ class _Helpers:
             return self.method_summary(f"{cls}.{method}", f"self.{stored}", received)
         return _other_method_summary(self.ctx, module, f"{cls}.{method}", f"self.{stored}", received)
 
-    def function(self, target: tuple[str, str]) -> tuple[ast.FunctionDef | ast.AsyncFunctionDef, _Helpers] | None:
+    def function(self, target: tuple[str, str]) -> tuple[ast.FunctionDef | ast.AsyncFunctionDef, HeldHelpers] | None:
         """A function's node and the helpers of the module it sits in."""
         module, qualname = target
         if module == self.ctx.module and qualname in self._own:
@@ -836,7 +836,7 @@ class _SourceModule:
         start, end, _ = found
         return _WAITS.search(self.text, start, end) is not None
 
-    def helpers(self, qualname: str, ctx: ModuleContext) -> _Helpers | None:
+    def helpers(self, qualname: str, ctx: ModuleContext) -> HeldHelpers | None:
         """The function alone, parsed, with this module's imports."""
         found = self.span(qualname)
         if found is None:
@@ -857,7 +857,7 @@ class _SourceModule:
         )
         other.names.imports.update(self.imports)
         other.functions = [(function, qualname)]
-        return _Helpers(other, self)
+        return HeldHelpers(other, self)
 
 
 def _block_end(text: str, after_header: int, indent: int) -> int:
@@ -899,15 +899,8 @@ _KEPT_MODULES = 64
 
 
 def _index_cache(ctx: ModuleContext, name: str) -> dict:
-    """A cache that lives as long as the project index (an index without attributes: none)."""
-    cache = getattr(ctx.index, name, None)
-    if cache is None:
-        cache = {}
-        try:
-            setattr(ctx.index, name, cache)
-        except AttributeError:
-            pass
-    return cache
+    """A cache that lives as long as the project index."""
+    return ctx.index.derived.setdefault(name, {})
 
 
 def _other_signature(ctx: ModuleContext, module: str, qualname: str) -> _Signature | None:
@@ -970,12 +963,10 @@ def _source_module(ctx: ModuleContext, module: str) -> _SourceModule | None:
         kept[module] = kept.pop(module)  # most recently used
         return kept[module]
     found = None
-    finder = getattr(ctx.index, "module_file", None)
-    reader = getattr(ctx.index, "read_bytes", None)
-    path = finder(module) if finder is not None else None
-    if path is not None and reader is not None:
+    path = ctx.index.module_file(module)
+    if path is not None:
         try:
-            found = _SourceModule(module, path, reader(path).decode("utf-8", "replace"))
+            found = _SourceModule(module, path, ctx.index.read_bytes(path).decode("utf-8", "replace"))
         except OSError:
             found = None
     kept[module] = found
@@ -996,13 +987,9 @@ def analyze_function(
     open_on_entry: bool = False,
 ) -> Outcome:
     """What the session in ``param`` holds its transaction across in ``function``."""
-    helpers = getattr(ctx, "_dbs_held_helpers", None)
+    helpers = ctx.held_helpers
     if helpers is None:
-        helpers = _Helpers(ctx)
-        try:
-            ctx._dbs_held_helpers = helpers  # type: ignore[attr-defined]
-        except AttributeError:
-            pass
+        helpers = ctx.held_helpers = HeldHelpers(ctx)
     owner = qualname.rpartition(".")[0]
     return _Flow(ctx, {param}, owner, helpers).run(function.body, open_on_entry)
 

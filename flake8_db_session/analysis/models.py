@@ -260,7 +260,7 @@ def _opened_sessionmaker(function: ast.AST, sessionmakers: dict[str, bool], name
         if isinstance(node.func, ast.Name) and node.func.id in sessionmakers:
             return sessionmakers[node.func.id]
         called = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
-        if called in ("Session", "AsyncSession") or called in names.imports and _call_name(names, node.func) in ("Session", "AsyncSession"):
+        if called in ("Session", "AsyncSession") or (called in names.imports and _call_name(names, node.func) in ("Session", "AsyncSession")):
             qualified = names.qualify(node.func) or ""
             if qualified.startswith(("sqlalchemy", "sqlmodel")):
                 return _const_kw(node, "expire_on_commit") is not False
@@ -411,7 +411,7 @@ def _summarize_class(node: ast.ClassDef, names: Names) -> tuple[ClassSummary, li
             if backref is not None and raw:
                 backrefs.append((raw.rpartition(".")[2], backref[0], node.name, backref[1]))
             continue
-        if annotation is not None and _is_mapped_annotation(annotation) or isinstance(value, ast.Call) and _call_name(names, value.func).lstrip("_") in _COLUMN_CALLS:
+        if (annotation is not None and _is_mapped_annotation(annotation)) or (isinstance(value, ast.Call) and _call_name(names, value.func).lstrip("_") in _COLUMN_CALLS):
             columns.add(target)
         elif annotation is not None and not target.startswith("__") and not _is_classvar(annotation):
             fields.add(target)

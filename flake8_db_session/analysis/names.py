@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-from typing import Iterable
+from collections.abc import Iterable
 
 FASTAPI_DEPENDS = frozenset({"fastapi.Depends", "fastapi.params.Depends", "fastapi.param_functions.Depends"})
 FASTAPI_SECURITY = frozenset(
@@ -27,7 +27,7 @@ def resolve_relative(module: str, is_package: bool, level: int, target: str | No
 class Names:
     """Module-level name bindings: imports (anywhere in the file) and local definitions."""
 
-    __slots__ = ("module", "is_package", "imports", "local", "star_modules")
+    __slots__ = ("imports", "is_package", "local", "module", "star_modules")
 
     def __init__(self, module: str = "", is_package: bool = False) -> None:
         self.module = module

@@ -33,8 +33,7 @@ class NoFactory(Exception):
 def _module_text(ctx: ModuleContext, module: str) -> str | None:
     if module == ctx.module and ctx.source:
         return ctx.source
-    finder = getattr(ctx.index, "module_file", None)
-    path = finder(module) if finder else None
+    path = ctx.index.module_file(module)
     if path is None or not os.path.isfile(path):
         return None
     try:
@@ -124,9 +123,11 @@ def resolve_factory(
 def _import_of(ctx: ModuleContext, module: str) -> int:
     """Last line of a module-level ``from module import ...`` (0 when there is none)."""
     for stmt in ctx.tree.body:
-        if isinstance(stmt, ast.ImportFrom) and stmt.module:
-            if resolve_relative(ctx.module, ctx.is_package, stmt.level, stmt.module) == module if stmt.level else stmt.module == module:
-                return stmt.end_lineno or stmt.lineno
+        if not isinstance(stmt, ast.ImportFrom) or not stmt.module:
+            continue
+        imported = resolve_relative(ctx.module, ctx.is_package, stmt.level, stmt.module) if stmt.level else stmt.module
+        if imported == module:
+            return stmt.end_lineno or stmt.lineno
     return 0
 
 
@@ -141,8 +142,7 @@ def _qualify_in(ctx: ModuleContext, module: str, name: str) -> str | None:
         tree = ast.parse(text)
     except (SyntaxError, ValueError):
         return None
-    finder = getattr(ctx.index, "module_file", None)
-    path = finder(module) if finder else ""
+    path = ctx.index.module_file(module) or ""
     names = Names(module, bool(path) and path.endswith("__init__.py"))
     names.add_module_level_bindings(tree.body)
     for stmt in tree.body:
@@ -156,12 +156,12 @@ def _qualify_in(ctx: ModuleContext, module: str, name: str) -> str | None:
 def _bound_or_import(ctx: ModuleContext, name: str, written_module: str, qualified: str, anchor: int) -> Factory:
     names = ctx.names
     if name in names.local:
-        if ctx.module and qualified == f"{ctx.module}.{name}" or not written_module:
+        if (ctx.module and qualified == f"{ctx.module}.{name}") or not written_module:
             return Factory(name, False)
         raise NoFactory(f"{name} is already defined in this module as something else")
     bound = names.imports.get(name)
     if bound is not None:
-        if bound == qualified or bound.rpartition(".")[2] == name and written_module.startswith("."):
+        if bound == qualified or (bound.rpartition(".")[2] == name and written_module.startswith(".")):
             return Factory(name, False)
         raise NoFactory(f"{name} is already imported here from {bound.rpartition('.')[0]}")
     if not written_module:

@@ -61,9 +61,8 @@ def outlives_call(body: list[ast.stmt], session: str) -> str:
     """Why the session would escape the call (empty when it does not)."""
     for stmt in body:
         for node in ast.walk(stmt):
-            if isinstance(node, NestedScope):
-                if _mentions(node, session):
-                    return f"captured by a nested {'lambda' if isinstance(node, ast.Lambda) else 'definition'} (line {node.lineno})"
+            if isinstance(node, NestedScope) and _mentions(node, session):
+                return f"captured by a nested {'lambda' if isinstance(node, ast.Lambda) else 'definition'} (line {node.lineno})"
             if isinstance(node, ast.Call):
                 func = node.func
                 name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
@@ -75,9 +74,10 @@ def outlives_call(body: list[ast.stmt], session: str) -> str:
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 if any(isinstance(t, (ast.Attribute, ast.Subscript)) for t in targets) and _holds(node.value, session):
                     return f"stored on an object (line {node.lineno})"
-            if isinstance(node, (ast.Return, ast.Yield, ast.YieldFrom)) and node.value is not None:
-                if _holds(node.value, session):
-                    return f"returned to the caller (line {node.lineno})"
+            if isinstance(node, (ast.Return, ast.Yield, ast.YieldFrom)) and node.value is not None and _holds(
+                node.value, session
+            ):
+                return f"returned to the caller (line {node.lineno})"
             if isinstance(node, ast.Global) and session in node.names:
                 return f"declared global (line {node.lineno})"
     return ""
@@ -149,7 +149,7 @@ class ValueKinds:
                     or func.attr.endswith(PLAIN_CLASS_SUFFIXES)
                     or ast.unparse(func) in self.schemas
                     # Alternate constructors of a schema (EmailUserResponse.from_email_user(user)).
-                    or (receiver in self.schemas or receiver.endswith(PLAIN_CLASS_SUFFIXES)) and receiver[:1].isupper()
+                    or ((receiver in self.schemas or receiver.endswith(PLAIN_CLASS_SUFFIXES)) and receiver[:1].isupper())
                 )
             if isinstance(func, ast.Name):
                 name = func.id
