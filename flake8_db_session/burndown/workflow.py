@@ -111,23 +111,21 @@ class RatchetCheck:
         kept.sort(key=lambda f: (f.path, f.line, f.col, f.code))
         self.failed = result.failed
 
-        drops = describe_tightenings(result)
-        if drops and self.frozen:
+        changes = describe_tightenings(result) + [f"moved {m.describe()}" for m in result.moves]
+        if changes and self.frozen:
             self.failed = True
             print(
-                f"flake8-db-session: counts dropped below {display(self.path)} ({'; '.join(drops)}); "
-                "record the progress with `flake8-db-session baseline`",
+                f"flake8-db-session: the code no longer matches {display(self.path)} ({'; '.join(changes)}); "
+                "record it with `flake8-db-session baseline`",
                 file=sys.stderr,
             )
-        elif drops and run_result.errors:
+        elif changes and run_result.errors:
             print(
-                f"flake8-db-session: {display(self.path)} not tightened: some files could not be checked",
+                f"flake8-db-session: {display(self.path)} not rewritten: some files could not be checked",
                 file=sys.stderr,
             )
-        elif drops:
+        elif changes:
             write_atomic(self.path, result.tightened.render())
-            print(
-                f"flake8-db-session: tightened {display(self.path)} ({'; '.join(drops)}); commit it",
-                file=sys.stderr,
-            )
+            verb = "tightened" if result.tightenings else "updated"
+            print(f"flake8-db-session: {verb} {display(self.path)} ({'; '.join(changes)}); commit it", file=sys.stderr)
         return kept
