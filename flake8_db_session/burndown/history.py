@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from flake8 import defaults as flake8_defaults
 from flake8 import utils as flake8_utils
@@ -68,6 +68,9 @@ class History:
     analyzed: int = 0  # file analyses actually run (cache misses)
     cached: int = 0  # file results taken from the cache
     seconds: float = 0.0
+    # The commits the trend is fitted on (chart.trend_commits), when they were analyzed apart from
+    # ``points``; None: the trend samples ``points``.
+    trend_points: list[Point] | None = None
 
 
 # --- git ------------------------------------------------------------------------------------------
@@ -110,11 +113,7 @@ class GitRepository:
         ]
         if since and (not commits or commits[0].sha != since_sha):
             raise GitError(f"--since {since} is not a first-parent ancestor of {until or 'HEAD'}")
-        every = max(1, every)
-        kept = [c for i, c in enumerate(commits) if i % every == 0]
-        if commits and kept[-1] is not commits[-1]:
-            kept.append(commits[-1])
-        return kept
+        return every_nth(commits, every)
 
     def _resolve(self, rev: str) -> str:
         if rev.startswith("-"):
@@ -160,6 +159,15 @@ class GitRepository:
             self._batch.stdin.close()
             self._batch.wait()
             self._batch = None
+
+
+def every_nth(commits: Sequence[Commit], every: int) -> list[Commit]:
+    """Every ``every``-th commit from the first, and always the last."""
+    every = max(1, every)
+    kept = [c for i, c in enumerate(commits) if i % every == 0]
+    if commits and kept[-1] is not commits[-1]:
+        kept.append(commits[-1])
+    return kept
 
 
 # --- what the analysis may learn about other modules, at one commit -------------------------------
@@ -553,25 +561,37 @@ def _baseline_total(data: bytes, codes: Sequence[str]) -> int | None:
 # --- a progress bar, only on a terminal -----------------------------------------------------------
 
 
-def terminal_progress(stream=None) -> Progress | None:
+def terminal_progress(stream=None, clock: Callable[[], float] = time.monotonic) -> Progress | None:
+    """A one-line bar with the rate and the time left, redrawn in place; None when ``stream`` (default
+    stderr) is not a terminal, so logs and pipes get no control characters."""
     stream = stream or sys.stderr
     if not getattr(stream, "isatty", lambda: False)():
         return None
+    started = clock()
 
     def show(done: int, total: int, commit: Commit) -> None:
         width = 30
         filled = width * done // max(total, 1)
         bar = "#" * filled + "-" * (width - filled)
+        elapsed = clock() - started
+        if done and elapsed > 0:
+            rate = done / elapsed
+            left = (total - done) / rate
+            timing = f"{rate:.1f} commits/s  ETA {_duration(left)}"
+        else:
+            timing = "-- commits/s  ETA --:--"
+        if done == total:
+            timing = f"{done / elapsed if elapsed > 0 else 0:.1f} commits/s  done in {_duration(elapsed)}"
         stamp = time.strftime("%Y-%m-%d", time.gmtime(commit.timestamp))
         end = "\n" if done == total else ""
-        stream.write(f"\r[{bar}] {done}/{total} commits  {commit.sha[:10]} {stamp}{end}")
+        stream.write(f"\r[{bar}] {done}/{total} commits  {timing}  {commit.sha[:10]} {stamp}\033[K{end}")
         stream.flush()
 
     return show
 
 
-def iter_series(history: History) -> Iterator[tuple[Point, int]]:
-    """Each point with its count of ratcheted codes (the burndown number)."""
-    for point in history.points:
-        totals = point.counts.totals
-        yield point, sum(totals.codes.get(code, 0) for code in history.ratchet_codes)
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
