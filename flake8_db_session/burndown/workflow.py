@@ -59,8 +59,9 @@ def add_ratchet_arguments(parser) -> None:
     group.add_argument(
         "--baseline",
         action="store_true",
-        help="enforce the baseline: a module over it fails (DBS100, naming the new functions); "
-        "its other findings of ratcheted codes are not listed; counts that drop rewrite the baseline",
+        help="enforce the baseline: a module over it fails (DBS100, naming the new functions) and only "
+        "new findings of ratcheted codes are listed; other codes are reported and fail as without it; "
+        "counts that drop and functions that move rewrite the baseline",
     )
     group.add_argument(
         "--baseline-file", metavar="PATH", help="the baseline to enforce instead of db-session-baseline (implies --baseline)"

@@ -42,8 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stdin-display-name",
         metavar="NAME",
-        default="stdin",
-        help="the path to report for '-' (stdin); it also selects per-file-ignores (default: stdin)",
+        help="the path to report for '-' (stdin); it also selects per-file-ignores (default: -)",
     )
     parser.add_argument(
         "--sarif-file",
@@ -58,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _rename_stdin(result: runner.RunResult, name: str) -> runner.RunResult:
     """Findings of '-' carry ``--stdin-display-name``, as in flake8."""
-    if name in ("-", "stdin") or not any(r.path == "-" for r in result.files):
+    if not name or name == "-" or not any(r.path == "-" for r in result.files):
         return result
     files = []
     for file_result in result.files:

@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--write", action="store_true", help="apply the changes (default: print a unified diff)")
     parser.add_argument("--no-diff", action="store_true", help="print only the summary")
     parser.add_argument("--summary-json", metavar="FILE", help="also write what happened to each endpoint as JSON")
+    parser.add_argument(
+        "-o", "--output-file", metavar="FILE", help="write the unified diff to FILE (atomically) instead of stdout"
+    )
     add_settings_arguments(parser)
 
 
@@ -43,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     settings = settings_from_args(args)
     outcomes: list[FileOutcome] = []
+    diff: list[str] = []
     for path in runner.discover(args.paths, settings):
         if path == "-":
             print("flake8-db-session: error: migrate edits files; it cannot read stdin", file=sys.stderr)
@@ -52,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         if not outcome.changed:
             continue
         if not args.no_diff:
-            sys.stdout.writelines(
+            diff.extend(
                 difflib.unified_diff(
                     outcome.before.splitlines(keepends=True),
                     outcome.after.splitlines(keepends=True),
@@ -62,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
             )
         if args.write:
             _write(path, outcome.after)
+    if args.output_file:
+        write_atomic(args.output_file, "".join(diff))
+    else:
+        sys.stdout.writelines(diff)
     sys.stdout.flush()
     reported = [o for o in outcomes if o.endpoints or o.error]
     sys.stderr.write(summarize(reported, wrote=args.write))

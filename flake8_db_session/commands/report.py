@@ -10,7 +10,7 @@ from ..burndown.counts import ModuleCounts, counts_for_run
 from ..burndown.tables import RENDERERS
 from ..burndown.workflow import baseline_path, checked_files, load_required, ratchet
 from ..fileio import write_atomic
-from .common import add_jobs_argument, add_settings_arguments, settings_from_args
+from .common import add_jobs_argument, add_output_argument, add_settings_arguments, settings_from_args
 
 NAME = "report"
 HELP = "per-module counts by code and status, noqa'd and grep-style columns (sorted worst first)"
@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="add the baseline column and fail (exit 1) when a module is over its baseline (never writes it)",
     )
     parser.add_argument("--baseline-file", metavar="PATH", help="the baseline to compare with (implies --baseline)")
-    parser.add_argument("--output-file", metavar="FILE", help="write the report here instead of stdout")
+    add_output_argument(parser)
     add_jobs_argument(parser)
     add_settings_arguments(parser)
 
