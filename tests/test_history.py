@@ -358,7 +358,7 @@ def test_projection_to_zero(repo):
 
 
 def test_progress_bar_only_on_a_terminal(repo):
-    from flake8_db_session.burndown.history import terminal_progress
+    from flake8_db_session.commands.progress import terminal_progress
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
@@ -390,7 +390,7 @@ def test_errors_are_one_line_and_exit_2(tmp_path, run_cli):
 def test_answer_digests_are_values_not_identities():
     from flake8_db_session.analysis.context import SessionAlias
     from flake8_db_session.burndown.cache import UNSTABLE
-    from flake8_db_session.burndown.history import _digest
+    from flake8_db_session.burndown.commit_index import _digest
 
     # Sets and dicts digest the same whatever their order (string hashes differ per process).
     assert _digest({"b": frozenset({"y", "x"}), "a": 1}) == _digest({"a": 1, "b": frozenset({"x", "y"})})

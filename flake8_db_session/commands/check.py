@@ -8,7 +8,7 @@ import os
 import sys
 
 from .. import runner
-from ..burndown.workflow import RatchetCheck, add_ratchet_arguments
+from .ratchet import RatchetCheck, add_ratchet_arguments
 from ..fileio import write_atomic
 from ..output import FORMATTERS, github, sarif, text
 from ..output.columns import SourceLines

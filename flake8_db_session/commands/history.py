@@ -6,11 +6,13 @@ import argparse
 import os
 import sqlite3
 import sys
+from typing import Callable
 
 from ..burndown import chart
 from ..burndown.baseline import load as load_baseline
 from ..burndown.cache import ResultCache, default_cache_dir
-from ..burndown.history import GitError, GitRepository, compute_history, every_nth, terminal_progress
+from ..burndown.history import GitError, GitRepository, compute_history, every_nth
+from .progress import terminal_progress
 from ..burndown.workflow import baseline_path
 from ..config import ConfigError, Settings
 from .common import add_jobs_argument, add_settings_arguments, emit, settings_from_args
@@ -18,7 +20,7 @@ from .common import add_jobs_argument, add_settings_arguments, emit, settings_fr
 NAME = "history"
 HELP = "per-module counts at each commit of a git range, and a burndown chart (reads git objects, never checks out)"
 
-TEXT_FORMATS = {
+TEXT_FORMATS: dict[str, Callable[..., str]] = {
     "table": chart.render_table,
     "csv": chart.render_csv,
     "json": chart.render_json,

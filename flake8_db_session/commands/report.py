@@ -8,7 +8,8 @@ import sys
 from .. import runner
 from ..burndown.counts import ModuleCounts, counts_for_run
 from ..burndown.tables import RENDERERS
-from ..burndown.workflow import baseline_path, checked_files, load_required, ratchet
+from ..burndown.workflow import baseline_path, checked_files, load_required
+from .ratchet import ratchet
 from ..fileio import write_atomic
 from .common import add_jobs_argument, add_output_argument, add_settings_arguments, settings_from_args
 
