@@ -101,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     if extra:
         sys.stderr.write(extra)
     if args.format == "text":  # ruff's closing line, on stderr so stdout stays flake8's format
-        sys.stderr.write(text.closing_line(findings, len(result.files), len(result.errors)))
+        stale = ratchet is not None and ratchet.failed and not any(f.code == "DBS100" for f in findings)
+        sys.stderr.write(text.closing_line(findings, len(result.files), len(result.errors), stale))
 
     if github.enabled(os.environ) and args.format != "sarif":
         # A SARIF report goes to code scanning, which annotates it itself: annotating and

@@ -55,7 +55,7 @@ def statistics(findings: Sequence[Finding]) -> str:
     )
 
 
-def closing_line(findings: Sequence[Finding], files: int, not_checked: int) -> str:
+def closing_line(findings: Sequence[Finding], files: int, not_checked: int, stale_baseline: bool = False) -> str:
     """``Found 3 findings (2 DBS001, 1 DBS005) in 12 files.``, as ruff closes its output."""
     counts = Counter(f.code for f in findings)
     number = len(findings)
@@ -65,4 +65,6 @@ def closing_line(findings: Sequence[Finding], files: int, not_checked: int) -> s
     text += f" in {files} file{'' if files == 1 else 's'}"
     if not_checked:
         text += f"; {not_checked} file{'' if not_checked == 1 else 's'} could not be checked"
+    if stale_baseline:
+        text += "; the baseline is out of date (see above)"
     return text + ".\n"
