@@ -239,3 +239,16 @@ def test_a_file_that_does_not_parse_is_not_counted_as_burnt_down(project, capsys
     code, _, err = cli(capsys, "check", "--baseline", "app")
     assert code == 2 and "syntax error" in err
     assert path.read_bytes() == before
+
+
+@pytest.mark.integration
+def test_a_noqa_new_site_still_fails_and_dbs100_says_it_is_noqa(project, capsys, run_cli):
+    cli(capsys, "baseline")
+    hidden = ENDPOINT.replace("{name}", "export_items").replace("get_db)):", "get_db)):  # noqa: DBS001")
+    (project / "app" / "routers" / "items.py").write_text(endpoints("list_items", "get_item", "delete_item") + hidden)
+    note = "(new: export_items (line 24 noqa'd); # noqa does not exempt a site from the ratchet)"
+    command = run_cli("check", "--baseline", "app", cwd=project)
+    assert command.returncode == 1 and note in command.stdout, command.stdout + command.stderr
+    assert ": DBS001 " not in command.stdout  # the noqa'd finding itself stays hidden
+    through_flake8 = flake8(project, "--select", "DBS", "app")
+    assert through_flake8.returncode == 1 and note in through_flake8.stdout, through_flake8.stdout
