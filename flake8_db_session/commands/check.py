@@ -90,10 +90,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         report = FORMATTERS[args.format](findings)
     machine = args.format in ("json", "sarif")
-    # Counts after the report, as flake8 prints them; beside a JSON/SARIF stdout they go to stderr.
+    # Counts after the report, as flake8 prints them (into --output-file too); beside a JSON or
+    # SARIF report they go to stderr, so the report stays parseable.
     extra = text.statistics(findings) if args.statistics else ""
     extra += f"{len(findings)}\n" if args.count else ""
-    if extra and not machine and not args.output_file:
+    if extra and not machine:
         report += extra
         extra = ""
     emit(report, args.output_file)
