@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from .counts import STATUSES, ModuleCounts
+from .tables import code_column as module_code_column
+from .tables import status_column as module_status_column
 from .history import Commit, History, Point
 
 FORMAT = "flake8-db-session-history"
@@ -140,6 +142,11 @@ def projection(history: History, window_days: float = TREND_WINDOW_DAYS) -> Proj
 # --- text outputs -----------------------------------------------------------------------------------
 
 
+def _total_column(column: Callable[[ModuleCounts], object]) -> Callable[[Point], object]:
+    """A module column applied to a commit's totals."""
+    return lambda point: column(point.counts.totals)
+
+
 def _commit_columns(
     history: History, baseline: int | None = None, wide: bool = True
 ) -> list[tuple[str, Callable[[Point], object]]]:
@@ -155,11 +162,11 @@ def _commit_columns(
         by_commit = {p.commit.sha: value for p, value in zip(history.points, allowed)}
         columns.append(("baseline", lambda p: "-" if by_commit[p.commit.sha] is None else by_commit[p.commit.sha]))
     for code in codes:
-        columns.append((code, lambda p, code=code: p.counts.totals.codes.get(code, 0)))
+        columns.append((code, _total_column(module_code_column(code))))
     if not wide:
         return columns + [("noqa", lambda p: p.counts.totals.noqa)]
     for status in STATUSES:
-        columns.append((status, lambda p, status=status: p.counts.totals.statuses.get(status, 0)))
+        columns.append((status, _total_column(module_status_column(status))))
     columns += [
         ("noqa", lambda p: p.counts.totals.noqa),
         ("grep", lambda p: p.counts.totals.grep),
@@ -209,9 +216,9 @@ def _module_columns(history: History) -> list[tuple[str, Callable[[ModuleCounts]
         ("total", lambda m: m.total),
     ]
     for code in all_codes(history):
-        columns.append((code, lambda m, code=code: m.codes.get(code, 0)))
+        columns.append((code, module_code_column(code)))
     for status in STATUSES:
-        columns.append((status, lambda m, status=status: m.statuses.get(status, 0)))
+        columns.append((status, module_status_column(status)))
     columns += [("noqa", lambda m: m.noqa), ("grep", lambda m: m.grep)]
     return columns
 
@@ -290,13 +297,13 @@ def render_markdown(history: History, baseline: int | None = None, wide: bool = 
             "    line [" + ", ".join(str(v) for v in values) + "]",
         ]
         allowed = baseline_series(history, baseline)
-        drawn = allowed is not None and all(value is not None for value in allowed)
-        if drawn:
-            lines.append("    line [" + ", ".join(str(value) for value in allowed) + "]")
+        drawn = allowed if allowed is not None and all(value is not None for value in allowed) else None
+        if drawn is not None:
+            lines.append("    line [" + ", ".join(str(value) for value in drawn) + "]")
         lines += ["```", ""]
         caption = f"{values[0]} at the first commit, {values[-1]} at the last"
-        if drawn:
-            caption += f"; the second line is the baseline ({allowed[-1]} at the last commit)"
+        if drawn is not None:
+            caption += f"; the second line is the baseline ({drawn[-1]} at the last commit)"
         trend = projection(history)
         if trend is not None:
             caption += f"; {trend.describe()}"
@@ -332,6 +339,10 @@ class ChartUnavailable(Exception):
 IMAGE_FORMATS = ("png", "svg", "pdf")
 
 
+def _utc(timestamp: int) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+
+
 def build_figure(
     history: History,
     *,
@@ -356,7 +367,8 @@ def build_figure(
     dpi = 100
     figure = Figure(figsize=(size[0] / dpi, size[1] / dpi), dpi=dpi)
     axes = figure.add_subplot()
-    dates = [datetime.datetime.fromtimestamp(p.commit.timestamp, datetime.timezone.utc) for p in history.points]
+    # Dates as matplotlib's day numbers (the date locator and formatter below label them).
+    dates = [float(mdates.date2num(_utc(p.commit.timestamp))) for p in history.points]
     values = series(history)
     codes = "+".join(history.ratchet_codes)
     few = len(dates) <= 60  # markers on every commit only while they stay apart
@@ -380,7 +392,7 @@ def build_figure(
         )
     trend = projection(history)
     if trend is not None and trend.zero_at is not None:
-        end = datetime.datetime.fromtimestamp(trend.zero_at, datetime.timezone.utc)
+        end = float(mdates.date2num(_utc(trend.zero_at)))
         axes.plot(
             [dates[-1], end], [values[-1], 0], linestyle=":", color="gray",
             label=f"projection: zero around {iso_date(trend.zero_at)}",
@@ -389,8 +401,7 @@ def build_figure(
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     if len(dates) == 1:
-        day = datetime.timedelta(days=1)
-        axes.set_xlim(dates[0] - day, dates[0] + day)
+        axes.set_xlim(dates[0] - 1, dates[0] + 1)  # a day each side
     highest = max([*values, *(v for v in allowed or () if v is not None), 1])
     axes.set_ylim(0, highest * 1.1)  # room for the value labels
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))

@@ -207,8 +207,8 @@ class GitProjectIndex(FileProjectIndex):
                 if found:
                     break
             self._file_deps[module] = (found, frozenset(looked))
-        found, looked = self._file_deps[module]
-        self._touched.update(looked)
+        found, depended = self._file_deps[module]
+        self._touched.update(depended)
         return found
 
     def _load(self, module: str, name: str):  # type: ignore[override]

@@ -194,7 +194,7 @@ def compute_history(
             module, is_package, import_root = module_in_tree(path, files)
             keys[path] = ResultCache.key(*key_prefix, path, module, str(is_package), files[path])
             index = analysis.index(import_root)
-            hit = cache.lookup(keys[path], files, lambda q, index=index: index.ask(q, cache, key_prefix))
+            hit = cache.lookup(keys[path], files, _asker(index, cache, key_prefix))
             if hit is not None:
                 cached, questions, through_answers = hit
                 outcomes[path] = (cached.findings, cached.error, cached.grep)
@@ -225,6 +225,11 @@ def compute_history(
         progress(len(commits), len(commits), commits[-1])
     history.seconds = time.perf_counter() - started
     return history
+
+
+def _asker(index: GitProjectIndex, cache: ResultCache, key_prefix: Sequence[str]) -> Callable[[str], str]:
+    """How the cache asks a recorded question again, of this commit's index."""
+    return lambda question: index.ask(question, cache, key_prefix)
 
 
 def _baseline_total(data: bytes, codes: Sequence[str]) -> int | None:

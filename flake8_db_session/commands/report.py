@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{failed.path}: error: {failed.error}", file=sys.stderr)
     counts = counts_for_run(result, settings)
 
-    allowed = None
+    allowed: dict[str, int] | None = None
     outcome = None
     if baseline is not None:
         outcome = ratchet(result.findings, checked_files(result), settings, baseline)
