@@ -48,7 +48,7 @@ def test_the_first_command_lints_the_sample_app_with_only_the_base_dependencies(
                     raise ImportError(f"{{name}} is not installed by `pip install .`")
         sys.meta_path.insert(0, Block())
     """))
-    install_requires = re.search(r"^dependencies = \[(.*?)\]", (ROOT / "pyproject.toml").read_text(), re.S | re.M)
+    install_requires = re.search(r"^dependencies = \[(.*?)\]", (ROOT / "pyproject.toml").read_text(), re.DOTALL | re.MULTILINE)
     assert install_requires and "flake8" in install_requires.group(1)
     assert not any(name.replace("_", "-") in install_requires.group(1) for name in EXTRAS_ONLY)
 

@@ -8,7 +8,8 @@ import dataclasses
 import hashlib
 import json
 import posixpath
-from typing import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Callable
 
 from ..analysis import ProjectIndex
 from ..config import Settings

@@ -6,8 +6,8 @@ import sys
 import time
 from typing import Callable
 
-from ..burndown.history import Progress
 from ..burndown.git import Commit
+from ..burndown.history import Progress
 
 
 def terminal_progress(stream=None, clock: Callable[[], float] = time.monotonic) -> Progress | None:

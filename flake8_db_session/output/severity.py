@@ -17,4 +17,4 @@ def severity(code: str) -> str:
 def message_text(code: str, message: str) -> str:
     """The message without its leading code, for formats where the code is a field of its own."""
     prefix = f"{code} "
-    return message[len(prefix):] if message.startswith(prefix) else message
+    return message.removeprefix(prefix)

@@ -5,7 +5,7 @@ statistics (``--statistics``), as flake8 and ruff print them."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..analysis import Finding
 from ..rules import RULES
