@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 from ..rules import format_message
+from . import held
 from .context import (
     ModuleContext,
     SessionAlias,
@@ -260,9 +261,10 @@ class _DependencyCheck:
             code, message = "DBS002", format_message(
                 "DBS002", dependency=found.dependency, function=function.qualname, scope=self.ctx.settings.scope_name
             )
-        return self.ctx.finding(
+        finding = self.ctx.finding(
             found.node, code, message, function.qualname, tags=frozenset(tags), subject=found.dependency
         )
+        return held.annotate(finding, self.ctx, function.node, param)
 
     def _endpoint_tags(self, function: _Function) -> Iterator[str]:
         node = function.node

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from ..analysis.findings import HELD_TAG
 from .counts import STATUSES, ModuleCounts
 from .tables import code_column as module_code_column
 from .tables import status_column as module_status_column
@@ -150,7 +151,8 @@ def _total_column(column: Callable[[ModuleCounts], object]) -> Callable[[Point],
 def _commit_columns(
     history: History, baseline: int | None = None, wide: bool = True
 ) -> list[tuple[str, Callable[[Point], object]]]:
-    """The per-commit columns; without ``wide`` only the burndown, baseline, codes and noqa."""
+    """The per-commit columns; without ``wide`` only the burndown, baseline, codes, held-across-await
+    and noqa."""
     codes = all_codes(history)
     columns: list[tuple[str, Callable[[Point], object]]] = [
         ("date", lambda p: iso_date(p.commit.timestamp)),
@@ -164,7 +166,9 @@ def _commit_columns(
     for code in codes:
         columns.append((code, _total_column(module_code_column(code))))
     if not wide:
-        return columns + [("noqa", lambda p: p.counts.totals.noqa)]
+        # The held-across-await count stays: it is the part of the burndown that exhausts a pool.
+        held = (HELD_TAG, _total_column(module_status_column(HELD_TAG)))
+        return columns + [held, ("noqa", lambda p: p.counts.totals.noqa)]
     for status in STATUSES:
         columns.append((status, _total_column(module_status_column(status))))
     columns += [
@@ -377,6 +381,13 @@ def build_figure(
     )
     for date, value in ((dates[0], values[0]), (dates[-1], values[-1])) if values else ():
         axes.annotate(str(value), (date, value), textcoords="offset points", xytext=(0, 8), ha="center")
+    # The sites held across an await or blocking call: the part of the total that exhausts a pool.
+    held = [p.counts.totals.statuses.get(HELD_TAG, 0) for p in history.points]
+    if any(held):
+        axes.plot(
+            dates, held, marker="o" if few else None, linewidth=2, color="tab:orange", linestyle="--",
+            label=f"held across an await ({held[-1]})", zorder=3,
+        )
     for module in largest_modules(history, top):
         module_values = [
             ratcheted(p.counts.modules[module], history.ratchet_codes) if module in p.counts.modules else 0

@@ -6,12 +6,13 @@ import argparse
 import sys
 
 from .. import runner
+from ..burndown import endpoints
 from ..burndown.counts import ModuleCounts, counts_for_run
 from ..burndown.tables import RENDERERS
 from ..burndown.workflow import baseline_path, checked_files, load_required
-from .ratchet import ratchet
 from ..fileio import write_atomic
 from .common import add_jobs_argument, add_output_argument, add_settings_arguments, settings_from_args
+from .ratchet import ratchet
 
 NAME = "report"
 HELP = "per-module counts by code and status, noqa'd and grep-style columns (sorted worst first)"
@@ -27,6 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--baseline-file", metavar="PATH", help="the baseline to compare with (implies --baseline)")
     add_output_argument(parser)
+    parser.add_argument(
+        "--endpoints",
+        action="store_true",
+        help="one row per DBS001/DBS002 site with what its transaction is held across and a fix priority (highest first)",
+    )
     add_jobs_argument(parser)
     add_settings_arguments(parser)
 
@@ -39,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
     result = runner.run(files, settings, jobs=args.jobs)
     for failed in result.errors:
         print(f"{failed.path}: error: {failed.error}", file=sys.stderr)
+    if args.endpoints:
+        return _endpoints(args, result, settings.root)
     counts = counts_for_run(result, settings)
 
     allowed: dict[str, int] | None = None
@@ -69,3 +77,12 @@ def run(args: argparse.Namespace) -> int:
     if result.errors:
         return 2
     return 1 if outcome is not None and outcome.failed else 0
+
+
+def _endpoints(args: argparse.Namespace, result: runner.RunResult, root: str) -> int:
+    text = endpoints.render(args.format, result.findings, root)
+    if args.output_file:
+        write_atomic(args.output_file, text)
+    else:
+        sys.stdout.write(text)
+    return 2 if result.errors else 0

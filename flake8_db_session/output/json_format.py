@@ -20,6 +20,7 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
         "function": finding.function,
         "status": finding.status,
         "noqa": finding.noqa,
+        "held_across": [point.to_dict() for point in finding.held_across],
     }
 
 
