@@ -7,7 +7,7 @@ import dataclasses
 import os
 import sys
 
-from .. import runner
+from .. import discovery_report, runner
 from .ratchet import RatchetCheck, add_ratchet_arguments
 from ..fileio import write_atomic
 from ..output import FORMATTERS, github, sarif, text
@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_output_argument(parser)
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     parser.add_argument("--disable-noqa", action="store_true", help="report findings covered by # noqa too")
+    parser.add_argument(
+        "--discovered", action="store_true", help="list the session providers, scopes and aliases found (on stderr)"
+    )
     parser.add_argument(
         "--show-source", action="store_true", help="show the source line and a caret under each finding (text)"
     )
@@ -79,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     for unreadable in result.errors:
         print(f"{unreadable.path}: error: {unreadable.error}", file=sys.stderr)
     findings = runner.reportable(result, settings, disable_noqa=args.disable_noqa)
+    discovery_report.section(args, files, result, settings, stdout=False)
     if args.sarif_file:
         write_atomic(args.sarif_file, sarif.render(findings))
     if ratchet is not None:
