@@ -129,7 +129,6 @@ def test_moved_function_passes_and_the_baseline_follows_it(project, capsys):
     (project / "app" / "routers" / "users.py").write_text(endpoints("list_users", "delete_item", helper=True))
     code, _, err = cli(capsys, "check", "--baseline", "--frozen-baseline", "app")
     assert code == 1 and "moved delete_item DBS001 app/routers/items.py -> app/routers/users.py" in err
-    assert err.endswith("Found 0 findings in 5 files; the baseline is out of date (see above).\n")
     code, out, err = cli(capsys, "check", "--baseline", "app")
     assert code == 0 and "DBS100" not in out and "updated .db-session-baseline.json" in err
     moved = path.read_bytes()

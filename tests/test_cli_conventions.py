@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from flake8_db_session.cli import build_parser
+from terminal import run_with_terminal_stderr
 
 DB = """\
 from contextlib import contextmanager
@@ -81,7 +82,9 @@ def test_statistics_count_and_the_closing_line(project):
         "1     DBS002 session dependency inside a helper dependency (every endpoint using it holds a session)",
         "3",
     ]
-    assert done.stderr == "Found 3 findings (2 DBS001, 1 DBS002) in 3 files.\n"
+    assert done.stderr == ""  # piped: no closing line, stderr as flake8 leaves it
+    code, _out, shown = run_with_terminal_stderr("check", "app", cwd=project)
+    assert code == 1 and shown == "Found 3 findings (2 DBS001, 1 DBS002) in 3 files.\n"
     # Beside a machine format the counts go to stderr, so stdout stays parseable.
     as_json = run(project, "check", "--format", "json", "--count", "app")
     assert len(json.loads(as_json.stdout)) == 3 and as_json.stderr == "3\n"
@@ -189,3 +192,11 @@ def test_check_baseline_fails_on_new_ratcheted_findings_and_on_other_codes_as_th
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert "reports and fails\non findings of the other codes" in readme.replace("\n", " ").replace(
         "reports and fails on findings", "reports and fails\non findings")
+
+
+def test_the_closing_line_says_when_the_baseline_is_out_of_date(project):
+    assert run(project, "baseline", "app").returncode == 0
+    routes = project / "app" / "routes.py"
+    routes.write_text(routes.read_text().replace('def b(db: Session = Depends(get_db)):', "def b():\n    db = None"))
+    code, _out, shown = run_with_terminal_stderr("check", "--baseline", "--frozen-baseline", "app", cwd=project)
+    assert code == 1 and shown.endswith("Found 0 findings in 3 files; the baseline is out of date (see above).\n")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
+
+from terminal import run_with_terminal_stderr
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,9 +55,8 @@ def test_the_first_command_lints_the_sample_app_with_only_the_base_dependencies(
     lint = quick_start()[0].split("&&")[1].split()
     assert lint[:2] == ["flake8-db-session", "check"]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", str(ROOT))]))
-    proc = subprocess.run([sys.executable, "-m", "flake8_db_session", *lint[1:]], cwd=ROOT,
-                          capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 1, proc.stderr
-    assert "tests/sample_app/routers/authors.py:" in proc.stdout and " DBS001 " in proc.stdout
-    assert re.search(r"Found \d+ findings \(.*DBS001.*\) in \d+ files\.", proc.stderr), proc.stderr
+    code, stdout, shown = run_with_terminal_stderr(*lint[1:], cwd=ROOT, env=env)
+    assert code == 1, shown
+    assert "tests/sample_app/routers/authors.py:" in stdout and " DBS001 " in stdout
+    assert re.search(r"Found \d+ findings \(.*DBS001.*\) in \d+ files\.", shown), shown
     assert shlex.split(quick_start()[0])[:5] == ["python", "-m", "pip", "install", "."]  # no extras

@@ -105,7 +105,9 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     if extra:
         sys.stderr.write(extra)
-    if args.format == "text":  # ruff's closing line, on stderr so stdout stays flake8's format
+    if args.format == "text" and sys.stderr.isatty():
+        # ruff's closing line, for a person at a terminal: on stderr, so stdout stays flake8's
+        # format, and not in pipes, hooks and CI logs, whose stderr stays exactly as before.
         stale = ratchet is not None and ratchet.failed and not any(f.code == "DBS100" for f in findings)
         sys.stderr.write(text.closing_line(findings, len(result.files), len(result.errors), stale))
 
