@@ -12,8 +12,8 @@ import json
 import os
 import re
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 from ..analysis.findings import Finding
 from ..config import ConfigError

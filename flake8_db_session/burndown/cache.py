@@ -18,8 +18,9 @@ import hashlib
 import json
 import os
 import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable
 
 from .. import __version__
 from ..analysis import Finding

@@ -11,14 +11,15 @@ import csv
 import datetime
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from ..analysis.findings import HELD_TAG
 from .counts import STATUSES, ModuleCounts
+from .history import Commit, History, Point
 from .tables import code_column as module_code_column
 from .tables import status_column as module_status_column
-from .history import Commit, History, Point
 
 FORMAT = "flake8-db-session-history"
 VERSION = 1
@@ -168,7 +169,7 @@ def _commit_columns(
     if not wide:
         # The held-across-await count stays: it is the part of the burndown that exhausts a pool.
         held = (HELD_TAG, _total_column(module_status_column(HELD_TAG)))
-        return columns + [held, ("noqa", lambda p: p.counts.totals.noqa)]
+        return [*columns, held, ("noqa", lambda p: p.counts.totals.noqa)]
     for status in STATUSES:
         columns.append((status, _total_column(module_status_column(status))))
     columns += [

@@ -182,7 +182,7 @@ class GitProjectIndex(FileProjectIndex):
             saved, self._depth = self._depth, 1  # not one of a file's own questions
             try:
                 method(*args)
-            except Exception:  # noqa: BLE001 - the file is analyzed again, which reports it
+            except Exception:
                 return ""
             finally:
                 self._depth = saved

@@ -13,8 +13,9 @@ import multiprocessing
 import os
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Callable
 
 from flake8 import defaults as flake8_defaults
 from flake8 import utils as flake8_utils
@@ -29,8 +30,16 @@ from .counts import Counts, count_findings, grep_count, grep_pattern
 from .git import Commit, GitError, GitRepository, every_nth
 
 __all__ = [  # the git side is re-exported: callers of the history need not know where it lives
-    "Commit", "GitError", "GitRepository", "GitProjectIndex", "History", "Point", "compute_history",
-    "every_nth", "module_in_tree", "python_files",
+    "Commit",
+    "GitError",
+    "GitProjectIndex",
+    "GitRepository",
+    "History",
+    "Point",
+    "compute_history",
+    "every_nth",
+    "module_in_tree",
+    "python_files",
 ]
 
 

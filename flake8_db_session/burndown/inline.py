@@ -8,7 +8,7 @@ came from, as ``flake8-db-session baseline`` writes them.
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..analysis.findings import Finding
 from ..config import Settings, Warn, find_config_dir

@@ -4,7 +4,7 @@ No printing and no arguments here: the commands (``commands/ratchet.py``) speak 
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..config import Settings
 from .baseline import Baseline, BaselineError, load

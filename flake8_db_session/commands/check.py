@@ -8,7 +8,6 @@ import os
 import sys
 
 from .. import discovery_report, runner
-from .ratchet import RatchetCheck, add_ratchet_arguments
 from ..fileio import write_atomic
 from ..output import FORMATTERS, github, sarif, text
 from ..output.columns import SourceLines
@@ -21,6 +20,7 @@ from .common import (
     settings_from_args,
     use_color,
 )
+from .ratchet import RatchetCheck, add_ratchet_arguments
 
 NAME = "check"
 HELP = "report findings in flake8's format (default: the files git tracks)"

@@ -12,10 +12,10 @@ from ..burndown import chart
 from ..burndown.baseline import load as load_baseline
 from ..burndown.cache import ResultCache, default_cache_dir
 from ..burndown.history import GitError, GitRepository, compute_history, every_nth
-from .progress import terminal_progress
 from ..burndown.workflow import baseline_path
 from ..config import ConfigError, Settings
 from .common import add_jobs_argument, add_settings_arguments, emit, settings_from_args
+from .progress import terminal_progress
 
 NAME = "history"
 HELP = "per-module counts at each commit of a git range, and a burndown chart (reads git objects, never checks out)"

@@ -117,7 +117,7 @@ def _migrate_file(path: str, settings: Settings) -> tuple[FileOutcome, str]:
         outcome = migrate_source(source, path, settings, module=module, is_package=is_package, index=index)
     except (RecursionError, MemoryError) as exc:
         return FileOutcome(path, source, source, error=f"too deeply nested: {type(exc).__name__}"), encoding
-    except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the others
+    except Exception as exc:
         return FileOutcome(path, source, source, error=f"internal error, left as is: {type(exc).__name__}: {exc}"), encoding
     return outcome, encoding
 

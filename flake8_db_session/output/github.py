@@ -138,7 +138,7 @@ def summary_markdown(
             out.append(f"| ... | {len(errors) - 100} more |")
         out.append("")
     if findings:
-        out += _code_table(findings) + [""] + _module_table(findings) + [""]
+        out += [*_code_table(findings), "", *_module_table(findings), ""]
     new_set = set(new or ())
     listed = list(new or ()) + [f for f in findings if f not in new_set]
     if listed:

@@ -4,7 +4,8 @@ and ``message`` is the text without the code, which is its own field."""
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..analysis import Finding
 from .severity import message_text
