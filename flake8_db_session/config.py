@@ -319,11 +319,11 @@ def pyproject_section(root: str, *, warn: Warn | None = None) -> tuple[str, dict
 def load_settings(start: str = ".", *, config_file: str | None = None) -> Settings:
     """Settings for the standalone command: ini ``[flake8]`` first, then pyproject over it."""
     if config_file is not None:
-        root = os.path.dirname(os.path.abspath(config_file))
+        config_dir = os.path.dirname(os.path.abspath(config_file))
         section = _read_pyproject(config_file) if config_file.endswith(".toml") else _read_ini(config_file)
         if section is None:
             raise ConfigError(f"{config_file}: no [flake8] or [tool.flake8-db-session] section")
-        settings = settings_from_mapping(section, root=root, source=config_file)
+        settings = settings_from_mapping(section, root=config_dir, source=config_file)
         return replace(settings, config_files=(config_file,))
 
     root = find_config_dir(start)

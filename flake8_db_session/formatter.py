@@ -13,11 +13,16 @@ flake8's select/ignore leave out are left out of the table too.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flake8.formatting.base import BaseFormatter
 from flake8.violation import Violation
 
 from .burndown.counts import count_findings, grep_files
 from .burndown.tables import render_table
+
+if TYPE_CHECKING:
+    from .analysis.findings import Finding
 
 # Codes listed as lines, not counted.
 _LISTED = ("DBS100",)
@@ -60,7 +65,7 @@ class CountsFormatter(BaseFormatter):
         files = [f for f in dict.fromkeys(self._files) if f not in ("stdin", "-")]
         grep = grep_files(files, settings.dependencies)
         selected = _selected_codes(self.options)
-        findings = []
+        findings: list[Finding] = []
         for path in files:
             if path in self._with_findings or _has_noqa(path):
                 findings.extend(f for f in check_path(path, settings).findings if selected(f.code))

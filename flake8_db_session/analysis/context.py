@@ -187,14 +187,13 @@ def function_nodes(
     import inside ``create_app()``) to ``names``, whose module-level definitions then shadow them.
     ``withs``, when given, receives every ``with``/``async with`` statement (the same walk)."""
     functions: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]] = []
-    with_types = (ast.With, ast.AsyncWith) if withs is not None else ()
     for node, qualname in _statements(tree.body):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             names.add_import(node)
-        elif qualname is not None:
-            functions.append((node, qualname))  # type: ignore[arg-type]
-        elif with_types and isinstance(node, with_types):
-            withs.append(node)  # type: ignore[union-attr,arg-type]
+        elif qualname is not None and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            functions.append((node, qualname))
+        elif withs is not None and isinstance(node, (ast.With, ast.AsyncWith)):
+            withs.append(node)
     for name in list(names.imports):
         if name in names.local:
             del names.imports[name]
@@ -403,19 +402,3 @@ _COMPOUND = frozenset(
     )
     if hasattr(ast, name)
 )
-
-
-def _top_level(body: list[ast.stmt]) -> list[ast.stmt]:
-    """Imports at module level, including inside top-level if/try (TYPE_CHECKING, fallbacks)."""
-    out: list[ast.stmt] = []
-    stack = list(body)
-    while stack:
-        stmt = stack.pop()
-        out.append(stmt)
-        if isinstance(stmt, (ast.If, ast.Try)) or type(stmt).__name__ == "TryStar":
-            stack.extend(stmt.body)
-            stack.extend(stmt.orelse)
-            stack.extend(getattr(stmt, "finalbody", ()))
-            for handler in getattr(stmt, "handlers", ()):
-                stack.extend(handler.body)
-    return out

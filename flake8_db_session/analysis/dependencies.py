@@ -192,9 +192,9 @@ class _DependencyCheck:
             self.functions.append(function)
         # Registering calls and dependencies=[...] can sit in any expression: walk only the
         # statements on the lines whose text mentions them.
-        for node in self.ctx.nodes_at_matches(_CALL_WORDS):
-            if isinstance(node, ast.Call):
-                self._collect_call(node, "")
+        for candidate in self.ctx.nodes_at_matches(_CALL_WORDS):
+            if isinstance(candidate, ast.Call):
+                self._collect_call(candidate, "")
         if self.carrier_calls:
             self.carrier_calls = [(call, self._enclosing(call)) for call, _ in self.carrier_calls]
 
@@ -242,9 +242,9 @@ class _DependencyCheck:
         defaults: dict[int, ast.expr] = {}
         for arg, default in zip(positional[len(positional) - len(args.defaults) :], args.defaults):
             defaults[id(arg)] = default
-        for arg, default in zip(args.kwonlyargs, args.kw_defaults):
-            if default is not None:
-                defaults[id(arg)] = default
+        for arg, kw_default in zip(args.kwonlyargs, args.kw_defaults):
+            if kw_default is not None:
+                defaults[id(arg)] = kw_default
         resolution = ""
         for arg in [*positional, *args.kwonlyargs]:
             for found in self._param_depends(arg, defaults.get(id(arg))):

@@ -47,7 +47,9 @@ def _held_point(value: object) -> HeldPoint:
         return value
     if isinstance(value, dict):  # read back from JSON (the history cache)
         return HeldPoint(int(value.get("line", 0)), str(value.get("call", "")), str(value.get("kind", "await")), str(value.get("via", "")))
-    line, call, *rest = value  # type: ignore[misc]
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"not a held point: {value!r}")
+    line, call, *rest = value
     return HeldPoint(int(line), str(call), *(str(part) for part in rest))
 
 

@@ -33,12 +33,16 @@ import textwrap
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from .context import ModuleContext, walk
 from .findings import HELD_TAG, Finding, HeldPoint
 from .models import _imports_only
 from .orm_services import _TOP, _classes, _defs, service_facts
 from .scopes import _dotted  # "a.b.c" for a name chain, "" otherwise
+
+if TYPE_CHECKING:
+    from .orm_services import ServiceResolver
 
 # Session methods that end the transaction and hand the connection back to the pool.
 _ENDS = frozenset({"commit", "rollback", "close", "reset", "invalidate"})
@@ -435,7 +439,7 @@ class _Flow:
         root = _root(func)
         if (isinstance(root, ast.Name) and root.id in self.sync_clients) or self._session_at(func) is not None:
             return None
-        return self.ctx.names.qualify(func)  # type: ignore[arg-type]
+        return self.ctx.names.qualify(func)
 
     def _passes_session(self, call: ast.Call) -> bool:
         return any(self._is_session(arg) for arg in [*call.args, *(keyword.value for keyword in call.keywords)])
@@ -606,7 +610,7 @@ class HeldHelpers:
         self._own_signatures: dict[str, _Signature] = {}
         self._method_summaries: dict[tuple[str, str], HelperSummary] = {}
         self._methods_in_progress: set[tuple[str, str]] = set()
-        self._services = None
+        self._services: ServiceResolver | None = None
         self._instances: dict[str, str] | None = None
 
     # where a call goes -------------------------------------------------------------------------
@@ -664,7 +668,7 @@ class HeldHelpers:
             return module, ".".join([head, *rest])
         return None
 
-    def _service_resolver(self):  # type: ignore[no-untyped-def]
+    def _service_resolver(self) -> ServiceResolver:
         if self._services is None:
             from .models import ModelResolver
             from .orm_services import ServiceResolver

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .names import Names, resolve_relative
+from .syntax import module_level_statements
 
 if TYPE_CHECKING:
     from .context import ModuleContext, ProjectIndex
@@ -172,7 +173,7 @@ def summarize(tree: ast.Module, module: str, is_package: bool, names: Names | No
     functions: dict[str, ast.AST] = {}
     backrefs: list[tuple[str, str, str, str]] = []
     wrappers: dict[str, str] = {}
-    for stmt in _module_statements(tree.body):
+    for stmt in module_level_statements(tree.body):
         if isinstance(stmt, ast.ClassDef):
             for method in stmt.body:  # context-manager methods: scopes named ``Class.method``
                 if isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) and _is_context_manager(method, names):
@@ -219,9 +220,9 @@ def summarize(tree: ast.Module, module: str, is_package: bool, names: Names | No
         expire = _opened_sessionmaker(function, sessionmakers, names)
         if expire is not None:
             factory_expire[name] = expire
-    for name, wrapped in wrappers.items():
-        if wrapped in factory_expire:
-            factory_expire[name] = factory_expire[wrapped]
+    for name, wrapped_name in wrappers.items():
+        if wrapped_name in factory_expire:
+            factory_expire[name] = factory_expire[wrapped_name]
     return ModuleSummary(
         module=module,
         factory_expire=factory_expire,
@@ -272,19 +273,6 @@ def _is_context_manager(function: ast.AST, names: Names) -> bool:
     return bool(decorators & {"contextmanager", "asynccontextmanager"})
 
 
-def _module_statements(body: list[ast.stmt]) -> Iterable[ast.stmt]:
-    """Top-level statements, also inside top-level if/try (optional imports, fallbacks)."""
-    for stmt in body:
-        if isinstance(stmt, (ast.If, ast.Try)) or type(stmt).__name__ == "TryStar":
-            yield from _module_statements(stmt.body)
-            yield from _module_statements(stmt.orelse)
-            for handler in getattr(stmt, "handlers", ()):
-                yield from _module_statements(handler.body)
-            yield from _module_statements(getattr(stmt, "finalbody", []))
-        else:
-            yield stmt
-
-
 def _decorator_target(node: ast.expr) -> ast.expr:
     return node.func if isinstance(node, ast.Call) else node
 
@@ -330,7 +318,9 @@ def _strategy_name(node: ast.expr) -> str:
         value = node.value
         if isinstance(value, str):
             return {"True": "select", "False": "joined"}.get(value, value)
-        return {True: "select", False: "joined", None: "noload"}.get(value, "joined")
+        if value is None:
+            return "noload"
+        return "select" if value == 1 else "joined"  # True (or 1, equal to it)
     return "joined"
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 
+from .syntax import branches
+
 FASTAPI_DEPENDS = frozenset({"fastapi.Depends", "fastapi.params.Depends", "fastapi.param_functions.Depends"})
 FASTAPI_SECURITY = frozenset(
     {"fastapi.Security", "fastapi.params.Security", "fastapi.param_functions.Security"}
@@ -69,12 +71,9 @@ class Names:
                         self._bind_local(target.id)
             elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
                 self._bind_local(stmt.target.id)
-            elif isinstance(stmt, (ast.If, ast.Try)) or type(stmt).__name__ == "TryStar":
-                stack.extend(stmt.body)
-                stack.extend(stmt.orelse)
-                stack.extend(getattr(stmt, "finalbody", ()))
-                for handler in getattr(stmt, "handlers", ()):
-                    stack.extend(handler.body)
+            elif branches(stmt):
+                for block in branches(stmt):
+                    stack.extend(block)
             elif type(stmt).__name__ == "TypeAlias":
                 name = getattr(stmt, "name", None)
                 if isinstance(name, ast.Name):

@@ -212,7 +212,7 @@ class GitProjectIndex(FileProjectIndex):
         self._touched.update(depended)
         return found
 
-    def _load(self, module: str, name: str):  # type: ignore[override]
+    def _load(self, module: str, name: str):
         self.module_file(module)  # a memoized answer still depends on the module's file
         return super()._load(module, name)
 

@@ -87,7 +87,7 @@ def emit(text: str | bytes, output_file: str | None, stream: TextIO | None = Non
     stream = stream or sys.stdout
     if isinstance(text, bytes):
         stream.flush()
-        stream.buffer.write(text)  # type: ignore[attr-defined]
+        stream.buffer.write(text)
     else:
         stream.write(text)
 

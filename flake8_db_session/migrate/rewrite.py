@@ -273,9 +273,9 @@ class _Planner:
         for candidate, default in zip(positional[len(positional) - len(args.defaults):], args.defaults):
             if candidate is arg:
                 return default
-        for candidate, default in zip(args.kwonlyargs, args.kw_defaults):
+        for candidate, kw_default in zip(args.kwonlyargs, args.kw_defaults):
             if candidate is arg:
-                return default
+                return kw_default
         return None
 
     # -- parameters ---------------------------------------------------------------------------

@@ -47,7 +47,7 @@ class ScopePlan:
     statements: list[ast.stmt] = field(default_factory=list)  # the body (function's or a try's) holding the scope
 
 
-def names_in(node: ast.AST, ctx: type | None = None) -> Iterator[ast.Name]:
+def names_in(node: ast.AST, ctx: type | tuple[type, ...] | None = None) -> Iterator[ast.Name]:
     for child in ast.walk(node):
         if isinstance(child, ast.Name) and (ctx is None or isinstance(child.ctx, ctx)):
             yield child
@@ -248,16 +248,20 @@ def plan_scope(
         return ScopePlan("skip", "outlives-call", f"the session is {escape}")
     if not using:
         return ScopePlan("remove")
-    statements, prefix = body, set()
+    statements: list[ast.stmt] = body
+    prefix: set[str] = set()
     first, last, risky = _span(statements, session, kinds, prefix)
     # A scope around a whole `try` can often move inside it: the handlers then run without
     # the session (they never used it), and the except clauses keep their indentation.
-    while first == last and isinstance(statements[first], ast.Try):
+    while first == last:
+        whole = statements[first]
+        if not isinstance(whole, ast.Try):
+            break
         outer_prefix = kinds.risky_after(statements[:first], prefix)
-        inner = _inside_try(statements[first], session, kinds, outer_prefix, lines)
+        inner = _inside_try(whole, session, kinds, outer_prefix, lines)
         if inner is None:
             break
-        statements, prefix = statements[first].body, outer_prefix
+        statements, prefix = whole.body, outer_prefix
         first, last, risky = inner
     returns = [
         node
