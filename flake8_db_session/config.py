@@ -14,7 +14,7 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 if sys.version_info >= (3, 11):
@@ -67,7 +67,6 @@ class Settings:
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # Directory the configuration came from; relative paths are resolved against it.
     root: str = "."
-    config_files: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def scope_name(self) -> str:
@@ -323,26 +322,18 @@ def load_settings(start: str = ".", *, config_file: str | None = None) -> Settin
         section = _read_pyproject(config_file) if config_file.endswith(".toml") else _read_ini(config_file)
         if section is None:
             raise ConfigError(f"{config_file}: no [flake8] or [tool.flake8-db-session] section")
-        settings = settings_from_mapping(section, root=config_dir, source=config_file)
-        return replace(settings, config_files=(config_file,))
+        return settings_from_mapping(section, root=config_dir, source=config_file)
 
     root = find_config_dir(start)
     if root is None:
         return Settings(root=os.path.abspath(start))
     settings = Settings(root=root)
-    used: list[str] = []
     found_ini = ini_section(root)
     if found_ini is not None:
         path, section = found_ini
         settings = settings_from_mapping(section, root=root, base=settings, source=path)
-        used.append(path)
     found = pyproject_section(root)
     if found is not None:
         pyproject, section = found
         settings = settings_from_mapping(section, root=root, base=settings, source=pyproject)
-        used.append(pyproject)
-    return replace(settings, config_files=tuple(used))
-
-
-def settings_fields() -> Iterable[str]:
-    return (f.name for f in fields(Settings))
+    return settings

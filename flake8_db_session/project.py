@@ -28,6 +28,7 @@ from .analysis.discovery import (
 from .analysis.models import ModuleSummary, summarize_source
 from .analysis.names import resolve_relative
 from .analysis.orm_services import ServiceFacts, facts_of_source
+from .analysis.syntax import FROM_IMPORT, IMPORTED_NAME
 from .config import Settings
 
 _V = TypeVar("_V")
@@ -41,8 +42,6 @@ _ALIAS_LINE = re.compile(
 )
 _IMPORT_LIST = re.compile(r"^[ \t]*from[ \t]+\.*[\w.]*[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)", re.MULTILINE)
 _WORD = re.compile(r"\w+")
-_FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)", re.MULTILINE)
-_IMPORTED_NAME = re.compile(r"(\w+)(?:\s+as\s+(\w+))?")
 
 
 @lru_cache(maxsize=4096)
@@ -443,10 +442,10 @@ def context_for_path(path: str, settings: Settings) -> tuple[str, bool, FileProj
 
 def _reexport_target(text: str, module: str, is_package: bool, name: str) -> str | None:
     """The qualified name a ``from x import name`` (or ``... as name``) in a module's text binds."""
-    for origin, names in _FROM_IMPORT.findall(text):
+    for origin, names in FROM_IMPORT.findall(text):
         if name not in names:
             continue
-        for imported, alias in _IMPORTED_NAME.findall(re.sub(r"#[^\n]*", "", names.strip("()"))):
+        for imported, alias in IMPORTED_NAME.findall(re.sub(r"#[^\n]*", "", names.strip("()"))):
             if (alias or imported) == name:
                 level = len(origin) - len(origin.lstrip("."))
                 base = resolve_relative(module, is_package, level, origin.lstrip(".") or None) if level else origin

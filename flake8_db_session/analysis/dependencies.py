@@ -36,8 +36,8 @@ from .names import (
     Names,
     matches_configured,
 )
+from .syntax import dotted_name
 
-FunctionNode = (ast.FunctionDef, ast.AsyncFunctionDef)
 _CALL_WORDS = ("dependencies", *sorted(REGISTER_CALLS))  # plain substrings: much faster than a regex
 MODULE_SCOPE = "<module>"
 
@@ -50,17 +50,6 @@ class SessionDepends:
     dependency: str  # as written, e.g. "get_db" or "deps.get_db"
     function_scope: bool
     qualified: str = ""  # e.g. "app.db.get_db"
-
-
-def dotted(node: ast.expr) -> str | None:
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(node.id)
-    return ".".join(reversed(parts))
 
 
 def depends_target(call: ast.AST, ctx: ModuleContext) -> tuple[ast.expr, str, bool] | None:
@@ -107,7 +96,7 @@ def session_depends(
         or ctx.discovery.is_provider(qualified)
     ):
         return None
-    return SessionDepends(call, dotted(target) or qualified, function_scope, qualified)
+    return SessionDepends(call, dotted_name(target) or qualified, function_scope, qualified)
 
 
 def _alias_value(value: ast.expr, ctx: ModuleContext) -> SessionAlias | None:
@@ -130,7 +119,7 @@ def _alias(found: tuple[ast.expr, str, bool], kind: str, typed: bool, ctx: Modul
     confirmed = matches_configured(qualified, ctx.settings.dependencies) or (typed and ctx.settings.discover)
     if not confirmed and not ctx.settings.discover:
         return None
-    return SessionAlias(dotted(target) or qualified, kind, function_scope, qualified, confirmed)
+    return SessionAlias(dotted_name(target) or qualified, kind, function_scope, qualified, confirmed)
 
 
 def module_aliases(ctx: ModuleContext) -> dict[str, SessionAlias]:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 from ..config import Settings
 from .names import ANNOTATED, Names
+from .syntax import dotted_name
 
 if TYPE_CHECKING:
     from .context import ProjectIndex
@@ -131,17 +132,6 @@ def session_annotation(node: ast.expr | None, names: Names, depth: int = 0) -> b
         if _last(outer) in _WRAPPERS and elts:
             return session_annotation(elts[0], names, depth + 1)
     return False
-
-
-def _dotted(node: ast.expr) -> str | None:
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(node.id)
-    return ".".join(reversed(parts))
 
 
 def _call_source(node: ast.expr | None, names: Names) -> str | None:
@@ -763,7 +753,7 @@ class FileDiscovery:
                     for item in statement.items:
                         call = item.context_expr
                         if isinstance(call, ast.Call):
-                            dotted = _dotted(call.func)
+                            dotted = dotted_name(call.func)
                             if dotted:
                                 written.append((_position(call), dotted))
                 seen: set[str] = set()

@@ -39,7 +39,7 @@ from .context import ModuleContext, walk
 from .findings import HELD_TAG, Finding, HeldPoint
 from .models import _imports_only
 from .orm_services import _TOP, _classes, _defs, service_facts
-from .scopes import _dotted  # "a.b.c" for a name chain, "" otherwise
+from .syntax import dotted_name
 
 if TYPE_CHECKING:
     from .orm_services import ServiceResolver
@@ -113,7 +113,7 @@ def _root(node: ast.AST) -> ast.AST:
 
 def _call_text(node: ast.AST) -> str:
     func = node.func if isinstance(node, ast.Call) else node
-    name = _dotted(func) if isinstance(func, ast.expr) else ""
+    name = dotted_name(func) if isinstance(func, ast.expr) else ""
     text = " ".join((name or ast.unparse(func)).split())
     return text if len(text) <= _MAX_CALL_TEXT else text[: _MAX_CALL_TEXT - 3] + "..."
 
@@ -313,7 +313,7 @@ class _Flow:
             return self._use()  # a query, or a method on its result: on the session itself
         if isinstance(func, ast.Attribute):
             # A method of an object built around the session: ``svc.method()``, ``Service(db).method()``.
-            owner_call = self.carriers.get(_dotted(func.value) or "")
+            owner_call = self.carriers.get(dotted_name(func.value) or "")
             if owner_call is None and isinstance(func.value, ast.Call) and self._constructs_carrier(func.value):
                 owner_call = func.value
             if owner_call is not None:
@@ -331,7 +331,7 @@ class _Flow:
             summary = self._helper(call)
             if summary is not None:
                 return self._apply(summary, call, state, line)
-            last = (_dotted(func) or "").rpartition(".")[2]
+            last = (dotted_name(func) or "").rpartition(".")[2]
             if last[:1].isupper():
                 return state  # building an object around the session does not query yet
             return self._use()
@@ -364,7 +364,7 @@ class _Flow:
             if isinstance(node, ast.Name):
                 return node if node.id in sessions else None
             if isinstance(node, ast.Attribute):
-                if _dotted(node) in sessions:
+                if dotted_name(node) in sessions:
                     return node
                 node = node.value
             elif isinstance(node, ast.Call):
@@ -377,7 +377,7 @@ class _Flow:
     def _carrier_at(self, node: ast.AST) -> bool:
         """Whether a call chain starts from an object built around the session."""
         while True:
-            if isinstance(node, (ast.Name, ast.Attribute)) and _dotted(node) in self.carriers:
+            if isinstance(node, (ast.Name, ast.Attribute)) and dotted_name(node) in self.carriers:
                 return True
             if isinstance(node, (ast.Attribute, ast.Subscript, ast.Await)):
                 node = node.value
@@ -389,11 +389,11 @@ class _Flow:
     def _is_session(self, node: ast.AST) -> bool:
         if isinstance(node, ast.Starred):
             node = node.value
-        return isinstance(node, (ast.Name, ast.Attribute)) and _dotted(node) in self.sessions
+        return isinstance(node, (ast.Name, ast.Attribute)) and dotted_name(node) in self.sessions
 
     def _constructs_carrier(self, call: ast.Call) -> bool:
         """``Service(db)``: a class (capitalized) built around the session."""
-        last = (_dotted(call.func) or "").rpartition(".")[2]
+        last = (dotted_name(call.func) or "").rpartition(".")[2]
         return last[:1].isupper() and self._passes_session(call)
 
     def _self_member_uses_session(self, func: ast.expr) -> bool:
@@ -493,7 +493,7 @@ class _Flow:
 
     def _mentions_session(self, node: ast.AST) -> bool:
         return any(
-            (isinstance(child, (ast.Name, ast.Attribute)) and _dotted(child) in self.carriers) or self._is_session(child)
+            (isinstance(child, (ast.Name, ast.Attribute)) and dotted_name(child) in self.carriers) or self._is_session(child)
             for child in ast.walk(node)
         )
 
@@ -583,7 +583,7 @@ def _signature(
 ) -> _Signature:
     args = function.args
     positional = tuple(arg.arg for arg in [*args.posonlyargs, *args.args])
-    decorators = {_dotted(d) for d in function.decorator_list}
+    decorators = {dotted_name(d) for d in function.decorator_list}
     is_method = "." in qualname and "staticmethod" not in decorators
     owner = qualname.rpartition(".")[0]
     summaries: dict[str, HelperSummary] = {}
@@ -762,7 +762,7 @@ class HeldHelpers:
             body = _function_text(node, self.ctx.lines) if node is not None else None
             if body is None:
                 return node is not None and any(
-                    isinstance(n, ast.Attribute) and _dotted(n) == text for stmt in node.body for n in walk(stmt)
+                    isinstance(n, ast.Attribute) and dotted_name(n) == text for stmt in node.body for n in walk(stmt)
                 )
         else:
             found = source.span(qualname) if source is not None else None
@@ -937,7 +937,7 @@ def _stored_carriers(init: ast.FunctionDef | ast.AsyncFunctionDef, param: str) -
     for stmt in init.body:
         if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and isinstance(stmt.value, ast.Call):
             call = stmt.value
-            last = (_dotted(call.func) or "").rpartition(".")[2]
+            last = (dotted_name(call.func) or "").rpartition(".")[2]
             given = [*call.args, *(keyword.value for keyword in call.keywords)]
             if not last[:1].isupper() or not any(isinstance(arg, ast.Name) and arg.id == param for arg in given):
                 continue

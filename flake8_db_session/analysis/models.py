@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import ast
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .names import Names, resolve_relative
-from .syntax import module_level_statements
+from .syntax import FROM_IMPORT, IMPORTED_NAME, module_level_statements
 
 if TYPE_CHECKING:
     from .context import ModuleContext, ProjectIndex
@@ -727,17 +726,15 @@ def _needs_parse(data: bytes) -> bool:
     if any(marker in data for marker in _ORM_MARKERS):
         return True
     return b"contextmanager" in data and b".commit(" in data  # a scope that commits on success
-_FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)", re.MULTILINE)
-_IMPORTED = re.compile(r"(\w+)(?:\s+as\s+(\w+))?")
 
 
 def _imports_only(text: str, module: str, is_package: bool) -> ModuleSummary:
     """A module without ORM markers: only its ``from x import y`` names, to follow re-exports."""
     imports: dict[str, str] = {}
-    for origin, names in _FROM_IMPORT.findall(text):
+    for origin, names in FROM_IMPORT.findall(text):
         level = len(origin) - len(origin.lstrip("."))
         base = resolve_relative(module, is_package, level, origin.lstrip(".") or None) if level else origin
-        for name, alias in _IMPORTED.findall(names.split("#")[0] if "(" not in names else names):
+        for name, alias in IMPORTED_NAME.findall(names.split("#")[0] if "(" not in names else names):
             if name != "import":
                 imports[alias or name] = f"{base}.{name}"
     return ModuleSummary(module=module, imports=imports)

@@ -16,6 +16,7 @@ from ..rules import format_message
 from .context import ModuleContext
 from .findings import Finding
 from .names import matches_configured
+from .syntax import dotted_name
 
 if TYPE_CHECKING:
     from .models import ModelResolver
@@ -40,17 +41,6 @@ class ScopeSpec:
     expire_on_commit: bool
     acquisition: bool  # a session object (``SessionLocal()``), not a context-manager function
     is_async: bool = False
-
-
-def _dotted(node: ast.expr) -> str:
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return ""
 
 
 def _kw_bool(call: ast.Call, name: str) -> bool | None:
@@ -101,7 +91,7 @@ def scope_spec(call: ast.expr, ctx: ModuleContext, models: ModelResolver) -> Sco
         qualified = method
     if not qualified:
         return None
-    label = _dotted(func)
+    label = dotted_name(func) or ""
     last = qualified.rpartition(".")[2]
     is_async = last.startswith("Async") or "async" in last.lower()
     maker_expire = models.sessionmaker_expire(qualified)
@@ -136,7 +126,7 @@ def next_dependency(call: ast.expr, ctx: ModuleContext) -> str | None:
     inner = call.args[0].func
     qualified = ctx.names.qualify(inner) if isinstance(inner, (ast.Name, ast.Attribute)) else None
     if qualified and matches_configured(qualified, ctx.settings.dependencies):
-        return _dotted(inner)
+        return dotted_name(inner) or ""
     return None
 
 

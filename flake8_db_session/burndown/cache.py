@@ -77,7 +77,6 @@ def settings_fingerprint(settings: Settings, root: str) -> str:
     """Every setting that can change a finding; ``root`` is the config directory relative to the
     repository, so a copy of the repository elsewhere shares the cache."""
     values = dataclasses.asdict(settings)
-    values.pop("config_files", None)
     values["root"] = root
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
 

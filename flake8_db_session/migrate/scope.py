@@ -12,7 +12,6 @@ import ast
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-FunctionNode = (ast.FunctionDef, ast.AsyncFunctionDef)
 NestedScope = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 # Calls whose result is plain data, whatever they are given.
