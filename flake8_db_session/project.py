@@ -26,7 +26,7 @@ from .analysis.discovery import (
     text_facts,
 )
 from .analysis.models import ModuleSummary, summarize_source
-from .analysis.names import resolve_relative
+from .analysis.names import module_of_file, resolve_relative
 from .analysis.orm_services import ServiceFacts, facts_of_source
 from .analysis.syntax import FROM_IMPORT, IMPORTED_NAME
 from .config import Settings
@@ -55,18 +55,8 @@ def module_for_path(path: str) -> tuple[str, bool, str]:
     The module name climbs the ``__init__.py`` chain; the root is the directory above the
     topmost package (where ``import top`` would find it).
     """
-    absolute = os.path.abspath(path)
-    directory, filename = os.path.split(absolute)
-    stem = filename[:-3] if filename.endswith(".py") else filename.rsplit(".", 1)[0]
-    is_package = stem == "__init__"
-    parts = [] if is_package else [stem]
-    while directory and _is_package_dir(directory):
-        directory, name = os.path.split(directory)
-        parts.append(name)
-        if not name:
-            break
-    parts.reverse()
-    return ".".join(p for p in parts if p), is_package, directory
+    directory, filename = os.path.split(os.path.abspath(path))
+    return module_of_file(directory, filename, _is_package_dir, os.path.split)
 
 
 class FileProjectIndex(ProjectIndex):

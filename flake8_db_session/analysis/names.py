@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .syntax import branches
 
@@ -24,6 +24,27 @@ def resolve_relative(module: str, is_package: bool, level: int, target: str | No
     if target:
         parts.append(target)
     return ".".join(parts) if parts else ("." * level + (target or ""))
+
+
+def module_of_file(
+    directory: str,
+    filename: str,
+    is_package_dir: Callable[[str], bool],
+    split: Callable[[str], tuple[str, str]],
+) -> tuple[str, bool, str]:
+    """(dotted module name, is a package ``__init__``, import root) of ``directory/filename``:
+    climb the directories holding an ``__init__.py``; the root is the directory above the
+    topmost package (where ``import top`` would find it). On disk or in a git tree alike."""
+    stem = filename[:-3] if filename.endswith(".py") else filename.rsplit(".", 1)[0]
+    is_package = stem == "__init__"
+    parts = [] if is_package else [stem]
+    while directory and is_package_dir(directory):
+        directory, name = split(directory)
+        parts.append(name)
+        if not name:
+            break
+    parts.reverse()
+    return ".".join(p for p in parts if p), is_package, directory
 
 
 class Names:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Callable
 
 from ..analysis import ProjectIndex
+from ..analysis.names import module_of_file
 from ..config import Settings
 from ..project import FileProjectIndex
 from .cache import UNSTABLE, ResultCache
@@ -31,13 +32,17 @@ def module_in_tree(path: str, files: Mapping[str, str]) -> tuple[str, bool, str]
     """(dotted module, is a package ``__init__``, import root) of a tree path, as
     ``project.module_for_path`` computes them on disk: climb the ``__init__.py`` chain."""
     directory, _, filename = path.rpartition("/")
-    stem = filename[:-3] if filename.endswith(".py") else filename.rsplit(".", 1)[0]
-    is_package = stem == "__init__"
-    parts = [] if is_package else [stem]
-    while directory and join_tree_path(directory, "__init__.py") in files:
-        directory, _, name = directory.rpartition("/")
-        parts.append(name)
-    return ".".join(reversed(parts)), is_package, directory
+    return module_of_file(
+        directory,
+        filename,
+        lambda tree_directory: join_tree_path(tree_directory, "__init__.py") in files,
+        _split_tree_path,
+    )
+
+
+def _split_tree_path(path: str) -> tuple[str, str]:
+    parent, _, name = path.rpartition("/")
+    return parent, name
 
 
 def _canonical(value: object) -> object:
