@@ -908,7 +908,7 @@ def _index_cache(ctx: ModuleContext, name: str) -> dict:
 
 
 def _other_signature(ctx: ModuleContext, module: str, qualname: str) -> _Signature | None:
-    signatures = _index_cache(ctx, "_dbs_held_signatures")
+    signatures = _index_cache(ctx, "held signatures")
     key = (module, qualname, ctx.settings)
     if key not in signatures:
         signatures[key] = None  # asked again while being computed: unknown, not a loop
@@ -921,7 +921,7 @@ def _other_signature(ctx: ModuleContext, module: str, qualname: str) -> _Signatu
 def _other_method_summary(
     ctx: ModuleContext, module: str, qualname: str, session: str, received: str
 ) -> HelperSummary | None:
-    summaries = _index_cache(ctx, "_dbs_held_methods")
+    summaries = _index_cache(ctx, "held method summaries")
     key = (module, qualname, session, received, ctx.settings)
     if key not in summaries:
         summaries[key] = None
@@ -962,7 +962,7 @@ def _stored_as(init: ast.FunctionDef | ast.AsyncFunctionDef, param: str) -> str 
 
 
 def _source_module(ctx: ModuleContext, module: str) -> _SourceModule | None:
-    kept = _index_cache(ctx, "_dbs_held_modules")
+    kept = _index_cache(ctx, "held source modules")
     if module in kept:
         kept[module] = kept.pop(module)  # most recently used
         return kept[module]
