@@ -30,10 +30,21 @@ def _dedent(text: str) -> str:
 RULES: dict[str, Rule] = {}
 
 
-def _rule(**kwargs: object) -> None:
-    for key in ("why", "bad", "good"):
-        kwargs[key] = _dedent(str(kwargs[key]))
-    rule = Rule(**kwargs)  # type: ignore[arg-type]
+def _rule(
+    *,
+    code: str,
+    name: str,
+    summary: str,
+    message: str,
+    why: str,
+    bad: str,
+    good: str,
+    default_enabled: bool = True,
+) -> None:
+    rule = Rule(
+        code=code, name=name, summary=summary, message=message,
+        why=_dedent(why), bad=_dedent(bad), good=_dedent(good), default_enabled=default_enabled,
+    )
     RULES[rule.code] = rule
 
 

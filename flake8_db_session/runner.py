@@ -343,7 +343,7 @@ def _parallel(files: Sequence[str], settings: Settings, jobs: int) -> list[FileR
     with context.Pool(jobs, initializer=_init_worker, initargs=(settings,)) as pool:
         for position, result in zip(order, pool.imap(_work, [files[i] for i in order], chunksize=1)):
             results[position] = result
-    return results  # type: ignore[return-value]
+    return [result for result in results if result is not None]  # every position is filled
 
 
 def _size(path: str) -> int:

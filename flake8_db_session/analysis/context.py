@@ -158,6 +158,7 @@ class ModuleContext:
             message=message,
             function=function,
             noqa=noqa_covers(text, code),
+            # the optional fields of Finding by name (tags, subject, ...); its constructor checks them
             **extra,  # type: ignore[arg-type]
         )
 
@@ -377,6 +378,7 @@ def _statements(body: list[ast.stmt]) -> Iterator[tuple[ast.stmt, str | None]]:
         inner = scope
         qualname = None
         if cls in _DEFINITIONS:
+            # a class-set test rather than isinstance on this hot path, which mypy cannot narrow by
             inner = f"{scope}.{stmt.name}" if scope else stmt.name  # type: ignore[attr-defined]
             if cls is not ast.ClassDef:
                 qualname = inner

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -132,8 +133,8 @@ def module_aliases(ctx: ModuleContext) -> dict[str, SessionAlias]:
             target, value = stmt.targets[0], stmt.value
         elif isinstance(stmt, ast.AnnAssign):
             target, value = stmt.target, stmt.value
-        elif type(stmt).__name__ == "TypeAlias":  # `type DbSession = Annotated[...]` (3.12+)
-            target, value = stmt.name, stmt.value  # type: ignore[attr-defined]
+        elif sys.version_info >= (3, 12) and isinstance(stmt, ast.TypeAlias):  # `type DbSession = ...`
+            target, value = stmt.name, stmt.value
         if isinstance(target, ast.Name) and value is not None:
             alias = _alias_value(value, ctx)
             if alias is not None:

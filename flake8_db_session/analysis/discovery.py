@@ -619,10 +619,10 @@ def _targets_after(source: str, word: str, pattern: re.Pattern[str]) -> list[tup
     return found
 
 
-def _segment(lines: Sequence[str], node: ast.AST) -> str:
+def _segment(lines: Sequence[str], node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
     """The source lines of a function (decorators and annotations included)."""
-    start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])  # type: ignore[attr-defined]
-    end = getattr(node, "end_lineno", None) or start
+    start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+    end = node.end_lineno or start
     return "".join(lines[start - 1 : end])
 
 

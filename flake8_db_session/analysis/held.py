@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 import textwrap
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
@@ -39,7 +40,7 @@ from .context import ModuleContext, walk
 from .findings import HELD_TAG, Finding, HeldPoint
 from .models import _imports_only
 from .orm_services import _TOP, _classes, _defs, service_facts
-from .syntax import dotted_name
+from .syntax import TryNode, dotted_name, is_try
 
 if TYPE_CHECKING:
     from .orm_services import ServiceResolver
@@ -195,12 +196,12 @@ class _Flow:
             return self._block(stmt.orelse, bool(head))
         if isinstance(stmt, (ast.With, ast.AsyncWith)):
             return self._with(stmt, state)
-        if isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
+        if is_try(stmt):
             return self._try(stmt, state)
-        if type(stmt).__name__ == "Match":
-            state = self._expr(stmt.subject, state)  # type: ignore[attr-defined]
+        if sys.version_info >= (3, 10) and isinstance(stmt, ast.Match):
+            state = self._expr(stmt.subject, state)
             end: bool | None = state  # no case matched
-            for case in stmt.cases:  # type: ignore[attr-defined]
+            for case in stmt.cases:
                 entry = self._expr(case.guard, state) if case.guard is not None else state
                 end = _join(end, self._block(case.body, entry))
             return end
@@ -248,16 +249,16 @@ class _Flow:
                 self._record(item.context_expr, stmt.lineno, "async with")
         return end
 
-    def _try(self, stmt: ast.stmt, state: bool) -> bool | None:
-        finalbody = getattr(stmt, "finalbody", [])
+    def _try(self, stmt: TryNode, state: bool) -> bool | None:
+        finalbody = stmt.finalbody
         if finalbody:
             self.finally_bodies.append(finalbody)
         uses_before = self.uses
-        body_end = self._block(stmt.body, state)  # type: ignore[attr-defined]
+        body_end = self._block(stmt.body, state)
         # A handler may start anywhere in the body: open if the body used the session.
         handler_entry = state or bool(body_end) or self.uses > uses_before
-        ends: bool | None = self._block(stmt.orelse, body_end) if body_end is not None else None  # type: ignore[attr-defined]
-        for handler in stmt.handlers:  # type: ignore[attr-defined]
+        ends: bool | None = self._block(stmt.orelse, body_end) if body_end is not None else None
+        for handler in stmt.handlers:
             ends = _join(ends, self._block(handler.body, handler_entry))
         if finalbody:
             self.finally_bodies.pop()

@@ -169,7 +169,7 @@ def summarize(tree: ast.Module, module: str, is_package: bool, names: Names | No
     registries: set[str] = set()
     sessionmakers: dict[str, bool] = {}
     committing: set[str] = set()
-    functions: dict[str, ast.AST] = {}
+    functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
     backrefs: list[tuple[str, str, str, str]] = []
     wrappers: dict[str, str] = {}
     for stmt in module_level_statements(tree.body):
@@ -267,8 +267,8 @@ def _opened_sessionmaker(function: ast.AST, sessionmakers: dict[str, bool], name
     return None
 
 
-def _is_context_manager(function: ast.AST, names: Names) -> bool:
-    decorators = {_call_name(names, _decorator_target(d)) for d in function.decorator_list}  # type: ignore[attr-defined]
+def _is_context_manager(function: ast.FunctionDef | ast.AsyncFunctionDef, names: Names) -> bool:
+    decorators = {_call_name(names, _decorator_target(d)) for d in function.decorator_list}
     return bool(decorators & {"contextmanager", "asynccontextmanager"})
 
 
@@ -369,7 +369,7 @@ def _summarize_class(node: ast.ClassDef, names: Names) -> tuple[ClassSummary, li
     abstract = False
     backrefs: list[tuple[str, str, str, str]] = []
     members: list[tuple[str, frozenset[str]]] = []
-    methods: list[ast.AST] = []
+    methods: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
     for stmt in node.body:
         target: str | None = None
         value: ast.expr | None = None
@@ -412,12 +412,12 @@ def _summarize_class(node: ast.ClassDef, names: Names) -> tuple[ClassSummary, li
         # A hybrid's ``@x.expression``/``@x.setter`` share its name: their reads add up.
         merged: dict[str, frozenset[str]] = {}
         for method in methods:
-            merged[method.name] = merged.get(method.name, frozenset()) | _self_reads(method)  # type: ignore[attr-defined]
+            merged[method.name] = merged.get(method.name, frozenset()) | _self_reads(method)
         members = list(merged.items())
         for method in methods:
-            target = _qualify_target(annotation_class(method.returns), names)  # type: ignore[attr-defined]
+            target = _qualify_target(annotation_class(method.returns), names)
             if target:
-                returns.append((method.name, target))  # type: ignore[attr-defined]
+                returns.append((method.name, target))
     return (
         ClassSummary(
             name=node.name,

@@ -16,7 +16,7 @@ from ..rules import format_message
 from .context import ModuleContext
 from .findings import Finding
 from .names import matches_configured
-from .syntax import dotted_name
+from .syntax import dotted_name, is_try
 
 if TYPE_CHECKING:
     from .models import ModelResolver
@@ -162,11 +162,11 @@ def _mentions(node: ast.AST | None, name: str) -> bool:
     return node is not None and any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node))
 
 
-def _guaranteed_close(function: ast.AST, name: str) -> bool:
+def _guaranteed_close(function: ast.FunctionDef | ast.AsyncFunctionDef, name: str) -> bool:
     """A ``finally`` that closes it, a ``with`` over it, or ownership handed on (returned, stored)."""
-    for node in _own_nodes(function.body):  # type: ignore[attr-defined]
-        if isinstance(node, (ast.Try,)) or type(node).__name__ == "TryStar":
-            if _closes(node.finalbody, name):  # type: ignore[attr-defined]
+    for node in _own_nodes(function.body):
+        if is_try(node):
+            if _closes(node.finalbody, name):
                 return True
         elif isinstance(node, (ast.With, ast.AsyncWith)):
             if any(_mentions(item.context_expr, name) for item in node.items):
@@ -181,7 +181,7 @@ def _guaranteed_close(function: ast.AST, name: str) -> bool:
     return False
 
 
-def unclosed(ctx: ModuleContext, function: ast.AST, qualname: str, acquisitions: list[tuple[ast.Assign, str, str]]) -> list[Finding]:
+def unclosed(ctx: ModuleContext, function: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str, acquisitions: list[tuple[ast.Assign, str, str]]) -> list[Finding]:
     """DBS008 for the sessions a function acquired (found by the flow analysis)."""
     findings: list[Finding] = []
     seen: set[int] = set()

@@ -6,15 +6,27 @@ import ast
 import re
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # typing.TypeGuard is new in 3.10; annotations are not evaluated at run time
+    from typing import TypeGuard
+
+# ``try`` and, from Python 3.11, ``try``/``except*`` (the same fields).
+if sys.version_info >= (3, 11):
+    TryNode = ast.Try | ast.TryStar
+else:
+    TryNode = ast.Try
+
+
+def is_try(stmt: ast.AST) -> TypeGuard[TryNode]:
+    return isinstance(stmt, ast.Try) or (sys.version_info >= (3, 11) and isinstance(stmt, ast.TryStar))
 
 
 def branches(stmt: ast.stmt) -> list[list[ast.stmt]]:
     """The statement lists of an ``if`` or ``try``/``try``-``except*`` (empty for anything else)."""
     if isinstance(stmt, ast.If):
         return [stmt.body, stmt.orelse]
-    if isinstance(stmt, ast.Try):
-        return [stmt.body, stmt.orelse, *(handler.body for handler in stmt.handlers), stmt.finalbody]
-    if sys.version_info >= (3, 11) and isinstance(stmt, ast.TryStar):
+    if is_try(stmt):
         return [stmt.body, stmt.orelse, *(handler.body for handler in stmt.handlers), stmt.finalbody]
     return []
 
