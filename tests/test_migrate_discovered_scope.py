@@ -153,7 +153,7 @@ def test_no_short_scope_in_the_project_skips_with_the_reason(tmp_path):
     outcome = run(app / "routes.py")
     (endpoint,) = outcome.endpoints
     assert (endpoint.action, endpoint.reason) == ("skipped", "no-scope-factory")
-    assert "sessionmaker app.db.SessionLocal, not a context manager" in endpoint.detail
+    assert "opens app.db.SessionLocal, not a context manager" in endpoint.detail
     assert outcome.after == (app / "routes.py").read_text()
 
 
@@ -198,3 +198,42 @@ def test_cli_dry_run_and_write_use_the_discovered_scope(tmp_path, run_cli):
     assert "Depends(get_db)" not in text
     check = run_cli("check", "--select", "DBS001", "app", cwd=copy)
     assert "DBS001" not in check.stdout, check.stdout
+
+
+LOCAL_PROVIDER_ROUTES = """\
+from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
+
+from .db import {maker}
+
+router = APIRouter()
+
+
+def get_db():
+    db = {maker}()
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+@router.get("/count")
+def count(db: Session = Depends(get_db)):
+    return {{"n": db.execute("select 1").scalar()}}
+"""
+
+
+def test_a_provider_of_the_same_sessionmaker_gets_the_conventional_scope_beside_it(tmp_path):
+    db = SYNC_DB.replace("db_scope =", "fresh_db_session =") + "OtherLocal = sessionmaker()\n"
+    app = project(tmp_path, {"db.py": db, "routes.py": LOCAL_PROVIDER_ROUTES.format(maker="SessionLocal")})
+    outcome = run(app / "routes.py")
+    assert [(e.action, e.detail) for e in outcome.endpoints] == [("moved", "")]
+    assert "from app.db import fresh_db_session\n" in outcome.after
+    assert "    with fresh_db_session() as db:\n" in outcome.after
+
+    other = tmp_path / "other"
+    other.mkdir()
+    app = project(other, {"db.py": db, "routes.py": LOCAL_PROVIDER_ROUTES.format(maker="OtherLocal")})
+    (endpoint,) = run(app / "routes.py").endpoints
+    assert (endpoint.action, endpoint.reason) == ("skipped", "no-scope-factory")
+    assert "opens app.db.OtherLocal, not a context manager" in endpoint.detail

@@ -68,13 +68,14 @@ def resolve_factory(
     if not provider:
         raise NoFactory(f"cannot tell where {dependency} comes from; set db-session-scope-factory")
     scope = ctx.discovery.provider_scope(provider) if ctx.discovery.enabled else ""
-    found = _classify(ctx, scope) if scope else _conventional_scope(ctx, provider)
+    found = _classify(ctx, scope) if scope else None
+    if found is None or found.kind != SCOPE:
+        found = _conventional_scope(ctx, provider, found.qualified if found is not None and found.kind == MAKER else "")
     if found is None:
+        if scope:
+            # A bare sessionmaker neither commits nor rolls back the way the provider may.
+            raise NoFactory(f"{provider} opens {scope}, not a context manager; set db-session-scope-factory")
         raise NoFactory(f"no short scope found for {provider}; set db-session-scope-factory")
-    if found.kind != SCOPE:
-        # A bare sessionmaker neither commits nor rolls back the way the provider may.
-        what = "sessionmaker " if found.kind == MAKER else ""
-        raise NoFactory(f"{provider} opens the {what}{scope}, not a context manager; set db-session-scope-factory")
     module, _, name = found.qualified.rpartition(".")
     if module != ctx.module and not ctx.index.is_project_module(module):
         raise NoFactory(f"the scope {found.qualified} is not a module-level name; set db-session-scope-factory")
@@ -91,14 +92,28 @@ def _provider(ctx: ModuleContext, dependency: str, alias: str | None) -> str:
     return qualified if "." in qualified else (f"{ctx.module}.{qualified}" if ctx.module else qualified)
 
 
-def _conventional_scope(ctx: ModuleContext, provider: str) -> Discovered | None:
-    """``fresh_db_session = contextmanager(provider)`` beside a provider that discovery does not
-    confirm (a configured name whose body it cannot follow, or discovery switched off)."""
+def _conventional_scope(ctx: ModuleContext, provider: str, maker: str) -> Discovered | None:
+    """The conventional ``fresh_db_session`` where the provider's own code names no context
+    manager: beside the provider (defined or imported there), or beside the sessionmaker the
+    provider calls when it wraps a provider of that same sessionmaker."""
     module, _, name = provider.rpartition(".")
-    facts = ctx.index.name_facts(module, DEFAULT_SCOPE_NAME) if module else None
-    if facts is None or facts.kind != "wrapper" or facts.sources[:1] not in ((provider,), (name,)):
+    if module:
+        facts = ctx.index.name_facts(module, DEFAULT_SCOPE_NAME)
+        if facts is not None and facts.kind == "wrapper" and facts.sources[:1] in ((provider,), (name,)):
+            return Discovered(f"{module}.{DEFAULT_SCOPE_NAME}", SCOPE, facts.line, facts.is_async)
+        found = _classify(ctx, f"{module}.{DEFAULT_SCOPE_NAME}") if facts is not None else None
+        if found is not None and found.kind == SCOPE:
+            return found
+    maker_module = maker.rpartition(".")[0]
+    facts = ctx.index.name_facts(maker_module, DEFAULT_SCOPE_NAME) if maker_module else None
+    if facts is None or facts.kind != "wrapper" or not facts.sources:
         return None
-    return Discovered(f"{module}.{DEFAULT_SCOPE_NAME}", SCOPE, facts.line, facts.is_async)
+    wrapped = facts.sources[0] if "." in facts.sources[0] else f"{maker_module}.{facts.sources[0]}"
+    wrapped_module, _, wrapped_name = wrapped.rpartition(".")
+    wrapped_facts = ctx.index.name_facts(wrapped_module, wrapped_name)
+    if wrapped_facts is None or maker not in wrapped_facts.sources:
+        return None
+    return Discovered(f"{maker_module}.{DEFAULT_SCOPE_NAME}", SCOPE, facts.line, facts.is_async)
 
 
 def _spelled(ctx: ModuleContext, dependency: str, provider: str, module: str, name: str) -> Factory:
