@@ -237,3 +237,41 @@ def test_a_provider_of_the_same_sessionmaker_gets_the_conventional_scope_beside_
     (endpoint,) = run(app / "routes.py").endpoints
     assert (endpoint.action, endpoint.reason) == ("skipped", "no-scope-factory")
     assert "opens app.db.OtherLocal, not a context manager" in endpoint.detail
+
+
+def test_a_provider_outside_the_project_gets_the_context_manager_the_module_already_opens(tmp_path):
+    routes = """\
+        from typing import Annotated
+
+        from fastapi import APIRouter, Depends
+        from sqlalchemy.ext.asyncio import AsyncSession
+        from outside.deps import injectable_session
+
+        from app.deps import session_scope
+
+        router = APIRouter()
+        DbSession = Annotated[AsyncSession, Depends(injectable_session)]
+
+
+        async def warm_up():
+            async with session_scope() as session:
+                await session.scalar("select 1")
+
+
+        @router.get("/a")
+        async def a(db: DbSession):
+            return {"n": await db.scalar("select 1")}
+
+
+        @router.get("/b")
+        def b(db: DbSession):
+            return {"n": 1 if db else 0}
+        """
+    app = project(tmp_path, {"deps.py": ASYNC_DEPS, "routes.py": routes})
+    outcome = run(app / "routes.py")
+    assert "    async with session_scope() as db:\n        return" in outcome.after
+    assert [(e.function, e.action, e.reason) for e in outcome.endpoints] == [
+        ("a", "moved", ""),
+        ("b", "skipped", "no-scope-factory"),
+    ]
+    assert "no short scope found for outside.deps.injectable_session" in outcome.endpoints[1].detail

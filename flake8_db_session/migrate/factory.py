@@ -71,6 +71,8 @@ def resolve_factory(
     found = _classify(ctx, scope) if scope else None
     if found is None or found.kind != SCOPE:
         found = _conventional_scope(ctx, provider, found.qualified if found is not None and found.kind == MAKER else "")
+    if found is None and not scope:
+        found = _used_scope(ctx, async_hint, async_endpoint)
     if found is None:
         if scope:
             # A bare sessionmaker neither commits nor rolls back the way the provider may.
@@ -114,6 +116,17 @@ def _conventional_scope(ctx: ModuleContext, provider: str, maker: str) -> Discov
     if wrapped_facts is None or maker not in wrapped_facts.sources:
         return None
     return Discovered(f"{maker_module}.{DEFAULT_SCOPE_NAME}", SCOPE, facts.line, facts.is_async)
+
+
+def _used_scope(ctx: ModuleContext, async_hint: bool, async_endpoint: bool) -> Discovered | None:
+    """Where the provider shows no scope of its own (its code is outside the project): a context
+    manager this module already opens, asynchronous for an async session or endpoint by preference."""
+    scopes = [what for what in ctx.discovery.used_scopes() if what.kind == SCOPE] if ctx.discovery.enabled else []
+    if async_hint:
+        scopes = [what for what in scopes if what.is_async]
+    elif not async_endpoint:
+        scopes = [what for what in scopes if not what.is_async]
+    return max(scopes, key=lambda what: what.is_async == async_endpoint, default=None)
 
 
 def _spelled(ctx: ModuleContext, dependency: str, provider: str, module: str, name: str) -> Factory:
