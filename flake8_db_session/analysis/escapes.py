@@ -142,7 +142,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
     def _session_label(self, scope_id: int) -> str:
         return self.scopes[scope_id].session
 
-    def _gone(self, value: Val, state: State) -> str:
+    def gone(self, value: Val, state: State) -> str:
         """Why the object no longer has a live session ("" if it still has one)."""
         if value.detached_source:
             return f"it comes from {value.detached_source}()"
@@ -150,7 +150,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
             return f"session {self._session_label(value.scope)} closed on line {state.closed[value.scope]}"
         return ""
 
-    def _hazard(self, value: Val, expires_on_exit: bool) -> str:
+    def hazard(self, value: Val, expires_on_exit: bool) -> str:
         """What goes wrong when this value is used after its session closed ("" if nothing)."""
         if value.expired or (expires_on_exit and value.model is not None):
             return "expired"
@@ -315,7 +315,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
     def _AugAssign(self, node: ast.AugAssign, state: State) -> State:
         self.expr(node.value, state)
         if isinstance(node.target, ast.Attribute):
-            self._write(node.target, state)
+            self.write(node.target, state)
         elif isinstance(node.target, ast.Name):
             state.env.pop(node.target.id, None)
         else:
@@ -341,7 +341,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         elif isinstance(target, (ast.Tuple, ast.List)):
             elements = value_node.elts if isinstance(value_node, (ast.Tuple, ast.List)) else None
             # ``first, second = teams`` unpacks instances of the same scope.
-            unpacked = self._element(value) if value is not None and value.kind in (MANY, SCALARS) else None
+            unpacked = self.element(value) if value is not None and value.kind in (MANY, SCALARS) else None
             for index, element in enumerate(target.elts):
                 sub = unpacked
                 if elements is not None and len(elements) == len(target.elts):
@@ -351,22 +351,22 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
                 else:
                     self.bind(element, sub, state)
         elif isinstance(target, ast.Attribute):
-            self._write(target, state)
-            self._store(target, value, state, value_node)
+            self.write(target, state)
+            self.store(target, value, state, value_node)
         elif isinstance(target, ast.Subscript):
             self.expr(target.value, state)
             self.expr(target.slice, state)
-            self._store(target, value, state, value_node)
+            self.store(target, value, state, value_node)
         elif isinstance(target, ast.Starred):
             self.bind(target.value, None, state)
 
     def _Return(self, node: ast.Return, state: State) -> None:
         if node.value is not None and not self.quiet(node, state):
             value = self.expr(node.value, state)
-            self._escape(node.value, value, state, returning=True)
-            self._cached_return(node.value, value)
+            self.escape(node.value, value, state, returning=True)
+            self.cached_return(node.value, value)
 
-    def _escape(self, node: ast.expr, value: Val | None, state: State, returning: bool) -> None:
+    def escape(self, node: ast.expr, value: Val | None, state: State, returning: bool) -> None:
         """DBS003: an ORM value handed to code that runs after its session closed."""
         if value is None or not value.is_orm() or value.scope < 0:
             return
@@ -377,7 +377,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         if scope.kind == "param" and value.scope not in state.closed:
             return
         expires = closing and scope.commits_on_exit and scope.expire_on_commit
-        if self._hazard(value, expires):
+        if self.hazard(value, expires):
             self.report(node, "DBS003", name=_text(node), session=scope.session or "session")
 
     def _Raise(self, node: ast.Raise, state: State) -> None:
@@ -424,7 +424,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         return join([self.block(node.body, state.copy()), self.block(node.orelse, state.copy())])
 
     def _For(self, node: ast.For, state: State) -> State | None:
-        element = None if self.quiet(node.iter, state) else self._element(self.expr(node.iter, state))
+        element = None if self.quiet(node.iter, state) else self.element(self.expr(node.iter, state))
         inner = state.copy()
         self.bind(node.target, element, inner)
         end = self.block(node.body, inner)
@@ -485,12 +485,12 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         if end is None:
             return None
         for scope_id in commits_on:
-            self._commit(scope_id, end)
+            self.commit_scope(scope_id, end)
         for scope_id in opened:
             scope = self.scopes[scope_id]
             if scope.commits_on_exit:
-                self._commit(scope_id, end)
-            self._close(scope_id, end, node.end_lineno or node.lineno)
+                self.commit_scope(scope_id, end)
+            self.close_scope(scope_id, end, node.end_lineno or node.lineno)
         return end
 
     _AsyncWith = _With

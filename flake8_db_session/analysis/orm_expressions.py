@@ -27,6 +27,7 @@ from .orm_values import (
     RESULT,
     SCALARS,
     SESSION,
+    FlowPiece,
     State,
     Val,
     _harmless,
@@ -89,11 +90,11 @@ def _raise_message(relationships: frozenset) -> dict[str, str]:
     }
 
 
-class ExpressionFlow:
+class ExpressionFlow(FlowPiece):
     """The expression half of ``FunctionFlow``."""
 
     # -- session effects ---------------------------------------------------------------------
-    def _commit(self, scope_id: int, state: State) -> None:
+    def commit_scope(self, scope_id: int, state: State) -> None:
         if not self.scopes[scope_id].expire_on_commit:
             return
         self._expire_all(scope_id, state)
@@ -103,7 +104,7 @@ class ExpressionFlow:
             if value.is_orm() and value.scope == scope_id:
                 state.env[name] = replace(value, expired=True, loaded=frozenset())
 
-    def _close(self, scope_id: int, state: State, line: int) -> None:
+    def close_scope(self, scope_id: int, state: State, line: int) -> None:
         state.closed.setdefault(scope_id, line)
 
     def _session_call(self, call: ast.Call, method: str, session: Val, state: State) -> Val | None:
@@ -117,10 +118,10 @@ class ExpressionFlow:
             self.expr(keyword.value, state)
         first = call.args[0] if call.args else None
         if method == "close":
-            self._close(scope_id, state, call.lineno)
+            self.close_scope(scope_id, state, call.lineno)
             return None
         if method == "commit":
-            self._commit(scope_id, state)
+            self.commit_scope(scope_id, state)
             return None
         if method == "rollback":
             self._expire_all(scope_id, state)
@@ -179,7 +180,7 @@ class ExpressionFlow:
         if isinstance(node, ast.Subscript):
             base = self.expr(node.value, state)
             self.expr(node.slice, state)
-            return self._element(base)
+            return self.element(base)
         if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
             return self._comprehension(node, state)
         if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
@@ -204,7 +205,7 @@ class ExpressionFlow:
         if isinstance(node, (ast.Yield, ast.YieldFrom)):
             value = self.expr(node.value, state)
             if node.value is not None:
-                self._escape(node.value, value, state, returning=False)
+                self.escape(node.value, value, state, returning=False)
             return None
         if isinstance(node, ast.Lambda):
             return None  # runs later, with its own arguments
@@ -221,7 +222,7 @@ class ExpressionFlow:
                 return replace(value, kind=MANY)
         return None
 
-    def _element(self, value: Val | None) -> Val | None:
+    def element(self, value: Val | None) -> Val | None:
         if value is None:
             return None
         if value.kind in (MANY, SCALARS):
@@ -233,7 +234,7 @@ class ExpressionFlow:
     def _comprehension(self, node: ast.expr, state: State) -> Val | None:
         inner = State(dict(state.env), state.closed)
         for generator in node.generators:  # type: ignore[attr-defined]
-            element = self._element(self.expr(generator.iter, inner))
+            element = self.element(self.expr(generator.iter, inner))
             self.bind(generator.target, element, inner)
             for condition in generator.ifs:
                 self.expr(condition, inner)
@@ -262,7 +263,7 @@ class ExpressionFlow:
         attribute = node.attr
         model = base.model
         relationship = model.relationships.get(attribute) if model is not None else None
-        gone = self._gone(base, state)
+        gone = self.gone(base, state)
         raised = False
         unloaded = self._unloaded(model, attribute, base) if model is not None else _NOTHING
         name = _text(node.value)
@@ -331,7 +332,7 @@ class ExpressionFlow:
         if not isinstance(node, ast.Name):
             return
         value = state.env.get(node.id)
-        if value is not None and value.is_orm() and value.scope >= 0 and not self._gone(value, state):
+        if value is not None and value.is_orm() and value.scope >= 0 and not self.gone(value, state):
             state.env[node.id] = replace(value, loaded=frozenset({"*"}))
 
     def _who(self, base: Val) -> str:
@@ -352,7 +353,7 @@ class ExpressionFlow:
                     self._read(func, receiver, state)
         args = [self.expr(arg, state) for arg in node.args]
         kwargs = [self.expr(keyword.value, state) for keyword in node.keywords]
-        self._check_handoff(node, args + kwargs, state)
+        self.check_handoff(node, args + kwargs, state)
         if not _harmless(func):
             for arg in (*node.args, *(k.value for k in node.keywords)):
                 self._may_load(arg, state)
@@ -435,7 +436,7 @@ class ExpressionFlow:
             return None
         found = self.services.returned(owner, member)
         model = self.models.model(found[1]) if found is not None else None
-        if model is None:
+        if model is None or found is None:
             return None
         return Val(MANY if found[0] else ORM, session.scope, model)
 
@@ -560,9 +561,7 @@ class ExpressionFlow:
         """Relationships a same-module function's queries eager-load (``.options(joinedload(
         User.role))``): the object it returns has them loaded. Over-approximated: any loader
         option in its body counts, as a loaded relationship never produces a finding."""
-        cached = getattr(self.ctx, "_dbs_eager", None)
-        if cached is None:
-            cached = self.ctx._dbs_eager = {}
+        cached = self.holders.eager_by_function
         name = func.id if isinstance(func, ast.Name) else ""
         if name not in cached:
             loaded: set[str] = set()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import ast
 import re
 from bisect import bisect_left
-from typing import TYPE_CHECKING
 
 from .context import (
     ModuleContext,
@@ -23,7 +22,7 @@ from .orm_values import (
     _STREAMING,
     _TASK_CALLS,
     ORM,
-    Scope,
+    FlowPiece,
     State,
     Val,
     _harmless,
@@ -33,29 +32,14 @@ from .orm_values import (
 )
 
 
-class StoreChecks:
+class StoreChecks(FlowPiece):
     """The write and store half of ``FunctionFlow``."""
-
-    if TYPE_CHECKING:  # provided by FunctionFlow (escapes.py) and ExpressionFlow
-        ctx: ModuleContext
-        function: ast.AST
-        qualname: str
-        scopes: dict[int, Scope]
-        closures: dict[str, frozenset[str]]
-        nested: dict[str, ast.AST]
-        holders: Holders
-        globals: set[str]
-
-        def expr(self, node: ast.expr | None, state: State) -> Val | None: ...
-        def report(self, node: ast.AST, code: str, **fields: object) -> None: ...
-        def _gone(self, value: Val, state: State) -> str: ...
-        def _hazard(self, value: Val, expires_on_exit: bool) -> str: ...
 
     _commits: list[tuple[int, str]] | None = None
     _calls: list[ast.Call] = []  # noqa: RUF012 - replaced per flow, never mutated
     _commit_writes: frozenset[tuple[str, str]] = frozenset()
 
-    def _write(self, target: ast.Attribute, state: State) -> None:
+    def write(self, target: ast.Attribute, state: State) -> None:
         """DBS004: an attribute write on an object without a live session. A write followed by
         a ``commit()``/``flush()`` is meant for the database, so it is reported even when the
         object is read again; an object that may be a transient copy (``inferred``) is reported
@@ -65,7 +49,7 @@ class StoreChecks:
             return
         if base.model is not None and not base.model.mapped(target.attr):
             return  # a plain Python attribute: not a lost write
-        gone = self._gone(base, state)
+        gone = self.gone(base, state)
         if gone:
             if base.model is None and not base.detached_source:
                 return
@@ -163,7 +147,7 @@ class StoreChecks:
                 return True
         return False
 
-    def _store(self, target: ast.expr, value: Val | None, state: State, value_node: ast.expr | None) -> None:
+    def store(self, target: ast.expr, value: Val | None, state: State, value_node: ast.expr | None) -> None:
         """DBS006: an ORM object stored where it outlives its session."""
         if value is None or not value.is_orm() or value.scope < 0:
             return
@@ -232,7 +216,7 @@ class StoreChecks:
         return owner if method and "." not in method and owner in self.holders.classes else ""
 
     # -- hand-offs: tasks and streaming responses ----------------------------------------------
-    def _check_handoff(self, node: ast.Call, values: list[Val | None], state: State) -> None:
+    def check_handoff(self, node: ast.Call, values: list[Val | None], state: State) -> None:
         """DBS006: an ORM object handed to a background task, a new task or a streaming response
         that can fail with it (a lazy relationship read, an expired object read, a write), or
         appended to a long-lived container."""
@@ -368,7 +352,7 @@ class StoreChecks:
         scope = self.scopes[value.scope]
         expires = scope.commits_on_exit and scope.expire_on_commit
         if uses is None:
-            return self._hazard(value, expires) == "expired"
+            return self.hazard(value, expires) == "expired"
         reads, writes = uses
         model = value.model
         if model is None:
@@ -382,7 +366,7 @@ class StoreChecks:
         risky = (model.lazy_relationships() - value.loaded) | model.touching_members
         return bool(reads & risky)
 
-    def _cached_return(self, node: ast.expr, value: Val | None) -> None:
+    def cached_return(self, node: ast.expr, value: Val | None) -> None:
         """DBS006: an ORM object returned by an ``lru_cache``/``cache`` function is kept by the
         cache and handed to later callers after its session is gone."""
         if value is None or not value.is_orm() or value.scope < 0:
@@ -442,6 +426,8 @@ class Holders:
         self.singletons: dict[str, str] = {}
         self.classes: set[str] = set()
         self.class_containers: dict[str, set[str]] = {}
+        # Per-module memo of ExpressionFlow._eager_in: function name -> relationships it eager-loads.
+        self.eager_by_function: dict[str, frozenset[str]] = {}
         body = ctx.tree.body
         classes = {stmt.name: stmt for stmt in body if isinstance(stmt, ast.ClassDef)}
         self.classes = set(classes)

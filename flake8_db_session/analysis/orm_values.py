@@ -11,9 +11,16 @@ import ast
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Protocol
 
 from .context import own_walk
 from .models import ModelInfo
+
+if TYPE_CHECKING:
+    from .context import ModuleContext
+    from .models import ModelResolver
+    from .orm_services import ServiceResolver
+    from .orm_stores import Holders
 
 # Kinds of abstract values.
 ORM, MANY, SESSION, QUERY, RESULT, SCALARS = "orm", "many", "session", "query", "result", "scalars"
@@ -198,3 +205,43 @@ def used_as_sessions(function: ast.AST, candidates: list[str]) -> list[str]:
 
 def _is_none(node: ast.expr) -> bool:
     return isinstance(node, ast.Constant) and node.value is None
+
+
+class FlowHost(Protocol):
+    """What the rule pieces of the flow analysis (``ExpressionFlow``, ``StoreChecks``) share: the
+    function being analyzed, its scopes and resolvers, and the operations each piece offers the
+    others. ``FunctionFlow`` (escapes.py) is the one implementation."""
+
+    ctx: ModuleContext
+    models: ModelResolver
+    services: ServiceResolver
+    holders: Holders
+    function: ast.AST
+    qualname: str
+    persists: frozenset[str]
+    scopes: dict[int, Scope]
+    closures: dict[str, frozenset[str]]
+    nested: dict[str, ast.AST]
+    globals: set[str]
+
+    def report(self, node: ast.AST, code: str, **fields: object) -> None: ...
+    def bind(self, target: ast.expr, value: Val | None, state: State, value_node: ast.expr | None = None) -> None: ...
+    def gone(self, value: Val, state: State) -> str: ...
+    def hazard(self, value: Val, expires_on_exit: bool) -> str: ...
+    def escape(self, node: ast.expr, value: Val | None, state: State, returning: bool) -> None: ...
+    # ExpressionFlow
+    def expr(self, node: ast.expr | None, state: State) -> Val | None: ...
+    def element(self, value: Val | None) -> Val | None: ...
+    def commit_scope(self, scope_id: int, state: State) -> None: ...
+    def close_scope(self, scope_id: int, state: State, line: int) -> None: ...
+    # StoreChecks
+    def write(self, target: ast.Attribute, state: State) -> None: ...
+    def store(self, target: ast.expr, value: Val | None, state: State, value_node: ast.expr | None) -> None: ...
+    def check_handoff(self, node: ast.Call, values: list[Val | None], state: State) -> None: ...
+    def cached_return(self, node: ast.expr, value: Val | None) -> None: ...
+
+
+if TYPE_CHECKING:
+    FlowPiece = FlowHost  # the pieces are typed against the host they are mixed into
+else:
+    FlowPiece = object
