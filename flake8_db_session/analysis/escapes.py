@@ -14,6 +14,7 @@ import re
 from dataclasses import replace
 
 from ..rules import format_message
+from .astutil import free_names, short_text
 from .context import ModuleContext, own_walk
 from .findings import Finding
 from .models import ModelResolver
@@ -22,15 +23,13 @@ from .orm_gate import Gate
 from .orm_services import ServiceResolver
 from .orm_stores import Holders, StoreChecks
 from .orm_values import (
-    _BORROWED_CONNECTIONS,
+    BORROWED_CONNECTIONS,
     MANY,
     SCALARS,
     SESSION,
     Scope,
     State,
     Val,
-    _free_names,
-    _text,
     join,
     session_like,
     used_as_sessions,
@@ -303,7 +302,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         return (
             isinstance(bind, ast.Call)
             and isinstance(bind.func, ast.Attribute)
-            and bind.func.attr in _BORROWED_CONNECTIONS
+            and bind.func.attr in BORROWED_CONNECTIONS
         )
 
     def _assigned_in_function(self, name: str) -> ast.expr | None:
@@ -337,7 +336,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
             else:
                 state.env[target.id] = value
             if target.id in self.globals and value is not None and value.is_orm() and value.scope >= 0:
-                self.report(target, "DBS006", name=_text(value_node or target), target=f"module global {target.id}")
+                self.report(target, "DBS006", name=short_text(value_node or target), target=f"module global {target.id}")
         elif isinstance(target, (ast.Tuple, ast.List)):
             elements = value_node.elts if isinstance(value_node, (ast.Tuple, ast.List)) else None
             # ``first, second = teams`` unpacks instances of the same scope.
@@ -378,7 +377,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
             return
         expires = closing and scope.commits_on_exit and scope.expire_on_commit
         if self.hazard(value, expires):
-            self.report(node, "DBS003", name=_text(node), session=scope.session or "session")
+            self.report(node, "DBS003", name=short_text(node), session=scope.session or "session")
 
     def _Raise(self, node: ast.Raise, state: State) -> None:
         for child in (node.exc, node.cause):
@@ -405,7 +404,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
     def _FunctionDef(self, node: ast.AST, state: State) -> State:
         state.env.pop(node.name, None)  # type: ignore[attr-defined]
         if not isinstance(node, ast.ClassDef):
-            self.closures[node.name] = _free_names(node)  # type: ignore[attr-defined]
+            self.closures[node.name] = free_names(node)  # type: ignore[attr-defined]
             self.nested[node.name] = node  # type: ignore[attr-defined]
         return state
 

@@ -11,31 +11,29 @@ import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
+from .astutil import is_none, last_name, short_text
 from .context import _statements, walk
 from .models import ModelInfo
 from .names import matches_configured
 from .orm_values import (
-    _ALL,
-    _CHAIN,
-    _LOADERS,
-    _ONE,
-    _REOPENING,
-    _SAME_ITEMS,
+    ALL,
+    CHAIN,
+    LOADERS,
     MANY,
+    ONE,
     ORM,
     QUERY,
+    REOPENING,
     RESULT,
+    SAME_ITEMS,
     SCALARS,
     SESSION,
     FlowPiece,
     State,
     Val,
-    _harmless,
-    _is_none,
-    _last_name,
-    _loaded_by,
-    _refreshed,
-    _text,
+    harmless_call,
+    loaded_by,
+    refreshed_names,
 )
 
 
@@ -109,7 +107,7 @@ class ExpressionFlow(FlowPiece):
 
     def _session_call(self, call: ast.Call, method: str, session: Val, state: State) -> Val | None:
         scope_id = session.scope
-        if scope_id in state.closed and method in _REOPENING:
+        if scope_id in state.closed and method in REOPENING:
             scope = self.scopes[scope_id]
             self.report(call, "DBS007", session=scope.session, close_line=state.closed[scope_id])
             del state.closed[scope_id]  # SQLAlchemy reopens it: its objects are attached again
@@ -135,7 +133,7 @@ class ExpressionFlow(FlowPiece):
                 if method == "expire":
                     state.env[first.id] = replace(value, expired=True, loaded=frozenset())
                 elif method == "refresh":  # refresh(x, ["members"]) also loads those relationships
-                    state.env[first.id] = replace(value, expired=False, loaded=value.loaded | _refreshed(call))
+                    state.env[first.id] = replace(value, expired=False, loaded=value.loaded | refreshed_names(call))
                 elif method == "add" and value.scope < 0:
                     state.env[first.id] = replace(value, scope=scope_id, inferred="")
                 elif method == "expunge":
@@ -193,9 +191,9 @@ class ExpressionFlow(FlowPiece):
         if isinstance(node, ast.IfExp):
             self.expr(node.test, state)
             yes, no = self.expr(node.body, state), self.expr(node.orelse, state)
-            if _is_none(node.orelse):
+            if is_none(node.orelse):
                 return yes
-            if _is_none(node.body):
+            if is_none(node.body):
                 return no
             return yes if yes == no else None
         if isinstance(node, ast.NamedExpr):
@@ -266,7 +264,7 @@ class ExpressionFlow(FlowPiece):
         gone = self.gone(base, state)
         raised = False
         unloaded = self._unloaded(model, attribute, base) if model is not None else _NOTHING
-        name = _text(node.value)
+        name = short_text(node.value)
         if unloaded.raising and (base.scope >= 0 or base.detached_source):
             # lazy="raise": no load on access at all, with or without a session.
             self.report(node, "DBS005", name=name, attribute=attribute, **_raise_message(unloaded.raising))
@@ -354,7 +352,7 @@ class ExpressionFlow(FlowPiece):
         args = [self.expr(arg, state) for arg in node.args]
         kwargs = [self.expr(keyword.value, state) for keyword in node.keywords]
         self.check_handoff(node, args + kwargs, state)
-        if not _harmless(func):
+        if not harmless_call(func):
             for arg in (*node.args, *(k.value for k in node.keywords)):
                 self._may_load(arg, state)
         qualified = self.ctx.names.qualify(func) if isinstance(func, (ast.Name, ast.Attribute)) else None
@@ -364,16 +362,16 @@ class ExpressionFlow(FlowPiece):
                 return found
         if qualified:
             last = qualified.rpartition(".")[2]
-            if last in _SAME_ITEMS and len(node.args) == 1 and self.ctx.names.is_unbound(last):
+            if last in SAME_ITEMS and len(node.args) == 1 and self.ctx.names.is_unbound(last):
                 first = args[0]
                 return replace(first, kind=MANY) if first is not None and first.is_orm() else None
             if last == "select" and len(node.args) == 1:
                 model = self._model_of(node.args[0])
                 return Val(QUERY, -1, model) if model is not None else None
-            if last in _LOADERS:
+            if last in LOADERS:
                 return None
             if self.ctx.settings.detached_sources and matches_configured(qualified, self.ctx.settings.detached_sources):
-                return Val(ORM, -1, self._returned_model(func), detached_source=_text(func))
+                return Val(ORM, -1, self._returned_model(func), detached_source=short_text(func))
             model = self.models.model(qualified) if last[:1].isupper() else None
             if model is not None:
                 return Val(ORM, -1, model)  # a new, transient instance
@@ -451,7 +449,7 @@ class ExpressionFlow(FlowPiece):
             return None
         many, model, builder = transient
         via = "" if builder == (member or owner.rpartition(".")[2]) else f" (through {builder}())"
-        return Val(MANY if many else ORM, -1, model, inferred=f"{_text(func)}(){via}")
+        return Val(MANY if many else ORM, -1, model, inferred=f"{short_text(func)}(){via}")
 
     def _method_owner(self) -> str:
         """The qualified class of the method being analyzed ("" for a function)."""
@@ -519,7 +517,7 @@ class ExpressionFlow(FlowPiece):
                     is_instance = (
                         isinstance(value, ast.Call)
                         and isinstance(value.func, (ast.Name, ast.Attribute))
-                        and _last_name(value.func)[:1].isupper()
+                        and last_name(value.func)[:1].isupper()
                     )
                     seen[name] = value if is_instance and name not in seen else None  # type: ignore[assignment]
                 elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor)):
@@ -538,7 +536,7 @@ class ExpressionFlow(FlowPiece):
     def _model_method_result(self, func: ast.Attribute, args: list[Val | None]) -> Val | None:
         """``Team.find_by_id(team_id, session)``: a model's method annotated to return a model,
         given a session, returns an instance of that session."""
-        if not isinstance(func.value, (ast.Name, ast.Attribute)) or not _last_name(func.value)[:1].isupper():
+        if not isinstance(func.value, (ast.Name, ast.Attribute)) or not last_name(func.value)[:1].isupper():
             return None
         owner = self._model_of(func.value)
         target = owner.returns.get(func.attr) if owner is not None else None
@@ -569,7 +567,7 @@ class ExpressionFlow(FlowPiece):
                 if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == name:
                     for node in walk(stmt):
                         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "options":
-                            loaded |= _loaded_by(node)
+                            loaded |= loaded_by(node)
             cached[name] = frozenset(loaded)
         return cached[name]
 
@@ -578,9 +576,9 @@ class ExpressionFlow(FlowPiece):
             self.expr(arg, state)
         for keyword in node.keywords:
             self.expr(keyword.value, state)
-        if method in _CHAIN:
+        if method in CHAIN:
             if method == "options":
-                return replace(receiver, loaded=receiver.loaded | _loaded_by(node))
+                return replace(receiver, loaded=receiver.loaded | loaded_by(node))
             return receiver
         if receiver.kind == RESULT:
             if method == "scalars":
@@ -588,8 +586,8 @@ class ExpressionFlow(FlowPiece):
             if method in ("scalar", "scalar_one", "scalar_one_or_none"):
                 return replace(receiver, kind=ORM)
             return None  # rows, not instances
-        if method in _ONE:
+        if method in ONE:
             return replace(receiver, kind=ORM) if receiver.scope >= 0 else None
-        if method in _ALL:
+        if method in ALL:
             return replace(receiver, kind=MANY) if receiver.scope >= 0 else None
         return None

@@ -9,6 +9,7 @@ import ast
 import re
 from bisect import bisect_left
 
+from .astutil import last_name, short_text
 from .context import (
     ModuleContext,
     own_walk,
@@ -18,16 +19,14 @@ from .context import (
     word_lines,
 )
 from .orm_values import (
-    _STATE_HOLDERS,
-    _STREAMING,
-    _TASK_CALLS,
     ORM,
+    STATE_HOLDERS,
+    STREAMING,
+    TASK_CALLS,
     FlowPiece,
     State,
     Val,
-    _harmless,
-    _last_name,
-    _text,
+    harmless_call,
     session_like,
 )
 
@@ -57,18 +56,18 @@ class StoreChecks(FlowPiece):
                 return
             commit = self._committed_after(target.lineno, target.value)
             if commit and self._first_write_before(target, commit) or not commit and not self._used_after(target.value, target.lineno):
-                self.report(target, "DBS004", name=_text(target.value), attribute=target.attr, why=gone)
+                self.report(target, "DBS004", name=short_text(target.value), attribute=target.attr, why=gone)
             return
         if base.inferred and base.model is not None and not self._reattached_later(target.value):
             commit = self._committed_after(target.lineno, target.value)
             if commit and self._first_write_before(target, commit):
-                name = _text(target.value)
+                name = short_text(target.value)
                 why = f"{name} may be a new object from {base.inferred} that no session holds, which {commit} does not save"
                 self.report(target, "DBS004", name=name, attribute=target.attr, why=why)
 
     def _first_write_before(self, target: ast.Attribute, commit: str) -> bool:
         """One finding per object and commit: the first write the commit was meant to save."""
-        key = (_text(target.value), commit)
+        key = (short_text(target.value), commit)
         if key in self._commit_writes:
             return False
         self._commit_writes = self._commit_writes | {key}
@@ -92,8 +91,8 @@ class StoreChecks(FlowPiece):
                     and not node.args
                     and session_like(node.func.value)
                 ):
-                    commits.append((node.lineno, f"{_text(node.func)}() on line {node.lineno}"))
-                elif not _harmless(node.func):
+                    commits.append((node.lineno, f"{short_text(node.func)}() on line {node.lineno}"))
+                elif not harmless_call(node.func):
                     calls.append(node)
             self._commits = sorted(commits)
             self._calls = calls
@@ -153,13 +152,13 @@ class StoreChecks(FlowPiece):
             return
         where = self._long_lived(target)
         if where:
-            self.report(target, "DBS006", name=_text(value_node or target), target=where)
+            self.report(target, "DBS006", name=short_text(value_node or target), target=where)
 
     def _long_lived(self, target: ast.expr) -> str:
         if isinstance(target, ast.Attribute):
             holder = target.value
-            if isinstance(holder, ast.Attribute) and holder.attr in _STATE_HOLDERS:
-                return f"{_text(holder)}.{target.attr}"
+            if isinstance(holder, ast.Attribute) and holder.attr in STATE_HOLDERS:
+                return f"{short_text(holder)}.{target.attr}"
             return self._held_by_instance(target) or self._class_attribute(target)
         if isinstance(target, ast.Subscript):
             return self._outliving(target.value)
@@ -171,8 +170,8 @@ class StoreChecks(FlowPiece):
         if isinstance(holder, ast.Name) and self._module_level(holder.id):
             return f"module-level {holder.id}"
         if isinstance(holder, ast.Attribute):
-            if isinstance(holder.value, ast.Attribute) and holder.value.attr in _STATE_HOLDERS:
-                return _text(holder)
+            if isinstance(holder.value, ast.Attribute) and holder.value.attr in STATE_HOLDERS:
+                return short_text(holder)
             return self._held_by_instance(holder) or self._class_attribute(holder) or self._class_container(holder)
         return ""
 
@@ -186,7 +185,7 @@ class StoreChecks(FlowPiece):
         if not owner or not (isinstance(node.value, ast.Name) and node.value.id == "self"):
             return ""
         how = self.holders.singletons.get(owner)
-        return f"{_text(node)} of the {how} {owner} instance" if how else ""
+        return f"{short_text(node)} of the {how} {owner} instance" if how else ""
 
     def _class_attribute(self, node: ast.Attribute) -> str:
         """``cls.x``/``Class.x`` of a class of this module: shared by every instance, for good."""
@@ -221,9 +220,9 @@ class StoreChecks(FlowPiece):
         that can fail with it (a lazy relationship read, an expired object read, a write), or
         appended to a long-lived container."""
         func = node.func
-        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-        if name in _TASK_CALLS or _STREAMING.search(name):
-            carried = self._carried(node, state, streaming=name not in _TASK_CALLS)
+        name = last_name(func)
+        if name in TASK_CALLS or STREAMING.search(name):
+            carried = self._carried(node, state, streaming=name not in TASK_CALLS)
             if carried is not None:
                 self.report(node, "DBS006", name=carried, target=f"{name}()")
             return
@@ -232,7 +231,7 @@ class StoreChecks(FlowPiece):
             if where:
                 for arg, value in zip(node.args, values):
                     if value is not None and value.is_orm() and value.scope >= 0:
-                        self.report(node, "DBS006", name=_text(arg), target=where)
+                        self.report(node, "DBS006", name=short_text(arg), target=where)
                         return
 
     def _carried(self, node: ast.Call, state: State, streaming: bool = False) -> str | None:
@@ -270,7 +269,7 @@ class StoreChecks(FlowPiece):
             if isinstance(arg, ast.Starred):
                 arg = arg.value
             if isinstance(arg, ast.Call):
-                if _last_name(arg.func) in _TASK_CALLS:
+                if last_name(arg.func) in TASK_CALLS:
                     push_arguments(arg)
                     continue
                 pending.extend((a, arg.func, i) for i, a in enumerate(arg.args))
@@ -338,7 +337,7 @@ class StoreChecks(FlowPiece):
         for node in nodes:
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in tracked:
                 (writes if isinstance(node.ctx, ast.Store) else reads).add(node.attr)
-            elif isinstance(node, ast.Call) and not _harmless(node.func):
+            elif isinstance(node, ast.Call) and not harmless_call(node.func):
                 for arg in (*node.args, *(k.value for k in node.keywords)):
                     if isinstance(arg, ast.Name) and arg.id in tracked:
                         reads.add("*")
@@ -374,7 +373,7 @@ class StoreChecks(FlowPiece):
         decorator = cache_decorator(self.function)
         if decorator:
             name = getattr(self.function, "name", "function")
-            self.report(node, "DBS006", name=_text(node), target=f"the {decorator} of {name}()")
+            self.report(node, "DBS006", name=short_text(node), target=f"the {decorator} of {name}()")
 
     @property
     def _locals(self) -> set[str]:
@@ -404,7 +403,7 @@ def cache_decorator(function: ast.AST) -> str:
     ``cached_property``, which lives with its instance), or ""."""
     for decorator in getattr(function, "decorator_list", ()):
         target = decorator.func if isinstance(decorator, ast.Call) else decorator
-        name = _last_name(target)
+        name = last_name(target)
         if name in _CACHE_DECORATORS and name != "cached_property":
             return name
     return ""
@@ -413,7 +412,7 @@ def cache_decorator(function: ast.AST) -> str:
 def _is_container(value: ast.expr | None) -> bool:
     if isinstance(value, (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)):
         return True
-    return isinstance(value, ast.Call) and bool(_CONTAINER_CALLS.match(_last_name(value.func)))
+    return isinstance(value, ast.Call) and bool(_CONTAINER_CALLS.match(last_name(value.func)))
 
 
 class Holders:
@@ -436,7 +435,7 @@ class Holders:
             names = [t.id for t in targets if isinstance(t, ast.Name)]
             if not names:
                 continue
-            callee = _last_name(value.func) if isinstance(value, ast.Call) else ""
+            callee = last_name(value.func) if isinstance(value, ast.Call) else ""
             if callee in classes:
                 self.singletons.setdefault(callee, "module-level")
             elif _is_container(value):
@@ -469,11 +468,11 @@ class Holders:
                 declared = {n for node in nodes if isinstance(node, ast.Global) for n in node.names}
                 for node in nodes:
                     if declared and isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
-                        callee = _last_name(node.value.func)
+                        callee = last_name(node.value.func)
                         if callee in classes and any(isinstance(t, ast.Name) and t.id in declared for t in node.targets):
                             self.singletons.setdefault(callee, "singleton")
                     elif cached and isinstance(node, ast.Return) and isinstance(node.value, ast.Call):
-                        callee = _last_name(node.value.func)
+                        callee = last_name(node.value.func)
                         if callee in classes:
                             self.singletons.setdefault(callee, "cached")
             elif isinstance(stmt, ast.ClassDef) and stmt.name in classes:
@@ -483,7 +482,7 @@ class Holders:
                 )
                 for node in statements:
                     if isinstance(node, ast.Assign) and any(
-                        isinstance(t, ast.Attribute) and t.attr.endswith("instance") and _last_name(t.value) in ("cls", name)
+                        isinstance(t, ast.Attribute) and t.attr.endswith("instance") and last_name(t.value) in ("cls", name)
                         for t in node.targets
                     ):
                         self.singletons.setdefault(name, "singleton")
