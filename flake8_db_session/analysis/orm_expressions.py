@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -114,48 +115,61 @@ class ExpressionFlow(FlowPiece):
         args = [self.expr(arg, state) for arg in call.args]
         for keyword in call.keywords:
             self.expr(keyword.value, state)
+        effect = _SESSION_EFFECTS.get(method)
+        return effect(self, call, method, scope_id, args, state) if effect is not None else None
+
+    # Session methods, by name: their effect on the state and the value they return.
+    def _closed_by(self, call: ast.Call, method: str, scope_id: int, args: list[Val | None], state: State) -> Val | None:
+        self.close_scope(scope_id, state, call.lineno)
+        return None
+
+    def _committed_by(self, call: ast.Call, method: str, scope_id: int, args: list[Val | None], state: State) -> Val | None:
+        self.commit_scope(scope_id, state)
+        return None
+
+    def _expired_by(self, call: ast.Call, method: str, scope_id: int, args: list[Val | None], state: State) -> Val | None:
+        """``rollback()``, ``expire_all()``: every instance of the session is expired."""
+        self._expire_all(scope_id, state)
+        return None
+
+    def _instance_effect(self, call: ast.Call, method: str, scope_id: int, args: list[Val | None], state: State) -> Val | None:
+        """``expire(x)``, ``refresh(x)``, ``add(x)``, ``expunge(x)`` on a named instance."""
         first = call.args[0] if call.args else None
-        if method == "close":
-            self.close_scope(scope_id, state, call.lineno)
+        if not isinstance(first, ast.Name):
             return None
-        if method == "commit":
-            self.commit_scope(scope_id, state)
-            return None
-        if method == "rollback":
-            self._expire_all(scope_id, state)
-            return None
-        if method == "expire_all":
-            self._expire_all(scope_id, state)
-            return None
-        if method in ("expire", "refresh", "add", "expunge") and isinstance(first, ast.Name):
-            value = state.env.get(first.id)
-            if value is not None and value.is_orm():
-                if method == "expire":
-                    state.env[first.id] = replace(value, expired=True, loaded=frozenset())
-                elif method == "refresh":  # refresh(x, ["members"]) also loads those relationships
-                    state.env[first.id] = replace(value, expired=False, loaded=value.loaded | refreshed_names(call))
-                elif method == "add" and value.scope < 0:
-                    state.env[first.id] = replace(value, scope=scope_id, inferred="")
-                elif method == "expunge":
-                    state.env.pop(first.id, None)
-            return None
-        if method in ("get", "get_one"):
-            model = self._model_of(first)
-            return Val(ORM, scope_id, model) if model is not None else None
-        if method == "merge" and args and args[0] is not None and args[0].is_orm():
+        value = state.env.get(first.id)
+        if value is not None and value.is_orm():
+            if method == "expire":
+                state.env[first.id] = replace(value, expired=True, loaded=frozenset())
+            elif method == "refresh":  # refresh(x, ["members"]) also loads those relationships
+                state.env[first.id] = replace(value, expired=False, loaded=value.loaded | refreshed_names(call))
+            elif method == "add" and value.scope < 0:
+                state.env[first.id] = replace(value, scope=scope_id, inferred="")
+            elif method == "expunge":
+                state.env.pop(first.id, None)
+        return None
+
+    def _loaded_by_key(self, call: ast.Call, method: str, scope_id: int, args: list[Val | None], state: State) -> Val | None:
+        """``get(Model, id)``, ``get_one(Model, id)``."""
+        model = self._model_of(call.args[0] if call.args else None)
+        return Val(ORM, scope_id, model) if model is not None else None
+
+    def _merged(self, call: ast.Call, method: str, scope_id: int, args: list[Val | None], state: State) -> Val | None:
+        if args and args[0] is not None and args[0].is_orm():
             return replace(args[0], scope=scope_id, expired=False, detached_source="", inferred="")
-        if method == "query" and len(call.args) == 1:
-            model = self._model_of(first)
-            return Val(QUERY, scope_id, model) if model is not None else None
-        if method in ("execute", "stream") and args and args[0] is not None and args[0].kind == QUERY:
-            return replace(args[0], kind=RESULT, scope=scope_id)
-        if method == "exec" and args and args[0] is not None and args[0].kind == QUERY:
-            # SQLModel's ``session.exec(select(Hero))``: the instances, like ``scalars``
-            return replace(args[0], kind=SCALARS, scope=scope_id)
-        if method in ("scalars", "stream_scalars") and args and args[0] is not None and args[0].kind == QUERY:
-            return replace(args[0], kind=SCALARS, scope=scope_id)
-        if method == "scalar" and args and args[0] is not None and args[0].kind == QUERY:
-            return replace(args[0], kind=ORM, scope=scope_id)
+        return None
+
+    def _queried(self, call: ast.Call, method: str, scope_id: int, args: list[Val | None], state: State) -> Val | None:
+        """``query(Model)`` (1.4 style)."""
+        if len(call.args) != 1:
+            return None
+        model = self._model_of(call.args[0])
+        return Val(QUERY, scope_id, model) if model is not None else None
+
+    def _executed(self, call: ast.Call, method: str, scope_id: int, args: list[Val | None], state: State) -> Val | None:
+        """``execute(select(Model))`` and its kin: rows, instances or one instance of the session."""
+        if args and args[0] is not None and args[0].kind == QUERY:
+            return replace(args[0], kind=_EXECUTED_KIND[method], scope=scope_id)
         return None
 
     def _model_of(self, node: ast.expr | None) -> ModelInfo | None:
@@ -591,3 +605,21 @@ class ExpressionFlow(FlowPiece):
         if method in ALL:
             return replace(receiver, kind=MANY) if receiver.scope >= 0 else None
         return None
+
+
+# What ``session.<method>(...)`` does, by method name (``ExpressionFlow._session_call``).
+_SessionEffect = Callable[[ExpressionFlow, ast.Call, str, int, "list[Val | None]", State], "Val | None"]
+_SESSION_EFFECTS: dict[str, _SessionEffect] = {
+    "close": ExpressionFlow._closed_by,
+    "commit": ExpressionFlow._committed_by,
+    "rollback": ExpressionFlow._expired_by,
+    "expire_all": ExpressionFlow._expired_by,
+    **dict.fromkeys(("expire", "refresh", "add", "expunge"), ExpressionFlow._instance_effect),
+    "get": ExpressionFlow._loaded_by_key,
+    "get_one": ExpressionFlow._loaded_by_key,
+    "merge": ExpressionFlow._merged,
+    "query": ExpressionFlow._queried,
+    **dict.fromkeys(("execute", "stream", "exec", "scalars", "stream_scalars", "scalar"), ExpressionFlow._executed),
+}
+# SQLModel's ``session.exec(select(Hero))`` gives the instances, like ``scalars``.
+_EXECUTED_KIND = {"execute": RESULT, "stream": RESULT, "exec": SCALARS, "scalars": SCALARS, "stream_scalars": SCALARS, "scalar": ORM}
