@@ -357,10 +357,9 @@ class ExpressionFlow(FlowPiece):
         if isinstance(func, ast.Attribute):
             receiver = self.expr(func.value, state)
             if receiver is not None:
-                if receiver.kind == SESSION:
-                    return self._session_call(node, func.attr, receiver, state)
-                if receiver.kind in (QUERY, RESULT, SCALARS):
-                    return self._chain(node, func.attr, receiver, state)
+                method_call = _METHOD_CALLS.get(receiver.kind)
+                if method_call is not None:
+                    return method_call(self, node, func.attr, receiver, state)
                 if receiver.kind == ORM:
                     self._read(func, receiver, state)
         args = [self.expr(arg, state) for arg in node.args]
@@ -623,3 +622,12 @@ _SESSION_EFFECTS: dict[str, _SessionEffect] = {
 }
 # SQLModel's ``session.exec(select(Hero))`` gives the instances, like ``scalars``.
 _EXECUTED_KIND = {"execute": RESULT, "stream": RESULT, "exec": SCALARS, "scalars": SCALARS, "stream_scalars": SCALARS, "scalar": ORM}
+
+# A method called on a session, or on a query or result of one, by the receiver's kind.
+_MethodCall = Callable[[ExpressionFlow, ast.Call, str, Val, State], "Val | None"]
+_METHOD_CALLS: dict[str, _MethodCall] = {
+    SESSION: ExpressionFlow._session_call,
+    QUERY: ExpressionFlow._chain,
+    RESULT: ExpressionFlow._chain,
+    SCALARS: ExpressionFlow._chain,
+}
