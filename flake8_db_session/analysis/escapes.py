@@ -5,6 +5,11 @@ session, an ORM object or a container of them (and from which scope), which scop
 Branches are analyzed separately and joined; a fact survives a join only if every branch that
 falls through agrees on it, so a value bound in a sibling block, or closed on one path only,
 never produces a finding (precision over recall).
+
+Where each code is reported (one ``# == DBSnnn`` section each; messages in rules.py):
+DBS003 ``FunctionFlow.escape`` here; DBS004 ``StoreChecks.write`` and DBS006 ``StoreChecks`` in
+orm_stores.py; DBS005 and DBS009 ``ExpressionFlow._read`` and DBS007 ``ExpressionFlow._reopened``
+in orm_expressions.py; DBS008 ``FunctionFlow.inline_acquisitions`` here and ``scopes.unclosed``.
 """
 
 from __future__ import annotations
@@ -251,6 +256,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
                 return Val(SESSION, self._new_scope("", "manual", ScopeSpec("", False, expire, True)))
         return self.expr(value_node, state)
 
+    # == DBS008: a session acquired without a guaranteed close (with scopes.unclosed) =========
     def provider_next(self, call: ast.expr) -> tuple[str, ast.Call] | None:
         """``next(get_db())``, or ``next(gen)`` with ``gen = get_db()`` in this function, where
         ``get_db`` is a configured or discovered session provider: (the provider as written, its call)."""
@@ -335,8 +341,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
                 state.env.pop(target.id, None)
             else:
                 state.env[target.id] = value
-            if target.id in self.globals and value is not None and value.is_orm() and value.scope >= 0:
-                self.report(target, "DBS006", name=short_text(value_node or target), target=f"module global {target.id}")
+            self.store_in_global(target, value, value_node)
         elif isinstance(target, (ast.Tuple, ast.List)):
             elements = value_node.elts if isinstance(value_node, (ast.Tuple, ast.List)) else None
             # ``first, second = teams`` unpacks instances of the same scope.
@@ -365,6 +370,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
             self.escape(node.value, value, state, returning=True)
             self.cached_return(node.value, value)
 
+    # == DBS003: an ORM object returned or yielded out of its scope ==========================
     def escape(self, node: ast.expr, value: Val | None, state: State, returning: bool) -> None:
         """DBS003: an ORM value handed to code that runs after its session closed."""
         if value is None or not value.is_orm() or value.scope < 0:

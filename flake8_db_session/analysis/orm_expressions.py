@@ -106,12 +106,16 @@ class ExpressionFlow(FlowPiece):
     def close_scope(self, scope_id: int, state: State, line: int) -> None:
         state.closed.setdefault(scope_id, line)
 
-    def _session_call(self, call: ast.Call, method: str, session: Val, state: State) -> Val | None:
-        scope_id = session.scope
+    # == DBS007: a session used after its close() ===============================================
+    def _reopened(self, call: ast.Call, method: str, scope_id: int, state: State) -> None:
         if scope_id in state.closed and method in REOPENING:
             scope = self.scopes[scope_id]
             self.report(call, "DBS007", session=scope.session, close_line=state.closed[scope_id])
             del state.closed[scope_id]  # SQLAlchemy reopens it: its objects are attached again
+
+    def _session_call(self, call: ast.Call, method: str, session: Val, state: State) -> Val | None:
+        scope_id = session.scope
+        self._reopened(call, method, scope_id, state)
         args = [self.expr(arg, state) for arg in call.args]
         for keyword in call.keywords:
             self.expr(keyword.value, state)
@@ -264,6 +268,7 @@ class ExpressionFlow(FlowPiece):
                 state.env[name] = after
         return replace(value, kind=MANY) if value is not None and value.is_orm() else None
 
+    # == DBS005 / DBS009: attribute reads after the scope ended, or lazy loads in an async one ==
     def _attribute(self, node: ast.Attribute, state: State) -> Val | None:
         base = self.expr(node.value, state)
         if base is None or base.kind != ORM:

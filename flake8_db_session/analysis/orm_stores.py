@@ -38,6 +38,7 @@ class StoreChecks(FlowPiece):
     _calls: list[ast.Call] = []  # noqa: RUF012 - replaced per flow, never mutated
     _commit_writes: frozenset[tuple[str, str]] = frozenset()
 
+    # == DBS004: a write to an ORM object without a live session ================================
     def write(self, target: ast.Attribute, state: State) -> None:
         """DBS004: an attribute write on an object without a live session. A write followed by
         a ``commit()``/``flush()`` is meant for the database, so it is reported even when the
@@ -146,6 +147,12 @@ class StoreChecks(FlowPiece):
                 return True
         return False
 
+    # == DBS006: an ORM object stored where it outlives its session ==============================
+    def store_in_global(self, target: ast.Name, value: Val | None, value_node: ast.expr | None) -> None:
+        """``global x; x = obj``: the module keeps the instance after its session closed."""
+        if target.id in self.globals and value is not None and value.is_orm() and value.scope >= 0:
+            self.report(target, "DBS006", name=short_text(value_node or target), target=f"module global {target.id}")
+
     def store(self, target: ast.expr, value: Val | None, state: State, value_node: ast.expr | None) -> None:
         """DBS006: an ORM object stored where it outlives its session."""
         if value is None or not value.is_orm() or value.scope < 0:
@@ -214,7 +221,7 @@ class StoreChecks(FlowPiece):
         owner, _, method = self.qualname.partition(".")
         return owner if method and "." not in method and owner in self.holders.classes else ""
 
-    # -- hand-offs: tasks and streaming responses ----------------------------------------------
+    # -- DBS006 continued: hand-offs to tasks and streaming responses, cached returns ----------
     def check_handoff(self, node: ast.Call, values: list[Val | None], state: State) -> None:
         """DBS006: an ORM object handed to a background task, a new task or a streaming response
         that can fail with it (a lazy relationship read, an expired object read, a write), or
