@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 
 
 def last_name(node: ast.expr) -> str:
@@ -48,3 +49,16 @@ def free_names(function: ast.AST) -> frozenset[str]:
         if isinstance(node, ast.Name):
             (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
     return frozenset(read - bound)
+
+
+def closed_names(statements: list[ast.stmt], methods: tuple[str, ...] = ("close",)) -> Iterator[str]:
+    """The names ``x`` of every ``x.close()`` call in the statements, in order, nested ones too."""
+    for stmt in statements:
+        for node in ast.walk(stmt):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in methods
+                and isinstance(node.func.value, ast.Name)
+            ):
+                yield node.func.value.id

@@ -19,7 +19,7 @@ import re
 from dataclasses import replace
 
 from ..rules import format_message
-from .astutil import free_names, short_text
+from .astutil import closed_names, free_names, short_text
 from .context import ModuleContext, own_walk
 from .findings import Finding
 from .models import ModelResolver
@@ -561,17 +561,10 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
 
     def _closed_in_finally(self, finalbody: list[ast.stmt], state: State) -> list[int]:
         found: list[int] = []
-        for stmt in finalbody:
-            for sub in ast.walk(stmt):
-                if (
-                    isinstance(sub, ast.Call)
-                    and isinstance(sub.func, ast.Attribute)
-                    and sub.func.attr == "close"
-                    and isinstance(sub.func.value, ast.Name)
-                ):
-                    value = state.env.get(sub.func.value.id)
-                    if value is not None and value.kind == SESSION and value.scope >= 0:
-                        found.append(value.scope)
+        for name in closed_names(finalbody):
+            value = state.env.get(name)
+            if value is not None and value.kind == SESSION and value.scope >= 0:
+                found.append(value.scope)
         return found
 
     def _Match(self, node: ast.AST, state: State) -> State | None:
