@@ -10,6 +10,7 @@ import ast
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from enum import Enum
 from functools import lru_cache
 
 from .astutil import is_none, last_name, short_text
@@ -87,6 +88,13 @@ def _raise_message(relationships: frozenset) -> dict[str, str]:
         "problem": f'needs relationship {min(relationships)} declared lazy="raise", which raises InvalidRequestError when it was not eager-loaded, inside the session scope too',
         "fix": f"eager-load it in the query (selectinload(...{min(relationships)}))",
     }
+
+
+class _Undecided(Enum):
+    UNDECIDED = 0
+
+
+UNDECIDED = _Undecided.UNDECIDED
 
 
 class ExpressionFlow(FlowPiece):
@@ -380,14 +388,11 @@ class ExpressionFlow(FlowPiece):
                 return found
         if qualified:
             last = qualified.rpartition(".")[2]
-            if last in SAME_ITEMS and len(node.args) == 1 and self.ctx.names.is_unbound(last):
-                first = args[0]
-                return replace(first, kind=MANY) if first is not None and first.is_orm() else None
-            if last == "select" and len(node.args) == 1:
-                model = self._model_of(node.args[0])
-                return Val(QUERY, -1, model) if model is not None else None
-            if last in LOADERS:
-                return None
+            known = _KNOWN_CALLS.get(last)
+            if known is not None:
+                result = known(self, node, last, args)
+                if result is not UNDECIDED:
+                    return result
             if self.ctx.settings.detached_sources and matches_configured(qualified, self.ctx.settings.detached_sources):
                 return Val(ORM, -1, self._returned_model(func), detached_source=short_text(func))
             model = self.models.model(qualified) if last[:1].isupper() else None
@@ -403,6 +408,25 @@ class ExpressionFlow(FlowPiece):
                     if value is not None and value.kind == SESSION:
                         return Val(ORM, value.scope, returned, loaded=self._eager_in(func))
         return self._service_result(func, args + kwargs, state)
+
+    # Calls known by their last name (``_KNOWN_CALLS``): a value, or UNDECIDED to go on resolving.
+    def _same_items(self, node: ast.Call, last: str, args: list[Val | None]) -> Val | None | _Undecided:
+        """``list(teams)``, ``sorted(teams)``: the same instances in another container."""
+        if len(node.args) == 1 and self.ctx.names.is_unbound(last):
+            first = args[0]
+            return replace(first, kind=MANY) if first is not None and first.is_orm() else None
+        return UNDECIDED
+
+    def _select(self, node: ast.Call, last: str, args: list[Val | None]) -> Val | None | _Undecided:
+        """``select(Model)``: a statement a session call turns into instances of it."""
+        if len(node.args) == 1:
+            model = self._model_of(node.args[0])
+            return Val(QUERY, -1, model) if model is not None else None
+        return UNDECIDED
+
+    def _loader_option(self, node: ast.Call, last: str, args: list[Val | None]) -> Val | None | _Undecided:
+        """``selectinload(Team.members)``: an option, never an instance."""
+        return None
 
     def _service_result(self, func: ast.expr, values: list[Val | None], state: State) -> Val | None:
         """``svc.get_team(db, 1)`` where the service (another module's function, a class's
@@ -635,4 +659,12 @@ _METHOD_CALLS: dict[str, _MethodCall] = {
     QUERY: ExpressionFlow._chain,
     RESULT: ExpressionFlow._chain,
     SCALARS: ExpressionFlow._chain,
+}
+
+# Calls known by their last name, before models, detached sources and services are asked.
+_KnownCall = Callable[[ExpressionFlow, ast.Call, str, "list[Val | None]"], "Val | None | _Undecided"]
+_KNOWN_CALLS: dict[str, _KnownCall] = {
+    **dict.fromkeys(SAME_ITEMS, ExpressionFlow._same_items),
+    "select": ExpressionFlow._select,
+    **dict.fromkeys(LOADERS, ExpressionFlow._loader_option),
 }
