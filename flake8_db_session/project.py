@@ -18,6 +18,7 @@ from .analysis.context import ModuleContext, ProjectIndex, SessionAlias
 from .analysis.models import ModuleSummary, summarize_source
 from .analysis.names import resolve_relative
 from .config import Settings
+from . import summary_cache
 
 _V = TypeVar("_V")
 
@@ -201,7 +202,7 @@ def _by_content(cache: dict, key: tuple, compute: Callable[[], _V]) -> _V:
         return cache[key]
     if len(cache) >= _MAX_SUMMARIES_BY_CONTENT:
         cache.clear()
-    value = cache[key] = compute()
+    value = cache[key] = summary_cache.remembered(key, compute)  # other processes' work too
     return value
 
 
@@ -239,6 +240,7 @@ def reset_caches() -> None:
     for cache in (_SUMMARIES_BY_CONTENT, _ALIASES_BY_CONTENT, _INDEXES, _SHARED):
         cache.clear()
     _is_package_dir.cache_clear()
+    summary_cache.reset()
 
 
 def project_index(roots: tuple[str, ...], settings: Settings) -> FileProjectIndex:
