@@ -789,6 +789,10 @@ class _SourceModule:
         self.imports = _imports_only(text, module, self.is_package).imports
         self._instances: dict[str, str] | None = None
         self._defs: dict[str, tuple[int, int, int, bool]] | None = None
+        # Per function: its span, and its parsed context (the same for every caller: this object
+        # lives as long as one project index, so one settings value).
+        self._spans: dict[str, tuple[int, int, bool] | None] = {}
+        self._contexts: dict[str, ModuleContext | None] = {}
 
     def instances(self) -> dict[str, str]:
         if self._instances is None:
@@ -823,11 +827,15 @@ class _SourceModule:
     def span(self, qualname: str) -> tuple[int, int, bool] | None:
         """(start, end) offsets of a top-level function's or a method's text, and whether it is a
         coroutine function."""
+        if qualname in self._spans:
+            return self._spans[qualname]
         found = self._definitions().get(qualname)
-        if found is None:
-            return None
-        start, after_name, indent, is_async = found
-        return start, _block_end(self.text, after_name, indent), is_async
+        span = None
+        if found is not None:
+            start, after_name, indent, is_async = found
+            span = start, _block_end(self.text, after_name, indent), is_async
+        self._spans[qualname] = span
+        return span
 
     def suspends(self, qualname: str) -> bool | None:
         found = self.span(qualname)
@@ -837,7 +845,14 @@ class _SourceModule:
         return _WAITS.search(self.text, start, end) is not None
 
     def helpers(self, qualname: str, ctx: ModuleContext) -> _Helpers | None:
-        """The function alone, parsed, with this module's imports."""
+        """The function alone, parsed (once), with this module's imports; new helpers each time,
+        so what one caller's analysis remembers never answers another's."""
+        if qualname not in self._contexts:
+            self._contexts[qualname] = self._context(qualname, ctx)
+        other = self._contexts[qualname]
+        return _Helpers(other, self) if other is not None else None
+
+    def _context(self, qualname: str, ctx: ModuleContext) -> ModuleContext | None:
         found = self.span(qualname)
         if found is None:
             return None
@@ -857,7 +872,7 @@ class _SourceModule:
         )
         other.names.imports.update(self.imports)
         other.functions = [(function, qualname)]
-        return _Helpers(other, self)
+        return other
 
 
 def _block_end(text: str, after_header: int, indent: int) -> int:
