@@ -281,7 +281,24 @@ class _Flow:
         if isinstance(node, ast.Call):
             state = self._call_parts(node, state)
             return self._call(node, state, awaited=False, line=node.lineno)
-        for child in ast.iter_child_nodes(node):
+        # The common shapes without the generic child iteration (same children, same order).
+        kind = type(node)
+        if kind is ast.Attribute or kind is ast.Starred:
+            return self._expr(node.value, state)  # type: ignore[attr-defined]
+        if kind is ast.Subscript:
+            return self._expr(node.slice, self._expr(node.value, state))  # type: ignore[attr-defined]
+        if kind is ast.BinOp:
+            return self._expr(node.right, self._expr(node.left, state))  # type: ignore[attr-defined]
+        if kind is ast.Compare:
+            state = self._expr(node.left, state)  # type: ignore[attr-defined]
+            children: list = node.comparators  # type: ignore[attr-defined]
+        elif kind is ast.BoolOp:
+            children = node.values  # type: ignore[attr-defined]
+        elif kind is ast.Tuple or kind is ast.List:
+            children = node.elts  # type: ignore[attr-defined]
+        else:
+            children = ast.iter_child_nodes(node)  # type: ignore[assignment]
+        for child in children:
             state = self._expr(child, state)
         return state
 
