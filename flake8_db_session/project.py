@@ -63,6 +63,8 @@ def module_for_path(path: str) -> tuple[str, bool, str]:
 class FileProjectIndex(ProjectIndex):
     """Resolves qualified names against the source files under a set of import roots."""
 
+    _dbs_remember = summary_cache.remember_derived  # helpers' summaries, kept across processes
+
     def __init__(self, roots: tuple[str, ...], settings: Settings, shared: dict | None = None) -> None:
         self.roots = tuple(dict.fromkeys(os.path.abspath(r) for r in roots))
         self.settings = settings

@@ -241,3 +241,72 @@ def test_the_user_cache_directory_follows_the_platform(monkeypatch, tmp_path):
     monkeypatch.setattr(sys, "platform", "win32")
     monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "local"))
     assert summary_cache.cache_dir() == str(tmp_path / "local" / "flake8-db-session" / "Cache")
+
+
+HELD_ROUTES = """\
+from fastapi import APIRouter, Depends
+
+from app.db import get_db
+from app.service import work
+
+router = APIRouter()
+
+
+@router.post("/x")
+async def create(db=Depends(get_db)):
+    return await work(db)
+"""
+HELD_SERVICE = """\
+from app.notify import announce
+
+
+async def work(db):
+    db.execute("select 1")
+    await announce()
+    return 1
+"""
+NOTIFY_QUIET = "async def announce():\n    return None\n"
+NOTIFY_WAITS = "import asyncio\n\n\nasync def announce():\n    await asyncio.sleep(0)\n"
+
+
+def test_a_helper_summary_is_kept_until_a_module_it_read_changes(tmp_path, monkeypatch):
+    app = tmp_path / "app"
+    app.mkdir()
+    for name, text in {
+        "__init__.py": "", "db.py": "def get_db():\n    yield None\n", "routes.py": HELD_ROUTES,
+        "service.py": HELD_SERVICE, "notify.py": NOTIFY_QUIET,
+    }.items():
+        (app / name).write_text(text)
+    routes = app / "routes.py"
+    settings = Settings(root=str(tmp_path))
+    parsed: list[str] = []
+    real_parse = ast.parse
+
+    def counting_parse(source, filename="<unknown>", *args, **kwargs):
+        parsed.append(os.path.basename(str(filename)))
+        return real_parse(source, filename, *args, **kwargs)
+
+    monkeypatch.setattr(ast, "parse", counting_parse)
+
+    def held_across() -> list[str]:
+        project.reset_caches()  # a new process
+        parsed.clear()
+        source = routes.read_text()
+        module, is_package, index = project.context_for_path(str(routes), settings)
+        findings = analyze_tree(
+            real_parse(source), str(routes), settings, source=source, module=module, is_package=is_package, index=index
+        )
+        (finding,) = [f for f in findings if f.code == "DBS001"]
+        return [point.describe() for point in finding.held_across]
+
+    assert held_across() == []  # announce() never gives up the event loop
+    assert "service.py" in parsed  # work() was cut out and parsed
+    assert held_across() == []
+    assert "service.py" not in parsed  # its summary came from the cache
+    (app / "notify.py").write_text(NOTIFY_WAITS)  # a module the summary read, not the helper's own
+    assert held_across() == ["work (via announce)"]
+    assert "service.py" in parsed
+    (app / "notify.py").write_text(NOTIFY_QUIET)
+    assert held_across() == []  # computed again (one entry per helper: the latest)
+    assert held_across() == []
+    assert "service.py" not in parsed

@@ -33,6 +33,7 @@ import textwrap
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from .context import ModuleContext, walk
 from .findings import HELD_TAG, Finding, HeldPoint
@@ -69,6 +70,7 @@ _BLOCKING_HTTP_MODULES = ("requests", "httpx")
 _SYNC_CLIENTS = frozenset({"httpx.Client", "requests.Session", "requests.session", "urllib3.PoolManager"})
 _NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 _MAX_CALL_TEXT = 60
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -671,6 +673,7 @@ class _Helpers:
         parts = qualified.split(".")
         for cut in range(len(parts) - 1, 0, -1):
             module = ".".join(parts[:cut])
+            _note_module(ctx, module)  # whether it exists is part of the answer
             if not ctx.index.is_project_module(module):
                 continue
             head, rest = parts[cut], parts[cut + 1 :]
@@ -943,27 +946,79 @@ def _index_cache(ctx: ModuleContext, name: str) -> dict:
 
 
 def _other_signature(ctx: ModuleContext, module: str, qualname: str) -> _Signature | None:
-    signatures = _index_cache(ctx, "_dbs_held_signatures")
-    key = (module, qualname, ctx.settings)
-    if key not in signatures:
-        signatures[key] = None  # asked again while being computed: unknown, not a loop
+    def compute() -> _Signature | None:
         source = _source_module(ctx, module)
         helpers = source.helpers(qualname, ctx) if source is not None else None
-        signatures[key] = helpers.signature((module, qualname)) if helpers is not None else None
-    return signatures[key]
+        return helpers.signature((module, qualname)) if helpers is not None else None
+
+    return _derived(ctx, "_dbs_held_signatures", ("held-signature", module, qualname), compute)
 
 
 def _other_method_summary(
     ctx: ModuleContext, module: str, qualname: str, session: str, received: str
 ) -> HelperSummary | None:
-    summaries = _index_cache(ctx, "_dbs_held_methods")
-    key = (module, qualname, session, received, ctx.settings)
-    if key not in summaries:
-        summaries[key] = None
+    def compute() -> HelperSummary | None:
         source = _source_module(ctx, module)
         helpers = source.helpers(qualname, ctx) if source is not None else None
-        summaries[key] = helpers.method_summary(qualname, session, received) if helpers is not None else None
-    return summaries[key]
+        return helpers.method_summary(qualname, session, received) if helpers is not None else None
+
+    return _derived(ctx, "_dbs_held_methods", ("held-method", module, qualname, session, received), compute)
+
+
+@dataclass
+class _Recording:
+    """The other modules one computation of a helper's summary read (and whether it met a
+    summary still being computed: a loop, whose answer depends on where it was entered)."""
+
+    modules: set[str]
+    loop: bool = False
+
+
+_IN_PROGRESS = object()
+
+
+def _derived(ctx: ModuleContext, cache_name: str, key: tuple, compute: Callable[[], _T]) -> _T | None:
+    """A summary of another module's function: once per project index, and, when the index
+    offers a persistent store (``_dbs_remember``), once per content of the modules it read."""
+    cache = _index_cache(ctx, cache_name)
+    recordings: list[_Recording] = _index_cache(ctx, "_dbs_held_recordings").setdefault("stack", [])
+    full_key = (*key, ctx.settings)
+    found = cache.get(full_key)
+    if found is _IN_PROGRESS:
+        for recording in recordings:
+            recording.loop = True
+        return None  # asked again while being computed: unknown, not a loop
+    if found is None:
+        cache[full_key] = _IN_PROGRESS
+        remember = getattr(ctx.index, "_dbs_remember", None)
+
+        def recorded() -> tuple[_T, frozenset[str], bool]:
+            recording = _Recording(set())
+            recordings.append(recording)
+            try:
+                value = compute()
+            finally:
+                recordings.pop()
+            return value, frozenset(recording.modules), not recording.loop
+
+        try:
+            if remember is not None:
+                value, modules = remember(full_key, recorded)
+            else:
+                value, modules, _ = recorded()
+        except BaseException:
+            del cache[full_key]
+            raise
+        found = cache[full_key] = (value, modules)
+    value, modules = found
+    for recording in recordings:  # what this summary read, the computations using it read too
+        recording.modules.update(modules)
+    return value
+
+
+def _note_module(ctx: ModuleContext, module: str) -> None:
+    for recording in _index_cache(ctx, "_dbs_held_recordings").get("stack", ()):
+        recording.modules.add(module)
 
 
 def _stored_carriers(init: ast.FunctionDef | ast.AsyncFunctionDef, param: str) -> dict[str, ast.Call]:
@@ -997,6 +1052,7 @@ def _stored_as(init: ast.FunctionDef | ast.AsyncFunctionDef, param: str) -> str 
 
 
 def _source_module(ctx: ModuleContext, module: str) -> _SourceModule | None:
+    _note_module(ctx, module)
     kept = _index_cache(ctx, "_dbs_held_modules")
     if module in kept:
         kept[module] = kept.pop(module)  # most recently used
