@@ -76,6 +76,7 @@ class FileProjectIndex(ProjectIndex):
         self._aliases: dict[str, SessionAlias | None] = {}
         self._candidate_names: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
         self._model_summaries: dict[str, ModuleSummary | None] = {}
+        self._path_summaries: dict[str, tuple[tuple[int, int], ModuleSummary | None]] = {}
         # module -> (its imports, its aliases); parsed trees are not kept (a large live tree
         # makes every garbage collection pass slower).
         self._modules: dict[str, tuple[dict[str, str] | None, dict[str, SessionAlias]]] = {}
@@ -121,6 +122,27 @@ class FileProjectIndex(ProjectIndex):
                     self._shared[key] = summary
             summaries[module] = summary
         return summaries[module]
+
+    def model_summary_at(self, path: str) -> ModuleSummary | None:
+        """The ORM facts of a configured model file (``db-session-model-modules`` by path),
+        named after its file; re-read when the file changes (a long-running editor)."""
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        key = (stat.st_size, stat.st_mtime_ns)
+        cached = self._path_summaries.get(path)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        try:  # from disk, as configured (not through ``read_bytes``, which may serve a commit)
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return None
+        stem = os.path.splitext(os.path.basename(path))[0]
+        summary = _summary_of(data, path, stem, stem == "__init__")
+        self._path_summaries[path] = (key, summary)
+        return summary
 
     def read_bytes(self, path: str) -> bytes:
         """A module's bytes (a subclass may read them from elsewhere, such as git objects)."""

@@ -143,14 +143,18 @@ _rule(
     code="DBS005",
     name="lazy-load-after-scope",
     summary="lazy relationship (or any attribute of an expired object) read after the session scope ended",
-    message="{name}.{attribute} is read after the session {session} closed ({reason}); read it inside the scope or eager-load it",
+    message="{name}.{attribute} {problem}; {fix}",
     why="""
         A lazy relationship is loaded on first access through the instance's session. After the
         session closed, the access raises DetachedInstanceError; so does a property or method
         of the model that reads one. If the object was expired first (commit with
         expire_on_commit=True, rollback, expire()), every attribute read needs the session and
-        raises. Relationships loaded inside the scope (read there, `selectinload`/`joinedload`,
-        `lazy="selectin"`) are safe.
+        raises. Relationships loaded inside the scope (read there, `selectinload`/`joinedload`)
+        or with the object (`lazy="selectin"`, `"joined"`, `"subquery"`, `"immediate"`, also
+        through SQLModel's `sa_relationship_kwargs`) are safe, and so is a property that reads
+        only those; `noload`, `dynamic` and `write_only` relationships never load on access. A
+        `lazy="raise"` relationship that was not eager-loaded raises InvalidRequestError on
+        access, inside the scope as well: reported with its own message.
     """,
     bad="""
         with fresh_db_session() as db:

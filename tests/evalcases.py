@@ -17,6 +17,7 @@ from collections import Counter
 
 from flake8_db_session.analysis import analyze
 from flake8_db_session.config import Settings, settings_from_mapping
+from flake8_db_session.project import context_for_path
 
 CASES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cases")
 _EXPECT = re.compile(r'#\s*((?:DBS\d{3}(?::\d+)?(?:\s+"[^"]*")?[ ,]*)+)\s*$')
@@ -58,9 +59,11 @@ def run_case(name: str, index=None):
         source = handle.read()
     module_match = _MODULE.search(source)
     kwargs = {"module": module_match.group(1)} if module_match else {}
-    if index is not None:
-        kwargs["index"] = index
-    findings = analyze(source, path, settings_for(source), **kwargs)
+    settings = settings_for(source)
+    # The file-backed index, as the flake8 plugin and the command use: it reads configured
+    # model files (``db-session-model-modules`` by path) for the core, which reads no files.
+    kwargs["index"] = index if index is not None else context_for_path(path, settings)[2]
+    findings = analyze(source, path, settings, **kwargs)
     actual = Counter((f.line, f.code) for f in findings)
     return expected(source), actual, findings
 

@@ -215,16 +215,20 @@ def test_configured_model_modules_by_path():
             return team.members
         """
     ).lstrip("\n")
-    plain = analyze(source, "x.py", Settings(root=TESTS))
-    configured = analyze(source, "x.py", Settings(root=TESTS, model_modules=("soundness/models.py",)))
+    plain = analyze(source, "x.py", Settings(root=TESTS), index=FileProjectIndex((TESTS,), Settings(root=TESTS)))
+    settings = Settings(root=TESTS, model_modules=("soundness/models.py",))
+    configured = analyze(source, "x.py", settings, index=FileProjectIndex((TESTS,), settings))
     assert plain == []  # unknown models: no guess
     assert [(f.line, f.code) for f in configured] == [(5, "DBS005")]
+    # The core reads no files: without a project index, a configured path is not read.
+    assert analyze(source, "x.py", settings) == []
 
 
 def test_expire_on_commit_false_allows_columns_after_a_committing_scope():
     with open(os.path.join(CASES, "dbs005_reads.py"), encoding="utf-8") as handle:
         source = handle.read()
-    findings = analyze(source, "dbs005_reads.py", Settings(root=CASES, model_modules=("../soundness/models.py",)))
+    settings = Settings(root=CASES, model_modules=("../soundness/models.py",))
+    findings = analyze(source, "dbs005_reads.py", settings, index=FileProjectIndex((CASES,), settings))
     by_function = {f.function for f in findings}
     assert "ok_column_after_scope" not in by_function  # fresh_db_session commits, but expire_on_commit=False
     assert "bad_expired_by_commit" in by_function  # ExpiringSession keeps the default True
@@ -241,7 +245,14 @@ def _run(*args: str, cwd: str) -> list[str]:
 @pytest.mark.integration
 def test_flake8_and_the_standalone_check_agree_on_the_eval_files():
     files = [os.path.join("cases", name) for name in case_files() if name[:6] in {f"dbs00{n}" for n in range(3, 10)}]
-    options = ["--select", "DBS", "--db-session-model-modules", "soundness/models.py", "--db-session-detached-sources", "cached_team"]
+    # The SQLModel cases' scopes, by qualified name, beside the default scopes.
+    scopes = "fresh_db_session,SessionLocal,Session,AsyncSession," + ",".join(
+        f"soundness.sqlmodel_models.{name}" for name in ("session_scope", "async_session_scope", "ScopeProvider.scope")
+    )
+    options = [
+        "--select", "DBS", "--db-session-model-modules", "soundness/models.py", "--db-session-detached-sources", "cached_team",
+        "--db-session-scopes", scopes,
+    ]
     through_flake8 = _run("flake8", "--isolated", *options, *files, cwd=TESTS)
     standalone = _run("flake8_db_session", "check", *options, *files, cwd=TESTS)
     assert through_flake8 == standalone

@@ -12,6 +12,7 @@ from .names import Names
 
 if TYPE_CHECKING:
     from .findings import Finding
+    from .models import ModuleSummary
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,14 @@ class ProjectIndex:
 
     def is_project_module(self, module: str) -> bool:  # noqa: ARG002 - interface
         return False
+
+    def model_summary(self, module: str) -> ModuleSummary | None:  # noqa: ARG002 - interface
+        """The ORM facts of a project module (``models.summarize_source``), or None."""
+        return None
+
+    def model_summary_at(self, path: str) -> ModuleSummary | None:  # noqa: ARG002 - interface
+        """The ORM facts of the module file at ``path`` (a configured model module), or None."""
+        return None
 
 
 EMPTY_INDEX = ProjectIndex()

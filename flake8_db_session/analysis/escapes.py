@@ -32,7 +32,7 @@ from .orm_values import (
     _text,
     join,
 )
-from .scopes import ScopeSpec, next_dependency, scope_spec, unclosed
+from .scopes import ScopeSpec, is_session_class, next_dependency, scope_spec, unclosed
 
 
 class FunctionFlow(StoreChecks, ExpressionFlow):
@@ -100,7 +100,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         if not isinstance(node, (ast.Name, ast.Attribute)):
             return False
         qualified = self.ctx.names.qualify(node) or ""
-        return qualified.startswith("sqlalchemy") and qualified.rpartition(".")[2] in ("Session", "AsyncSession")
+        return is_session_class(qualified)
 
     # -- findings ----------------------------------------------------------------------------
     def report(self, node: ast.AST, code: str, **fields: object) -> None:

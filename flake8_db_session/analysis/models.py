@@ -31,13 +31,27 @@ DECLARATIVE_ROOTS = frozenset(
 )
 _BASE_FACTORIES = ("declarative_base", "generate_base")
 _MAPPED_DECORATORS = ("mapped", "mapped_as_dataclass")
+_ROOT_DECORATORS = ("as_declarative", "as_declarative_base")
 _SQLMODEL = frozenset({"sqlmodel.SQLModel", "sqlmodel.main.SQLModel"})
 _COLUMN_CALLS = frozenset(
     {"Column", "mapped_column", "column_property", "deferred", "synonym", "composite", "query_expression"}
 )
 _SESSIONMAKERS = ("sessionmaker", "async_sessionmaker")
-# Loader strategies that load the relationship together with its parent: safe after close.
-EAGER_LAZY = frozenset({"selectin", "joined", "subquery", "immediate", "raise", "raise_on_sql", "noload"})
+_RELATIONSHIP_CALLS = frozenset({"relationship", "relation", "Relationship"})
+# Loader strategies (``lazy=``), as SQLAlchemy documents them:
+# - loaded with the parent object: safe to read after the session closed;
+EAGER_LAZY = frozenset({"selectin", "joined", "subquery", "immediate"})
+# - loaded on first access through the object's session: DetachedInstanceError after close,
+#   MissingGreenlet inside an async scope;
+LOAD_ON_ACCESS = frozenset({"select", "raise_on_sql"})
+# - never loaded on access: reading it raises InvalidRequestError, inside the scope as well;
+RAISE_LAZY = frozenset({"raise"})
+# - a query run on each use (``dynamic``): without a session SQLAlchemy warns and returns an
+#   empty, wrong result (a DetachedInstanceError in a future release); in an async scope the
+#   query is implicit IO (MissingGreenlet); never "loaded" for later;
+DYNAMIC_LAZY = frozenset({"dynamic"})
+# - never loaded: ``noload`` reads empty, ``write_only`` is a collection to query explicitly
+#   (``session.scalars(team.log.select())``); reading the attribute never fails.
 _MAX_DEPTH = 10
 
 
@@ -50,6 +64,9 @@ class ClassSummary:
     abstract: bool = False
     relationships: tuple[tuple[str, str, str], ...] = ()  # (attribute, target qualified or "", lazy)
     columns: frozenset[str] = frozenset()
+    # every annotated attribute (pydantic/SQLModel fields): columns of a SQLModel table that
+    # inherits them from a non-table base (``class Flow(FlowBase, table=True)``)
+    fields: frozenset[str] = frozenset()
     # method/property name -> self attributes it reads (and "<object_session>" if it calls it)
     member_reads: tuple[tuple[str, frozenset[str]], ...] = ()
     # method -> the class its return annotation names (``find_by_id(...) -> "Team"``), qualified
@@ -72,9 +89,11 @@ class ModuleSummary:
 
     @property
     def default_expire_on_commit(self) -> bool:
-        """What a scope defined here (e.g. ``contextmanager(get_db)``) most likely uses."""
+        """What a scope defined here (e.g. ``contextmanager(get_db)``) most likely uses. A
+        module with no sessionmaker says nothing (a scope delegating to another library's):
+        assume objects are not expired, rather than report reads that may work."""
         values = set(self.sessionmakers.values())
-        return values != {False}
+        return bool(values) and values != {False}
 
 
 @dataclass(frozen=True)
@@ -82,11 +101,26 @@ class ModelInfo:
     qualified: str
     relationships: dict[str, tuple[str, str]]  # attribute -> (target qualified or "", lazy)
     columns: frozenset[str]
-    touching_members: frozenset[str]  # properties/methods reading a relationship or object_session
+    # properties/methods -> the load-on-access relationships they read (also through other
+    # members), "<object_session>" if they call it; only members that read at least one
+    touching: dict = field(default_factory=dict)
     returns: dict = field(default_factory=dict)  # method -> qualified class it returns
+    # properties/methods -> the lazy="raise" relationships they read
+    raising: dict = field(default_factory=dict)
+
+    @property
+    def touching_members(self) -> frozenset[str]:
+        return frozenset(self.touching)
 
     def lazy_relationships(self) -> frozenset[str]:
-        return frozenset(name for name, (_, lazy) in self.relationships.items() if lazy not in EAGER_LAZY)
+        """Relationships loaded on first access: they need the object's session then."""
+        return frozenset(name for name, (_, lazy) in self.relationships.items() if lazy in LOAD_ON_ACCESS)
+
+    def dynamic_relationships(self) -> frozenset[str]:
+        return frozenset(name for name, (_, lazy) in self.relationships.items() if lazy in DYNAMIC_LAZY)
+
+    def raising_relationships(self) -> frozenset[str]:
+        return frozenset(name for name, (_, lazy) in self.relationships.items() if lazy in RAISE_LAZY)
 
     def mapped(self, attribute: str) -> bool:
         return attribute in self.columns or attribute in self.relationships
@@ -107,7 +141,9 @@ def _const_kw(call: ast.Call, name: str) -> object:
 
 
 def _call_name(names: Names, node: ast.expr) -> str:
-    return _last(names.qualify(node)) if isinstance(node, (ast.Name, ast.Attribute)) else ""
+    if isinstance(node, ast.Attribute):  # ``registry().generate_base``: the method's name
+        return _last(names.qualify(node)) or node.attr
+    return _last(names.qualify(node)) if isinstance(node, ast.Name) else ""
 
 
 def _commits(function: ast.AST) -> bool:
@@ -138,13 +174,19 @@ def summarize(tree: ast.Module, module: str, is_package: bool, names: Names | No
     wrappers: dict[str, str] = {}
     for stmt in _module_statements(tree.body):
         if isinstance(stmt, ast.ClassDef):
+            for method in stmt.body:  # context-manager methods: scopes named ``Class.method``
+                if isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) and _is_context_manager(method, names):
+                    functions[f"{stmt.name}.{method.name}"] = method
+                    if _commits(method):
+                        committing.add(f"{stmt.name}.{method.name}")
             summary, refs = _summarize_class(stmt, names)
             classes[stmt.name] = summary
             backrefs.extend(refs)
+            if any(_call_name(names, _decorator_target(d)) in _ROOT_DECORATORS for d in stmt.decorator_list):
+                roots.add(stmt.name)  # @as_declarative() class Base: its subclasses are models
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             functions[stmt.name] = stmt
-            decorators = {_call_name(names, _decorator_target(d)) for d in stmt.decorator_list}
-            if decorators & {"contextmanager", "asynccontextmanager"} and _commits(stmt):
+            if _is_context_manager(stmt, names) and _commits(stmt):
                 committing.add(stmt.name)
         elif isinstance(stmt, (ast.Assign, ast.AnnAssign)) and isinstance(stmt.value, ast.Call):
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
@@ -168,8 +210,13 @@ def summarize(tree: ast.Module, module: str, is_package: bool, names: Names | No
                     if isinstance(wrapped, ast.Name) and wrapped.id in functions and _commits(functions[wrapped.id]):
                         committing.add(target)
     factory_expire: dict[str, bool] = {}
-    for name, function in (functions.items() if sessionmakers else ()):
-        expire = _opened_sessionmaker(function, sessionmakers)
+    # Without a sessionmaker here, only a context manager can open a session worth knowing
+    # (``Session(engine, expire_on_commit=False)`` in a project scope): the others are skipped.
+    managers = set(wrappers.values()) | {name for name, f in functions.items() if _is_context_manager(f, names)}
+    for name, function in functions.items():
+        if not sessionmakers and name not in managers:
+            continue
+        expire = _opened_sessionmaker(function, sessionmakers, names)
         if expire is not None:
             factory_expire[name] = expire
     for name, wrapped in wrappers.items():
@@ -204,11 +251,25 @@ def _all_statements(body: list[ast.stmt]) -> Iterable[ast.stmt]:
             stack.extend(case.body)
 
 
-def _opened_sessionmaker(function: ast.AST, sessionmakers: dict[str, bool]) -> bool | None:
+def _opened_sessionmaker(function: ast.AST, sessionmakers: dict[str, bool], names: Names) -> bool | None:
+    """expire_on_commit of the session a function opens: from one of the module's
+    sessionmakers, or ``Session(engine, expire_on_commit=False)``/``AsyncSession(...)``."""
     for node in ast.walk(function):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in sessionmakers:
+        if not isinstance(node, ast.Call):
+            continue
+        if isinstance(node.func, ast.Name) and node.func.id in sessionmakers:
             return sessionmakers[node.func.id]
+        called = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+        if called in ("Session", "AsyncSession") or called in names.imports and _call_name(names, node.func) in ("Session", "AsyncSession"):
+            qualified = names.qualify(node.func) or ""
+            if qualified.startswith(("sqlalchemy", "sqlmodel")):
+                return _const_kw(node, "expire_on_commit") is not False
     return None
+
+
+def _is_context_manager(function: ast.AST, names: Names) -> bool:
+    decorators = {_call_name(names, _decorator_target(d)) for d in function.decorator_list}  # type: ignore[attr-defined]
+    return bool(decorators & {"contextmanager", "asynccontextmanager"})
 
 
 def _module_statements(body: list[ast.stmt]) -> Iterable[ast.stmt]:
@@ -229,15 +290,61 @@ def _decorator_target(node: ast.expr) -> ast.expr:
 
 
 def _relationship_call(value: ast.expr | None, names: Names) -> ast.Call | None:
-    if isinstance(value, ast.Call) and _call_name(names, value.func) in ("relationship", "relation"):
+    """``relationship(...)``, or SQLModel's ``Relationship(...)``."""
+    if isinstance(value, ast.Call) and _call_name(names, value.func) in _RELATIONSHIP_CALLS:
         return value
     return None
 
 
+def _lazy_strategy(call: ast.Call, annotation: ast.expr | None, names: Names) -> str:
+    """The loader strategy a relationship declares, normalized to SQLAlchemy's names.
+
+    ``lazy=`` on ``relationship()``; on SQLModel's ``Relationship()``, the ``lazy`` of
+    ``sa_relationship_kwargs={...}`` or of ``sa_relationship=relationship(...)``. Without one,
+    ``WriteOnlyMapped``/``DynamicMapped`` say write_only/dynamic, anything else is "select".
+    """
+    for keyword in call.keywords:
+        if keyword.arg == "lazy":
+            return _strategy_name(keyword.value)
+        if keyword.arg == "sa_relationship_kwargs" and isinstance(keyword.value, ast.Dict):
+            for key, value in zip(keyword.value.keys, keyword.value.values):
+                if isinstance(key, ast.Constant) and key.value == "lazy":
+                    return _strategy_name(value)
+        if keyword.arg == "sa_relationship_kwargs" and isinstance(keyword.value, ast.Call):
+            for inner in keyword.value.keywords:  # dict(lazy="selectin")
+                if inner.arg == "lazy":
+                    return _strategy_name(inner.value)
+        if keyword.arg == "sa_relationship":
+            inner_call = _relationship_call(keyword.value, names)
+            if inner_call is not None:
+                return _lazy_strategy(inner_call, annotation, names)
+    node = annotation.value if isinstance(annotation, ast.Subscript) else annotation
+    wrapper = _last(getattr(node, "id", None) or getattr(node, "attr", None))
+    return {"WriteOnlyMapped": "write_only", "DynamicMapped": "dynamic"}.get(wrapper, "select")
+
+
+def _strategy_name(node: ast.expr) -> str:
+    """``lazy=True`` is select, ``False`` joined, ``None`` noload; a name we cannot read is
+    treated as eager (no finding rather than a guess)."""
+    if isinstance(node, ast.Constant):
+        value = node.value
+        if isinstance(value, str):
+            return {"True": "select", "False": "joined"}.get(value, value)
+        return {True: "select", False: "joined", None: "noload"}.get(value, "joined")
+    return "joined"
+
+
 def _annotation_target(annotation: ast.expr | None) -> str:
-    """``Mapped[List["Team"]]`` -> "Team"."""
+    """``Mapped[List["Team"]]`` -> "Team"; also ``Optional["Team"]``, ``Team | None``,
+    ``"Team | None"`` (SQLModel relationships are annotated without ``Mapped``)."""
     node = annotation
-    while isinstance(node, ast.Subscript):
+    while isinstance(node, (ast.Subscript, ast.BinOp)):
+        if isinstance(node, ast.BinOp):
+            sides = [side for side in (node.left, node.right) if not (isinstance(side, ast.Constant) and side.value is None)]
+            if len(sides) != 1:
+                return ""
+            node = sides[0]
+            continue
         node = node.slice
         if isinstance(node, ast.Tuple) and node.elts:
             node = node.elts[0]
@@ -246,6 +353,9 @@ def _annotation_target(annotation: ast.expr | None) -> str:
         for wrapper in ("Optional[", "List[", "list[", "Set[", "set["):
             if text.startswith(wrapper):
                 text = text[len(wrapper) : -1].strip().strip("'\"")
+        if "|" in text:
+            parts = [part.strip().strip("'\"") for part in text.split("|") if part.strip() != "None"]
+            text = parts[0] if len(parts) == 1 else ""
         return text
     if isinstance(node, ast.Name):
         return node.id
@@ -266,6 +376,7 @@ def _summarize_class(node: ast.ClassDef, names: Names) -> tuple[ClassSummary, li
     mapped_decorator = any(_call_name(names, _decorator_target(d)) in _MAPPED_DECORATORS for d in node.decorator_list)
     relationships: list[tuple[str, str, str]] = []
     columns: set[str] = set()
+    fields: set[str] = set()
     abstract = False
     backrefs: list[tuple[str, str, str, str]] = []
     members: list[tuple[str, frozenset[str]]] = []
@@ -295,21 +406,25 @@ def _summarize_class(node: ast.ClassDef, names: Names) -> tuple[ClassSummary, li
                 raw = ast.unparse(call.args[0]) if hasattr(ast, "unparse") else ""
             if not raw:
                 raw = _annotation_target(annotation)
-            lazy = _const_kw(call, "lazy")
-            lazy_text = lazy if isinstance(lazy, str) else ("select" if lazy in (None, True) else "joined")
-            relationships.append((target, _qualify_target(raw, names), lazy_text))
+            relationships.append((target, _qualify_target(raw, names), _lazy_strategy(call, annotation, names)))
             backref = _backref(call)
             if backref is not None and raw:
                 backrefs.append((raw.rpartition(".")[2], backref[0], node.name, backref[1]))
             continue
         if annotation is not None and _is_mapped_annotation(annotation) or isinstance(value, ast.Call) and _call_name(names, value.func).lstrip("_") in _COLUMN_CALLS:
             columns.add(target)
-        elif annotation is not None and value is None and not target.startswith("__"):
-            columns.add(target)  # dataclass-style and SQLModel fields
+        elif annotation is not None and not target.startswith("__") and not _is_classvar(annotation):
+            fields.add(target)
+            if value is None or table:
+                columns.add(target)  # dataclass-style fields; every field of a SQLModel table
     returns: list[tuple[str, str]] = []
-    if relationships or columns or mapped_decorator or table:
+    if relationships or columns or fields or mapped_decorator or table:
         # Only a class that looks mapped needs to know which members touch a relationship.
-        members = [(method.name, _self_reads(method)) for method in methods]  # type: ignore[attr-defined]
+        # A hybrid's ``@x.expression``/``@x.setter`` share its name: their reads add up.
+        merged: dict[str, frozenset[str]] = {}
+        for method in methods:
+            merged[method.name] = merged.get(method.name, frozenset()) | _self_reads(method)  # type: ignore[attr-defined]
+        members = list(merged.items())
         for method in methods:
             target = _qualify_target(annotation_class(method.returns), names)  # type: ignore[attr-defined]
             if target:
@@ -323,6 +438,7 @@ def _summarize_class(node: ast.ClassDef, names: Names) -> tuple[ClassSummary, li
             abstract=abstract,
             relationships=tuple(relationships),
             columns=frozenset(columns),
+            fields=frozenset(fields),
             member_reads=tuple(members),
             returns=tuple(returns),
         ),
@@ -360,6 +476,13 @@ def _backref(call: ast.Call) -> tuple[str, str] | None:
             lazy = _const_kw(value, "lazy")
             return str(value.args[0].value), lazy if isinstance(lazy, str) else "select"
     return None
+
+
+def _is_classvar(annotation: ast.expr) -> bool:
+    node = annotation.value if isinstance(annotation, ast.Subscript) else annotation
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value.startswith(("ClassVar", "typing.ClassVar"))
+    return _last(getattr(node, "id", None) or getattr(node, "attr", None)) == "ClassVar"
 
 
 def _is_mapped_annotation(annotation: ast.expr) -> bool:
@@ -407,16 +530,16 @@ class ModelResolver:
             return self.own
         if not module:
             return None
-        getter = getattr(self.index, "model_summary", None)
-        return getter(module) if getter is not None else None
+        return self.index.model_summary(module)
 
     def configured(self) -> list[ModuleSummary]:
-        """Summaries of ``db-session-model-modules`` (dotted modules or paths), loaded lazily."""
+        """Summaries of ``db-session-model-modules`` (dotted modules or paths), loaded lazily;
+        the project index reads the files."""
         if self._extra is None:
             self._extra = []
             for entry in self.settings.model_modules:
                 if entry.endswith(".py") or "/" in entry or os.sep in entry:
-                    found = summary_for_path(self.settings.resolve_path(entry))
+                    found = self.index.model_summary_at(self.settings.resolve_path(entry))
                 else:
                     found = self.summary(entry)
                 if found is not None:
@@ -444,6 +567,12 @@ class ModelResolver:
         for _ in range(_MAX_DEPTH):
             module, _, name = qualified.rpartition(".")
             summary = self.summary(module)
+            if summary is None and "." in module:  # ``pkg.mod.Class.method``: a method scope
+                owner_module, _, owner = module.rpartition(".")
+                summary = self.summary(owner_module)
+                if summary is not None and _defines(summary, f"{owner}.{name}"):
+                    return summary, f"{owner}.{name}"
+                return None
             if summary is None:
                 return None
             if _defines(summary, name):
@@ -506,6 +635,7 @@ class ModelResolver:
         columns: set[str] = set()
         reads: dict[str, frozenset[str]] = {}
         returns: dict[str, str] = {}
+        fields: set[str] = set()
         chain = self._mro(qualified)
         for summary, cls in reversed(chain):  # bases first, subclasses override
             for name, target, lazy in cls.relationships:
@@ -515,14 +645,17 @@ class ModelResolver:
                     relationships[name] = (f"{summary.module}.{source}" if summary.module else source, lazy)
             columns.update(cls.columns)
             reads.update(cls.member_reads)
+            fields.update(cls.fields)
             returns.update(cls.returns)
-        touching: set[str] = set()
-        rel_names = set(relationships) | {"<object_session>"}
-        for _ in range(2):  # members calling members that touch a relationship
-            for member, attrs in reads.items():
-                if attrs & (rel_names | touching):
-                    touching.add(member)
-        return ModelInfo(qualified, relationships, frozenset(columns - set(relationships)), frozenset(touching), returns)
+        if chain and chain[0][1].table:
+            columns.update(fields)  # a SQLModel table maps every field it inherits
+        load_on_access = {name for name, (_, lazy) in relationships.items() if lazy in LOAD_ON_ACCESS | DYNAMIC_LAZY}
+        raise_lazy = {name for name, (_, lazy) in relationships.items() if lazy in RAISE_LAZY}
+        touching = _member_reads(reads, load_on_access | {"<object_session>"})
+        raising = _member_reads(reads, raise_lazy)
+        return ModelInfo(
+            qualified, relationships, frozenset(columns - set(relationships)), touching, returns, raising
+        )
 
     def _mro(self, qualified: str) -> list[tuple[ModuleSummary, ClassSummary]]:
         out: list[tuple[ModuleSummary, ClassSummary]] = []
@@ -563,6 +696,22 @@ class ModelResolver:
         return name in summary.committing_scopes, expire
 
 
+def _member_reads(reads: dict[str, frozenset[str]], wanted: set[str]) -> dict[str, frozenset[str]]:
+    """Member -> the ``wanted`` attributes it reads, directly or through members it reads
+    (a property calling a method that reads a relationship); members reading none left out."""
+    found = {member: attrs & wanted for member, attrs in reads.items()}
+    for _ in range(3):
+        changed = False
+        for member, attrs in reads.items():
+            through = found[member].union(*(found.get(other, frozenset()) for other in attrs if other != member))
+            if through != found[member]:
+                found[member] = frozenset(through)
+                changed = True
+        if not changed:
+            break
+    return {member: frozenset(attrs) for member, attrs in found.items() if attrs}
+
+
 def _defines(summary: ModuleSummary, name: str) -> bool:
     return (
         name in summary.classes
@@ -573,34 +722,10 @@ def _defines(summary: ModuleSummary, name: str) -> bool:
     )
 
 
-# Configured model files, by path: re-read only when the file changes (size and mtime).
-_PATH_SUMMARIES: dict[str, tuple[tuple[int, int], ModuleSummary | None]] = {}
-
-
-def summary_for_path(path: str) -> ModuleSummary | None:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    key = (stat.st_size, stat.st_mtime_ns)
-    cached = _PATH_SUMMARIES.get(path)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return None
-    stem = os.path.splitext(os.path.basename(path))[0]
-    summary = summarize_source(data, path, stem, stem == "__init__")
-    _PATH_SUMMARIES[path] = (key, summary)
-    return summary
-
-
 # Text a module must contain for its summary to need a parse; other modules only re-export.
 _ORM_MARKERS = (
     b"relationship(", b"mapped_column(", b"Column(", b"declarative_base", b"DeclarativeBase", b"generate_base",
-    b"sessionmaker", b"table=True", b"registry(", b"Mapped[", b"SQLModel", b".mapped",
+    b"sessionmaker", b"table=True", b"registry(", b"Mapped[", b"SQLModel", b".mapped", b"as_declarative",
 )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from .context import _statements, walk
@@ -66,6 +66,30 @@ def _lines_naming(text: str, name: str) -> str:
 
 # ``svc = TeamService(db)``: a line binding a name to a capitalized call.
 _INSTANCE_LINE = re.compile(r"^[ \t]*(\w+)[ \t]*=[ \t]*(?:\w+\.)*[A-Z]\w*[ \t]*\(([^\n]*)", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class _Unloaded:
+    lazy: frozenset  # load-on-access (and dynamic) relationships a read would load
+    raising: frozenset  # lazy="raise" relationships a read would need
+    dynamic: frozenset = frozenset()  # the dynamic ones among ``lazy``
+
+
+_NOTHING = _Unloaded(frozenset(), frozenset())
+
+
+def _closed_message(session: str, reason: str) -> dict[str, str]:
+    return {
+        "problem": f"is read after the session {session} closed ({reason})",
+        "fix": "read it inside the scope or eager-load it",
+    }
+
+
+def _raise_message(relationships: frozenset) -> dict[str, str]:
+    return {
+        "problem": f'needs relationship {min(relationships)} declared lazy="raise", which raises InvalidRequestError when it was not eager-loaded, inside the session scope too',
+        "fix": f"eager-load it in the query (selectinload(...{min(relationships)}))",
+    }
 
 
 class ExpressionFlow:
@@ -129,6 +153,9 @@ class ExpressionFlow:
             return Val(QUERY, scope_id, model) if model is not None else None
         if method in ("execute", "stream") and args and args[0] is not None and args[0].kind == QUERY:
             return replace(args[0], kind=RESULT, scope=scope_id)
+        if method == "exec" and args and args[0] is not None and args[0].kind == QUERY:
+            # SQLModel's ``session.exec(select(Hero))``: the instances, like ``scalars``
+            return replace(args[0], kind=SCALARS, scope=scope_id)
         if method in ("scalars", "stream_scalars") and args and args[0] is not None and args[0].kind == QUERY:
             return replace(args[0], kind=SCALARS, scope=scope_id)
         if method == "scalar" and args and args[0] is not None and args[0].kind == QUERY:
@@ -218,6 +245,13 @@ class ExpressionFlow:
             value = self.expr(node.value, inner)
         else:
             value = self.expr(node.elt, inner)  # type: ignore[attr-defined]
+        # What the comprehension loaded through outer names (``[m.name for m in team.members]``
+        # inside the scope loads team.members) stays loaded after it.
+        own = {sub.id for generator in node.generators for sub in walk(generator.target) if isinstance(sub, ast.Name)}  # type: ignore[attr-defined]
+        for name, outer in list(state.env.items()):
+            after = inner.env.get(name)
+            if name not in own and after is not None and after is not outer and after.kind == outer.kind and after.scope == outer.scope:
+                state.env[name] = after
         return replace(value, kind=MANY) if value is not None and value.is_orm() else None
 
     def _attribute(self, node: ast.Attribute, state: State) -> Val | None:
@@ -233,37 +267,66 @@ class ExpressionFlow:
         relationship = model.relationships.get(attribute) if model is not None else None
         gone = self._gone(base, state)
         raised = False
-        lazy = (
-            model is not None
-            and attribute in model.lazy_relationships()
-            and attribute not in base.loaded
-            and "*" not in base.loaded
-        )
-        if gone and model is not None:
+        unloaded = self._unloaded(model, attribute, base) if model is not None else _NOTHING
+        name = _text(node.value)
+        if unloaded.raising and (base.scope >= 0 or base.detached_source):
+            # lazy="raise": no load on access at all, with or without a session.
+            self.report(node, "DBS005", name=name, attribute=attribute, **_raise_message(unloaded.raising))
+            raised = True
+        elif gone and model is not None:
+            why = ""
             if base.expired and model.mapped(attribute):
-                self.report(node, "DBS005", name=_text(node.value), attribute=attribute, session=self._who(base), reason="expired before the close, every attribute read needs the session")
-                raised = True
-            elif lazy:
-                self.report(node, "DBS005", name=_text(node.value), attribute=attribute, session=self._who(base), reason="lazy relationship: DetachedInstanceError")
-                raised = True
-            elif attribute in model.touching_members:
-                self.report(node, "DBS005", name=_text(node.value), attribute=attribute, session=self._who(base), reason="it reads a relationship or object_session")
+                why = "expired before the close, every attribute read needs the session"
+            elif unloaded.dynamic and relationship is not None:
+                why = "dynamic relationship: its query has no session, SQLAlchemy warns and returns an empty result"
+            elif unloaded.lazy and relationship is not None:
+                why = "lazy relationship: DetachedInstanceError"
+            elif unloaded.lazy:
+                why = f"it reads lazy relationship {min(unloaded.lazy)}: DetachedInstanceError"
+            elif attribute in model.touching and "<object_session>" in model.touching[attribute]:
+                why = "it calls object_session, which has no session now"
+            if why:
+                self.report(node, "DBS005", name=name, attribute=attribute, **_closed_message(self._who(base), why))
+                raised = relationship is not None or base.expired
         elif not gone and base.scope >= 0:
             scope = self.scopes[base.scope]
-            if lazy and scope.is_async:
-                self.report(node, "DBS009", name=_text(node.value), attribute=attribute, session=scope.session)
+            if unloaded.lazy and scope.is_async:
+                self.report(node, "DBS009", name=name, attribute=attribute, session=scope.session)
             if isinstance(node.value, ast.Name) and model is not None:
                 # A read inside the scope loads it (and refreshes an expired object).
                 current = state.env.get(node.value.id)
                 if current is not None and current.kind == ORM:
                     loaded = current.loaded | {attribute} if relationship is not None else current.loaded
-                    if attribute in model.touching_members:
-                        loaded = frozenset({"*"})  # the property or method loaded what it reads
+                    if attribute in model.touching:
+                        loaded = loaded | model.touching[attribute]  # the member loaded what it reads
+                    loaded = loaded - model.dynamic_relationships()  # a query on each use
                     state.env[node.value.id] = replace(current, loaded=loaded, expired=False if model.mapped(attribute) else current.expired)
         if relationship is not None and not raised:
             target = self.models.model(relationship[0]) if relationship[0] else None
             return Val(MANY, base.scope, target, base.expired, frozenset(), base.detached_source)
         return None
+
+    @staticmethod
+    def _unloaded(model: ModelInfo, attribute: str, base: Val) -> _Unloaded:
+        """The relationships reading ``attribute`` would load and that are not loaded yet:
+        the attribute itself, or those a property or method of the model reads (with their
+        strategy: a property over ``lazy="selectin"`` relationships loads nothing)."""
+        if "*" in base.loaded:
+            return _NOTHING
+        relationship = model.relationships.get(attribute)
+        if relationship is not None:
+            lazy = relationship[1]
+            if attribute in base.loaded:
+                return _NOTHING
+            if attribute in model.raising_relationships():
+                return _Unloaded(frozenset(), frozenset({attribute}))
+            if attribute in model.dynamic_relationships():
+                return _Unloaded(frozenset({attribute}), frozenset(), frozenset({attribute}))
+            return _Unloaded(frozenset({attribute}) if attribute in model.lazy_relationships() else frozenset(), frozenset())
+        lazy = model.touching.get(attribute, frozenset()) - {"<object_session>"} - base.loaded
+        raising = model.raising.get(attribute, frozenset()) - base.loaded
+        dynamic = lazy & model.dynamic_relationships()
+        return _Unloaded(frozenset(lazy), frozenset(raising), dynamic) if lazy or raising else _NOTHING
 
     def _may_load(self, node: ast.expr, state: State) -> None:
         """An object handed to other code while its session is open may have any relationship
@@ -320,7 +383,7 @@ class ExpressionFlow:
             if returned is not None:
                 for value in args:
                     if value is not None and value.kind == SESSION:
-                        return Val(ORM, value.scope, returned)
+                        return Val(ORM, value.scope, returned, loaded=self._eager_in(func))
         return self._service_result(func, args + kwargs, state)
 
     def _service_result(self, func: ast.expr, values: list[Val | None], state: State) -> Val | None:
@@ -465,7 +528,8 @@ class ExpressionFlow:
         raw = annotation_class(self._module_returns().get(func.id))
         if not raw:
             return None
-        return self.models.model(self.ctx.names.qualify_name(raw) if "." not in raw else raw)
+        head, dot, rest = raw.partition(".")  # ``models.User`` through ``from app.db import models``
+        return self.models.model(self.ctx.names.qualify_name(head) + dot + rest)
 
     def _module_returns(self) -> dict[str, ast.expr]:
         cached = getattr(self.ctx, "_dbs_returns", None)
@@ -477,6 +541,24 @@ class ExpressionFlow:
             }
             self.ctx._dbs_returns = cached
         return cached
+
+    def _eager_in(self, func: ast.expr) -> frozenset:
+        """Relationships a same-module function's queries eager-load (``.options(joinedload(
+        User.role))``): the object it returns has them loaded. Over-approximated: any loader
+        option in its body counts, as a loaded relationship never produces a finding."""
+        cached = getattr(self.ctx, "_dbs_eager", None)
+        if cached is None:
+            cached = self.ctx._dbs_eager = {}
+        name = func.id if isinstance(func, ast.Name) else ""
+        if name not in cached:
+            loaded: set[str] = set()
+            for stmt in self.ctx.tree.body:
+                if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == name:
+                    for node in walk(stmt):
+                        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "options":
+                            loaded |= _loaded_by(node)
+            cached[name] = frozenset(loaded)
+        return cached[name]
 
     def _chain(self, node: ast.Call, method: str, receiver: Val, state: State) -> Val | None:
         for arg in node.args:

@@ -21,6 +21,14 @@ if TYPE_CHECKING:
     from .models import ModelResolver
 
 _SQLALCHEMY_SESSIONS = ("Session", "AsyncSession")
+# Libraries whose Session/AsyncSession classes are SQLAlchemy sessions (SQLModel subclasses them).
+_SESSION_LIBRARIES = ("sqlalchemy", "sqlmodel")
+
+
+def is_session_class(qualified: str) -> bool:
+    """``sqlalchemy.orm.Session``, ``sqlalchemy.ext.asyncio.AsyncSession``, SQLModel's
+    ``sqlmodel.Session`` and ``sqlmodel.ext.asyncio.session.AsyncSession``."""
+    return qualified.startswith(_SESSION_LIBRARIES) and qualified.rpartition(".")[2] in _SQLALCHEMY_SESSIONS
 
 
 @dataclass(frozen=True)
@@ -60,11 +68,24 @@ def _configured(ctx: ModuleContext, qualified: str) -> bool:
         return True
     module = qualified.rpartition(".")[0]
     return (
-        module.startswith("sqlalchemy")
+        module.startswith(_SESSION_LIBRARIES)
         or module == ctx.module
         or ctx.index.is_project_module(module)
         or any("." in name and name == qualified for name in ctx.settings.scopes)
     )
+
+
+def _configured_method(func: ast.expr, ctx: ModuleContext) -> str | None:
+    """A scope configured (or discovered) as a method, ``pkg.mod.Class.method``, called on an
+    instance, ``self`` or ``cls`` (``db_service.with_session()``): the configured name. The
+    receiver's class is rarely knowable statically; a method name is specific enough."""
+    if not isinstance(func, ast.Attribute):
+        return None
+    for name in ctx.settings.scopes:
+        parts = name.split(".")
+        if len(parts) >= 3 and parts[-1] == func.attr and parts[-2][:1].isupper():
+            return name
+    return None
 
 
 def scope_spec(call: ast.expr, ctx: ModuleContext, models: ModelResolver) -> ScopeSpec | None:
@@ -75,6 +96,9 @@ def scope_spec(call: ast.expr, ctx: ModuleContext, models: ModelResolver) -> Sco
     is_begin = isinstance(func, ast.Attribute) and func.attr == "begin" and not call.args
     target = func.value if is_begin and isinstance(func, ast.Attribute) else func
     qualified = ctx.names.qualify(target)
+    method = None if is_begin else _configured_method(func, ctx)
+    if method is not None and not (qualified and matches_configured(qualified, ctx.settings.scopes)):
+        qualified = method
     if not qualified:
         return None
     label = _dotted(func)
@@ -83,7 +107,7 @@ def scope_spec(call: ast.expr, ctx: ModuleContext, models: ModelResolver) -> Sco
     maker_expire = models.sessionmaker_expire(qualified)
     if maker_expire is not None:
         return ScopeSpec(label, is_begin, maker_expire, not is_begin, is_async)
-    if last in _SQLALCHEMY_SESSIONS and (qualified.startswith("sqlalchemy") or "." not in qualified):
+    if last in _SQLALCHEMY_SESSIONS and (is_session_class(qualified) or "." not in qualified):
         if "." not in qualified and not _configured(ctx, qualified):
             return None
         expire = _kw_bool(call, "expire_on_commit")

@@ -60,3 +60,14 @@ async def ok_awaitable_refresh():
         team = await db.get(Team, 1)
         await db.refresh(team, ["members"])
         return len(team.members)
+
+
+async def _team_with_members(db: AsyncSession) -> Team:
+    statement = select(Team).options(selectinload(Team.members)).where(Team.id == 1)
+    return (await db.scalars(statement)).one()
+
+
+async def ok_eager_loaded_by_a_helper():
+    async with AsyncSessionLocal() as db:
+        team = await _team_with_members(db)  # the helper's query eager-loads members
+        return [m.name for m in team.members]

@@ -8,6 +8,7 @@ says, or a negative fails.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import inspect
 import os
@@ -65,8 +66,12 @@ def orm_objects(value: Any, depth: int = 0) -> Iterator[Any]:
 
 
 def read_everything(obj: Any) -> None:
-    """Every mapped attribute, relationships included (and the first level of related objects)."""
+    """Every mapped attribute, relationships included (and the first level of related objects).
+    A ``lazy="raise"`` relationship is left out: reading it raises wherever it was not
+    eager-loaded, which callers know (DBS005 reports reads of one)."""
     for attribute in sa_inspect(type(obj)).attrs:
+        if getattr(attribute, "lazy", None) == "raise":
+            continue
         related = getattr(obj, attribute.key)
         if isinstance(related, list):
             len(related)
@@ -82,6 +87,22 @@ def detached_failure(value: Any) -> bool:
         except DetachedInstanceError:
             return True
     return False
+
+
+def run_coroutine(value: Any) -> Any:
+    """Run an async example to completion (a fresh event loop, its pooled aiosqlite
+    connections disposed after); anything else is returned as it is."""
+    if not inspect.iscoroutine(value):
+        return value
+    from soundness.models import async_engine
+
+    async def run() -> Any:
+        try:
+            return await value
+        finally:
+            await async_engine.dispose()
+
+    return asyncio.run(run())
 
 
 def results(value: Any) -> Any:
