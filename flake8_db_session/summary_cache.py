@@ -304,9 +304,9 @@ def remember_derived(index, key: tuple, compute: Callable[[], tuple[_V, frozense
     parts = ("derived", *key)
     stored = cache.get(parts)
     if stored is not _MISSING:
-        states, value = stored  # type: ignore[misc]
+        states: tuple[tuple[str, str], ...] = stored[0]  # type: ignore[index]
         if all(_module_state(index, module) == state for module, state in states):
-            return value, frozenset(module for module, _ in states)
+            return stored[1], frozenset(module for module, _ in states)  # type: ignore[index]
     value, modules, storable = compute()
     if storable and not cache.disabled:
         cache.put(parts, (tuple(sorted((m, _module_state(index, m)) for m in modules)), value))
