@@ -38,6 +38,9 @@ class Settings:
 
     dependencies: tuple[str, ...] = DEFAULT_DEPENDENCIES
     scopes: tuple[str, ...] = DEFAULT_SCOPES
+    # Find session providers, scopes and dependency helpers in the code (docs/discovery.md); the
+    # two lists above add to what is found. Off: only the configured names count.
+    discover: bool = True
     model_modules: tuple[str, ...] = ()
     detached_sources: tuple[str, ...] = ()
     serializers: tuple[str, ...] = ()
@@ -77,6 +80,7 @@ class Settings:
 OPTIONS: dict[str, tuple[str, str]] = {
     "db-session-dependencies": ("dependencies", "list"),
     "db-session-scopes": ("scopes", "list"),
+    "db-session-discover": ("discover", "bool"),
     "db-session-model-modules": ("model_modules", "list"),
     "db-session-detached-sources": ("detached_sources", "list"),
     "db-session-serializers": ("serializers", "list"),
@@ -171,7 +175,14 @@ def settings_from_mapping(
             continue  # other flake8 keys are flake8's business
         attr, kind = ALL_OPTIONS[key]
         changes[attr] = _convert(f"{source}: {key}", kind, value)
-    return replace(base or Settings(root=root), root=root, **changes)
+    settings = replace(base or Settings(root=root), root=root, **changes)
+    if not settings.discover and not settings.dependencies:
+        # Nothing could ever be a session dependency: DBS001/DBS002 would pass silently.
+        raise ConfigError(
+            f"{source}: db-session-dependencies is empty and db-session-discover is false, so no "
+            "session dependency can be found; name one or turn discovery on"
+        )
+    return settings
 
 
 # --- reading files -----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from .project import context_for_path
 _HELP = {
     "db-session-dependencies": "Session dependencies: bare names or dotted paths (default: %(default)s).",
     "db-session-scopes": "Short-lived session scope factories (default: %(default)s).",
+    "db-session-discover": "Find session providers, scopes and helper dependencies in the code (default: true).",
     "db-session-model-modules": "Modules (dotted) or paths holding the ORM models (default: discover).",
     "db-session-detached-sources": "Functions returning detached or transient ORM objects.",
     "db-session-serializers": "Extra calls that make an ORM value safe to leave its scope.",
@@ -54,7 +55,7 @@ class Plugin:
             if kind in ("list", "codes"):
                 kwargs.update(comma_separated_list=True, default=",".join(default))
             elif kind == "bool":
-                kwargs.update(action="store_true", default=False)
+                kwargs.update(action="store_true", default=default)
             else:
                 kwargs["default"] = default
             if key == "db-session-baseline":

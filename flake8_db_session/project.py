@@ -15,6 +15,16 @@ from functools import lru_cache
 from typing import Callable, TypeVar
 
 from .analysis.context import ModuleContext, ProjectIndex, SessionAlias
+from .analysis.discovery import (
+    DependencyUses,
+    Discovered,
+    NameFacts,
+    Resolver,
+    code_text,
+    count_mentions,
+    dependency_uses,
+    text_facts,
+)
 from .analysis.models import ModuleSummary, summarize_source
 from .analysis.names import resolve_relative
 from .config import Settings
@@ -80,6 +90,11 @@ class FileProjectIndex(ProjectIndex):
         # module -> (its imports, its aliases); parsed trees are not kept (a large live tree
         # makes every garbage collection pass slower).
         self._modules: dict[str, tuple[dict[str, str] | None, dict[str, SessionAlias]]] = {}
+        self._name_facts: dict[tuple[str, str], NameFacts | None] = {}
+        self._resolver = Resolver(self.name_facts, self.is_project_module)
+        # package -> (what its modules hand to Depends, (bytes, content digest) by path)
+        self._packages: dict[str, tuple[DependencyUses, dict[str, tuple[bytes, bytes]]] | None] = {}
+        self._mentions: dict[tuple[str, str, str], int | None] = {}
 
     def module_file(self, module: str) -> str | None:
         if module in self._files:
@@ -148,6 +163,84 @@ class FileProjectIndex(ProjectIndex):
         """A module's bytes (a subclass may read them from elsewhere, such as git objects)."""
         with open(path, "rb") as handle:
             return handle.read()
+
+    def package_paths(self, package: str) -> list[str]:
+        """The Python files of a top-level package (a subclass may list them from elsewhere)."""
+        init = self.module_file(package)
+        if init is None:
+            return []
+        if not init.endswith("__init__.py"):
+            return [init]
+        found: list[str] = []
+        for directory, subdirectories, filenames in os.walk(os.path.dirname(init)):
+            subdirectories[:] = sorted(d for d in subdirectories if not d.startswith(".") and d != "__pycache__")
+            found.extend(os.path.join(directory, f) for f in sorted(filenames) if f.endswith(".py"))
+        return found
+
+    # -- discovery (docs/discovery.md) --------------------------------------------------------
+    def name_facts(self, module: str, name: str) -> NameFacts | None:
+        key = (module, name)
+        if key not in self._name_facts:
+            facts = None
+            path = self.module_file(module)
+            if path is not None and "." not in name:
+                try:
+                    data = self.read_bytes(path)
+                except OSError:
+                    data = None
+                if data is not None:
+                    facts = _facts_of(data, path, module, path.endswith("__init__.py"), name)
+            self._name_facts[key] = facts
+        return self._name_facts[key]
+
+    def discovered(self, qualified: str) -> Discovered | None:
+        return self._resolver.classify(qualified)
+
+    def _package(self, package: str) -> tuple[DependencyUses, dict[str, tuple[bytes, bytes]]] | None:
+        if package not in self._packages:
+            paths = self.package_paths(package)
+            result = None
+            if paths:
+                referenced: set[str] = set()
+                instantiated: set[str] = set()
+                typed: set[str] = set()
+                texts: dict[str, tuple[bytes, bytes]] = {}
+                for path in paths:
+                    try:
+                        data = self.read_bytes(path)
+                    except OSError:
+                        continue
+                    digest = hashlib.blake2b(data, digest_size=16).digest()
+                    if b"Depends(" in data or b"Security(" in data or b"dependency_overrides" in data:
+                        file_uses = _uses_of(data, digest)
+                        referenced |= file_uses.referenced
+                        instantiated |= file_uses.instantiated
+                        typed |= file_uses.session_typed
+                    texts[os.path.abspath(path)] = (data, digest)
+                uses = DependencyUses(frozenset(referenced), frozenset(instantiated), frozenset(typed))
+                result = (uses, texts)
+            self._packages[package] = result
+        return self._packages[package]
+
+    def dependency_uses(self, package: str) -> DependencyUses | None:
+        found = self._package(package)
+        return None if found is None else found[0]
+
+    def mentions(self, package: str, word: str, exclude_path: str) -> int | None:
+        key = (package, word, exclude_path)
+        if key not in self._mentions:
+            found = self._package(package)
+            total = None
+            if found is not None:
+                excluded = os.path.abspath(exclude_path)
+                needle = word.encode()
+                total = sum(
+                    count_mentions(_code_of(data, digest), word)
+                    for path, (data, digest) in found[1].items()
+                    if path != excluded and needle in data
+                )
+            self._mentions[key] = total
+        return self._mentions[key]
 
     def _load(self, module: str, name: str) -> tuple[dict[str, str] | None, dict[str, SessionAlias]]:
         cached = self._modules.get(module)
@@ -235,6 +328,30 @@ def _summary_of(data: bytes, path: str, module: str, is_package: bool) -> Module
     return _by_content(_SUMMARIES_BY_CONTENT, key, lambda: summarize_source(data, path, module, is_package))
 
 
+# Discovery facts of a name, by module content (once per history too).
+_FACTS_BY_CONTENT: dict[tuple, NameFacts | None] = {}
+
+
+def _facts_of(data: bytes, path: str, module: str, is_package: bool, name: str) -> NameFacts | None:
+    key = (module, is_package, name, hashlib.blake2b(data, digest_size=16).digest())
+    return _by_content(
+        _FACTS_BY_CONTENT, key, lambda: text_facts(data.decode("utf-8", "replace"), module, is_package, name, path)
+    )
+
+
+# What a module hands to Depends, and its code without comments, docstrings and imports, by content.
+_USES_BY_CONTENT: dict[tuple, DependencyUses] = {}
+_CODE_BY_CONTENT: dict[tuple, str] = {}
+
+
+def _uses_of(data: bytes, digest: bytes) -> DependencyUses:
+    return _by_content(_USES_BY_CONTENT, (digest,), lambda: dependency_uses(data.decode("utf-8", "replace")))
+
+
+def _code_of(data: bytes, digest: bytes) -> str:
+    return _by_content(_CODE_BY_CONTENT, (digest,), lambda: code_text(data.decode("utf-8", "replace")))
+
+
 # A module's imports and session aliases, by content and settings (again: once per history).
 _ALIASES_BY_CONTENT: dict[tuple, tuple[dict[str, str] | None, dict[str, SessionAlias]]] = {}
 
@@ -261,7 +378,9 @@ _SHARED: dict[Settings, dict] = {}
 
 def reset_caches() -> None:
     """Forget every process-wide cache of this module (tests call it so their order does not matter)."""
-    for cache in (_SUMMARIES_BY_CONTENT, _ALIASES_BY_CONTENT, _INDEXES, _SHARED):
+    for cache in (
+        _SUMMARIES_BY_CONTENT, _ALIASES_BY_CONTENT, _FACTS_BY_CONTENT, _USES_BY_CONTENT, _CODE_BY_CONTENT, _INDEXES, _SHARED
+    ):
         cache.clear()
     _is_package_dir.cache_clear()
     summary_cache.reset()

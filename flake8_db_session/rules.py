@@ -41,13 +41,17 @@ _rule(
     code="DBS001",
     name="request-scoped-session-on-endpoint",
     summary="session dependency (Depends(get_db)) declared on an endpoint",
-    message="request-scoped session dependency {dependency} {where}; open a short scope with {scope}() instead",
+    message="request-scoped session dependency {dependency} {where}; {advice} instead",
     why="""
         A `Depends(get_db)` session lives for the whole request: through slow awaits, through
         response serialization, until the response has been sent. It holds a pooled connection
         (often an open transaction) all that time. Under load this exhausts the pool and leaves
         connections idle in transaction. Open a short-lived scope around the statements that
-        need the database and serialize ORM objects inside it.
+        need the database and serialize ORM objects inside it. Session dependencies are found in
+        the code (a function that yields or returns a session, or one used on a parameter typed
+        as a session; see docs/discovery.md) besides the configured names; the message names a
+        short scope the project has (one that wraps or opens the same session), or none when it
+        has none.
     """,
     bad="""
         @router.get("/tools")
@@ -70,11 +74,18 @@ _rule(
     code="DBS002",
     name="request-scoped-session-in-helper-dependency",
     summary="session dependency inside a helper dependency (every endpoint using it holds a session)",
-    message="session dependency {dependency} in helper dependency {function} makes every endpoint using it hold a session; open a short scope with {scope}() inside the helper instead",
+    message="session dependency {dependency} in helper dependency {function} makes every endpoint using it hold a session; {advice} inside the helper instead",
     why="""
         A dependency function that itself depends on `get_db` (for example `get_current_user`)
         makes every endpoint that uses it hold a request-scoped session, even endpoints that
         never touch the database. Open a short scope inside the helper and return plain values.
+        Reported only where FastAPI resolves the function: it is referenced as `Depends(fn)`,
+        `Security(fn)`, in `dependencies=[...]` or `dependency_overrides`, it is what a
+        dependency factory returns (`Depends(requires_access(...))`), or a class (its
+        `__init__`) or instance (its `__call__`) used that way, anywhere in its top-level
+        package. A function that is only called directly is not reported; a public one that
+        nothing in the package mentions (a library's helper) is reported with the status
+        `unreferenced`, and counts toward the burndown like any other finding.
     """,
     bad="""
         def get_current_user(token: str = Depends(oauth2), db: Session = Depends(get_db)):

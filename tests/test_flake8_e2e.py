@@ -47,7 +47,7 @@ def test_select_dbs_reports_line_and_column(tmp_path):
     assert result.returncode == 1
     assert result.stdout == (
         "tools.py:8:19: DBS001 request-scoped session dependency get_db on endpoint list_tools; "
-        "open a short scope with fresh_db_session() instead\n"
+        "open a short-lived session scope instead\n"  # the project has no scope to name
     )
 
 

@@ -54,7 +54,8 @@ from sqlalchemy.orm import Session
 
 from app.db import get_db, get_other
 
-DbSession = Annotated[Session, Depends({dependency})]
+# Typed as object: whether it names a session depends on the dependency alone.
+DbSession = Annotated[object, Depends({dependency})]
 """
 
 ALIAS_USER = HEADER + """

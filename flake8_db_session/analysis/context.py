@@ -11,6 +11,7 @@ from ..config import Settings
 from .names import Names
 
 if TYPE_CHECKING:
+    from .discovery import DependencyUses, Discovered, FileDiscovery, NameFacts
     from .findings import Finding
     from .models import ModuleSummary
 
@@ -23,20 +24,48 @@ class SessionAlias:
     dependency: str  # the dependency as written in the alias, e.g. "get_db"
     kind: str
     function_scope: bool = False
+    # The dependency's qualified name (``app.deps.get_db``), and whether the alias already says it
+    # is a session dependency (a configured name, or ``Annotated[Session, ...]``); otherwise the
+    # dependency counts only when discovery finds it is a session provider.
+    qualified: str = ""
+    confirmed: bool = True
 
 
 class ProjectIndex:
-    """Cross-module knowledge the core may ask for. The default knows nothing (pure, one file).
+    """Every question the core may ask about other modules. The default knows nothing: pure, one
+    file (eval files, the in-memory tests).
 
-    The filesystem-backed implementation lives in ``flake8_db_session.project``; tests may pass
-    an in-memory one.
+    The filesystem-backed implementation lives in ``flake8_db_session.project``, the one over a
+    git commit in ``flake8_db_session.burndown.history``.
     """
 
     def session_alias(self, qualified: str) -> SessionAlias | None:  # noqa: ARG002 - interface
+        """The alias a qualified name stands for (``DbSession = Annotated[Session, Depends(get_db)]``)."""
         return None
 
     def is_project_module(self, module: str) -> bool:  # noqa: ARG002 - interface
+        """Whether a dotted module name is a module of the project."""
         return False
+
+    def name_facts(self, module: str, name: str) -> NameFacts | None:  # noqa: ARG002 - interface
+        """Discovery facts of a name defined (or re-exported) in a project module: does it hand
+        out a session, is it a sessionmaker or a scope."""
+        return None
+
+    def discovered(self, qualified: str) -> Discovered | None:  # noqa: ARG002 - interface
+        """What a qualified name of another module is for discovery (provider, scope, sessionmaker,
+        session class), following re-exports and what a provider calls, from ``name_facts``."""
+        return None
+
+    def dependency_uses(self, package: str) -> DependencyUses | None:  # noqa: ARG002 - interface
+        """The names every module of a top-level package hands to ``Depends``/``Security``;
+        None when the index has no view of the package (the module is checked alone)."""
+        return None
+
+    def mentions(self, package: str, word: str, exclude_path: str) -> int | None:  # noqa: ARG002 - interface
+        """How often the modules of a package other than ``exclude_path`` use a name (not in
+        imports, not its own definition); None without a view of the package."""
+        return None
 
     def model_summary(self, module: str) -> ModuleSummary | None:  # noqa: ARG002 - interface
         """The ORM facts of a project module (``models.summarize_source``), or None."""
@@ -63,6 +92,9 @@ class ModuleContext:
     names: Names
     # Every function with its qualified name (``Class.method``, ``outer.inner``).
     functions: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]]
+    # What discovery found for this module; ``settings`` above are already the effective ones
+    # (configured names plus the providers and scopes this module uses, as qualified names).
+    discovery: FileDiscovery
 
     @classmethod
     def build(
@@ -77,21 +109,15 @@ class ModuleContext:
         is_package: bool = False,
         index: ProjectIndex = EMPTY_INDEX,
     ) -> ModuleContext:
+        from .discovery import FileDiscovery
+
         names = Names(module, is_package)
         names.add_module_level_bindings(tree.body)
-        # Imports anywhere count (route modules often import inside create_app()). Imports are
-        # statements, so the statement walk that finds functions finds them too.
-        functions: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]] = []
-        for node, qualname in _statements(tree.body):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                names.add_import(node)
-            elif qualname is not None:
-                functions.append((node, qualname))  # type: ignore[arg-type]
-        # Module-level definitions shadow imports of the same name.
-        for name in list(names.imports):
-            if name in names.local:
-                del names.imports[name]
-        return cls(tree, path, source, lines, module, is_package, settings, index, names, functions)
+        withs: list[ast.With | ast.AsyncWith] = []
+        functions = function_nodes(tree, names, withs)
+        discovery = FileDiscovery(tree, source, path, module, names, functions, settings, index, lines, withs)
+        effective = discovery.effective_settings()
+        return cls(tree, path, source, lines, module, is_package, effective, index, names, functions, discovery)
 
     def finding(self, node: ast.AST, code: str, message: str, function: str, **extra: object) -> Finding:
         from .findings import Finding, noqa_covers
@@ -127,6 +153,27 @@ class ModuleContext:
             for stmt in statements_on_lines(self.tree.body, lines):
                 for part in statement_header(stmt):
                     yield from walk(part)
+
+
+def function_nodes(
+    tree: ast.Module, names: Names, withs: list[ast.With | ast.AsyncWith] | None = None
+) -> list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]]:
+    """Every function with its qualified name; adds every import (anywhere: route modules often
+    import inside ``create_app()``) to ``names``, whose module-level definitions then shadow them.
+    ``withs``, when given, receives every ``with``/``async with`` statement (the same walk)."""
+    functions: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]] = []
+    with_types = (ast.With, ast.AsyncWith) if withs is not None else ()
+    for node, qualname in _statements(tree.body):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.add_import(node)
+        elif qualname is not None:
+            functions.append((node, qualname))  # type: ignore[arg-type]
+        elif with_types and isinstance(node, with_types):
+            withs.append(node)  # type: ignore[union-attr,arg-type]
+    for name in list(names.imports):
+        if name in names.local:
+            del names.imports[name]
+    return functions
 
 
 def match_lines(pattern: re.Pattern[str], source: str) -> list[int]:

@@ -27,6 +27,7 @@ from .endpoints import (
     registered_function,
     route_decorator,
 )
+from .discovery import session_annotation
 from .findings import Finding
 from .names import (
     ANNOTATED,
@@ -48,6 +49,7 @@ class SessionDepends:
     node: ast.AST  # where the finding sits
     dependency: str  # as written, e.g. "get_db" or "deps.get_db"
     function_scope: bool
+    qualified: str = ""  # e.g. "app.db.get_db"
 
 
 def dotted(node: ast.expr) -> str | None:
@@ -61,8 +63,8 @@ def dotted(node: ast.expr) -> str | None:
     return ".".join(reversed(parts))
 
 
-def session_depends(call: ast.AST, ctx: ModuleContext) -> SessionDepends | None:
-    """``Depends(get_db)``/``Security(get_db)`` in any of its spellings, when get_db is configured."""
+def depends_target(call: ast.AST, ctx: ModuleContext) -> tuple[ast.expr, str, bool] | None:
+    """(target, its qualified name, function scope) of any ``Depends(x)``/``Security(x)`` call."""
     if not isinstance(call, ast.Call):
         return None
     names = ctx.names
@@ -81,21 +83,54 @@ def session_depends(call: ast.AST, ctx: ModuleContext) -> SessionDepends | None:
     if target is None:
         return None
     qualified = names.qualify(target)
-    if qualified is None or not matches_configured(qualified, ctx.settings.dependencies):
+    if qualified is None:
         return None
-    return SessionDepends(call, dotted(target) or qualified, function_scope)
+    return target, qualified, function_scope
+
+
+def session_depends(
+    call: ast.AST, ctx: ModuleContext, *, typed: bool = False, annotation: ast.expr | None = None
+) -> SessionDepends | None:
+    """``Depends(get_db)``/``Security(get_db)`` in any of its spellings, when get_db is a session
+    dependency: configured, discovered, or on a parameter annotated as a session (``typed``, or
+    ``annotation`` says so)."""
+    found = depends_target(call, ctx)
+    if found is None:
+        return None
+    target, qualified, function_scope = found
+    if not (
+        matches_configured(qualified, ctx.settings.dependencies)
+        or (
+            ctx.discovery.enabled
+            and (typed or (annotation is not None and session_annotation(annotation, ctx.names)))
+        )
+        or ctx.discovery.is_provider(qualified)
+    ):
+        return None
+    return SessionDepends(call, dotted(target) or qualified, function_scope, qualified)
 
 
 def _alias_value(value: ast.expr, ctx: ModuleContext) -> SessionAlias | None:
+    """An alias of a session dependency, or of a dependency that may turn out to be one (kept
+    unconfirmed: whether it is depends on other modules, so it is decided where it is used)."""
     if isinstance(value, ast.Subscript) and ctx.names.refers_to(value.value, ANNOTATED, "Annotated"):
-        found = _annotated_depends(value, ctx)
-        if found is not None:
-            return SessionAlias(found.dependency, "annotated", found.function_scope)
+        elts = value.slice.elts if isinstance(value.slice, ast.Tuple) else []
+        typed = bool(elts) and session_annotation(elts[0], ctx.names)
+        for meta in elts[1:]:
+            found = depends_target(meta, ctx)
+            if found is not None:
+                return _alias(found, "annotated", typed, ctx)
         return None
-    found = session_depends(value, ctx)
-    if found is not None:
-        return SessionAlias(found.dependency, "depends", found.function_scope)
-    return None
+    found = depends_target(value, ctx)
+    return None if found is None else _alias(found, "depends", False, ctx)
+
+
+def _alias(found: tuple[ast.expr, str, bool], kind: str, typed: bool, ctx: ModuleContext) -> SessionAlias | None:
+    target, qualified, function_scope = found
+    confirmed = matches_configured(qualified, ctx.settings.dependencies) or (typed and ctx.settings.discover)
+    if not confirmed and not ctx.settings.discover:
+        return None
+    return SessionAlias(dotted(target) or qualified, kind, function_scope, qualified, confirmed)
 
 
 def module_aliases(ctx: ModuleContext) -> dict[str, SessionAlias]:
@@ -119,8 +154,9 @@ def module_aliases(ctx: ModuleContext) -> dict[str, SessionAlias]:
 
 def _annotated_depends(annotation: ast.Subscript, ctx: ModuleContext) -> SessionDepends | None:
     elts = annotation.slice.elts if isinstance(annotation.slice, ast.Tuple) else []
+    typed = bool(elts) and session_annotation(elts[0], ctx.names)
     for meta in elts[1:]:
-        found = session_depends(meta, ctx)
+        found = session_depends(meta, ctx, typed=typed)
         if found is not None:
             return found
     return None
@@ -209,19 +245,26 @@ class _DependencyCheck:
         for arg, default in zip(args.kwonlyargs, args.kw_defaults):
             if default is not None:
                 defaults[id(arg)] = default
+        resolution = ""
         for arg in [*positional, *args.kwonlyargs]:
             for found in self._param_depends(arg, defaults.get(id(arg))):
-                yield self._finding(found, function, is_endpoint, param=arg.arg)
+                if not is_endpoint:
+                    # DBS002 only where FastAPI resolves the helper (docs/discovery.md).
+                    resolution = resolution or self.ctx.discovery.resolution(function.qualname)
+                    if resolution == "direct":
+                        continue
+                yield self._finding(found, function, is_endpoint, param=arg.arg, resolution=resolution)
 
     def _param_depends(self, arg: ast.arg, default: ast.expr | None) -> Iterator[SessionDepends]:
         if default is not None:
-            found = session_depends(default, self.ctx)
+            found = session_depends(default, self.ctx, annotation=arg.annotation)
             if found is not None:
                 yield found
             elif isinstance(default, (ast.Name, ast.Attribute)):
-                alias = self._alias(default)
+                typed = arg.annotation is not None and session_annotation(arg.annotation, self.names)
+                alias = self._alias(default, typed)
                 if alias is not None and alias.kind == "depends":
-                    yield SessionDepends(default, alias.dependency, alias.function_scope)
+                    yield SessionDepends(default, alias.dependency, alias.function_scope, alias.qualified)
         annotation = arg.annotation
         if annotation is None:
             return
@@ -232,18 +275,33 @@ class _DependencyCheck:
         elif isinstance(annotation, (ast.Name, ast.Attribute)):
             alias = self._alias(annotation)
             if alias is not None and alias.kind == "annotated":
-                yield SessionDepends(annotation, alias.dependency, alias.function_scope)
+                yield SessionDepends(annotation, alias.dependency, alias.function_scope, alias.qualified)
 
-    def _alias(self, node: ast.expr) -> SessionAlias | None:
+    def _alias(self, node: ast.expr, typed: bool = False) -> SessionAlias | None:
+        """The session-dependency alias a name stands for: confirmed where it is defined, or a
+        dependency that discovery finds is a session provider (or used on a session parameter)."""
+        alias = None
         if isinstance(node, ast.Name) and node.id in self.local_aliases:
-            return self.local_aliases[node.id]
-        qualified = self.names.qualify(node)
-        if qualified is None or "." not in qualified:
-            return None
-        return self.ctx.index.session_alias(qualified)
+            alias = self.local_aliases[node.id]
+        else:
+            qualified = self.names.qualify(node)
+            if qualified is not None and "." in qualified:
+                alias = self.ctx.index.session_alias(qualified)
+        if alias is None or alias.confirmed or (typed and self.ctx.discovery.enabled):
+            return alias
+        if alias.qualified and (
+            matches_configured(alias.qualified, self.ctx.settings.dependencies)
+            or self.ctx.discovery.is_provider(alias.qualified)
+        ):
+            return alias
+        return None
 
-    def _finding(self, found: SessionDepends, function: _Function, is_endpoint: bool, param: str) -> Finding:
+    def _finding(
+        self, found: SessionDepends, function: _Function, is_endpoint: bool, param: str, resolution: str = ""
+    ) -> Finding:
         tags = set(self._endpoint_tags(function)) if is_endpoint else set()
+        if resolution == "unreferenced":
+            tags.add("unreferenced")
         if found.function_scope:
             tags.add("function-scope")
         facts = self._body(function.node)
@@ -255,16 +313,20 @@ class _DependencyCheck:
         if is_endpoint:
             where = f"on endpoint {function.qualname}"
             code, message = "DBS001", format_message(
-                "DBS001", dependency=found.dependency, where=where, scope=self.ctx.settings.scope_name
+                "DBS001", dependency=found.dependency, where=where, advice=self._advice(found)
             )
         else:
             code, message = "DBS002", format_message(
-                "DBS002", dependency=found.dependency, function=function.qualname, scope=self.ctx.settings.scope_name
+                "DBS002", dependency=found.dependency, function=function.qualname, advice=self._advice(found)
             )
         finding = self.ctx.finding(
             found.node, code, message, function.qualname, tags=frozenset(tags), subject=found.dependency
         )
         return held.annotate(finding, self.ctx, function.node, param)
+
+    def _advice(self, found: SessionDepends) -> str:
+        scope = self.ctx.discovery.scope_advice(found.qualified)
+        return f"open a short scope with {scope}()" if scope else "open a short-lived session scope"
 
     def _endpoint_tags(self, function: _Function) -> Iterator[str]:
         node = function.node
@@ -303,7 +365,7 @@ class _DependencyCheck:
                 if found is None and isinstance(element, (ast.Name, ast.Attribute)):
                     alias = self._alias(element)
                     if alias is not None and alias.kind == "depends":
-                        found = SessionDepends(element, alias.dependency, alias.function_scope)
+                        found = SessionDepends(element, alias.dependency, alias.function_scope, alias.qualified)
                 if found is None:
                     continue
                 tags: set[str] = {"function-scope"} if found.function_scope else set()
@@ -314,9 +376,7 @@ class _DependencyCheck:
                 else:
                     where = f"in dependencies= of {callee}(), held by every route it covers"
                     function = scope or MODULE_SCOPE
-                message = format_message(
-                    "DBS001", dependency=found.dependency, where=where, scope=self.ctx.settings.scope_name
-                )
+                message = format_message("DBS001", dependency=found.dependency, where=where, advice=self._advice(found))
                 yield self.ctx.finding(
                     found.node, "DBS001", message, function, tags=frozenset(tags), subject=found.dependency
                 )

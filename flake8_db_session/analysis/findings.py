@@ -6,7 +6,9 @@ import re
 from dataclasses import dataclass, field
 
 # Tags of DBS001/DBS002 findings, counted separately in reports (no tag = plain).
-TAGS = ("mitigated", "unused", "decorator-db", "streaming", "websocket", "function-scope", "held-across-await")
+TAGS = (
+    "mitigated", "unused", "decorator-db", "streaming", "websocket", "function-scope", "held-across-await", "unreferenced"
+)
 HELD_TAG = "held-across-await"
 
 # flake8's own noqa syntax (flake8/defaults.py), so both modes agree on what a comment covers.

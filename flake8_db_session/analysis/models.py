@@ -692,7 +692,11 @@ class ModelResolver:
         if located is None:
             return None
         summary, name = located
-        expire = summary.factory_expire.get(name, summary.default_expire_on_commit)
+        expire = summary.factory_expire.get(name)
+        if expire is None:
+            # A scope over another module's sessionmaker: its expire_on_commit is not known here,
+            # so assume the value that cannot raise a false alarm.
+            expire = summary.default_expire_on_commit if summary.sessionmakers else False
         return name in summary.committing_scopes, expire
 
 

@@ -368,6 +368,16 @@ class GitProjectIndex(FileProjectIndex):
         self._touched.add((path, sha))
         return self.repository.read_blob(sha)
 
+    def package_paths(self, package: str) -> list[str]:
+        """The package's files at this commit (each answer built from them records the ones it read)."""
+        init = self.module_file(package)
+        if init is None:
+            return []
+        if not init.endswith("__init__.py"):
+            return [init]
+        prefix = init[: -len("__init__.py")]
+        return sorted(p for p in self.files if p.startswith(prefix) and p.endswith(".py"))
+
 
 # --- the history ----------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from .. import runner
+from .. import discovery_report, runner
 from ..output import FORMATTERS, github
 from ..burndown.workflow import RatchetCheck, add_ratchet_arguments
 from .common import add_jobs_argument, add_settings_arguments, settings_from_args
@@ -21,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     parser.add_argument("--disable-noqa", action="store_true", help="report findings covered by # noqa too")
     parser.add_argument("--output-file", metavar="FILE", help="write the report here instead of stdout")
+    parser.add_argument(
+        "--discovered", action="store_true", help="list the session providers, scopes and aliases found (on stderr)"
+    )
     add_ratchet_arguments(parser)
     add_jobs_argument(parser)
     add_settings_arguments(parser)
@@ -34,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     for failed in result.errors:
         print(f"{failed.path}: error: {failed.error}", file=sys.stderr)
     findings = runner.reportable(result, settings, disable_noqa=args.disable_noqa)
+    discovery_report.section(args, files, result, settings, stdout=False)
     if ratchet is not None:
         findings = ratchet.finish(result, findings)
     text = FORMATTERS[args.format](findings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import runner
+from .. import discovery_report, runner
 from ..burndown import endpoints
 from ..burndown.counts import ModuleCounts, counts_for_run
 from ..burndown.tables import RENDERERS
@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--baseline-file", metavar="PATH", help="the baseline to compare with (implies --baseline)")
     parser.add_argument("--output-file", metavar="FILE", help="write the report here instead of stdout")
+    parser.add_argument(
+        "--discovered", action="store_true", help="also list the session providers, scopes and aliases found in the code"
+    )
     parser.add_argument(
         "--endpoints",
         action="store_true",
@@ -64,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         allowed = {m: n for m, n in allowed.items() if m in counts.modules}
 
     text = RENDERERS[args.format](counts, allowed)
+    text += discovery_report.section(args, files, result, settings, stdout=args.format == "table")
     if args.output_file:
         write_atomic(args.output_file, text)
     else:

@@ -1,7 +1,8 @@
 # module: app.routers.configured
 # config: db-session-dependencies = app.db.get_db, provide_session
 # config: db-session-session-decorators = require_permission
-"""Configured names: a dotted name matches only that function; a bare name matches any."""
+# config: db-session-discover = false
+"""Configured names, discovery off: a dotted name matches only that function; a bare name matches any."""
 from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 
