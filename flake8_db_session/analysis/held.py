@@ -982,7 +982,9 @@ def _derived(ctx: ModuleContext, cache_name: str, key: tuple, compute: Callable[
     offers a persistent store (``_dbs_remember``), once per content of the modules it read."""
     cache = _index_cache(ctx, cache_name)
     recordings: list[_Recording] = _index_cache(ctx, "_dbs_held_recordings").setdefault("stack", [])
-    full_key = (*key, ctx.settings)
+    # The configured settings (the flow reads none of them; a module's effective settings also
+    # hold what discovery found in it, which would split the cache by the module asking).
+    full_key = (*key, getattr(ctx.index, "settings", ctx.settings))
     found = cache.get(full_key)
     if found is _IN_PROGRESS:
         for recording in recordings:
