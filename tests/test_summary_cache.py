@@ -310,3 +310,14 @@ def test_a_helper_summary_is_kept_until_a_module_it_read_changes(tmp_path, monke
     assert held_across() == []  # computed again (one entry per helper: the latest)
     assert held_across() == []
     assert "service.py" not in parsed
+
+
+def test_each_kind_of_module_fact_has_its_own_entries():
+    data = b"from fastapi import Depends\n\ndef route(db=Depends(get_db)):\n    return db  # a comment\n"
+    digest = b"same digest for both"
+    uses = project._uses_of(data, digest)
+    code = project._code_of(data, digest)
+    project.reset_caches()  # a new process: the persistent cache answers
+    assert project._uses_of(data, digest) == uses
+    assert project._code_of(data, digest) == code
+    assert isinstance(project._code_of(data, digest), str) and not isinstance(uses, str)
