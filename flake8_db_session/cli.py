@@ -36,15 +36,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif arguments[0] not in COMMANDS and arguments[0] not in ("-h", "--help", "--version"):
         arguments.insert(0, "check")
     args = parser.parse_args(arguments)
+    # The one error path: every configuration, input and output fault is one line naming the
+    # file and the problem, exit 2 (outputs are written atomically, so nothing is half-written).
     try:
         return int(args.handler(args) or 0)
-    except ConfigError as exc:
-        print(f"flake8-db-session: error: {exc}", file=sys.stderr)
-        return 2
+    except ConfigError as exc:  # also BaselineError and fileio.WriteError
+        return _error(str(exc))
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 1
+    except OSError as exc:
+        from .fileio import describe_os_error
+
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _error(f"{where}{describe_os_error(exc)}")
+    except (RecursionError, MemoryError) as exc:
+        return _error(f"out of resources: {type(exc).__name__}")
+    except Exception as exc:  # a bug of ours: one line to report, never a traceback
+        from .plugin import _describe
+
+        return _error(f"internal error: {_describe(exc)}")
+
+
+def _error(message: str) -> int:
+    print(f"flake8-db-session: error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,9 +1,10 @@
 """One Settings value, and how it is loaded.
 
-The same keys are read by the flake8 plugin (flake8 parses them from ``[flake8]``) and by the
-standalone command (which reads ``[flake8]`` in ``.flake8``/``setup.cfg``/``tox.ini`` and
-``[tool.flake8-db-session]`` in ``pyproject.toml``; pyproject wins key by key, command-line
-flags win over both). Lists are comma-separated in ini files and arrays in TOML.
+The same keys, read the same way by both front ends: ``[flake8]`` in ``.flake8``/``setup.cfg``/
+``tox.ini`` (for the flake8 plugin, flake8 parses it) and ``[tool.flake8-db-session]`` in the
+``pyproject.toml`` of the configuration's directory; pyproject wins key by key, command-line
+flags win over both. Lists are comma-separated in ini files and arrays in TOML. Adding a key is
+one entry in ``OPTIONS`` (and its help text in the plugin).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -23,6 +24,12 @@ else:  # pragma: no cover - exercised on 3.9/3.10 only
 
 class ConfigError(Exception):
     """Bad configuration: reported as one line, exit code 2."""
+
+
+class UnreadableConfigError(ConfigError):
+    """A configuration file that cannot be read or parsed at all (it may be broken in another
+    tool's section). The standalone command stops (exit 2); the flake8 plugin warns once and goes
+    on with flake8's options, as flake8 itself does with a config file it cannot parse."""
 
 
 DEFAULT_DEPENDENCIES = ("get_db", "get_session", "get_db_session", "get_async_db")
@@ -112,16 +119,19 @@ def split_list(value: str) -> tuple[str, ...]:
     return tuple(item for item in (part.strip() for part in _SPLIT.split(value)) if item)
 
 
-def parse_per_file_ignores(value: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def parse_per_file_ignores(value: str, key: str = "per-file-ignores") -> tuple[tuple[str, tuple[str, ...]], ...]:
     """flake8's ``filename: codes`` mapping (several files may share a codes list)."""
     try:
         from flake8.utils import parse_files_to_codes_mapping
     except ImportError:  # pragma: no cover - flake8 is a dependency
         raise ConfigError("per-file-ignores needs flake8 installed") from None
+    from flake8.exceptions import ExecutionError
+
     try:
         pairs = parse_files_to_codes_mapping(value)
-    except ValueError as exc:
-        raise ConfigError(f"per-file-ignores: {exc}") from None
+    except (ValueError, ExecutionError):
+        shown = " ".join(value.split())
+        raise ConfigError(f"{key}: expected 'pattern: codes' entries, got {shown!r}") from None
     return tuple((filename, tuple(codes)) for filename, codes in pairs)
 
 
@@ -145,7 +155,7 @@ def _convert(key: str, kind: str, value: Any) -> Any:
                 (str(path), _convert(f"{key}.{path}", "codes", codes)) for path, codes in value.items()
             )
         if isinstance(value, str):
-            return parse_per_file_ignores(value)
+            return parse_per_file_ignores(value, key)
         raise ConfigError(f"{key}: expected 'path: codes' lines or a table, got {value!r}")
     # list / codes
     if isinstance(value, str):
@@ -161,6 +171,18 @@ def _convert(key: str, kind: str, value: Any) -> Any:
     return items
 
 
+def _unknown_key(source: str, raw_key: str, known: Iterable[str]) -> ConfigError:
+    return ConfigError(f"{source}: unknown key {raw_key!r} (valid keys: {', '.join(sorted(known))})")
+
+
+def check_keys(values: Mapping[str, Any], source: str) -> None:
+    """Every key of our own table must be one we know (``[tool.flake8-db-session]`` holds
+    nothing else, so a typo or a missing ``db-session-`` prefix is an error, not silence)."""
+    for raw_key in values:
+        if str(raw_key).strip().lower().replace("_", "-") not in ALL_OPTIONS:
+            raise _unknown_key(source, str(raw_key), ALL_OPTIONS)
+
+
 def settings_from_mapping(
     values: Mapping[str, Any], *, root: str = ".", base: Settings | None = None, source: str = "configuration"
 ) -> Settings:
@@ -170,8 +192,7 @@ def settings_from_mapping(
         key = raw_key.strip().lower().replace("_", "-")
         if key not in ALL_OPTIONS:
             if key.startswith("db-session-"):
-                known = ", ".join(sorted(OPTIONS))
-                raise ConfigError(f"{source}: unknown key {raw_key!r} (known: {known})")
+                raise _unknown_key(source, raw_key, OPTIONS)
             continue  # other flake8 keys are flake8's business
         attr, kind = ALL_OPTIONS[key]
         changes[attr] = _convert(f"{source}: {key}", kind, value)
@@ -191,51 +212,107 @@ INI_FILES = ("setup.cfg", "tox.ini", ".flake8")
 
 
 def _read_ini(path: str) -> dict[str, str] | None:
+    """The ``[flake8]`` section of an ini file, or None. Raises UnreadableConfigError."""
     parser = configparser.RawConfigParser()
     try:
         with open(path, encoding="utf-8") as handle:
             parser.read_file(handle, source=path)
-    except (configparser.Error, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot parse: {str(exc).splitlines()[0]}") from None
+    except UnicodeDecodeError:
+        raise UnreadableConfigError(f"{path}: cannot parse: not UTF-8 text") from None
+    except configparser.Error as exc:
+        raise UnreadableConfigError(f"{path}: cannot parse: {_first_line(exc)}") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        raise UnreadableConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if not parser.has_section("flake8"):
         return None
     return dict(parser.items("flake8"))
 
 
 def _read_pyproject(path: str) -> dict[str, Any] | None:
+    """The ``[tool.flake8-db-session]`` table, or None. Raises UnreadableConfigError when the file
+    cannot be read at all, ConfigError when our table is wrong (not a table, an unknown key)."""
     try:
         with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+            data = handle.read()
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    section = data.get("tool", {}).get("flake8-db-session")
+        raise UnreadableConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        document = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UnreadableConfigError(f"{path}: cannot parse: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UnreadableConfigError(f"{path}: invalid TOML: {_first_line(exc)}") from None
+    tool = document.get("tool", {})
+    if not isinstance(tool, dict):
+        raise UnreadableConfigError(f"{path}: 'tool' must be a table, got {type(tool).__name__}")
+    section = tool.get("flake8-db-session")
     if section is None:
         return None
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [tool.flake8-db-session] must be a table")
+    check_keys(section, f"{path}: [tool.flake8-db-session]")
     return section
 
 
-def find_config_dir(start: str) -> str | None:
-    """The nearest directory, from ``start`` upwards, holding our configuration."""
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0].rstrip(".") if text else type(exc).__name__
+
+
+Warn = Callable[[UnreadableConfigError], None]
+
+
+def _section_or_warn(read: Callable[[str], Any], path: str, warn: Warn | None) -> Any:
+    """``read(path)``; with ``warn``, a file that cannot be read is reported and treated as empty."""
+    if warn is None:
+        return read(path)
+    try:
+        return read(path)
+    except UnreadableConfigError as exc:
+        warn(exc)
+        return None
+
+
+def find_config_dir(start: str, *, warn: Warn | None = None) -> str | None:
+    """The nearest directory, from ``start`` upwards, holding our configuration.
+
+    Without ``warn`` a file that cannot be read raises UnreadableConfigError; with it, the file
+    is reported through ``warn`` and skipped (flake8 skips an unparseable config file too).
+    """
     directory = os.path.abspath(start)
     home = os.path.expanduser("~")
     while True:
         for name in INI_FILES:
             candidate = os.path.join(directory, name)
-            if os.path.isfile(candidate) and _read_ini(candidate) is not None:
+            if os.path.isfile(candidate) and _section_or_warn(_read_ini, candidate, warn) is not None:
                 return directory
         pyproject = os.path.join(directory, "pyproject.toml")
-        if os.path.isfile(pyproject) and _read_pyproject(pyproject) is not None:
+        if os.path.isfile(pyproject) and _section_or_warn(_read_pyproject, pyproject, warn) is not None:
             return directory
         parent = os.path.dirname(directory)
         if parent == directory or directory == home:
             return None
         directory = parent
+
+
+def ini_section(root: str, *, warn: Warn | None = None) -> tuple[str, dict[str, str]] | None:
+    """The first ini file in ``root`` with a ``[flake8]`` section (the one flake8 reads), and it."""
+    for name in INI_FILES:
+        path = os.path.join(root, name)
+        if os.path.isfile(path):
+            section = _section_or_warn(_read_ini, path, warn)
+            if section is not None:
+                return path, section
+    return None
+
+
+def pyproject_section(root: str, *, warn: Warn | None = None) -> tuple[str, dict[str, Any]] | None:
+    """``root/pyproject.toml`` and its ``[tool.flake8-db-session]`` table, if it has one."""
+    path = os.path.join(root, "pyproject.toml")
+    if not os.path.isfile(path):
+        return None
+    section = _section_or_warn(_read_pyproject, path, warn)
+    return None if section is None else (path, section)
 
 
 def load_settings(start: str = ".", *, config_file: str | None = None) -> Settings:
@@ -256,20 +333,16 @@ def load_settings(start: str = ".", *, config_file: str | None = None) -> Settin
         return Settings(root=os.path.abspath(start))
     settings = Settings(root=root)
     used: list[str] = []
-    for name in INI_FILES:
-        path = os.path.join(root, name)
-        if os.path.isfile(path):
-            section = _read_ini(path)
-            if section is not None:
-                settings = settings_from_mapping(section, root=root, base=settings, source=path)
-                used.append(path)
-                break  # flake8 reads the first ini file that has a [flake8] section
-    pyproject = os.path.join(root, "pyproject.toml")
-    if os.path.isfile(pyproject):
-        section = _read_pyproject(pyproject)
-        if section is not None:
-            settings = settings_from_mapping(section, root=root, base=settings, source=pyproject)
-            used.append(pyproject)
+    found_ini = ini_section(root)
+    if found_ini is not None:
+        path, section = found_ini
+        settings = settings_from_mapping(section, root=root, base=settings, source=path)
+        used.append(path)
+    found = pyproject_section(root)
+    if found is not None:
+        pyproject, section = found
+        settings = settings_from_mapping(section, root=root, base=settings, source=pyproject)
+        used.append(pyproject)
     return replace(settings, config_files=tuple(used))
 
 

@@ -42,7 +42,13 @@ class CountsFormatter(BaseFormatter):
 
     def stop(self) -> None:
         try:
-            self._write(self.render().rstrip("\n"))
+            try:
+                table = self.render()
+            except Exception as exc:  # a bug of ours must not take flake8's report down
+                from .plugin import _describe
+
+                table = f"flake8-db-session: warning: no counts table: {_describe(exc)}\n"
+            self._write(table.rstrip("\n"))
         finally:
             super().stop()
 
@@ -77,8 +83,10 @@ def _selected_codes(options):
 
 def _has_noqa(path: str) -> bool:
     """Whether a file may hold findings flake8 dropped for a ``# noqa`` comment."""
+    from .runner import read_regular
+
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return "noqa" in handle.read().lower()
+        data = read_regular(path)  # never blocks on a FIFO
     except OSError:
         return False
+    return data is not None and b"noqa" in data.lower()

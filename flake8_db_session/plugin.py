@@ -13,8 +13,18 @@ from typing import Any, ClassVar, Generator, Sequence
 from . import __version__
 from .analysis import analyze_tree
 from .burndown import inline as burndown_inline
-from .burndown.baseline import Baseline, BaselineError
-from .config import DEFAULT_BASELINE, OPTIONS, ConfigError, Settings, settings_from_mapping
+from .burndown.baseline import Baseline
+from .config import (
+    ALL_OPTIONS,
+    DEFAULT_BASELINE,
+    FLAKE8_OPTIONS,
+    OPTIONS,
+    ConfigError,
+    Settings,
+    ini_section,
+    pyproject_section,
+    settings_from_mapping,
+)
 from .project import context_for_path
 
 _HELP = {
@@ -30,6 +40,16 @@ _HELP = {
     "db-session-ratchet-codes": "Codes the burndown counts and enforces (default: %(default)s).",
     "db-session-ratchet-only": "Report only DBS100 for ratcheted codes (adopt the hook on a legacy codebase).",
 }
+
+
+class _StoreTrue(argparse.Action):
+    """``--flag`` sets True, like ``store_true``; a config file's value is passed on as text."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, default: Any = False, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, True)
 
 
 class Plugin:
@@ -55,7 +75,9 @@ class Plugin:
             if kind in ("list", "codes"):
                 kwargs.update(comma_separated_list=True, default=",".join(default))
             elif kind == "bool":
-                kwargs.update(action="store_true", default=default)
+                # Not "store_true": flake8 would parse the config value itself and raise a
+                # traceback on a bad one; ours reaches parse_options and is one error line.
+                kwargs.update(action=_StoreTrue, default=default)
             else:
                 kwargs["default"] = default
             if key == "db-session-baseline":
@@ -68,25 +90,46 @@ class Plugin:
 
     @classmethod
     def parse_options(cls, options: argparse.Namespace) -> None:
+        """Settings from flake8's options, then ``[tool.flake8-db-session]`` of the pyproject.toml
+        in the configuration's directory over them (flags on the command line win over both), as
+        the standalone command reads them. A file that cannot be read is one warning line and the
+        run goes on; a bad value of ours is one error line and exit 2; never a traceback."""
+        try:
+            cls._configure(options)
+        except ConfigError as exc:
+            sys.stderr.write(f"flake8-db-session: error: {exc}\n")
+            raise SystemExit(2) from None
+        except Exception as exc:  # a bug of ours must not take flake8 down: go on with the defaults
+            _warn_once(f"configuration not applied, using the defaults: {_describe(exc)}")
+            cls.settings, cls.baseline, cls.baseline_root = Settings(), None, "."
+
+    @classmethod
+    def _configure(cls, options: argparse.Namespace) -> None:
         values: dict[str, Any] = {}
-        for key, (attr, _kind) in OPTIONS.items():
+        for key in OPTIONS:
             value = getattr(options, key.replace("-", "_"), None)
             if value is not None:
                 values[key] = value
-        root = os.getcwd()
-        try:
-            settings = settings_from_mapping(values, root=root, source="flake8 options")
-        except ConfigError as exc:
-            # flake8 turns a raised exception into a traceback; a clear one-line error is kinder.
-            raise SystemExit(f"flake8-db-session: {exc}") from None
+        warn = _warn_unreadable
+        explicit, isolated = _config_flags(options)
+        root = burndown_inline.config_root(explicit, os.getcwd(), warn=warn)
+        ini = None if isolated or explicit else ini_section(root, warn=warn)
+        ini_path = explicit or (ini[0] if ini else None)
+        source = f"{ini_path} [flake8] or the command line" if ini_path else "flake8 options"
+        settings = settings_from_mapping(values, root=root, source=source)
+        if not isolated:
+            found = pyproject_section(root, warn=warn)
+            if found is not None:
+                path, section = found
+                flags = _flags_on_command_line(sys.argv[1:])
+                section = {k: v for k, v in section.items() if _key(k) not in flags}
+                settings = settings_from_mapping(section, root=root, base=settings, source=path)
+                _apply_flake8_keys(options, settings, {_key(k) for k in section})
         if not settings.baseline:
             settings = replace(settings, baseline=DEFAULT_BASELINE)
         cls.settings = settings
-        cls.baseline_root = burndown_inline.config_root(getattr(options, "config", None), root)
-        try:
-            cls.baseline = burndown_inline.cached_baseline(burndown_inline.baseline_file(settings, cls.baseline_root))
-        except BaselineError as exc:
-            raise SystemExit(f"flake8-db-session: {exc}") from None
+        cls.baseline_root = root
+        cls.baseline = burndown_inline.cached_baseline(burndown_inline.baseline_file(settings, root))
 
     def run(self) -> Generator[tuple[int, int, str, type], None, None]:
         if not isinstance(self._tree, ast.Module):
@@ -110,6 +153,8 @@ class Plugin:
                 is_package=is_package,
                 index=index,
             )
+            # DBS100 (and, with db-session-ratchet-only, nothing else for the ratcheted codes).
+            findings = burndown_inline.apply(findings, self._filename, settings, self.baseline_root, self.baseline)
         except (RecursionError, MemoryError):  # pathological nesting: never take flake8 down
             return
         except Exception as exc:  # a bug of ours must not stop flake8's run over the other files
@@ -118,10 +163,80 @@ class Plugin:
         finally:
             if collecting:
                 gc.enable()
-        # DBS100 (and, with db-session-ratchet-only, nothing else for the ratcheted codes).
-        findings = burndown_inline.apply(findings, self._filename, settings, self.baseline_root, self.baseline)
         for finding in findings:
             yield finding.line, finding.col, finding.message, type(self)
+
+
+def _config_flags(options: argparse.Namespace) -> tuple[str | None, bool]:
+    """flake8's ``--config`` and ``--isolated``. flake8 consumes them before it parses the other
+    options, so the namespace plugins get never holds them: read them from the command line."""
+    config, isolated = getattr(options, "config", None), bool(getattr(options, "isolated", False))
+    try:
+        from flake8.main.options import stage1_arg_parser
+
+        early, _rest = stage1_arg_parser().parse_known_args(sys.argv[1:])
+    except (Exception, SystemExit):  # another host's argv: keep what options say
+        return config, isolated
+    return config or early.config, isolated or bool(early.isolated)
+
+
+def _key(raw: str) -> str:
+    return str(raw).strip().lower().replace("_", "-")
+
+
+def _flags_on_command_line(argv: Sequence[str]) -> set[str]:
+    """The configuration keys given as flags (``--key``, ``--key=v``; for ours also an
+    abbreviation argparse accepts): they win over pyproject.toml, as on the standalone command."""
+    flags: set[str] = set()
+    for token in argv:
+        if token == "--":
+            break
+        if not token.startswith("--"):
+            continue
+        name = token[2:].split("=", 1)[0]
+        if name in ALL_OPTIONS:
+            flags.add(name)
+        elif name.startswith("db-session-"):
+            matches = [key for key in OPTIONS if key.startswith(name)]
+            if len(matches) == 1:
+                flags.add(matches[0])
+    return flags
+
+
+def _apply_flake8_keys(options: argparse.Namespace, settings: Settings, keys: set[str]) -> None:
+    """flake8's own keys set in ``[tool.flake8-db-session]`` (select, ignore, exclude,
+    per-file-ignores...) replace flake8's values, as they do for the standalone command: flake8
+    reads them from these options when it selects files and codes, after the plugins' options."""
+    from flake8.utils import normalize_paths
+
+    for key in keys & set(FLAKE8_OPTIONS):
+        attr, kind = FLAKE8_OPTIONS[key]
+        value = getattr(settings, attr)
+        if kind == "pfi":
+            value = "\n".join(f"{pattern}:{','.join(codes)}" for pattern, codes in value)
+        elif key in ("exclude", "extend-exclude"):
+            value = normalize_paths(list(value), parent=settings.root)
+        else:
+            value = list(value)
+        setattr(options, attr, value)
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """One line on stderr, once per process and message; not again from flake8's -j workers
+    (which parse the options again where processes are spawned, not forked)."""
+    import multiprocessing
+
+    if message in _WARNED or multiprocessing.parent_process() is not None:
+        return
+    _WARNED.add(message)
+    sys.stderr.write(f"flake8-db-session: warning: {message}\n")
+
+
+def _warn_unreadable(exc: ConfigError) -> None:
+    _warn_once(f"{exc}; file ignored, going on with flake8's options")
 
 
 def _describe(exc: BaseException) -> str:

@@ -27,6 +27,7 @@ from .analysis.discovery import (
 )
 from .analysis.models import ModuleSummary, summarize_source
 from .analysis.names import resolve_relative
+from .analysis.orm_services import ServiceFacts, facts_of_source
 from .config import Settings
 from . import summary_cache
 
@@ -137,6 +138,38 @@ class FileProjectIndex(ProjectIndex):
                     self._shared[key] = summary
             summaries[module] = summary
         return summaries[module]
+
+    def service_facts(self, module: str) -> ServiceFacts | None:
+        """What another module's functions return and its module-level instances (see
+        ``orm_services``), computed once per content."""
+        path = self.module_file(module)
+        try:
+            if path is not None:
+                data = self.read_bytes(path)
+            else:
+                path = self._configured_file(module)
+                if path is None:
+                    return None
+                with open(path, "rb") as handle:  # from disk, as configured (as model_summary_at)
+                    data = handle.read()
+        except OSError:
+            return None
+        is_package = path.endswith("__init__.py")
+        summary = self.model_summary(module)
+        imports = dict(summary.imports) if summary is not None and summary.imports else None
+        key = (module, is_package, hashlib.blake2b(data, digest_size=16).digest(), imports is None)
+        return _by_content(
+            _SERVICE_FACTS_BY_CONTENT, key, lambda: facts_of_source(data, path, module, is_package, imports), "services"
+        )
+
+    def _configured_file(self, module: str) -> str | None:
+        """A model file configured by path answers for the module named like its file."""
+        stem = module.rpartition(".")[2]
+        for entry in self.settings.model_modules:
+            if entry.endswith(".py") and os.path.splitext(os.path.basename(entry))[0] == stem:
+                path = self.settings.resolve_path(entry)
+                return path if os.path.isfile(path) else None
+        return None
 
     def model_summary_at(self, path: str) -> ModuleSummary | None:
         """The ORM facts of a configured model file (``db-session-model-modules`` by path),
@@ -329,6 +362,9 @@ def _summary_of(data: bytes, path: str, module: str, is_package: bool) -> Module
     return _by_content(_SUMMARIES_BY_CONTENT, key, lambda: summarize_source(data, path, module, is_package), "summary")
 
 
+# A module's service facts, by content (imports come from its summary when it has one).
+_SERVICE_FACTS_BY_CONTENT: dict[tuple, ServiceFacts] = {}
+
 # Discovery facts of a name, by module content (once per history too).
 _FACTS_BY_CONTENT: dict[tuple, NameFacts | None] = {}
 
@@ -384,7 +420,14 @@ _SHARED: dict[Settings, dict] = {}
 def reset_caches() -> None:
     """Forget every process-wide cache of this module (tests call it so their order does not matter)."""
     for cache in (
-        _SUMMARIES_BY_CONTENT, _ALIASES_BY_CONTENT, _FACTS_BY_CONTENT, _USES_BY_CONTENT, _CODE_BY_CONTENT, _INDEXES, _SHARED
+        _SUMMARIES_BY_CONTENT,
+        _ALIASES_BY_CONTENT,
+        _SERVICE_FACTS_BY_CONTENT,
+        _FACTS_BY_CONTENT,
+        _USES_BY_CONTENT,
+        _CODE_BY_CONTENT,
+        _INDEXES,
+        _SHARED,
     ):
         cache.clear()
     _is_package_dir.cache_clear()

@@ -127,26 +127,33 @@ _rule(
 _rule(
     code="DBS004",
     name="write-to-detached-object",
-    summary="write to an ORM object after its session closed (the write is silently lost)",
+    summary="write to an ORM object after its session closed, or to one no session holds (the write is silently lost)",
     message="write to {name}.{attribute} is silently lost because {why}; make the change inside a session scope and commit",
     why="""
-        Setting an attribute on a detached instance changes only the Python object. Nothing
-        tracks it, nothing flushes it: the database never sees the write, and no error is
-        raised. Objects from a configured `db-session-detached-sources` function (a cache, a
-        copy) count as detached. Not reported when the object is later handed to
-        `add()`/`merge()`, which carries the change into a session, or read again in the
-        function (a change meant for the in-memory copy, such as a field scrubbed before a
-        response).
+        Setting an attribute on a detached or transient instance changes only the Python
+        object. Nothing tracks it, nothing flushes it: the database never sees the write, and no
+        error is raised. Without configuration, a call counts as a source of such objects when
+        the function it reaches (through `self.helper()`, `Service(db).method()`, a
+        module-level instance, an imported function) may return, on some path, an instance it
+        built and never added to a session (`Model(**cached)`, `Model.model_validate(...)`),
+        a copy or an unpickled object: a lookup that rebuilds rows from a cache. A write to
+        such an object followed by a `commit()`/`flush()` is reported, even when the object is
+        read again afterwards; once per object and commit. Objects from a configured
+        `db-session-detached-sources` function count as detached. Not reported when the object
+        is handed to `add()`/`merge()`, which carries the change into a session, or, before the
+        commit, to other code or one of its own methods (which may save it); a write after
+        the scope closed that is only read back and never committed is not reported either (a
+        field scrubbed before a response).
     """,
     bad="""
-        with fresh_db_session() as db:
-            tool = db.get(Tool, tool_id)
-        tool.enabled = False                      # lost
+        user = await auth_service.get_user_by_email(email)   # EmailUser(**cached) on a cache hit
+        user.password_change_required = True                 # lost on the cache-hit path
+        db.commit()
     """,
     good="""
-        with fresh_db_session() as db:
-            tool = db.get(Tool, tool_id)
-            tool.enabled = False                  # flushed and committed on exit
+        user = db.scalars(select(EmailUser).where(EmailUser.email == email)).one()
+        user.password_change_required = True
+        db.commit()
     """,
 )
 
@@ -182,21 +189,38 @@ _rule(
 _rule(
     code="DBS006",
     name="orm-object-stored-long-lived",
-    summary="ORM object stored where it outlives its session (global, cache, app.state, background task)",
+    summary="ORM object stored where it outlives its session (global, cache, singleton, app.state, background task)",
     message="ORM object {name} is stored in {target}, which outlives its session; store a serialized copy or its primary key instead",
     why="""
-        Module globals, caches, `app.state`/`request.state`, background tasks, new asyncio
-        tasks and the generators of a streaming response all run or are read after the session
-        closed. The stored instance is detached there: relationship reads raise, writes are
-        lost.
+        Module globals and containers, caches (an `lru_cache`/`cache`d function's results),
+        class attributes, attributes of an instance that lives as long as the process (a
+        module-level instance, an `_instance` singleton, a `functools.cache`d factory's
+        result), `app.state`/`request.state` are read after the session that loaded the object
+        closed, by later requests: relationship reads raise, writes are lost, and after that
+        session rolled back every read raises. Background tasks, new asyncio tasks and the
+        generators of a streaming response run after the scope closed too; they are reported
+        only when they can fail there: a lazy relationship read, any read of an expired
+        object, a write (the object is followed into a function of the same module it is
+        handed to; column reads with `expire_on_commit=False` are fine; code in other modules
+        is not read, so there only an expired object is reported).
     """,
     bad="""
-        with fresh_db_session() as db:
-            _CACHE[key] = db.get(Tool, tool_id)
+        class GlobalConfigCache:
+            def get(self, db):
+                if self._cache is None:
+                    self._cache = db.query(GlobalConfig).first()   # kept past the request
+                return self._cache
+
+        global_config_cache = GlobalConfigCache()
     """,
     good="""
-        with fresh_db_session() as db:
-            _CACHE[key] = ToolRead.model_validate(db.get(Tool, tool_id))
+        class GlobalConfigCache:
+            def get(self, db):
+                if self._cache is None:
+                    self._cache = GlobalConfigRead.model_validate(db.query(GlobalConfig).first())
+                return self._cache
+
+        global_config_cache = GlobalConfigCache()
     """,
 )
 
@@ -232,8 +256,11 @@ _rule(
         `next(get_db())` runs the generator only to its `yield` and drops it: CPython closes the
         session at once, the first query silently reopens it, and nothing closes it again.
         `SessionLocal()` with a close() that an exception can skip keeps its connection checked
-        out while the error propagates. A `finally: db.close()`, a `with` block over the
-        session, or handing it on (returned, stored on an object) counts as a guaranteed close.
+        out while the error propagates. Any generator provider counts, configured or discovered,
+        also imported under another name, bound first (`gen = get_db(); db = next(gen)`) or
+        handed straight to a call (`Service(next(get_db()))`). A `finally: db.close()`, a `with`
+        block over the session, or handing it on (returned, stored on an object) counts as a
+        guaranteed close.
     """,
     bad="""
         db = next(get_db())

@@ -9,19 +9,21 @@ from __future__ import annotations
 import argparse
 import ast
 import gc
+import io
 import logging
 import multiprocessing
 import os
+import re
+import stat
 import subprocess
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.util import decode_source
 from typing import Callable, Iterable, Iterator, Sequence
 
 from flake8 import defaults as flake8_defaults
 from flake8 import utils as flake8_utils
-from flake8.discover_files import expand_paths
 from flake8.style_guide import Decision, DecisionEngine
 
 from .analysis import Finding, ProjectIndex, analyze_tree
@@ -82,8 +84,14 @@ def exclude_patterns(settings: Settings) -> list[str]:
     return flake8_utils.normalize_paths(patterns, parent=settings.root)
 
 
-def discover(paths: Sequence[str], settings: Settings) -> list[str]:
-    """The files to check: the given paths (flake8's expansion), else what git tracks, else '.'."""
+def discover(paths: Sequence[str], settings: Settings, *, warn: Callable[[str], None] | None = None) -> list[str]:
+    """The files to check: the given paths (flake8's expansion), else what git tracks, else '.'.
+
+    What cannot be checked is said on stderr (or to ``warn``) and left out, as ruff does: a
+    directory that cannot be read, and special files (a FIFO named ``*.py`` would block the read
+    forever). A named path that does not exist stays in, to be reported as an error.
+    """
+    warn = warn or _warn
     exclude = exclude_patterns(settings)
     if not paths:
         tracked = _git_python_files()
@@ -96,10 +104,66 @@ def discover(paths: Sequence[str], settings: Settings) -> list[str]:
                 )
             )
         paths = ["."]
-    files = expand_paths(
-        paths=list(paths), stdin_display_name="stdin", filename_patterns=["*.py"], exclude=exclude
-    )
-    return sorted(dict.fromkeys(files))  # flake8 reports files in sorted order too
+    files = _expand_paths(list(paths), exclude, warn)
+    return sorted(dict.fromkeys(f for f in files if f == "-" or _regular_or_missing(f, warn)))
+
+
+def _warn(message: str) -> None:
+    print(f"flake8-db-session: warning: {message}", file=sys.stderr)
+
+
+def _expand_paths(paths: Sequence[str], exclude: Sequence[str], warn: Callable[[str], None]) -> Iterator[str]:
+    """flake8's ``expand_paths`` (same exclusion and ``*.py`` filter), saying which directories
+    could not be read instead of skipping them silently."""
+
+    def excluded(path: str) -> bool:
+        return path != "-" and flake8_utils.matches_filename(path, exclude, '"%(path)s" has %(whether)sbeen excluded', LOG)
+
+    def unreadable(error: OSError) -> None:
+        warn(f"{error.filename}: cannot read directory ({_os_reason(error)}), skipped")
+
+    for path in paths:
+        if excluded(path):
+            continue
+        if not os.path.isdir(path):
+            yield path  # a file named on the command line is checked whatever its name
+            continue
+        for root, directories, names in os.walk(path, onerror=unreadable):
+            directories[:] = [d for d in directories if not excluded(os.path.join(root, d))]
+            for name in names:
+                joined = os.path.join(root, name)
+                if flake8_utils.fnmatch(joined, ["*.py"]) and not excluded(joined):
+                    yield joined
+
+
+def _regular_or_missing(path: str, warn: Callable[[str], None]) -> bool:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return True  # check_path reports why it cannot be read
+    if stat.S_ISREG(mode):
+        return True
+    warn(f"{path}: not a regular file ({_file_kind(mode)}), skipped")
+    return False
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISDIR, "a directory"),
+    ):
+        if test(mode):
+            return kind
+    return "a special file"
+
+
+def _os_reason(error: OSError) -> str:
+    from .fileio import describe_os_error
+
+    return describe_os_error(error)
 
 
 def _path_prefixes(path: str) -> Iterable[str]:
@@ -149,22 +213,40 @@ class Selection:
 # --- analysis ----------------------------------------------------------------------------------
 
 
+def decode(data: bytes) -> str:
+    """A module's text as flake8 reads it: its declared encoding (default UTF-8), and latin-1
+    when that fails, so both front ends see the same text and report the same findings."""
+    try:
+        return decode_source(data)
+    except (SyntaxError, UnicodeError, LookupError):
+        return io.IncrementalNewlineDecoder(None, translate=True).decode(data.decode("latin-1"), final=True)
+
+
+_FLAKE8_WORD = re.compile("flake8", re.IGNORECASE)
+
+
+def has_file_noqa(source: str) -> bool:
+    """A line starting with ``# flake8: noqa`` (any case): flake8 then skips the whole file."""
+    if not _FLAKE8_WORD.search(source):
+        return False
+    return any(flake8_defaults.NOQA_FILE.match(line) for line in source.split("\n"))
+
+
 def check_source(
     data: bytes, path: str, settings: Settings, *, context: tuple[str, bool, ProjectIndex] | None = None
 ) -> FileResult:
     """Analyze one file's bytes; never raises for bad input.
 
     ``context`` (module name, is a package, project index) replaces the filesystem lookup, for
-    files that are not on disk (``history`` reads them from git objects).
+    files that are not on disk (``history`` reads them from git objects). Findings of a file with
+    ``# flake8: noqa`` are all marked noqa (they still count in the burndown).
     """
-    try:
-        source = decode_source(data)
-    except (SyntaxError, UnicodeDecodeError, LookupError) as exc:
-        return FileResult(path, error=f"cannot decode: {exc}")
+    source = decode(data)
     try:
         tree = ast.parse(source, filename=path)
     except SyntaxError as exc:
-        return FileResult(path, error=f"syntax error at line {exc.lineno}: {exc.msg}")
+        where = f" at line {exc.lineno}" if exc.lineno else ""
+        return FileResult(path, error=f"syntax error{where}: {exc.msg}")
     except (ValueError, RecursionError, MemoryError) as exc:
         return FileResult(path, error=f"cannot parse: {type(exc).__name__}: {exc}")
     try:
@@ -178,6 +260,8 @@ def check_source(
         from .plugin import _describe
 
         return FileResult(path, error=f"internal error, file skipped: {_describe(exc)}")
+    if findings and has_file_noqa(source):
+        findings = [replace(f, noqa=True) for f in findings]
     return FileResult(path, findings)
 
 
@@ -186,11 +270,21 @@ def check_path(path: str, settings: Settings) -> FileResult:
         if path == "-":
             data = sys.stdin.buffer.read()
         else:
-            with open(path, "rb") as handle:
-                data = handle.read()
+            data = read_regular(path)
     except OSError as exc:
         return FileResult(path, error=f"cannot read: {exc.strerror or exc}")
+    if data is None:
+        return FileResult(path, error="not a regular file, skipped")
     return check_source(data, path, settings)
+
+
+def read_regular(path: str) -> bytes | None:
+    """The file's bytes, or None for a special file (opened without blocking: a FIFO never hangs)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return handle.read()
 
 
 _WORKER_SETTINGS: Settings | None = None

@@ -337,7 +337,7 @@ def test_service_return_annotations_are_followed_across_modules(tmp_path):
     source = (tmp_path / "app" / "service_routes.py").read_text()
     findings = analyze(source, path, settings, module=module, is_package=is_package, index=index)
     assert {(f.line, f.code) for f in findings} == set(expected(source))
-    # The service module's facts are read from its text once per index, through the re-export.
-    facts = index._dbs_service_facts["app.services.teams"]
+    # The service module's facts are asked of the index, through the re-export.
+    facts = index.service_facts("app.services.teams")
     assert facts.returns["TeamService.all"] == (True, "app.models.Team")
     assert facts.instances == {"team_service": "app.services.teams.TeamService"}

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .discovery import DependencyUses, Discovered, FileDiscovery, NameFacts
     from .findings import Finding
     from .models import ModuleSummary
+    from .orm_services import ServiceFacts
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,11 @@ class ProjectIndex:
     def is_project_module(self, module: str) -> bool:  # noqa: ARG002 - interface
         """Whether a dotted module name is a module of the project."""
         return False
+
+    def service_facts(self, module: str) -> ServiceFacts | None:  # noqa: ARG002 - interface
+        """What the functions of another module return (annotated models, objects no session
+        holds), its module-level instances; None when the module is unknown."""
+        return None
 
     def name_facts(self, module: str, name: str) -> NameFacts | None:  # noqa: ARG002 - interface
         """Discovery facts of a name defined (or re-exported) in a project module: does it hand
@@ -176,6 +182,15 @@ def function_nodes(
     return functions
 
 
+def module_names(tree: ast.Module, module: str, is_package: bool) -> Names:
+    """The names of a module parsed for its facts alone: its imports (anywhere) and its own
+    definitions, which shadow imports of the same name."""
+    names = Names(module, is_package)
+    names.add_module_level_bindings(tree.body)
+    function_nodes(tree, names)
+    return names
+
+
 def match_lines(pattern: re.Pattern[str], source: str) -> list[int]:
     """1-based line numbers of the matches of ``pattern``, ascending, without duplicates."""
     lines: list[int] = []
@@ -293,6 +308,32 @@ def walk(node: ast.AST) -> Iterator[ast.AST]:
                     if isinstance(item, ast.AST):
                         push(item)
             elif isinstance(value, ast.AST):
+                push(value)
+
+
+_NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
+def own_walk(body: list[ast.stmt]) -> Iterator[ast.AST]:
+    """Like ``walk`` over a function body, without entering nested functions, classes and lambdas."""
+    stack: list[ast.AST] = list(body)
+    pop, push = stack.pop, stack.append
+    fields = _CHILD_FIELDS
+    nested = _NESTED_SCOPES
+    while stack:
+        node = pop()
+        yield node
+        cls = node.__class__
+        names = fields.get(cls)
+        if names is None:
+            names = fields[cls] = tuple(name for name in cls._fields if name != "ctx")
+        for name in names:
+            value = getattr(node, name, None)
+            if value.__class__ is list:
+                for item in value:
+                    if isinstance(item, ast.AST) and not isinstance(item, nested):
+                        push(item)
+            elif isinstance(value, ast.AST) and not isinstance(value, nested):
                 push(value)
 
 

@@ -14,12 +14,13 @@ import re
 from dataclasses import replace
 
 from ..rules import format_message
-from .context import ModuleContext
+from .context import ModuleContext, own_walk
 from .findings import Finding
 from .models import ModelResolver
 from .orm_expressions import ExpressionFlow
 from .orm_gate import Gate
-from .orm_stores import StoreChecks
+from .orm_services import ServiceResolver
+from .orm_stores import Holders, StoreChecks
 from .orm_values import (
     _BORROWED_CONNECTIONS,
     MANY,
@@ -31,19 +32,41 @@ from .orm_values import (
     _free_names,
     _text,
     join,
+    session_like,
+    used_as_sessions,
 )
-from .scopes import ScopeSpec, is_session_class, next_dependency, scope_spec, unclosed
+from .scopes import (
+    ScopeSpec,
+    _guaranteed_close,
+    is_session_class,
+    next_dependency,
+    scope_spec,
+    unclosed,
+)
 
 
 class FunctionFlow(StoreChecks, ExpressionFlow):
     """The forward analysis of one function body."""
 
     def __init__(
-        self, ctx: ModuleContext, models: ModelResolver, function: ast.AST, qualname: str, markers: re.Pattern[str]
+        self,
+        ctx: ModuleContext,
+        models: ModelResolver,
+        function: ast.AST,
+        qualname: str,
+        markers: re.Pattern[str],
+        services: ServiceResolver | None = None,
+        persists: frozenset[str] = frozenset(),
+        holders: Holders | None = None,
     ) -> None:
         self.markers = markers
         self.ctx = ctx
         self.models = models
+        self.services = services if services is not None else ServiceResolver(ctx, models)
+        self.holders = holders if holders is not None else Holders(ctx)
+        # Names whose attributes the function writes before a commit: a call assigned to one is
+        # resolved (a service may return an object no session holds), not skipped as quiet.
+        self.persists = persists
         self.function = function
         self.qualname = qualname
         self.scopes: dict[int, Scope] = {}
@@ -54,6 +77,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         self.acquisitions: list[tuple[ast.Assign, str, str]] = []
         # Nested functions -> the names their bodies read (a closure carries those values).
         self.closures: dict[str, frozenset[str]] = {}
+        self.nested: dict[str, ast.AST] = {}  # nested functions by name
         # Commit-on-success scopes being analyzed, and the ORM values their bodies bound, by
         # scope: an ``except`` after the block sees them rolled back (expired) and closed.
         self._committing: list[int] = []
@@ -83,12 +107,18 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
 
     def _bind_parameters(self, state: State) -> None:
         args = self.function.args  # type: ignore[attr-defined]
+        unannotated = []
         for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
             if self._is_session_annotation(arg.annotation):
                 # An AsyncSession parameter cannot lazy-load either (DBS009).
                 is_async = "AsyncSession" in ast.unparse(arg.annotation)  # type: ignore[arg-type]
                 spec = ScopeSpec(arg.arg, False, False, False, is_async)
                 state.env[arg.arg] = Val(SESSION, self._new_scope(arg.arg, "param", spec))
+            elif arg.annotation is None and session_like(ast.Name(arg.arg)):
+                unannotated.append(arg.arg)
+        for name in used_as_sessions(self.function, unannotated):
+            # ``def get(self, db)`` that calls ``db.query(...)``: a session without an annotation.
+            state.env[name] = Val(SESSION, self._new_scope(name, "param", ScopeSpec(name, False, False, False)))
 
     def _is_session_annotation(self, annotation: ast.expr | None) -> bool:
         if annotation is None:
@@ -159,7 +189,15 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         text = "".join(lines[node.lineno - 1 : getattr(node, "end_lineno", None) or node.lineno])  # type: ignore[attr-defined]
         if any(name in text for name in state.env) or any(name in text for name in self.closures):
             return False
+        if producing and self.persists and "(" in text and self._persisted_target(node):
+            return False
         return not (producing and (self.markers.search(text) or self.session_holders(text, state)))
+
+    def _persisted_target(self, node: ast.AST) -> bool:
+        if "*" in self.persists:
+            return True
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        return any(isinstance(t, ast.Name) and t.id in self.persists for t in targets)
 
     def _Expr(self, node: ast.Expr, state: State) -> State:
         if not self.quiet(node, state):
@@ -202,13 +240,59 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
                 if not self._borrows_connection(inner):
                     self._acquired = f"{spec.label}()"
                 return Val(SESSION, self._new_scope("", "manual", spec))
-            dependency = next_dependency(inner, self.ctx)
-            if dependency is not None:
-                self._acquired = f"next({dependency}())"
-                facts = self.models.scope_facts(self.ctx.names.qualify(inner.args[0].func) or "")  # type: ignore[attr-defined]
+            found = self.provider_next(inner)
+            if found is not None:
+                dependency, provider = found
+                generator = inner.args[0]  # type: ignore[attr-defined]
+                # ``gen.close()`` in a ``finally`` runs the provider's own ``finally``: a close.
+                if not (isinstance(generator, ast.Name) and _guaranteed_close(self.function, generator.id)):
+                    self._acquired = f"next({dependency}())"
+                facts = self.models.scope_facts(self.ctx.names.qualify(provider.func) or "")  # type: ignore[arg-type]
                 expire = facts[1] if facts is not None else False
                 return Val(SESSION, self._new_scope("", "manual", ScopeSpec("", False, expire, True)))
         return self.expr(value_node, state)
+
+    def provider_next(self, call: ast.expr) -> tuple[str, ast.Call] | None:
+        """``next(get_db())``, or ``next(gen)`` with ``gen = get_db()`` in this function, where
+        ``get_db`` is a configured or discovered session provider: (the provider as written, its call)."""
+        dependency = next_dependency(call, self.ctx)
+        if dependency is not None:
+            return dependency, call.args[0]  # type: ignore[attr-defined, return-value]
+        if (
+            isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Name)
+            and call.func.id == "next"
+            and self.ctx.names.is_unbound("next")
+            and len(call.args) == 1
+            and isinstance(call.args[0], ast.Name)
+        ):
+            source = self._assigned_in_function(call.args[0].id)
+            if isinstance(source, ast.Call):
+                dependency = next_dependency(ast.Call(func=call.func, args=[source], keywords=[]), self.ctx)
+                if dependency is not None:
+                    return dependency, source
+        return None
+
+    def inline_acquisitions(self) -> list[Finding]:
+        """DBS008 for ``next(get_db())`` whose session is never bound to a name: handed straight
+        to a call (``SSOService(next(get_db()))``), nothing can close it. Returned or yielded,
+        its caller owns it."""
+        kept: set[int] = set()
+        calls: list[tuple[ast.Call, str]] = []
+        for node in own_walk(self.function.body):  # type: ignore[attr-defined]
+            if isinstance(node, (ast.Assign, ast.AnnAssign, ast.Return, ast.Yield, ast.YieldFrom, ast.NamedExpr)):
+                value = node.value
+                kept.add(id(value.value if isinstance(value, ast.Await) else value))
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "next":
+                found = self.provider_next(node)
+                if found is not None:
+                    calls.append((node, found[0]))
+        findings = []
+        for call, dependency in calls:
+            if id(call) not in kept:
+                message = format_message("DBS008", session="db", source=f"next({dependency}())", scope=self.ctx.settings.scope_name)
+                findings.append(self.ctx.finding(call, "DBS008", message, self.qualname))
+        return findings
 
     def _borrows_connection(self, call: ast.Call) -> bool:
         """``Session(bind=op.get_bind())``: bound to a connection its caller owns (an alembic
@@ -280,6 +364,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         if node.value is not None and not self.quiet(node, state):
             value = self.expr(node.value, state)
             self._escape(node.value, value, state, returning=True)
+            self._cached_return(node.value, value)
 
     def _escape(self, node: ast.expr, value: Val | None, state: State, returning: bool) -> None:
         """DBS003: an ORM value handed to code that runs after its session closed."""
@@ -321,6 +406,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         state.env.pop(node.name, None)  # type: ignore[attr-defined]
         if not isinstance(node, ast.ClassDef):
             self.closures[node.name] = _free_names(node)  # type: ignore[attr-defined]
+            self.nested[node.name] = node  # type: ignore[attr-defined]
         return state
 
     _AsyncFunctionDef = _ClassDef = _FunctionDef
@@ -502,16 +588,22 @@ def check(ctx: ModuleContext) -> list[Finding]:
     if gate.empty:
         return []
     models: ModelResolver | None = None
+    services: ServiceResolver | None = None
     findings: list[Finding] = []
     for function, qualname in ctx.functions:
-        if not gate.admits(function):
+        admitted = gate.admits(function) or gate.holds(function, qualname)
+        persists = gate.persists(function)
+        if not admitted and not persists:
             continue
-        if models is None:
+        if models is None or services is None:
             models = ModelResolver(ctx)
+            services = ServiceResolver(ctx, models)
         try:
-            flow = FunctionFlow(ctx, models, function, qualname, gate.markers)
+            flow = FunctionFlow(ctx, models, function, qualname, gate.markers, services, persists, gate.holders)
             findings.extend(flow.run())
             findings.extend(unclosed(ctx, function, qualname, flow.acquisitions))
+            if gate.spells_next(function):
+                findings.extend(flow.inline_acquisitions())
         except RecursionError:
             continue
     return findings

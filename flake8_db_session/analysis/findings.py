@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 # Tags of DBS001/DBS002 findings, counted separately in reports (no tag = plain).
 TAGS = (
@@ -80,13 +81,22 @@ class Finding:
 
 def noqa_covers(line_text: str, code: str) -> bool:
     """Whether a physical line's ``# noqa`` comment covers ``code`` (flake8 semantics)."""
-    if "noqa" not in line_text.lower():
+    codes = _noqa_codes(line_text)
+    if codes is None:
         return False
+    return not codes or code in codes or code.startswith(codes)
+
+
+@lru_cache(maxsize=512)
+def _noqa_codes(line_text: str) -> tuple[str, ...] | None:
+    """The codes a line's ``# noqa`` names (empty: all), or None without one. Cached per line, so
+    a line holding thousands of findings is scanned once, not once per finding."""
+    if "noqa" not in line_text.lower():
+        return None
     match = NOQA_INLINE.search(line_text)
     if match is None:
-        return False
+        return None
     codes_text = match.group("codes")
     if not codes_text:
-        return True  # bare noqa covers everything
-    codes = {c for c in _NOQA_CODE_SPLIT.split(codes_text.strip()) if c}
-    return code in codes or code.startswith(tuple(codes))
+        return ()  # bare noqa covers everything
+    return tuple(sorted({c for c in _NOQA_CODE_SPLIT.split(codes_text.strip()) if c}))

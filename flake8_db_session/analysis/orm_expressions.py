@@ -12,9 +12,8 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from .context import _statements, walk
-from .models import ModelInfo, annotation_class
+from .models import ModelInfo
 from .names import matches_configured
-from .orm_services import ServiceResolver
 from .orm_values import (
     _ALL,
     _CHAIN,
@@ -22,8 +21,6 @@ from .orm_values import (
     _ONE,
     _REOPENING,
     _SAME_ITEMS,
-    _STREAMING,
-    _TASK_CALLS,
     MANY,
     ORM,
     QUERY,
@@ -139,7 +136,7 @@ class ExpressionFlow:
                 elif method == "refresh":  # refresh(x, ["members"]) also loads those relationships
                     state.env[first.id] = replace(value, expired=False, loaded=value.loaded | _refreshed(call))
                 elif method == "add" and value.scope < 0:
-                    state.env[first.id] = replace(value, scope=scope_id)
+                    state.env[first.id] = replace(value, scope=scope_id, inferred="")
                 elif method == "expunge":
                     state.env.pop(first.id, None)
             return None
@@ -147,7 +144,7 @@ class ExpressionFlow:
             model = self._model_of(first)
             return Val(ORM, scope_id, model) if model is not None else None
         if method == "merge" and args and args[0] is not None and args[0].is_orm():
-            return replace(args[0], scope=scope_id, expired=False, detached_source="")
+            return replace(args[0], scope=scope_id, expired=False, detached_source="", inferred="")
         if method == "query" and len(call.args) == 1:
             model = self._model_of(first)
             return Val(QUERY, scope_id, model) if model is not None else None
@@ -379,6 +376,10 @@ class ExpressionFlow:
             model = self.models.model(qualified) if last[:1].isupper() else None
             if model is not None:
                 return Val(ORM, -1, model)  # a new, transient instance
+            if isinstance(func, ast.Name):
+                inferred = self._inferred_result(qualified, None, func)
+                if inferred is not None:
+                    return inferred
             returned = self._returned_model(func)
             if returned is not None:
                 for value in args:
@@ -388,22 +389,32 @@ class ExpressionFlow:
 
     def _service_result(self, func: ast.expr, values: list[Val | None], state: State) -> Val | None:
         """``svc.get_team(db, 1)`` where the service (another module's function, a class's
-        method through an instance or ``Service(db)``) is annotated ``-> Team``: an instance of
-        the session handed to it, in the call or to the service's constructor."""
+        method through an instance, ``Service(db)``, ``self.helper()`` or ``self.service``) is
+        annotated ``-> Team``: an instance of the session handed to it, in the call or to the
+        service's constructor. A service that may return an object no session holds (built from
+        a cached dict, a copy) gives that, whatever session it was handed (``services.transient``)."""
         session = next((v for v in values if v is not None and v.kind == SESSION), None)
         names = self.ctx.names
         owner = member = None
         if isinstance(func, ast.Name):
-            if session is None:
-                return None
             owner = names.qualify(func)
         elif isinstance(func, ast.Attribute):
             receiver, member = func.value, func.attr
             constructor = receiver if isinstance(receiver, ast.Call) else None
             if isinstance(receiver, ast.Name):
-                constructor = self._local_instances().get(receiver.id) if self._binds_instance(receiver.id) else None
-                if constructor is None and session is not None and not self._rebinds(receiver.id):
-                    owner = self.services.instance_class(names.qualify(receiver) or "")
+                if receiver.id in ("self", "cls") and self._method_owner():
+                    owner = self._method_owner()
+                else:
+                    constructor = self._local_instances().get(receiver.id) if self._binds_instance(receiver.id) else None
+                    if constructor is None and not self._rebinds(receiver.id):
+                        owner = self.services.instance_class(names.qualify(receiver) or "")
+            elif (
+                isinstance(receiver, ast.Attribute)
+                and isinstance(receiver.value, ast.Name)
+                and receiver.value.id == "self"
+                and self._method_owner()
+            ):
+                owner = self.services.attribute_class(self._method_owner(), receiver.attr)
             if constructor is not None and isinstance(constructor.func, (ast.Name, ast.Attribute)):
                 owner = names.qualify(constructor.func)
                 if session is None:
@@ -415,7 +426,12 @@ class ExpressionFlow:
                         ),
                         None,
                     )
-        if session is None or not owner or "." not in owner:
+        if not owner:
+            return None
+        inferred = self._inferred_result(owner, member, func)
+        if inferred is not None:
+            return inferred
+        if session is None or "." not in owner:
             return None
         found = self.services.returned(owner, member)
         model = self.models.model(found[1]) if found is not None else None
@@ -423,13 +439,25 @@ class ExpressionFlow:
             return None
         return Val(MANY if found[0] else ORM, session.scope, model)
 
-    @property
-    def services(self) -> ServiceResolver:
-        """One per analyzed module (kept on its model resolver), so facts are read once."""
-        resolver = getattr(self.models, "_services", None)
-        if resolver is None:
-            resolver = self.models._services = ServiceResolver(self.ctx, self.models)
-        return resolver
+    def _inferred_result(self, owner: str, member: str | None, func: ast.expr) -> Val | None:
+        """What a call returns when the callee may return a model instance no session holds.
+        Only asked in a function that writes an attribute before a commit: nowhere else can
+        such an object be reported (DBS004)."""
+        if not self.persists:
+            return None
+        transient = self.services.transient(owner, member)
+        if transient is None:
+            return None
+        many, model, builder = transient
+        via = "" if builder == (member or owner.rpartition(".")[2]) else f" (through {builder}())"
+        return Val(MANY if many else ORM, -1, model, inferred=f"{_text(func)}(){via}")
+
+    def _method_owner(self) -> str:
+        """The qualified class of the method being analyzed ("" for a function)."""
+        owner, dot, _ = self.qualname.rpartition(".")
+        if not dot or "." in owner or owner not in self.ctx.names.local:
+            return ""
+        return self.ctx.names.qualify_name(owner)
 
     def _binds_instance(self, name: str) -> bool:
         """A text test before the walk: does a line of the function assign ``name = Class(``?"""
@@ -523,24 +551,10 @@ class ExpressionFlow:
 
     def _returned_model(self, func: ast.expr) -> ModelInfo | None:
         """The model a same-module function's return annotation names (``-> Team``)."""
-        if not isinstance(func, ast.Name):
+        if not isinstance(func, ast.Name) or func.id not in self.ctx.names.local:
             return None
-        raw = annotation_class(self._module_returns().get(func.id))
-        if not raw:
-            return None
-        head, dot, rest = raw.partition(".")  # ``models.User`` through ``from app.db import models``
-        return self.models.model(self.ctx.names.qualify_name(head) + dot + rest)
-
-    def _module_returns(self) -> dict[str, ast.expr]:
-        cached = getattr(self.ctx, "_dbs_returns", None)
-        if cached is None:
-            cached = {
-                stmt.name: stmt.returns
-                for stmt in self.ctx.tree.body
-                if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.returns is not None
-            }
-            self.ctx._dbs_returns = cached
-        return cached
+        found = self.services.facts(self.ctx.module).returns.get(func.id)
+        return self.models.model(found[1]) if found is not None and not found[0] else None
 
     def _eager_in(self, func: ast.expr) -> frozenset:
         """Relationships a same-module function's queries eager-load (``.options(joinedload(
@@ -580,64 +594,3 @@ class ExpressionFlow:
         if method in _ALL:
             return replace(receiver, kind=MANY) if receiver.scope >= 0 else None
         return None
-
-    def _check_handoff(self, node: ast.Call, values: list[Val | None], state: State) -> None:
-        """DBS006: an ORM object handed to a background task, a new task or a streaming response."""
-        func = node.func
-        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-        if name in _TASK_CALLS or _STREAMING.search(name):
-            carried = self._carried(node, state, streaming=name not in _TASK_CALLS)
-            if carried is not None:
-                self.report(node, "DBS006", name=carried, target=f"{name}()")
-            return
-        if isinstance(func, ast.Attribute) and func.attr in ("append", "add", "setdefault", "update", "extend", "insert"):
-            where = self._outliving(func.value)
-            if where:
-                for arg, value in zip(node.args, values):
-                    if value is not None and value.is_orm() and value.scope >= 0:
-                        self.report(node, "DBS006", name=_text(arg), target=where)
-                        return
-
-    def _carried(self, node: ast.Call, state: State, streaming: bool = False) -> str | None:
-        """An ORM object that travels with the task: an argument, an argument of the coroutine
-        call, or a name a lambda closes over. ``tool.name`` is read now and travels as a string.
-
-        A streaming response over a session parameter (the endpoint's request-scoped
-        ``Depends(get_db)``) that is still open is not reported: FastAPI closes that session
-        only after the response has been sent."""
-        outlives = self._live_orm
-        if streaming:
-            def outlives(value: Val | None) -> bool:
-                if not self._live_orm(value):
-                    return False
-                return self.scopes[value.scope].kind != "param" or value.scope in state.closed  # type: ignore[union-attr]
-        pending: list[ast.expr] = [*node.args, *(k.value for k in node.keywords)]
-        while pending:
-            arg = pending.pop()
-            if isinstance(arg, ast.Starred):
-                arg = arg.value
-            if isinstance(arg, ast.Call):
-                pending.extend(arg.args)
-                pending.extend(k.value for k in arg.keywords)
-                arg = arg.func  # a nested generator or coroutine function carries what it closes over
-            if isinstance(arg, ast.Name) and arg.id in self.closures:
-                for name in sorted(self.closures[arg.id]):
-                    if outlives(state.env.get(name)):
-                        return name
-                continue
-            if isinstance(arg, ast.Lambda):
-                for sub in ast.walk(arg.body):
-                    if isinstance(sub, ast.Name) and outlives(state.env.get(sub.id)):
-                        return sub.id
-                continue
-            if isinstance(arg, ast.Name) and outlives(state.env.get(arg.id)):
-                return arg.id
-            if isinstance(arg, (ast.List, ast.Tuple, ast.Set)):
-                pending.extend(arg.elts)
-            elif isinstance(arg, ast.Dict):
-                pending.extend(v for v in arg.values if v is not None)
-        return None
-
-    @staticmethod
-    def _live_orm(value: Val | None) -> bool:
-        return value is not None and value.is_orm() and value.scope >= 0

@@ -13,8 +13,11 @@ import ast
 import re
 from bisect import bisect_left
 from collections.abc import Sequence
+from functools import lru_cache
 
-from .context import ModuleContext
+from .context import ModuleContext, own_walk, word_lines
+from .orm_stores import Holders, cache_decorator
+from .orm_values import session_like, used_as_sessions
 
 _LOCAL_FACTORY = re.compile(
     r"^(\w+)\s*(?::[^=\n]*)?=\s*(?:[\w.]*\.)?(?:async_sessionmaker|sessionmaker|scoped_session|contextmanager|asynccontextmanager)\(",
@@ -50,7 +53,14 @@ def factory_names(ctx: ModuleContext) -> set[str]:
     return names
 
 
+# ``user.name = ...`` (not ``self.x =``, not ``==``), at the start of a line.
+_ATTRIBUTE_WRITE = re.compile(r"^[ \t]+(?!self\.|cls\.)([A-Za-z_]\w*)\.\w+[ \t]*(?:\+|-)?=(?!=)", re.MULTILINE)
+# A store on the instance or the class: ``self.x = ``, ``self.x[k] = ``, ``self.x.append(``...
+_HOLDER_STORE = re.compile(
+    r"\b(?:self|cls)\.\w+(?:\[[^\n]*\])?[ \t]*=(?!=)|\b(?:self|cls)\.\w+\.(?:append|add|update|setdefault|extend|insert)\("
+)
 _CALL_AFTER = re.compile(r"\s*\(")
+_EMPTY_CALL = re.compile(r"\(\s*\)")
 _NEXT_CALL = re.compile(r"next\(\s*(?:\w+\.)*(\w+)\s*\(")
 _PARAMETER_WORDS = (".close(", ".state.", "add_task(", "create_task(", "ensure_future(", "global ", "Streaming")
 
@@ -94,10 +104,20 @@ def _opening_offsets(ctx: ModuleContext, factories: set[str]) -> list[int]:
                 continue
             offsets.append(start)
     dependencies = {name.rpartition(".")[2] for name in settings.dependencies}
+    # Imported under another name: ``from app.db import get_db as _get_db``.
+    dependencies.update(
+        local for local, target in ctx.names.imports.items() if target.rpartition(".")[2] in dependencies
+    )
     for start in _occurrences(source, "next("):
         match = _NEXT_CALL.match(source, start)
         if match and match.group(1) in dependencies:
             offsets.append(start)
+    # ``gen = get_db()`` then ``next(gen)``: a provider called with no arguments.
+    for name, starts in _occurrences_of_each(source, dependencies).items():
+        for start in starts:
+            before = source[start - 1] if start else " "
+            if not (before.isalnum() or before == "_") and _EMPTY_CALL.match(source, start + len(name)):
+                offsets.append(start)
     return offsets
 
 
@@ -125,6 +145,9 @@ class Gate:
         self._ctx = ctx
         self._markers: re.Pattern[str] | None = None
         self._using: list[int] | None = None
+        self._writes: list[int] | None = None
+        self._holders: Holders | None = None
+        self._holding: bool | None = None
         self.everything = not source  # only a tree: no text to test, analyze every function
         if self.everything:
             self.factories = factory_names(ctx)
@@ -160,7 +183,103 @@ class Gate:
 
     @property
     def empty(self) -> bool:
-        return not self.everything and not self.opening and not self.using
+        return not self.everything and not self.opening and not self.using and not self.writes and not self.holding
+
+    @property
+    def holders(self) -> Holders:
+        if self._holders is None:
+            self._holders = Holders(self._ctx)
+        return self._holders
+
+    @property
+    def holding(self) -> bool:
+        """The module has something that lives as long as the process and may hold ORM rows."""
+        if self._holding is None:
+            holders = self.holders
+            source = self._ctx.source
+            self._holding = bool(
+                holders.singletons or holders.class_containers or (holders.classes and "cls." in source) or "cache" in source
+            )
+        return self._holding
+
+    def _spells(self, function: ast.AST, word: str) -> bool:
+        """Whether the function's lines contain ``word`` (True without source lines)."""
+        lines = self._ctx.lines
+        if not lines:
+            return True
+        start = function.lineno  # type: ignore[attr-defined]
+        end = getattr(function, "end_lineno", None) or start
+        return any(word in line for line in lines[start - 1 : end])
+
+    def _matches(self, function: ast.AST, pattern: re.Pattern[str]) -> bool:
+        """Whether a line of the function matches ``pattern`` (True without source lines)."""
+        lines = self._ctx.lines
+        if not lines:
+            return True
+        start = function.lineno  # type: ignore[attr-defined]
+        end = getattr(function, "end_lineno", None) or start
+        return any(pattern.search(line) for line in lines[start - 1 : end])
+
+    def spells_next(self, function: ast.AST) -> bool:
+        """Whether the function may call ``next(...)`` (for DBS008 on ``next(get_db())``)."""
+        return self._spells(function, "next(")
+
+    def holds(self, function: ast.AST, qualname: str) -> bool:
+        """A function with a session parameter whose results may outlive the call: a method of a
+        class with a process-lifetime instance or class-level state, or a cached function."""
+        if not self.holding:
+            return False
+        owner, _, method = qualname.partition(".")
+        is_method = bool(method) and "." not in method and owner in self.holders.classes
+        if not (cache_decorator(function) or is_method and (
+            (owner in self.holders.singletons or owner in self.holders.class_containers)
+            and self._matches(function, _HOLDER_STORE)
+            or (self._spells(function, "cls.") and _stores_on_class(function))
+        )):
+            return False
+        if _session_parameter(function):
+            return True
+        args = function.args  # type: ignore[attr-defined]
+        names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs) if a.annotation is None and session_like(ast.Name(a.arg))]
+        return bool(used_as_sessions(function, names))
+
+    @property
+    def writes(self) -> list[int]:
+        """Lines that commit or flush: a function with one may save nothing when it wrote to an
+        object no session holds before it (DBS004)."""
+        if self._writes is None:
+            source = self._ctx.source
+            self._writes = []
+            if source and (".commit(" in source or ".flush(" in source):
+                self._writes = word_lines((".commit(", ".flush("), source)
+        return self._writes
+
+    def persists(self, function: ast.AST) -> frozenset[str]:
+        """The plain names whose attributes the function writes before a later commit
+        (``user.name = ...`` then ``db.commit()``), bound to what a call returns; empty when
+        there are none."""
+        lines = self._ctx.lines
+        if self.everything or not lines:
+            return frozenset({"*"})
+        commits = self.writes
+        start = function.lineno  # type: ignore[attr-defined]
+        end = getattr(function, "end_lineno", None) or start
+        index = bisect_left(commits, start)
+        if index == len(commits) or commits[index] > end:
+            return frozenset()
+        last_commit = max(line for line in commits[index:] if line <= end) if commits else 0
+        names: set[str] = set()
+        for line in lines[start - 1 : last_commit - 1]:
+            if "=" in line:
+                match = _ATTRIBUTE_WRITE.match(line)
+                if match:
+                    names.add(match.group(1))
+        if not names:
+            return frozenset()
+        # Only a name bound to what a call returns (``user = svc.get(...)``, ``for t in svc.all()``)
+        # can hold an object a service built.
+        text = "".join(lines[start - 1 : end])
+        return frozenset(name for name in names if _bound_from_call(name).search(text))
 
     def admits(self, function: ast.AST) -> bool:
         if self.everything:
@@ -172,6 +291,25 @@ class Gate:
         parameter = _session_parameter(function)
         # An AsyncSession parameter: a lazy load through it raises MissingGreenlet (DBS009).
         return parameter == "AsyncSession" or (bool(parameter) and _inside(self.using, start, end))
+
+
+@lru_cache(maxsize=1024)
+def _bound_from_call(name: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"\b{re.escape(name)}[ \t]*(?::[^=\n]*)?=[ \t]*(?:await[ \t]+)?[\w.]+(?:\([^\n]*\))?(?:\.\w+)*\("
+        rf"|\bfor[ \t]+{re.escape(name)}[ \t]+in[ \t]+[^\n]*\("
+    )
+
+
+def _stores_on_class(function: ast.AST) -> bool:
+    """``cls.x = ...``/``cls.x[k] = ...`` in the function."""
+    for node in own_walk(function.body):  # type: ignore[attr-defined]
+        if isinstance(node, (ast.Assign, ast.AugAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                base = target.value if isinstance(target, ast.Subscript) else target
+                if isinstance(base, ast.Attribute) and isinstance(base.value, ast.Name) and base.value.id == "cls":
+                    return True
+    return False
 
 
 def _session_parameter(function: ast.AST) -> str:

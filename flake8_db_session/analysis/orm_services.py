@@ -1,29 +1,35 @@
-"""Service functions and methods whose return annotation names a model, across modules.
+"""What a call into a service returns, across modules: an instance of the caller's session, or
+an object no session holds.
 
 ``provider = llm_provider_service.get_provider(db, provider_id)`` with
 ``def get_provider(self, db: Session, provider_id: str) -> LLMProvider`` in another module returns
-an instance of the session it was given. The facts come from the defining module's text (its
-``def ...) -> X:`` signatures and its module-level ``name = Class(...)`` instances), never a parse:
-a service module is large, and most of it is irrelevant here.
+an instance of the session it was given. ``user = await auth.get_user_by_email(email)`` whose
+method returns ``_user_from_dict(cached)`` on a cache hit, a helper that builds
+``EmailUser(...)`` and never adds it to a session, may return a *transient* object: a write to it
+followed by ``commit()`` saves nothing on that path.
+
+The facts of a module (``ServiceFacts``) come from its text, or from its tree when the text shows
+a function that can return an object no session holds. The facts of another module are asked of
+the project index (``ProjectIndex.service_facts``), which reads and caches them; nothing here
+reads a file.
 """
 
 from __future__ import annotations
 
 import ast
-import os
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
+from .context import module_names, own_walk
 from .models import _imports_only, annotation_class
-
-_T = TypeVar("_T")
+from .names import Names
 
 if TYPE_CHECKING:
     from .context import ModuleContext
-    from .models import ModelResolver
+    from .models import ModelInfo, ModelResolver
 
 _DEF = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]+(\w+)[ \t]*\(", re.MULTILINE)
 _CLASS = re.compile(r"^class[ \t]+(\w+)", re.MULTILINE)
@@ -32,16 +38,6 @@ _TOP = re.compile(r"^[^\s#)\]}'\"@]", re.MULTILINE)
 _INSTANCE = re.compile(r"^(\w+)[ \t]*(?::[^=\n]*)?=[ \t]*((?:\w+\.)*[A-Z]\w*)[ \t]*\(", re.MULTILINE)
 _CONTAINERS = frozenset({"List", "list", "Sequence", "Iterable", "Iterator", "Set", "set", "Tuple", "tuple"})
 _MAX_SIGNATURE = 4000  # characters scanned for one signature's closing parenthesis
-
-
-@dataclass(frozen=True)
-class ServiceFacts:
-    # "func" or "Class.method" -> (True if a container of instances, the annotation's class qualified)
-    returns: dict[str, tuple[bool, str]] = field(default_factory=dict)
-    instances: dict[str, str] = field(default_factory=dict)  # module-level name -> its class, qualified
-
-
-EMPTY_FACTS = ServiceFacts()
 
 
 def service_facts(text: str, module: str, imports: dict[str, str]) -> ServiceFacts:
@@ -168,11 +164,62 @@ def _annotated_model(annotation: str) -> tuple[bool, str] | None:
     return None
 
 
-def _tree_facts(ctx: ModuleContext) -> ServiceFacts:
-    """The analyzed module's own facts, from its parsed top-level statements (no text scan)."""
-    names = ctx.names
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a function's return value may come from, on some path."""
+
+    kind: str  # "new": built here, never added to a session; "call"/"import"/"method": what another function returns
+    many: bool  # a container of them
+    target: str  # "new": the class, qualified ("" for a copy); "call": "func" or "Class.method" of the
+    # same module; "import": the qualified name of an imported function; "method": "qualified class|method"
+
+
+@dataclass(frozen=True)
+class ServiceFacts:
+    # "func" or "Class.method" -> (True if a container of instances, the annotation's class qualified)
+    returns: dict[str, tuple[bool, str]] = field(default_factory=dict)
+    instances: dict[str, str] = field(default_factory=dict)  # module-level name -> its class, qualified
+    # "func" or "Class.method" -> what it may return that no session holds (see ``Origin``)
+    produces: dict[str, tuple[Origin, ...]] = field(default_factory=dict)
+    # "Class.attr" -> the class of ``self.attr = Class(...)`` in that class's ``__init__``
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+EMPTY_FACTS = ServiceFacts()
+
+# Text that shows a function may return an object no session holds: a class built from a dict
+# (``Model(**cached)``), ``return Model(...)``, ``model_validate``, a copy, an unpickled object.
+_PRODUCING = re.compile(
+    r"\b[A-Z]\w*\(\s*\*\*|\breturn[ \t]+(?:await[ \t]+)?(?:\w+\.)*[A-Z]\w*\(|\.model_validate\(|\bdeepcopy\(|"
+    r"\bcopy\.copy\(|\bpickle\.loads\("
+)
+_KEEPING = frozenset({"add", "add_all", "merge"})  # session calls after which the object is held
+_COPIES = frozenset({"copy.copy", "copy.deepcopy", "pickle.loads"})
+
+
+def facts_of_source(data: bytes, path: str, module: str, is_package: bool, imports: dict[str, str] | None) -> ServiceFacts:
+    """The facts of another module, from its bytes (``imports`` from its model summary, if any)."""
+    text = data.decode("utf-8", "replace")
+    if _PRODUCING.search(text):
+        try:
+            tree = ast.parse(data, filename=path)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            tree = None
+        if tree is not None:
+            return tree_facts(tree.body, module_names(tree, module, is_package), produce=True)
+    if imports is None:
+        imports = _imports_only(text, module, is_package).imports
+    return service_facts(text, module, imports)
+
+
+def tree_facts(body: list[ast.stmt], names: Names, produce: bool) -> ServiceFacts:
+    """A module's facts from its parsed top-level statements; ``produce``: also what its
+    functions may return that no session holds (only worth it when the text shows such a return)."""
     returns: dict[str, tuple[bool, str]] = {}
     instances: dict[str, str] = {}
+    attributes: dict[str, str] = {}
+    functions: list[tuple[str, ast.AST, str | None]] = []
 
     def record(key: str, annotation: ast.expr | None) -> None:
         found = _annotated_model(ast.unparse(annotation)) if annotation is not None else None
@@ -180,107 +227,267 @@ def _tree_facts(ctx: ModuleContext) -> ServiceFacts:
             head, dot, rest = found[1].partition(".")
             returns[key] = (found[0], names.qualify_name(head) + dot + rest)
 
-    for stmt in ctx.tree.body:
+    for stmt in body:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             record(stmt.name, stmt.returns)
+            functions.append((stmt.name, stmt, None))
         elif isinstance(stmt, ast.ClassDef):
             for member in stmt.body:
                 if isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    record(f"{stmt.name}.{member.name}", member.returns)
-        elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+                    key = f"{stmt.name}.{member.name}"
+                    record(key, member.returns)
+                    functions.append((key, member, stmt.name))
+                    if member.name == "__init__":
+                        attributes.update(_constructed_attributes(member, stmt.name, names))
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
             value = stmt.value
-            if isinstance(value, ast.Call) and isinstance(value.func, (ast.Name, ast.Attribute)):
+            if (
+                len(targets) == 1
+                and isinstance(targets[0], ast.Name)
+                and isinstance(value, ast.Call)
+                and isinstance(value.func, (ast.Name, ast.Attribute))
+            ):
                 qualified = names.qualify(value.func) or ""
                 if qualified.rpartition(".")[2][:1].isupper():
-                    instances[stmt.targets[0].id] = qualified
-    return ServiceFacts(returns, instances)
+                    instances[targets[0].id] = qualified
+    produces: dict[str, tuple[Origin, ...]] = {}
+    if produce:
+        module_functions = frozenset(key for key, _, owner in functions if owner is None)
+        for key, function, owner in functions:
+            found = _origins(function, owner, names, module_functions)
+            if found:
+                produces[key] = found
+    return ServiceFacts(returns, instances, produces, attributes)
 
 
-_MAX_HOPS = 6  # re-exports followed from the name a module imports to where it is defined
+class OwnOrigins:
+    """``_origins`` of the analyzed module's functions, computed only for those asked about."""
+
+    def __init__(self, body: list[ast.stmt], names: Names) -> None:
+        self.names = names
+        self.functions: dict[str, tuple[ast.AST, str | None]] = {}
+        for stmt in body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self.functions[stmt.name] = (stmt, None)
+            elif isinstance(stmt, ast.ClassDef):
+                for member in stmt.body:
+                    if isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        self.functions[f"{stmt.name}.{member.name}"] = (member, stmt.name)
+        self.module_functions = frozenset(key for key, (_, owner) in self.functions.items() if owner is None)
+        self._found: dict[str, tuple[Origin, ...]] = {}
+
+    def get(self, key: str) -> tuple[Origin, ...]:
+        if key not in self._found:
+            entry = self.functions.get(key)
+            self._found[key] = _origins(entry[0], entry[1], self.names, self.module_functions) if entry else ()
+        return self._found[key]
+
+
+def _constructed_attributes(init: ast.AST, owner: str, names: Names) -> dict[str, str]:
+    """``self.auth_service = EmailAuthService(db)`` in ``__init__``: "Owner.auth_service" -> class."""
+    found: dict[str, str] = {}
+    for stmt in init.body:  # type: ignore[attr-defined]
+        if not isinstance(stmt, ast.Assign) or len(stmt.targets) != 1 or not isinstance(stmt.value, ast.Call):
+            continue
+        target, func = stmt.targets[0], stmt.value.func
+        if (
+            isinstance(target, ast.Attribute)
+            and isinstance(target.value, ast.Name)
+            and target.value.id == "self"
+            and isinstance(func, (ast.Name, ast.Attribute))
+        ):
+            qualified = names.qualify(func) or ""
+            if qualified.rpartition(".")[2][:1].isupper():
+                found[f"{owner}.{target.attr}"] = qualified
+    return found
+
+
+def _origins(function: ast.AST, owner: str | None, names: Names, module_functions: frozenset[str]) -> tuple[Origin, ...]:
+    """What ``function`` may return that no session holds, on any path: an instance it builds
+    and never hands to ``add``/``merge``, a copy, or what another function it calls returns."""
+    assigned: dict[str, list[ast.expr]] = {}
+    kept: set[str] = set()
+    returned: list[ast.expr] = []
+    for node in own_walk(function.body):  # type: ignore[attr-defined]
+        if isinstance(node, ast.Return):
+            if node.value is not None:
+                returned.append(node.value)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if len(targets) == 1 and isinstance(targets[0], ast.Name) and node.value is not None:
+                assigned.setdefault(targets[0].id, []).append(node.value)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _KEEPING:
+            for arg in node.args:
+                kept.update(sub.id for sub in ast.walk(arg) if isinstance(sub, ast.Name))
+    if not returned:
+        return ()
+    found: dict[Origin, None] = {}
+
+    def classify(expr: ast.expr, many: bool, depth: int) -> None:
+        if depth > 6:
+            return
+        if isinstance(expr, ast.Await):
+            classify(expr.value, many, depth + 1)
+        elif isinstance(expr, ast.IfExp):
+            classify(expr.body, many, depth + 1)
+            classify(expr.orelse, many, depth + 1)
+        elif isinstance(expr, ast.BoolOp):
+            for value in expr.values:
+                classify(value, many, depth + 1)
+        elif isinstance(expr, (ast.ListComp, ast.SetComp, ast.GeneratorExp)):
+            classify(expr.elt, True, depth + 1)
+        elif isinstance(expr, (ast.List, ast.Tuple, ast.Set)):
+            for element in expr.elts:
+                classify(element, True, depth + 1)
+        elif isinstance(expr, ast.Name):
+            if expr.id not in kept:
+                for value in assigned.get(expr.id, ()):
+                    classify(value, many, depth + 1)
+        elif isinstance(expr, ast.Call) and isinstance(expr.func, (ast.Name, ast.Attribute)):
+            origin = _call_origin(expr, many, owner, names, module_functions)
+            if origin is not None:
+                found[origin] = None
+
+    for value in returned:
+        classify(value, False, 0)
+    return tuple(found)
+
+
+def _call_origin(
+    call: ast.Call, many: bool, owner: str | None, names: Names, module_functions: frozenset[str]
+) -> Origin | None:
+    func = call.func
+    last = func.attr if isinstance(func, ast.Attribute) else func.id  # type: ignore[attr-defined]
+    if last == "model_validate" and isinstance(func, ast.Attribute):
+        qualified = names.qualify(func.value) or ""
+        return Origin("new", many, qualified) if qualified else None
+    qualified = names.qualify(func) or ""
+    if qualified in _COPIES:
+        return Origin("new", many, "")
+    if last[:1].isupper():
+        # A class built with arguments (``Team(name=...)``, ``Team(**data)``); whether it is a
+        # model is for the caller's resolver to say.
+        return Origin("new", many, qualified) if (call.args or call.keywords) and qualified else None
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in ("self", "cls"):
+        return Origin("call", many, f"{owner}.{last}") if owner else None
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call):
+        # ``Catalog(db).product(id)``: that class's method.
+        built = func.value.func
+        cls = names.qualify(built) if isinstance(built, (ast.Name, ast.Attribute)) else None
+        if cls and cls.rpartition(".")[2][:1].isupper():
+            if isinstance(built, ast.Name) and built.id in names.local:
+                return Origin("call", many, f"{built.id}.{last}")
+            return Origin("method", many, f"{cls}|{last}")
+    if isinstance(func, ast.Name):
+        if func.id in module_functions:
+            return Origin("call", many, func.id)
+        if func.id in names.imports:
+            return Origin("import", many, qualified)
+    return None
+
+_MAX_HOPS = 6  # re-exports (or calls) followed from a name to where it is defined
 
 
 class ServiceResolver:
-    """Answers, for one analyzed module, what a call into a service returns. Facts of other
-    modules are read from their text once per project index (a process), on first need."""
+    """Answers, for one analyzed module, what a call into a service returns. The facts of other
+    modules come from the project index, once per module."""
 
     def __init__(self, ctx: ModuleContext, models: ModelResolver) -> None:
         self.ctx = ctx
         self.models = models
-        self._own: ServiceFacts | None = None
+        self._facts: dict[str, ServiceFacts] = {}
+        self._own_origins: OwnOrigins | None = None
+        self._transient: dict[tuple[str, str | None], tuple[bool, ModelInfo, str] | None] = {}
 
     # facts ---------------------------------------------------------------------------------
     def facts(self, module: str) -> ServiceFacts:
-        ctx = self.ctx
-        if module == ctx.module or not module:
-            if self._own is None:
-                self._own = _tree_facts(ctx)
-            return self._own
-        index = ctx.index
-        cache = getattr(index, "_dbs_service_facts", None)
-        if cache is None:
-            cache = {}
-            try:
-                index._dbs_service_facts = cache  # type: ignore[attr-defined]
-            except AttributeError:  # an index that takes no attributes: no cache, still correct
-                pass
-        if module not in cache:
-            cache[module] = self._read(module)
-        return cache[module]
-
-    def _read(self, module: str) -> ServiceFacts:
-        path = self._path(module)
-        if path is None:
-            return EMPTY_FACTS
-        try:
-            reader = getattr(self.ctx.index, "read_bytes", None)
-            if reader is not None and not path.startswith("config:"):
-                data = reader(path)
+        found = self._facts.get(module)
+        if found is None:
+            ctx = self.ctx
+            if module == ctx.module or not module:
+                found = tree_facts(ctx.tree.body, ctx.names, produce=False)
             else:
-                with open(path.removeprefix("config:"), "rb") as handle:
-                    data = handle.read()
-        except OSError:
-            return EMPTY_FACTS
-        summary = self.models.summary(module)
-        imports = dict(summary.imports) if summary is not None else {}
-        if not imports and path.startswith("config:"):
-            imports = _imports_only(data.decode("utf-8", "replace"), module, False).imports
-        return service_facts(data.decode("utf-8", "replace"), module, imports)
-
-    def _path(self, module: str) -> str | None:
-        finder = getattr(self.ctx.index, "module_file", None)
-        found = finder(module) if finder is not None else None
-        if found is not None:
-            return found
-        # A configured model file (by path) answers for the module named like its file.
-        stem = module.rpartition(".")[2]
-        for entry in self.ctx.settings.model_modules:
-            if entry.endswith(".py") and os.path.splitext(os.path.basename(entry))[0] == stem:
-                return "config:" + self.ctx.settings.resolve_path(entry)
-        return None
+                found = ctx.index.service_facts(module) or EMPTY_FACTS
+            self._facts[module] = found
+        return found
 
     # questions -----------------------------------------------------------------------------
     def returned(self, owner: str, member: str | None) -> tuple[bool, str] | None:
         """(container?, model class qualified) that ``owner.member`` (a class and its method) or
         ``owner`` (a function) is annotated to return; re-exports followed."""
-        key = (lambda name: f"{name}.{member}") if member else (lambda name: name)
-        return self._follow(owner, lambda facts, name: facts.returns.get(key(name)))
+        located = self._locate(owner, member)
+        return self.facts(located[0]).returns.get(located[1]) if located is not None else None
 
     def instance_class(self, qualified: str) -> str | None:
         """The class of a module-level instance (``llm_provider_service = LLMProviderService()``)."""
-        return self._follow(qualified, lambda facts, name: facts.instances.get(name))
+        located = self._locate(qualified, None)
+        return self.facts(located[0]).instances.get(located[1]) if located is not None else None
 
-    def _follow(self, qualified: str, lookup: Callable[[ServiceFacts, str], _T | None]) -> _T | None:
-        """``lookup`` in the module a qualified name points into, following re-exports."""
+    def attribute_class(self, owner: str, attribute: str) -> str | None:
+        """The class of ``self.attribute``, built in the ``__init__`` of the class ``owner``."""
+        located = self._locate(owner, attribute)
+        return self.facts(located[0]).attributes.get(located[1]) if located is not None else None
+
+    def transient(self, owner: str, member: str | None) -> tuple[bool, ModelInfo, str] | None:
+        """(container?, model, the function that builds it) when ``owner.member`` (or the function
+        ``owner``) may return a model instance that no session holds, on some path."""
+        key = (owner, member)
+        if key not in self._transient:
+            located = self._locate(owner, member)
+            self._transient[key] = self._produced(*located, set()) if located is not None else None
+        return self._transient[key]
+
+    def _produced(self, module: str, key: str, seen: set[tuple[str, str]]) -> tuple[bool, ModelInfo, str] | None:
+        if (module, key) in seen or len(seen) > 4 * _MAX_HOPS:
+            return None
+        seen.add((module, key))
+        facts = self.facts(module)
+        for origin in self._origins_of(module, key, facts):
+            if origin.kind == "new":
+                target = origin.target or (facts.returns.get(key) or (False, ""))[1]
+                model = self.models.model(target) if target else None
+                if model is not None:
+                    return origin.many, model, key.rpartition(".")[2]
+                continue
+            if origin.kind == "call":
+                located: tuple[str, str] | None = (module, origin.target)
+            elif origin.kind == "method":
+                cls, _, member = origin.target.partition("|")
+                located = self._locate(cls, member)
+            else:
+                located = self._locate(origin.target, None)
+            found = self._produced(*located, seen) if located is not None else None
+            if found is not None:
+                return origin.many or found[0], found[1], found[2]
+        return None
+
+    def _origins_of(self, module: str, key: str, facts: ServiceFacts) -> tuple[Origin, ...]:
+        ctx = self.ctx
+        if module != ctx.module and module:
+            return facts.produces.get(key, ())
+        if self._own_origins is None:
+            producing = not ctx.source or _PRODUCING.search(ctx.source) is not None
+            self._own_origins = OwnOrigins(ctx.tree.body if producing else [], ctx.names)
+        return self._own_origins.get(key)
+
+    def _locate(self, qualified: str, member: str | None) -> tuple[str, str] | None:
+        """(module, "name" or "Class.member") where a qualified name is defined, following re-exports."""
         for _ in range(_MAX_HOPS):
             module, _, name = qualified.rpartition(".")
             if not module:
-                return None
-            found = lookup(self.facts(module), name)
-            if found is not None:
-                return found
+                if qualified not in self.ctx.names.local:
+                    return None
+                module = self.ctx.module  # a module analyzed without a name: its own definitions
+            key = f"{name}.{member}" if member else name
+            facts = self.facts(module)
+            if key in facts.produces or key in facts.returns or key in facts.instances or key in facts.attributes:
+                return module, key
+            if (module == self.ctx.module or not module) and name in self.ctx.names.local:
+                return module, key
             summary = self.models.summary(module)
             target = summary.imports.get(name) if summary is not None else None
             if target is None:
-                return None
+                return module, key
             qualified = target
         return None

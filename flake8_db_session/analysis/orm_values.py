@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from .context import ModuleContext
+from .context import own_walk
 from .models import ModelInfo
 
 # Kinds of abstract values.
@@ -57,6 +57,9 @@ class Val:
     expired: bool = False
     loaded: frozenset = frozenset()  # relationships loaded while the session was open ("*": all)
     detached_source: str = ""  # a configured detached source it came from
+    # A call that may return it with no session (built from a cached dict, a copy), as written:
+    # ``auth.get_user(email) (through _user_from_dict())``; it may be attached on other paths.
+    inferred: str = ""
 
     def is_orm(self) -> bool:
         return self.kind in (ORM, MANY)
@@ -76,7 +79,8 @@ def _merge_val(a: Val, b: Val) -> Val | None:
         return a
     if a.kind != b.kind or a.scope != b.scope or a.model != b.model or a.detached_source != b.detached_source:
         return None
-    return replace(a, expired=a.expired and b.expired, loaded=a.loaded | b.loaded)
+    # "May have no session" on one path is kept: it is a fact about some path.
+    return replace(a, expired=a.expired and b.expired, loaded=a.loaded | b.loaded, inferred=a.inferred or b.inferred)
 
 
 def join(states: Iterable[State | None]) -> State | None:
@@ -103,36 +107,6 @@ def _text(node: ast.AST) -> str:
     except (ValueError, RecursionError):  # pragma: no cover - unparse handles every parsed tree
         return "object"
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-_CONTAINER_CALLS = re.compile(r"(?:dict|list|set|defaultdict|OrderedDict|deque|Counter|WeakValueDictionary|\w*[Cc]ache\w*)$")
-
-
-def _module_facts(ctx: ModuleContext) -> tuple[frozenset, frozenset]:
-    """(module-level container names, classes instantiated at module level), once per module."""
-    cached = getattr(ctx, "_dbs_module_facts", None)
-    if cached is None:
-        containers: set[str] = set()
-        singletons: set[str] = set()
-        classes = {stmt.name for stmt in ctx.tree.body if isinstance(stmt, ast.ClassDef)}
-        for stmt in ctx.tree.body:
-            if isinstance(stmt, ast.Assign):
-                targets, value = stmt.targets, stmt.value
-            elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
-                targets, value = [stmt.target], stmt.value
-            else:
-                continue
-            names = [t.id for t in targets if isinstance(t, ast.Name)]
-            callee = _last_name(value.func) if isinstance(value, ast.Call) else ""
-            if isinstance(value, (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)) or (
-                callee and _CONTAINER_CALLS.match(callee)
-            ):
-                containers.update(names)
-            elif callee in classes:
-                singletons.add(callee)
-        cached = (frozenset(containers), frozenset(singletons))
-        ctx._dbs_module_facts = cached  # type: ignore[attr-defined]
-    return cached
 
 
 def _loaded_by(call: ast.Call) -> frozenset:
@@ -186,6 +160,40 @@ def _last_name(node: ast.expr) -> str:
     if isinstance(node, ast.Attribute):
         return node.attr
     return ""
+
+
+# Names a session goes by: ``db``, ``session``, ``db_session``, ``self.db``, ``async_session``...
+_SESSION_NAME = re.compile(r"(?:^|_)(?:db|session|sess|dbsession)$", re.IGNORECASE)
+_NOT_SESSIONS = re.compile(r"(?:http|client|aiohttp|requests|redis|ws|web|browser|ssh|ftp|boto|grpc)_?session$", re.IGNORECASE)
+
+
+def session_like(node: ast.expr) -> bool:
+    """Whether an expression's last name is one a database session goes by."""
+    name = _last_name(node)
+    return bool(name) and _SESSION_NAME.search(name) is not None and _NOT_SESSIONS.search(name) is None
+
+
+_SESSION_METHODS = frozenset({"query", "execute", "scalars", "scalar", "get", "exec", "add", "commit", "flush", "merge", "refresh"})
+
+
+def used_as_sessions(function: ast.AST, candidates: list[str]) -> list[str]:
+    """Of parameters named like a session, those the function calls session methods on
+    (``db.query(...)``, ``db.execute(...)``): ``db`` as a Redis index or a path is not one."""
+    if not candidates:
+        return []
+    found: list[str] = []
+    for node in own_walk(function.body):  # type: ignore[attr-defined]
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in _SESSION_METHODS
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id in candidates
+            and node.func.value.id not in found
+            and (node.func.attr != "get" or (node.args and _last_name(node.args[0])[:1].isupper()))
+        ):
+            found.append(node.func.value.id)
+    return found
 
 
 def _is_none(node: ast.expr) -> bool:

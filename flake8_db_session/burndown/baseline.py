@@ -17,7 +17,7 @@ from typing import Iterable, Mapping
 
 from ..analysis.findings import Finding
 from ..config import ConfigError
-from ..fileio import write_atomic
+from ..fileio import WriteError, describe_os_error, remove_stale_temporaries, write_atomic
 from .counts import module_key
 
 FORMAT = "flake8-db-session-baseline"
@@ -29,6 +29,11 @@ Key = tuple[str, str, str]  # (module, code, function)
 
 class BaselineError(ConfigError):
     """The baseline cannot be read or is not a baseline: exit 2, the file is left as it was."""
+
+
+class ProtectedBaselineError(BaselineError):
+    """A baseline path that ``baseline`` must not replace either: a file in a newer format (its
+    message says to upgrade), or something that is not a file."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,7 @@ def parse(text: str, path: str = "baseline") -> Baseline:
     if not isinstance(version, int) or isinstance(version, bool):
         raise _fail(path, "has no format version")
     if version > VERSION:
-        raise BaselineError(
+        raise ProtectedBaselineError(
             f"{path}: baseline format version {version} is newer than this flake8-db-session "
             f"understands ({VERSION}); upgrade flake8-db-session"
         )
@@ -151,6 +156,9 @@ def parse(text: str, path: str = "baseline") -> Baseline:
 
 def load(path: str) -> Baseline | None:
     """The baseline at ``path``, or None when there is no file. Raises BaselineError."""
+    if os.path.isdir(path):
+        raise ProtectedBaselineError(f"{path}: is a directory, not a baseline file")
+    remove_stale_temporaries(path)  # left beside it by a write that was killed
     try:
         with open(path, "rb") as handle:
             data = handle.read()
@@ -175,6 +183,9 @@ def write(path: str, baseline: Baseline) -> bool:
     except (OSError, UnicodeDecodeError):
         pass
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot write: {describe_os_error(exc)}") from None
     write_atomic(path, text)
     return True

@@ -11,7 +11,7 @@ import os
 from typing import Sequence
 
 from ..analysis.findings import Finding
-from ..config import Settings, find_config_dir
+from ..config import Settings, Warn, find_config_dir
 from .baseline import Baseline, load
 from .counts import NO_MODULE
 from .ratchet import compare
@@ -19,11 +19,12 @@ from .ratchet import compare
 _LOADED: dict[str, tuple[tuple[int, int] | None, Baseline | None]] = {}
 
 
-def config_root(explicit_config: str | None, cwd: str) -> str:
-    """Where the baseline's keys are rooted: the config file's directory (flake8 found or was given)."""
+def config_root(explicit_config: str | None, cwd: str, *, warn: Warn | None = None) -> str:
+    """Where the baseline's keys are rooted: the config file's directory (flake8 found or was given).
+    With ``warn``, a config file that cannot be read is reported through it and skipped."""
     if explicit_config:
         return os.path.dirname(os.path.abspath(explicit_config))
-    return find_config_dir(cwd) or cwd
+    return find_config_dir(cwd, warn=warn) or cwd
 
 
 def baseline_file(settings: Settings, root: str) -> str:

@@ -8,7 +8,7 @@ import sys
 
 from .. import runner
 from ..burndown import baseline as baseline_file
-from ..burndown.baseline import Baseline, BaselineError
+from ..burndown.baseline import Baseline, BaselineError, ProtectedBaselineError
 from ..burndown.counts import module_key
 from ..burndown.workflow import baseline_path, display
 from .common import add_jobs_argument, add_settings_arguments, settings_from_args
@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         old = baseline_file.load(path)
     except BaselineError as exc:
-        if args.paths:
-            raise  # a partial update needs the rest of the file
+        if args.paths or isinstance(exc, ProtectedBaselineError):
+            raise  # a partial update needs the rest of the file; a newer format is never replaced
         print(f"flake8-db-session: replacing an unreadable baseline ({exc})", file=sys.stderr)
     if args.paths and old is not None:
         # Replace only what was checked; keep every other module's entries.

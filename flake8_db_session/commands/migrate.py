@@ -1,6 +1,8 @@
 """``flake8-db-session migrate [PATHS]``: move endpoints off request-scoped sessions (a codemod).
 
-Dry run by default: a unified diff on stdout and a summary on stderr. ``--write`` applies it.
+Dry run by default: a unified diff on stdout and a summary on stderr. ``--write`` applies it to
+every changed file or to none: see ``fileio.replace_all`` (a run killed half-way is completed by
+the next ``migrate``).
 """
 
 from __future__ import annotations
@@ -8,13 +10,16 @@ from __future__ import annotations
 import argparse
 import ast
 import difflib
+import io
 import json
+import os
 import sys
+import tokenize
 from typing import TYPE_CHECKING
 
 from .. import runner
 from ..config import Settings
-from ..fileio import write_atomic
+from ..fileio import complete_interrupted, replace_all, write_atomic
 from ..project import context_for_path
 from .common import add_settings_arguments, settings_from_args
 
@@ -24,7 +29,8 @@ if TYPE_CHECKING:
 NAME = "migrate"
 HELP = "move endpoints from Depends(get_db) to a short session scope (dry run unless --write)"
 INSTALL_HINT = "flake8-db-session: error: migrate needs ast-grep-py: pip install 'flake8-db-session[migrate]'"
-BOM = b"\xef\xbb\xbf"
+# Beside the configuration: lists the files of a --write between its two phases.
+JOURNAL = ".flake8-db-session-migrate.journal"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,12 +48,25 @@ def run(args: argparse.Namespace) -> int:
         print(INSTALL_HINT, file=sys.stderr)
         return 2
     settings = settings_from_args(args)
+    journal = os.path.join(settings.root, JOURNAL)
+    completed = complete_interrupted(journal)
+    if completed:
+        print(
+            f"flake8-db-session: completed an interrupted migrate --write ({len(completed)} "
+            f"file{'' if len(completed) == 1 else 's'})",
+            file=sys.stderr,
+        )
     outcomes: list[FileOutcome] = []
+    new_contents: dict[str, bytes] = {}
     for path in runner.discover(args.paths, settings):
         if path == "-":
             print("flake8-db-session: error: migrate edits files; it cannot read stdin", file=sys.stderr)
             return 2
-        outcome = _migrate_file(path, settings)
+        outcome, encoding = _migrate_file(path, settings)
+        if outcome.changed and args.write:
+            data = _encoded(outcome, encoding)
+            if data is not None:
+                new_contents[path] = data
         outcomes.append(outcome)
         if not outcome.changed:
             continue
@@ -60,9 +79,9 @@ def run(args: argparse.Namespace) -> int:
                     f"b/{path}",
                 )
             )
-        if args.write:
-            _write(path, outcome.after)
     sys.stdout.flush()
+    if args.write:
+        replace_all(new_contents, journal)  # every changed file, or none (WriteError: exit 2)
     reported = [o for o in outcomes if o.endpoints or o.error]
     sys.stderr.write(summarize(reported, wrote=args.write))
     if args.summary_json:
@@ -70,32 +89,37 @@ def run(args: argparse.Namespace) -> int:
     return 2 if any(o.error for o in outcomes) else 0
 
 
-def _migrate_file(path: str, settings: Settings) -> FileOutcome:
+def _migrate_file(path: str, settings: Settings) -> tuple[FileOutcome, str]:
+    """What the codemod does to one file, and the file's encoding (it is written back in it)."""
     from ..migrate import FileOutcome, migrate_source
 
     try:
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError as exc:
-        return FileOutcome(path, "", "", error=f"cannot read: {exc.strerror or exc}")
-    bom = data.startswith(BOM)
+        return FileOutcome(path, "", "", error=f"cannot read: {exc.strerror or exc}"), ""
     try:
-        # Only UTF-8 files are rewritten: the result is written back as UTF-8.
-        source = data[len(BOM) if bom else 0 :].decode("utf-8")
-    except UnicodeDecodeError:
-        return FileOutcome(path, "", "", error="not UTF-8; left as is")
+        # The declared encoding (a coding comment or a BOM; default UTF-8), as Python reads it.
+        encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
+        source = data.decode(encoding)
+    except (SyntaxError, UnicodeDecodeError, LookupError):
+        return FileOutcome(path, "", "", error="not valid in its declared encoding (default UTF-8); left as is"), ""
     module, is_package, index = context_for_path(path, settings)
     try:
         outcome = migrate_source(source, path, settings, module=module, is_package=is_package, index=index)
     except (RecursionError, MemoryError) as exc:
-        return FileOutcome(path, source, source, error=f"too deeply nested: {type(exc).__name__}")
+        return FileOutcome(path, source, source, error=f"too deeply nested: {type(exc).__name__}"), encoding
     except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the others
-        return FileOutcome(path, source, source, error=f"internal error, left as is: {type(exc).__name__}: {exc}")
-    return outcome
+        return FileOutcome(path, source, source, error=f"internal error, left as is: {type(exc).__name__}: {exc}"), encoding
+    return outcome, encoding
 
 
-def _write(path: str, text: str) -> None:
-    ast.parse(text, filename=path)  # never write what does not parse (migrate_source checked it too)
-    with open(path, "rb") as handle:
-        bom = handle.read(3) == BOM
-    write_atomic(path, (BOM if bom else b"") + text.encode("utf-8"))
+def _encoded(outcome: FileOutcome, encoding: str) -> bytes | None:
+    """The rewritten file's bytes in its own encoding (a BOM is kept: ``utf-8-sig``); None, with
+    the outcome marked as an error, when it does not parse or cannot be encoded."""
+    try:
+        ast.parse(outcome.after, filename=outcome.path)  # never write what does not parse
+        return outcome.after.encode(encoding)
+    except (SyntaxError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+        outcome.error = f"rewrite not written: {type(exc).__name__}: {exc}".splitlines()[0]
+        return None
