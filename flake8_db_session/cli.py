@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f"{__package__}.commands.{name}")
         sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
-        sub.set_defaults(handler=module.run)
+        sub.set_defaults(handler=module.run, command_parser=sub)
     return parser
 
 
@@ -35,7 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         arguments.insert(0, "check")  # `flake8-db-session [PATHS]` means check
     elif arguments[0] not in COMMANDS and arguments[0] not in ("-h", "--help", "--version"):
         arguments.insert(0, "check")
-    args = parser.parse_args(arguments)
+    args, unknown = parser.parse_known_args(arguments)
+    if unknown:  # the subcommand's usage, not the top-level one
+        args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     # The one error path: every configuration, input and output fault is one line naming the
     # file and the problem, exit 2 (outputs are written atomically, so nothing is half-written).
     try:

@@ -164,7 +164,7 @@ def test_ratchet_names_the_added_function_and_tightens_on_removal(tmp_path):
     assert shrunk.tightened.allowed("r.py", "DBS002") == 1
 
 
-def test_rename_in_place_passes_and_move_says_the_total_did_not_grow(tmp_path):
+def test_rename_in_place_passes_and_a_move_passes_with_the_baseline_following(tmp_path):
     other = "from fastapi import APIRouter, Depends\nfrom app.db import get_db\nrouter = APIRouter()\n"
     base = baseline_from(tmp_path, {"r.py": SOURCE, "o.py": other})
     renamed = ratchet(tmp_path, {"r.py": SOURCE.replace("list_a", "list_alpha"), "o.py": other}, base)
@@ -172,9 +172,26 @@ def test_rename_in_place_passes_and_move_says_the_total_did_not_grow(tmp_path):
 
     moved_out = SOURCE.replace('@router.get("/c")\ndef unused_c(db: Session = Depends(get_db)):\n    return {}\n', "")
     moved = ratchet(tmp_path, {"r.py": moved_out, "o.py": other + ENDPOINT.replace("{name}", "unused_c")}, base)
-    (overrun,) = moved.overruns
-    assert overrun.module == "o.py" and overrun.moved_from == ["r.py"] and not overrun.total_grew
-    assert "moved from r.py" in overrun.message() and "total did not grow" in overrun.message()
+    assert not moved.failed and not moved.tightenings
+    assert [m.describe() for m in moved.moves] == ["unused_c DBS001 r.py -> o.py"]
+    assert ("r.py", "DBS001", "unused_c") not in moved.tightened.entries
+    assert moved.tightened.entries[("o.py", "DBS001", "unused_c")] == 1
+    assert sum(moved.tightened.entries.values()) == sum(base.entries.values())
+
+    # Moved and a new one beside it: only the new one fails, and the move is still recorded.
+    both = other + ENDPOINT.replace("{name}", "unused_c") + ENDPOINT.replace("{name}", "brand_new")
+    result = ratchet(tmp_path, {"r.py": moved_out, "o.py": both}, base)
+    (overrun,) = result.overruns
+    assert [n.function for n in overrun.new] == ["brand_new"] and overrun.total_grew
+    assert [m.function for m in result.moves] == ["unused_c"]
+
+
+def test_a_noqa_site_still_counts_and_the_message_says_so(tmp_path):
+    base = baseline_from(tmp_path, {"r.py": SOURCE})
+    hidden = ENDPOINT.replace("{name}", "hidden").replace("Depends(get_db)):", "Depends(get_db)):  # noqa: DBS001")
+    (overrun,) = ratchet(tmp_path, {"r.py": SOURCE + hidden}, base).overruns
+    assert "hidden (line" in overrun.message() and "noqa'd)" in overrun.message()
+    assert "# noqa does not exempt a site from the ratchet" in overrun.message()
 
 
 def test_codes_outside_the_baseline_are_not_enforced(tmp_path):

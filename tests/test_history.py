@@ -354,14 +354,12 @@ def test_projection_to_zero(repo):
     last = history.points[-1].commit.timestamp
     assert trend.zero_at == pytest.approx(last + 2 / -slope * 86400, abs=1)  # from the last count, 2
     assert "zero around" in chart.render_table(history)
-    # Only the last 40 days: the last two commits, 2 and 2: flat, so no date for zero.
-    recent = chart.projection(history, window_days=40)
-    assert recent.per_day == 0 and recent.zero_at is None
-    assert "no date for zero" in recent.describe()
+    # Only the last 40 days: two commits are too few points for a trend; none is shown.
+    assert chart.projection(history, window_days=40) is None
 
 
 def test_progress_bar_only_on_a_terminal(repo):
-    from flake8_db_session.burndown.history import terminal_progress
+    from flake8_db_session.commands.progress import terminal_progress
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
@@ -379,7 +377,7 @@ def test_progress_bar_only_on_a_terminal(repo):
         repository.close()
     frames = stream.getvalue().split("\r")[1:]
     assert len(frames) == len(shas) + 1 and frames[-1].startswith(f"[{'#' * 30}] {len(shas)}/{len(shas)} commits")
-    assert frames[0].startswith(f"[{'-' * 30}] 0/{len(shas)} commits  {shas[0][:10]} 2024-01-01")
+    assert frames[0].startswith(f"[{'-' * 30}] 0/{len(shas)} commits  -- commits/s  ETA --:--  {shas[0][:10]} 2024-01-01")
 
 
 def test_errors_are_one_line_and_exit_2(tmp_path, run_cli):
@@ -393,7 +391,7 @@ def test_errors_are_one_line_and_exit_2(tmp_path, run_cli):
 def test_answer_digests_are_values_not_identities():
     from flake8_db_session.analysis.context import SessionAlias
     from flake8_db_session.burndown.cache import UNSTABLE
-    from flake8_db_session.burndown.history import _digest
+    from flake8_db_session.burndown.commit_index import _digest
 
     # Sets and dicts digest the same whatever their order (string hashes differ per process).
     assert _digest({"b": frozenset({"y", "x"}), "a": 1}) == _digest({"a": 1, "b": frozenset({"x", "y"})})

@@ -325,3 +325,85 @@ def test_hook_manifest_is_valid_and_says_what_the_docs_promise():
         ["manual"],
         False,
     )
+
+
+ROUTER_HEADER = """\
+from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
+
+from app.db import get_db
+
+router = APIRouter()
+"""
+
+
+def router_module(*names: str) -> str:
+    return ROUTER_HEADER + "".join(
+        LEGACY_ENDPOINT.replace("legacy_tools", name).replace("/legacy", f"/{name}") for name in names
+    )
+
+
+def commit_through_hooks(project: Path, message: str) -> subprocess.CompletedProcess:
+    """A real `git commit`: the installed git hook runs pre-commit, which stashes unstaged changes."""
+    env = {k: v for k, v in os.environ.items() if k != "GITHUB_ACTIONS"}
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
+    return subprocess.run(
+        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false",
+         "commit", "-m", message],
+        cwd=project, capture_output=True, text=True, env=env, timeout=600,
+    )
+
+
+def test_moving_an_endpoint_commits_with_the_baseline_following_and_the_manual_hook_flow(tmp_path):
+    """The documented legacy setup (ratchet hook + manual baseline hook) through real commits."""
+    make_project(tmp_path)
+    items, users = tmp_path / "app" / "items.py", tmp_path / "app" / "users.py"
+    items.write_text(router_module("list_items", "delete_item"))
+    users.write_text(router_module("list_users"))
+    consumer_config(tmp_path, "flake8-db-session-ratchet", "flake8-db-session-baseline")
+    baseline = tmp_path / ".db-session-baseline.json"
+    recorded = pre_commit_run(tmp_path, "flake8-db-session-baseline", "--hook-stage", "manual")
+    assert recorded.returncode == 0, recorded.stdout + recorded.stderr
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "legacy endpoints and their baseline")
+    subprocess.run([sys.executable, "-m", "pre_commit", "install"], cwd=tmp_path, check=True,
+                   capture_output=True, timeout=120)
+
+    # Move delete_item from items.py to users.py: the ratchet passes the move and rewrites the
+    # baseline so the entry follows it; pre-commit stops this commit because a file changed.
+    items.write_text(router_module("list_items"))
+    users.write_text(router_module("list_users", "delete_item"))
+    git(tmp_path, "add", "-A")
+    first = commit_through_hooks(tmp_path, "move delete_item")
+    output = first.stdout + first.stderr
+    assert first.returncode == 1 and "files were modified by this hook" in output, output
+    assert "DBS100" not in output
+    assert "moved delete_item DBS001 app/items.py -> app/users.py" in output
+    entries = {(e["module"], e["function"]) for e in json.loads(baseline.read_text())["entries"]}
+    assert entries == {("app/items.py", "list_items"), ("app/users.py", "delete_item"), ("app/users.py", "list_users")}
+    git(tmp_path, "add", ".db-session-baseline.json")
+    second = commit_through_hooks(tmp_path, "move delete_item")
+    assert second.returncode == 0, second.stdout + second.stderr
+
+    # Migrate one endpoint: the commit tightens the baseline and leaves it unstaged. Rewriting it by
+    # hand with unstaged changes needs --all-files (pre-commit then does not stash them; a stash
+    # would conflict with the rewrite and be rolled back), as docs/burndown.md says.
+    users.write_text(router_module("list_users"))
+    git(tmp_path, "add", "app/users.py")
+    tightened = commit_through_hooks(tmp_path, "migrate delete_item")
+    assert tightened.returncode == 1 and "tightened .db-session-baseline.json" in tightened.stdout + tightened.stderr
+    assert git(tmp_path, "status", "--porcelain", ".db-session-baseline.json").startswith(" M")
+    env = {k: v for k, v in os.environ.items() if k != "GITHUB_ACTIONS"}
+    manual = subprocess.run(
+        [sys.executable, "-m", "pre_commit", "run", "flake8-db-session-baseline", "--hook-stage", "manual",
+         "--all-files", "--color", "never"],
+        cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert "Stashing" not in manual.stdout + manual.stderr and "conflicted" not in manual.stdout + manual.stderr
+    assert git(tmp_path, "status", "--porcelain", ".db-session-baseline.json").startswith(" M")
+    entries = {(e["module"], e["function"]) for e in json.loads(baseline.read_text())["entries"]}
+    assert entries == {("app/items.py", "list_items"), ("app/users.py", "list_users")}
+    git(tmp_path, "add", ".db-session-baseline.json")
+    done = commit_through_hooks(tmp_path, "migrate delete_item")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert git(tmp_path, "status", "--porcelain") == ""

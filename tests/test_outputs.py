@@ -157,7 +157,7 @@ def test_columns_with_non_ascii_text_before_the_finding(tmp_path, run_cli):
 
     annotations = run_cli("check", "--format", "github", "app").stdout
     assert annotations.startswith(
-        f"::error file=app/routes.py,line={line},col={utf16_column},title=DBS001::"
+        f"::warning file=app/routes.py,line={line},col={utf16_column},title=DBS001::"
     )
 
 
@@ -200,9 +200,9 @@ def test_github_actions_annotates_the_first_ten_and_summarizes_all(tmp_path, run
     assert (
         len([line for line in out if ": DBS001 " in line]) == 12
     )  # the log keeps flake8's lines
-    errors = [line for line in out if line.startswith("::error ")]
+    errors = [line for line in out if line.startswith("::warning ")]
     assert len(errors) == 10
-    assert all(line.startswith("::error file=app/routes.py,line=") for line in errors)
+    assert all(line.startswith("::warning file=app/routes.py,line=") for line in errors)
     notices = [line for line in out if line.startswith("::notice ")]
     assert (
         len(notices) == 1
@@ -231,7 +231,7 @@ def test_github_annotations_stay_off_stdout_for_machine_formats(tmp_path, run_cl
     write_project(tmp_path, endpoints(1))
     proc = run_cli("check", "--format", "json", "app", env=actions_env(tmp_path))
     assert [f["code"] for f in json.loads(proc.stdout)] == ["DBS001"]
-    assert proc.stderr.startswith("::error file=app/routes.py,")
+    assert proc.stderr.startswith("::warning file=app/routes.py,")
 
 
 def test_no_annotations_outside_github_actions(tmp_path, run_cli):
@@ -247,7 +247,7 @@ def test_annotation_paths_are_relative_to_the_workspace(tmp_path, run_cli):
         "check", "routes.py", cwd=tmp_path / "app", env=actions_env(tmp_path)
     )
     assert proc.stdout.splitlines()[0].startswith("routes.py:")
-    assert "::error file=app/routes.py," in proc.stdout
+    assert "::warning file=app/routes.py," in proc.stdout
 
 
 def _finding(
@@ -265,7 +265,7 @@ def test_workflow_command_values_are_escaped():
     line = github.annotation(finding, 5, {"GITHUB_WORKSPACE": os.getcwd()})
     assert (
         line
-        == "::error file=app/we%2Cird%3Aname.py,line=1,col=5,title=DBS001::DBS001 100%25 sure%0Asecond line"
+        == "::warning file=app/we%2Cird%3Aname.py,line=1,col=5,title=DBS001::DBS001 100%25 sure%0Asecond line"
     )
 
 
@@ -329,7 +329,7 @@ def test_with_a_baseline_only_new_findings_are_annotated(tmp_path, run_cli):
         env=actions_env(tmp_path, GITHUB_STEP_SUMMARY=str(summary)),
     )
     assert proc.returncode == 1, proc.stderr
-    errors = [line for line in proc.stdout.splitlines() if line.startswith("::error ")]
+    errors = [line for line in proc.stdout.splitlines() if line.startswith(("::error ", "::warning "))]
     assert [line.split("title=")[1].split("::")[0] for line in errors] == [
         "DBS001",
         "DBS100",
@@ -350,7 +350,7 @@ def test_format_github_under_actions_annotates_once_and_writes_the_summary(
     proc = run_cli("check", "--format", "github", "app", env=env)
     assert proc.returncode == 1
     assert [line[:30] for line in proc.stdout.splitlines()] == [
-        "::error file=app/routes.py,lin"
+        "::warning file=app/routes.py,l"
     ]
     assert "## flake8-db-session: 1 finding\n" in summary.read_text()
 
@@ -365,3 +365,88 @@ def test_stdin_columns_fall_back_to_bytes_without_reading_a_file_named_dash(
     prefix = text_line[: text_line.index("Depends(get_db)")]
     region = result["locations"][0]["physicalLocation"]["region"]
     assert region["startColumn"] == len(prefix.encode("utf-8")) + 1
+
+
+# --- one CI step: gate, annotations, summary and SARIF --------------------------------------------
+
+
+def test_sarif_rules_have_help_uri_regions_end_column_and_messages_without_the_code(tmp_path, run_cli):
+    import jsonschema
+
+    path = write_project(tmp_path, NON_ASCII)
+    proc = run_cli("check", "--format", "sarif", "app")
+    log = json.loads(proc.stdout)
+    schema = sarif_schema()
+    jsonschema.validators.validator_for(schema)(schema).validate(log)
+    rules = log["runs"][0]["tool"]["driver"]["rules"]
+    assert all(rule["helpUri"].endswith(f"/docs/rules/{rule['id']}.md") for rule in rules)
+    (result,) = log["runs"][0]["results"]
+    region = result["locations"][0]["physicalLocation"]["region"]
+    line = path.read_text(encoding="utf-8").splitlines()[region["startLine"] - 1]
+    # UTF-16 columns: the astral 🚀 before the finding counts two units.
+    start = line.index("Depends(get_db)")
+    assert region["startColumn"] == start + 2 and region["endColumn"] == start + 2 + len("Depends(get_db)")
+    assert result["message"]["text"].startswith("request-scoped session dependency get_db on endpoint")
+    json_finding = json.loads(run_cli("check", "--format", "json", "app").stdout)[0]
+    assert json_finding["code"] == "DBS001" and json_finding["message"] == result["message"]["text"]
+
+
+BROKEN = "def broken(:\n    pass\n"
+DBS007_ROUTES = HEADER + '''
+
+from app.db import SessionLocal
+
+
+@router.get("/closed")
+def closed():
+    db = SessionLocal()
+    try:
+        db.close()
+        return db.execute("SELECT 1")
+    finally:
+        db.close()
+'''
+
+
+def test_one_step_gates_annotates_summarizes_and_writes_sarif_with_one_severity(tmp_path, run_cli):
+    import jsonschema
+
+    write_project(tmp_path, endpoints(1) + DBS007_ROUTES.replace(HEADER, ""))
+    (tmp_path / "app" / "db.py").write_text(
+        "from sqlalchemy.orm import sessionmaker\nSessionLocal = sessionmaker()\n\n"
+        "def get_db():\n    yield None\n"
+    )
+    (tmp_path / "app" / "broken.py").write_text(BROKEN)
+    summary = tmp_path / "summary.md"
+    env = actions_env(tmp_path, GITHUB_STEP_SUMMARY=str(summary))
+    proc = run_cli("check", "--sarif-file", "db-session.sarif", "app", env=env)
+    assert proc.returncode == 2, proc.stderr  # a file could not be parsed
+    commands = [line for line in proc.stdout.splitlines() if line.startswith("::")]
+    kinds = {line.split("title=")[1].split("::")[0]: line.split(" ")[0][2:] for line in commands}
+    assert kinds["flake8-db-session"] == "error"  # the unparsable file
+    assert "::error file=app/broken.py,line=1,title=flake8-db-session::not checked: syntax error" in proc.stdout
+    log = json.loads((tmp_path / "db-session.sarif").read_text())
+    jsonschema.validators.validator_for(sarif_schema())(sarif_schema()).validate(log)
+    levels = {r["ruleId"]: r["level"] for r in log["runs"][0]["results"]}
+    assert set(levels) >= {"DBS001", "DBS007"}
+    assert {code: kinds[code] for code in levels} == levels  # annotations and SARIF agree
+    assert levels["DBS001"] == "warning" and levels["DBS007"] == "error"
+    markdown = summary.read_text()
+    assert markdown.count("## flake8-db-session:") == 1
+    assert "1 file not checked" in markdown and "`app/broken.py`" in markdown and "syntax error" in markdown
+
+    # A separate SARIF-only run (for code scanning, which annotates from the upload) adds neither
+    # a second summary nor a second set of annotations.
+    again = run_cli("check", "--format", "sarif", "-o", "all.sarif", "--exit-zero", "app", env=env)
+    assert "::" not in again.stdout + again.stderr
+    assert summary.read_text() == markdown
+
+
+def test_a_parse_error_alone_is_not_a_clean_summary(tmp_path, run_cli):
+    write_project(tmp_path, HEADER)
+    (tmp_path / "app" / "broken.py").write_text(BROKEN)
+    summary = tmp_path / "summary.md"
+    proc = run_cli("check", "app", env=actions_env(tmp_path, GITHUB_STEP_SUMMARY=str(summary)))
+    assert proc.returncode == 2
+    assert summary.read_text().startswith("## flake8-db-session: 0 findings, 1 file not checked")
+    assert "::error file=app/broken.py,line=1," in proc.stdout

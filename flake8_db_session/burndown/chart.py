@@ -16,7 +16,9 @@ from typing import Any, Callable, Sequence
 
 from ..analysis.findings import HELD_TAG
 from .counts import STATUSES, ModuleCounts
-from .history import History, Point
+from .tables import code_column as module_code_column
+from .tables import status_column as module_status_column
+from .history import Commit, History, Point
 
 FORMAT = "flake8-db-session-history"
 VERSION = 1
@@ -41,14 +43,22 @@ def series(history: History) -> list[int]:
 
 
 def baseline_series(history: History, working: int | None = None) -> list[int | None] | None:
-    """The baseline at each commit: the committed baseline file where any commit has one, else the
-    working tree's baseline (``working``) as a flat line, else None."""
+    """The baseline at each commit, the one value every output shows: the committed baseline file
+    where any commit has one, else the working tree's baseline (``working``) as a flat line, else
+    None."""
     committed = [point.baseline for point in history.points]
     if any(value is not None for value in committed):
         return committed
     if working is not None:
         return [working for _ in history.points]
     return None
+
+
+def baseline_source(history: History, working: int | None = None) -> str | None:
+    """Where :func:`baseline_series` comes from: "committed", "working tree" or None."""
+    if any(point.baseline is not None for point in history.points):
+        return "committed"
+    return "working tree" if working is not None else None
 
 
 def all_codes(history: History) -> list[str]:
@@ -85,33 +95,64 @@ class Projection:
         }
 
 
-def projection(history: History, window_days: float = 180.0) -> Projection | None:
-    """The trend over the commits of the last ``window_days`` (at least the last two commits)."""
-    points = history.points
-    if len(points) < 2:
+# The trend is fitted on the last commit of each week of the last 180 days, whatever ``--every``
+# shows, and only when there is enough of it: commits minutes apart give no trend.
+TREND_WINDOW_DAYS = 180.0
+TREND_BUCKET_DAYS = 7.0
+TREND_MIN_POINTS = 4
+TREND_MIN_SPAN_DAYS = 28.0
+
+
+def trend_commits(commits: Sequence[Commit], window_days: float = TREND_WINDOW_DAYS) -> list[Commit]:
+    """The commits a trend is fitted on: the last one of each week (counted back from the last
+    commit) within ``window_days``, oldest first. Depends only on the commits of the range."""
+    if not commits:
+        return []
+    last = commits[-1].timestamp
+    chosen: dict[int, Commit] = {}
+    for commit in commits:  # oldest first: the latest commit of each week wins
+        age = max(0, last - commit.timestamp)
+        if age <= window_days * DAY:
+            chosen[int(age // (TREND_BUCKET_DAYS * DAY))] = commit
+    kept = set(chosen.values())
+    return [commit for commit in commits if commit in kept]
+
+
+def projection(history: History, window_days: float = TREND_WINDOW_DAYS) -> Projection | None:
+    """A least-squares line over :func:`trend_commits`; None (no trend shown) with fewer than
+    ``TREND_MIN_POINTS`` weeks or less than ``TREND_MIN_SPAN_DAYS`` between the first and last."""
+    points = history.trend_points if history.trend_points is not None else history.points
+    sample = set(trend_commits([p.commit for p in points], window_days))
+    used = [p for p in points if p.commit in sample]
+    if len(used) < TREND_MIN_POINTS:
         return None
-    values = series(history)
-    times = [p.commit.timestamp for p in points]
-    last = times[-1]
-    start = next(i for i, t in enumerate(times) if t >= last - window_days * DAY)
-    start = min(start, len(points) - 2)
-    xs = [(t - times[start]) / DAY for t in times[start:]]
-    ys = values[start:]
-    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    times = [p.commit.timestamp for p in used]
+    if (times[-1] - times[0]) / DAY < TREND_MIN_SPAN_DAYS:
+        return None
+    values = [ratcheted(p.counts.totals, history.ratchet_codes) for p in used]
+    xs = [(t - times[0]) / DAY for t in times]
+    mean_x, mean_y = sum(xs) / len(xs), sum(values) / len(values)
     spread = sum((x - mean_x) ** 2 for x in xs)
-    if spread == 0:
-        return None  # every commit at the same second: no time axis to fit
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / spread
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, values)) / spread
     zero_at = None
     if slope < 0 and values[-1] > 0:
-        zero_at = int(last + values[-1] / -slope * DAY)
-    return Projection(slope, times[start], zero_at)
+        zero_at = int(times[-1] + values[-1] / -slope * DAY)
+    return Projection(slope, times[0], zero_at)
 
 
 # --- text outputs -----------------------------------------------------------------------------------
 
 
-def _commit_columns(history: History, baseline: int | None = None) -> list[tuple[str, Callable[[Point], object]]]:
+def _total_column(column: Callable[[ModuleCounts], object]) -> Callable[[Point], object]:
+    """A module column applied to a commit's totals."""
+    return lambda point: column(point.counts.totals)
+
+
+def _commit_columns(
+    history: History, baseline: int | None = None, wide: bool = True
+) -> list[tuple[str, Callable[[Point], object]]]:
+    """The per-commit columns; without ``wide`` only the burndown, baseline, codes, held-across-await
+    and noqa."""
     codes = all_codes(history)
     columns: list[tuple[str, Callable[[Point], object]]] = [
         ("date", lambda p: iso_date(p.commit.timestamp)),
@@ -123,9 +164,13 @@ def _commit_columns(history: History, baseline: int | None = None) -> list[tuple
         by_commit = {p.commit.sha: value for p, value in zip(history.points, allowed)}
         columns.append(("baseline", lambda p: "-" if by_commit[p.commit.sha] is None else by_commit[p.commit.sha]))
     for code in codes:
-        columns.append((code, lambda p, code=code: p.counts.totals.codes.get(code, 0)))
+        columns.append((code, _total_column(module_code_column(code))))
+    if not wide:
+        # The held-across-await count stays: it is the part of the burndown that exhausts a pool.
+        held = (HELD_TAG, _total_column(module_status_column(HELD_TAG)))
+        return columns + [held, ("noqa", lambda p: p.counts.totals.noqa)]
     for status in STATUSES:
-        columns.append((status, lambda p, status=status: p.counts.totals.statuses.get(status, 0)))
+        columns.append((status, _total_column(module_status_column(status))))
     columns += [
         ("noqa", lambda p: p.counts.totals.noqa),
         ("grep", lambda p: p.counts.totals.grep),
@@ -135,8 +180,8 @@ def _commit_columns(history: History, baseline: int | None = None) -> list[tuple
     return columns
 
 
-def render_table(history: History, baseline: int | None = None, top: int = 5) -> str:
-    columns = _commit_columns(history, baseline)
+def render_table(history: History, baseline: int | None = None, top: int = 5, wide: bool = False) -> str:
+    columns = _commit_columns(history, baseline, wide)
     header = [name for name, _ in columns] + ["subject"]
     rows = [[str(get(p)) for _, get in columns] + [p.commit.subject[:50]] for p in history.points]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -152,8 +197,11 @@ def render_table(history: History, baseline: int | None = None, top: int = 5) ->
     values = series(history)
     if values:
         lines.append(f"burndown ({codes}, noqa'd included): {values[0]} at the first commit, {values[-1]} at the last")
-    if baseline is not None:
-        lines.append(f"baseline in the working tree: {baseline}")
+    source = baseline_source(history, baseline)
+    if source is not None:
+        lines.append(f"baseline column: the {source} baseline file" + (
+            f"; the working tree's allows {baseline}" if baseline is not None and source == "committed" else ""
+        ))
     trend = projection(history)
     if trend is not None:
         lines.append(trend.describe())
@@ -172,22 +220,23 @@ def _module_columns(history: History) -> list[tuple[str, Callable[[ModuleCounts]
         ("total", lambda m: m.total),
     ]
     for code in all_codes(history):
-        columns.append((code, lambda m, code=code: m.codes.get(code, 0)))
+        columns.append((code, module_code_column(code)))
     for status in STATUSES:
-        columns.append((status, lambda m, status=status: m.statuses.get(status, 0)))
+        columns.append((status, module_status_column(status)))
     columns += [("noqa", lambda m: m.noqa), ("grep", lambda m: m.grep)]
     return columns
 
 
-def render_csv(history: History, baseline: int | None = None) -> str:
+def render_csv(history: History, baseline: int | None = None, wide: bool = True) -> str:
     """A TOTAL row per commit (so a commit with no finding still has one), then one row per module."""
     columns = _module_columns(history)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["commit", "date", "module", *(name for name, _ in columns), "baseline"])
-    for point in history.points:
+    series_ = baseline_series(history, baseline) or [None] * len(history.points)
+    for point, value in zip(history.points, series_):
         stamp = iso_time(point.commit.timestamp)
-        allowed = "" if point.baseline is None else point.baseline  # the committed baseline, on TOTAL rows
+        allowed = "" if value is None else value  # the same baseline as the table's, on TOTAL rows
         writer.writerow([point.commit.sha, stamp, "TOTAL", *(get(point.counts.totals) for _, get in columns), allowed])
         for counts in sorted(point.counts.modules.values(), key=lambda m: m.module):
             writer.writerow([point.commit.sha, stamp, counts.module, *(get(counts) for _, get in columns), ""])
@@ -197,7 +246,8 @@ def render_csv(history: History, baseline: int | None = None) -> str:
 def to_dict(history: History, baseline: int | None = None) -> dict[str, Any]:
     trend = projection(history)
     commits = []
-    for point in history.points:
+    series_ = baseline_series(history, baseline) or [None] * len(history.points)
+    for point, allowed in zip(history.points, series_):
         modules = []
         for counts in sorted(point.counts.modules.values(), key=lambda m: m.module):
             modules.append({**counts.to_dict(), "burndown": ratcheted(counts, history.ratchet_codes)})
@@ -210,7 +260,7 @@ def to_dict(history: History, baseline: int | None = None) -> dict[str, Any]:
                 "files": point.files,
                 "errors": [{"path": path, "error": why} for path, why in point.errors],
                 "burndown": ratcheted(totals, history.ratchet_codes),
-                "baseline": point.baseline,
+                "baseline": allowed,
                 "totals": {**totals.to_dict(), "modules": len(point.counts.modules)},
                 "modules": modules,
             }
@@ -219,13 +269,14 @@ def to_dict(history: History, baseline: int | None = None) -> dict[str, Any]:
         "format": FORMAT,
         "version": VERSION,
         "ratchet_codes": list(history.ratchet_codes),
-        "baseline": baseline,  # the working tree's; each commit carries its committed one
+        "baseline": baseline,  # the working tree's; each commit carries the baseline column's value
+        "baseline_source": baseline_source(history, baseline),
         "projection": trend.to_dict() if trend is not None else None,
         "commits": commits,
     }
 
 
-def render_json(history: History, baseline: int | None = None) -> str:
+def render_json(history: History, baseline: int | None = None, wide: bool = True) -> str:
     return json.dumps(to_dict(history, baseline), indent=2, sort_keys=False) + "\n"
 
 
@@ -234,7 +285,7 @@ def _axis_labels(history: History) -> list[str]:
     return [d if dates.count(d) == 1 else f"{d} {p.commit.sha[:7]}" for d, p in zip(dates, history.points)]
 
 
-def render_markdown(history: History, baseline: int | None = None) -> str:
+def render_markdown(history: History, baseline: int | None = None, wide: bool = False) -> str:
     """A mermaid line chart (GitHub and most CI summaries render it) and the table under it."""
     values = series(history)
     codes = "+".join(history.ratchet_codes)
@@ -250,18 +301,18 @@ def render_markdown(history: History, baseline: int | None = None) -> str:
             "    line [" + ", ".join(str(v) for v in values) + "]",
         ]
         allowed = baseline_series(history, baseline)
-        drawn = allowed is not None and all(value is not None for value in allowed)
-        if drawn:
-            lines.append("    line [" + ", ".join(str(value) for value in allowed) + "]")
+        drawn = allowed if allowed is not None and all(value is not None for value in allowed) else None
+        if drawn is not None:
+            lines.append("    line [" + ", ".join(str(value) for value in drawn) + "]")
         lines += ["```", ""]
         caption = f"{values[0]} at the first commit, {values[-1]} at the last"
-        if drawn:
-            caption += f"; the second line is the baseline ({allowed[-1]} at the last commit)"
+        if drawn is not None:
+            caption += f"; the second line is the baseline ({drawn[-1]} at the last commit)"
         trend = projection(history)
         if trend is not None:
             caption += f"; {trend.describe()}"
         lines += [caption + ".", ""]
-    columns = _commit_columns(history, baseline)
+    columns = _commit_columns(history, baseline, wide)
     lines.append("| " + " | ".join(name for name, _ in columns) + " | subject |")
     lines.append("| --- | --- |" + " ---: |" * (len(columns) - 2) + " --- |")
     for point in history.points:
@@ -289,22 +340,29 @@ class ChartUnavailable(Exception):
     """matplotlib is not installed."""
 
 
-def render_image(
+IMAGE_FORMATS = ("png", "svg", "pdf")
+
+
+def _utc(timestamp: int) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+
+
+def build_figure(
     history: History,
-    fmt: str,
     *,
     baseline: int | None = None,
     top: int = 5,
     size: tuple[int, int] = (1200, 700),
     title: str = "",
-) -> bytes:
-    """A PNG or SVG chart: the burndown total, the ``top`` largest modules, the baseline and the
-    projection, over a date axis. ``size`` is in pixels."""
+):
+    """The chart as a matplotlib Figure: the burndown total, the ``top`` largest modules, the
+    baseline and the projection, over a date axis, with integer ticks (counts are whole numbers).
+    ``size`` is in pixels."""
     try:
         # A bare Figure needs no pyplot and no GUI backend, and changes no global state.
-        import matplotlib
         import matplotlib.dates as mdates
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         raise ChartUnavailable(
             "drawing a chart needs matplotlib: pip install 'flake8-db-session[chart]'"
@@ -313,7 +371,8 @@ def render_image(
     dpi = 100
     figure = Figure(figsize=(size[0] / dpi, size[1] / dpi), dpi=dpi)
     axes = figure.add_subplot()
-    dates = [datetime.datetime.fromtimestamp(p.commit.timestamp, datetime.timezone.utc) for p in history.points]
+    # Dates as matplotlib's day numbers (the date locator and formatter below label them).
+    dates = [float(mdates.date2num(_utc(p.commit.timestamp))) for p in history.points]
     values = series(history)
     codes = "+".join(history.ratchet_codes)
     few = len(dates) <= 60  # markers on every commit only while they stay apart
@@ -344,7 +403,7 @@ def render_image(
         )
     trend = projection(history)
     if trend is not None and trend.zero_at is not None:
-        end = datetime.datetime.fromtimestamp(trend.zero_at, datetime.timezone.utc)
+        end = float(mdates.date2num(_utc(trend.zero_at)))
         axes.plot(
             [dates[-1], end], [values[-1], 0], linestyle=":", color="gray",
             label=f"projection: zero around {iso_date(trend.zero_at)}",
@@ -353,10 +412,10 @@ def render_image(
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     if len(dates) == 1:
-        day = datetime.timedelta(days=1)
-        axes.set_xlim(dates[0] - day, dates[0] + day)
+        axes.set_xlim(dates[0] - 1, dates[0] + 1)  # a day each side
     highest = max([*values, *(v for v in allowed or () if v is not None), 1])
     axes.set_ylim(0, highest * 1.1)  # room for the value labels
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel(f"{codes} findings (noqa'd included)")
     axes.grid(True, alpha=0.3)
     heading = title or f"Session dependency burndown: {values[0]} \u2192 {values[-1]}"
@@ -366,9 +425,29 @@ def render_image(
     # Below the plot, so it never hides a line; module paths can be long.
     axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3, fontsize=8, frameon=False)
     figure.tight_layout()
+    return figure
+
+
+def render_image(
+    history: History,
+    fmt: str,
+    *,
+    baseline: int | None = None,
+    top: int = 5,
+    size: tuple[int, int] = (1200, 700),
+    title: str = "",
+) -> bytes:
+    """The chart as PNG, SVG or PDF bytes (see :func:`build_figure`)."""
+    figure = build_figure(history, baseline=baseline, top=top, size=size, title=title)
+    import matplotlib
+
+    dpi = 100
     buffer = io.BytesIO()
     # No timestamps or tool versions in the file: the same history gives the same bytes.
-    metadata = {"Date": None, "Creator": None} if fmt == "svg" else {"Software": None}
+    metadata = {
+        "svg": {"Date": None, "Creator": None},
+        "pdf": {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None},
+    }.get(fmt, {"Software": None})
     with matplotlib.rc_context({"svg.hashsalt": "flake8-db-session"}):
         figure.savefig(buffer, format=fmt, dpi=dpi, metadata=metadata)
     return buffer.getvalue()

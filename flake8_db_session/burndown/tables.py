@@ -13,13 +13,21 @@ from .counts import STATUSES, Counts, ModuleCounts
 Allowed = Optional[Mapping[str, int]]
 
 
+def code_column(code: str) -> Callable[[ModuleCounts], object]:
+    return lambda m: m.codes.get(code, 0)
+
+
+def status_column(status: str) -> Callable[[ModuleCounts], object]:
+    return lambda m: m.statuses.get(status, 0)
+
+
 def _columns(counts: Counts, allowed: Allowed) -> list[tuple[str, Callable[[ModuleCounts], object]]]:
     columns: list[tuple[str, Callable[[ModuleCounts], object]]] = [("module", lambda m: m.module)]
     for code in counts.codes():
-        columns.append((code, lambda m, code=code: m.codes.get(code, 0)))
+        columns.append((code, code_column(code)))
     columns.append(("total", lambda m: m.total))
     for status in STATUSES:
-        columns.append((status, lambda m, status=status: m.statuses.get(status, 0)))
+        columns.append((status, status_column(status)))
     columns.append(("noqa", lambda m: m.noqa))
     columns.append(("grep", lambda m: m.grep))
     if allowed is not None:

@@ -1,9 +1,9 @@
-"""What the report, baseline and check commands share: finding the baseline and running the ratchet."""
+"""What the report, baseline and check commands share: finding the baseline and comparing with it.
+No printing and no arguments here: the commands (``commands/ratchet.py``) speak to the user."""
 
 from __future__ import annotations
 
 import os
-import sys
 from typing import Sequence
 
 from ..config import Settings
@@ -29,17 +29,8 @@ def load_required(path: str) -> Baseline:
     return baseline
 
 
-def ratchet(findings, files: Sequence[str], settings: Settings, baseline: Baseline) -> RatchetResult:
-    result = compare(
-        findings, baseline, root=settings.root, ratchet_codes=settings.ratchet_codes, checked=files
-    )
-    for code in result.uncovered:
-        print(
-            f"flake8-db-session: note: the baseline does not cover {code}; run "
-            "`flake8-db-session baseline` to start ratcheting it",
-            file=sys.stderr,
-        )
-    return result
+def compare_with_baseline(findings, files: Sequence[str], settings: Settings, baseline: Baseline) -> RatchetResult:
+    return compare(findings, baseline, root=settings.root, ratchet_codes=settings.ratchet_codes, checked=files)
 
 
 def checked_files(run_result) -> list[str]:
@@ -51,83 +42,5 @@ def describe_tightenings(result: RatchetResult) -> list[str]:
     return [f"{t.module} {t.code} {t.allowed} -> {t.count}" for t in result.tightenings]
 
 
-# --- check --baseline ---------------------------------------------------------------------------
-
-
-def add_ratchet_arguments(parser) -> None:
-    group = parser.add_argument_group("burndown ratchet")
-    group.add_argument(
-        "--baseline",
-        action="store_true",
-        help="enforce the baseline: a module over it fails (DBS100, naming the new functions); "
-        "its other findings of ratcheted codes are not listed; counts that drop rewrite the baseline",
-    )
-    group.add_argument(
-        "--baseline-file", metavar="PATH", help="the baseline to enforce instead of db-session-baseline (implies --baseline)"
-    )
-    group.add_argument(
-        "--frozen-baseline",
-        action="store_true",
-        help="never rewrite the baseline; fail when counts dropped below it until it is rewritten (for CI)",
-    )
-
-
-class RatchetCheck:
-    """The ratchet inside ``check``: load the baseline before analysis, filter and judge after."""
-
-    def __init__(self, path: str, baseline: Baseline, settings: Settings, frozen: bool) -> None:
-        self.path = path
-        self.baseline = baseline
-        self.settings = settings
-        self.frozen = frozen
-        self.failed = False
-
-    @classmethod
-    def start(cls, args, settings: Settings) -> RatchetCheck | None:
-        if not (getattr(args, "baseline", False) or getattr(args, "baseline_file", None)):
-            return None
-        path = baseline_path(settings, args.baseline_file)
-        return cls(path, load_required(path), settings, bool(getattr(args, "frozen_baseline", False)))
-
-    def finish(self, run_result, shown) -> list:
-        """The findings to show: ratcheted ones only for new functions, plus one DBS100 per overrun.
-
-        ``run_result`` is the runner's RunResult; a file that could not be parsed is left out of
-        the comparison (its count is unknown, not zero) and nothing is tightened on such a run.
-        """
-        from ..burndown.counts import module_key
-        from ..fileio import write_atomic
-
-        result = ratchet(run_result.findings, checked_files(run_result), self.settings, self.baseline)
-        enforced = set(self.settings.ratchet_codes) & set(self.baseline.codes)
-        root = self.settings.root
-        new = {
-            (overrun.module, overrun.code, n.function) for overrun in result.overruns for n in overrun.new
-        }
-        kept = [
-            f for f in shown if f.code not in enforced or (module_key(f.path, root), f.code, f.function) in new
-        ]
-        kept.extend(overrun.finding() for overrun in result.overruns)
-        kept.sort(key=lambda f: (f.path, f.line, f.col, f.code))
-        self.failed = result.failed
-
-        drops = describe_tightenings(result)
-        if drops and self.frozen:
-            self.failed = True
-            print(
-                f"flake8-db-session: counts dropped below {display(self.path)} ({'; '.join(drops)}); "
-                "record the progress with `flake8-db-session baseline`",
-                file=sys.stderr,
-            )
-        elif drops and run_result.errors:
-            print(
-                f"flake8-db-session: {display(self.path)} not tightened: some files could not be checked",
-                file=sys.stderr,
-            )
-        elif drops:
-            write_atomic(self.path, result.tightened.render())
-            print(
-                f"flake8-db-session: tightened {display(self.path)} ({'; '.join(drops)}); commit it",
-                file=sys.stderr,
-            )
-        return kept
+def describe_moves(result: RatchetResult) -> list[str]:
+    return [f"moved {m.describe()}" for m in result.moves]

@@ -25,7 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="files or directories (default: the files git tracks); with paths, only their entries are replaced",
     )
     parser.add_argument(
-        "--baseline-file", metavar="PATH", help="write here instead of the db-session-baseline file"
+        "-o",
+        "--output-file",
+        "--baseline-file",
+        dest="baseline_file",
+        metavar="PATH",
+        help="write the baseline here instead of the db-session-baseline file",
     )
     add_jobs_argument(parser)
     add_settings_arguments(parser)

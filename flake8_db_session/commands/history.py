@@ -6,27 +6,36 @@ import argparse
 import os
 import sqlite3
 import sys
+from typing import Callable
 
 from ..burndown import chart
 from ..burndown.baseline import load as load_baseline
 from ..burndown.cache import ResultCache, default_cache_dir
-from ..burndown.history import GitError, GitRepository, compute_history, terminal_progress
+from ..burndown.history import GitError, GitRepository, compute_history, every_nth
+from .progress import terminal_progress
 from ..burndown.workflow import baseline_path
 from ..config import ConfigError, Settings
-from ..fileio import write_atomic
-from .common import add_jobs_argument, add_settings_arguments, settings_from_args
+from .common import add_jobs_argument, add_settings_arguments, emit, settings_from_args
 
 NAME = "history"
 HELP = "per-module counts at each commit of a git range, and a burndown chart (reads git objects, never checks out)"
 
-TEXT_FORMATS = {
+TEXT_FORMATS: dict[str, Callable[..., str]] = {
     "table": chart.render_table,
     "csv": chart.render_csv,
     "json": chart.render_json,
     "markdown": chart.render_markdown,
 }
-IMAGE_FORMATS = ("png", "svg")
-EXTENSIONS = {".csv": "csv", ".json": "json", ".md": "markdown", ".png": "png", ".svg": "svg", ".txt": "table"}
+IMAGE_FORMATS = chart.IMAGE_FORMATS
+EXTENSIONS = {
+    ".csv": "csv",
+    ".json": "json",
+    ".md": "markdown",
+    ".pdf": "pdf",
+    ".png": "png",
+    ".svg": "svg",
+    ".txt": "table",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,9 +51,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format",
         choices=[*TEXT_FORMATS, *IMAGE_FORMATS],
-        help="output format (default: from the --output extension, else table)",
+        help="output format (default: from the --output extension: "
+        + ", ".join(f"{ext} {fmt}" for ext, fmt in EXTENSIONS.items())
+        + "; table on stdout)",
     )
-    parser.add_argument("--output", "-o", metavar="PATH", help="write here instead of stdout (an image needs it)")
+    parser.add_argument(
+        "-o", "--output-file", "--output", dest="output", metavar="PATH",
+        help="write here (atomically) instead of stdout; an image needs it; an unknown extension is an error",
+    )
+    parser.add_argument(
+        "--wide", action="store_true", help="table and markdown: also the status, grep, modules and files columns"
+    )
     parser.add_argument(
         "--top", type=int, default=5, metavar="N", help="largest modules drawn in the chart (default 5)"
     )
@@ -82,11 +99,26 @@ def _baseline_total(args: argparse.Namespace, settings: Settings) -> int | None:
     return sum(number for (_module, code, _function), number in baseline.entries.items() if code in codes)
 
 
+def output_format(requested: str | None, output: str | None) -> str:
+    """The format named by ``--format``, else by the output file's extension; an extension that
+    names no format, or another one than ``--format``, is an error (never a table in a .jpg)."""
+    if not output:
+        return requested or "table"
+    extension = os.path.splitext(output)[1].lower()
+    known = ", ".join(EXTENSIONS)
+    if extension not in EXTENSIONS:
+        if requested and not extension:
+            return requested  # `-o report --format csv`: no extension to disagree with
+        what = f"extension {extension!r}" if extension else "no extension"
+        raise ConfigError(f"--output {output}: {what}; known: {known} (or give --format with a file without extension)")
+    implied = EXTENSIONS[extension]
+    if requested and requested != implied and not (requested == "table" and extension == ".txt"):
+        raise ConfigError(f"--output {output} is {implied}, but --format is {requested}")
+    return implied
+
+
 def run(args: argparse.Namespace) -> int:
-    fmt = args.format
-    if fmt is None:
-        extension = os.path.splitext(args.output or "")[1].lower()
-        fmt = EXTENSIONS.get(extension, "table")
+    fmt = output_format(args.format, args.output)
     if fmt in IMAGE_FORMATS and not args.output:
         raise ConfigError(f"--format {fmt} writes an image: give --output FILE.{fmt}")
     size = _size(args.size)
@@ -97,12 +129,17 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args, repository.path)
     baseline = _baseline_total(args, settings)
     try:
-        commits = repository.commits(args.since, args.until, args.every)
-        if not commits:
+        every_commit = repository.commits(args.since, args.until)
+        if not every_commit:
             raise GitError("no commits in the range")
     except GitError:
         repository.close()
         raise
+    # The table shows every Nth commit; the trend is fitted on its own weekly sample, analyzed
+    # too, so --every never changes it.
+    shown = every_nth(every_commit, args.every)
+    wanted = set(shown) | set(chart.trend_commits(every_commit))
+    commits = [commit for commit in every_commit if commit in wanted]
     cache_path = None if args.no_cache else os.path.join(args.cache_dir or default_cache_dir(), "history.sqlite3")
     try:
         cache = ResultCache(cache_path)
@@ -122,6 +159,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         cache.close()
         repository.close()
+    by_commit = {point.commit: point for point in history.points}
+    history.trend_points = [by_commit[commit] for commit in chart.trend_commits(every_commit)]
+    history.points = [by_commit[commit] for commit in shown]
     if cache.write_error:
         print(f"flake8-db-session: note: the cache could not be written: {cache.write_error}", file=sys.stderr)
 
@@ -133,18 +173,18 @@ def run(args: argparse.Namespace) -> int:
         except chart.ChartUnavailable as exc:
             raise ConfigError(str(exc)) from None
     else:
-        output = TEXT_FORMATS[fmt](history, baseline)
-    if args.output:
-        write_atomic(args.output, output)
-    else:
-        sys.stdout.write(output)  # type: ignore[arg-type]
+        output = TEXT_FORMATS[fmt](history, baseline, wide=args.wide)
+    emit(output, args.output)
 
     sys.stdout.flush()  # the summary below goes after the output, not into it
     for point in history.points:
         for path, why in point.errors:
             print(f"{point.commit.sha[:10]}:{path}: error: {why}", file=sys.stderr)
+    extra = len(commits) - len(shown)
     print(
-        f"history: {len(history.points)} commits, {history.analyzed} files analyzed, "
+        f"history: {len(history.points)} commits"
+        + (f" (+{extra} for the trend)" if extra else "")
+        + f", {history.analyzed} files analyzed, "
         f"{history.cached} from the cache, {history.seconds:.1f}s"
         + (f"; wrote {args.output}" if args.output else ""),
         file=sys.stderr,

@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--write", action="store_true", help="apply the changes (default: print a unified diff)")
     parser.add_argument("--no-diff", action="store_true", help="print only the summary")
     parser.add_argument("--summary-json", metavar="FILE", help="also write what happened to each endpoint as JSON")
+    parser.add_argument(
+        "-o", "--output-file", metavar="FILE", help="write the unified diff to FILE (atomically) instead of stdout"
+    )
     add_settings_arguments(parser)
 
 
@@ -57,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     outcomes: list[FileOutcome] = []
+    diff: list[str] = []
     new_contents: dict[str, bytes] = {}
     for path in runner.discover(args.paths, settings):
         if path == "-":
@@ -71,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         if not outcome.changed:
             continue
         if not args.no_diff:
-            sys.stdout.writelines(
+            diff.extend(
                 difflib.unified_diff(
                     outcome.before.splitlines(keepends=True),
                     outcome.after.splitlines(keepends=True),
@@ -79,6 +83,10 @@ def run(args: argparse.Namespace) -> int:
                     f"b/{path}",
                 )
             )
+    if args.output_file:
+        write_atomic(args.output_file, "".join(diff))
+    else:
+        sys.stdout.writelines(diff)
     sys.stdout.flush()
     if args.write:
         replace_all(new_contents, journal)  # every changed file, or none (WriteError: exit 2)

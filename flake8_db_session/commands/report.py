@@ -9,9 +9,10 @@ from .. import discovery_report, runner
 from ..burndown import endpoints
 from ..burndown.counts import ModuleCounts, counts_for_run
 from ..burndown.tables import RENDERERS
-from ..burndown.workflow import baseline_path, checked_files, load_required, ratchet
+from ..burndown.workflow import baseline_path, checked_files, load_required
 from ..fileio import write_atomic
-from .common import add_jobs_argument, add_settings_arguments, settings_from_args
+from .common import add_jobs_argument, add_output_argument, add_settings_arguments, settings_from_args
+from .ratchet import ratchet
 
 NAME = "report"
 HELP = "per-module counts by code and status, noqa'd and grep-style columns (sorted worst first)"
@@ -26,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="add the baseline column and fail (exit 1) when a module is over its baseline (never writes it)",
     )
     parser.add_argument("--baseline-file", metavar="PATH", help="the baseline to compare with (implies --baseline)")
-    parser.add_argument("--output-file", metavar="FILE", help="write the report here instead of stdout")
+    add_output_argument(parser)
     parser.add_argument(
         "--discovered", action="store_true", help="also list the session providers, scopes and aliases found in the code"
     )
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         return _endpoints(args, result, settings.root)
     counts = counts_for_run(result, settings)
 
-    allowed = None
+    allowed: dict[str, int] | None = None
     outcome = None
     if baseline is not None:
         outcome = ratchet(result.findings, checked_files(result), settings, baseline)

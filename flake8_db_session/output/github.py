@@ -8,6 +8,7 @@ the whole list goes to the job summary (``$GITHUB_STEP_SUMMARY``, at most 1 MiB 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,6 +18,7 @@ from ..analysis import Finding
 from ..fileio import write_atomic
 from ..rules import RULES
 from .columns import LineReader, SourceLines, character_column
+from .severity import severity
 
 LIMIT = 10
 SUMMARY_LIMIT = 1024 * 1024  # bytes GitHub accepts from one step's summary file
@@ -54,20 +56,37 @@ def annotation(finding: Finding, column: int, environ: Mapping[str, str]) -> str
             f"title={escape_property(finding.code)}",
         ]
     )
-    return f"::error {properties}::{escape_data(finding.message)}"
+    return f"::{severity(finding.code)} {properties}::{escape_data(finding.message)}"
 
 
-def annotations(
+_ERROR_LINE = re.compile(r"\bat line (\d+)")
+
+
+def error_annotation(path: str, why: str, environ: Mapping[str, str]) -> str:
+    """A file that could not be checked (read, decode, parse): an error on the file (at its line
+    when the reason names one), so a broken file never passes as "0 findings"."""
+    properties = [f"file={escape_property(workspace_path(path, environ))}"]
+    match = _ERROR_LINE.search(why)
+    if match:
+        properties.append(f"line={match.group(1)}")
+    properties.append("title=flake8-db-session")
+    return f"::error {','.join(properties)}::{escape_data(f'not checked: {why}')}"
+
+
+def workflow_commands(
     findings: Sequence[Finding],
     *,
     environ: Mapping[str, str],
     read_line: LineReader | None = None,
     limit: int = LIMIT,
     baseline_used: bool = False,
+    errors: Sequence[tuple[str, str]] = (),
 ) -> list[str]:
-    """Workflow commands for the first ``limit`` findings, then a notice counting the rest."""
+    """Annotations for the files that could not be checked and the first ``limit`` findings, then
+    a notice counting the rest."""
     read_line = read_line or SourceLines()
-    lines = [
+    lines = [error_annotation(path, why, environ) for path, why in errors]
+    lines += [
         annotation(f, character_column(read_line, f.path, f.line, f.col), environ)
         for f in findings[:limit]
     ]
@@ -86,7 +105,7 @@ def annotations(
 
 def render(findings: Sequence[Finding]) -> str:
     """``--format github``: the annotations alone, resolved against the real environment."""
-    return "".join(line + "\n" for line in annotations(findings, environ=os.environ))
+    return "".join(line + "\n" for line in workflow_commands(findings, environ=os.environ))
 
 
 # --- job summary -----------------------------------------------------------------------------------
@@ -101,13 +120,23 @@ def summary_markdown(
     *,
     new: Sequence[Finding] | None = None,
     budget: int = SUMMARY_LIMIT - _SUMMARY_MARGIN,
+    errors: Sequence[tuple[str, str]] = (),
 ) -> str:
-    """Counts per code and per module, then each finding (new ones first), cut to ``budget`` bytes."""
+    """Files not checked, counts per code and per module, then each finding (new ones first), cut
+    to ``budget`` bytes."""
     out: list[str] = []
     head = f"## flake8-db-session: {len(findings)} finding{'s' if len(findings) != 1 else ''}"
     if new is not None:
         head += f", {len(new)} new against the baseline"
+    if errors:
+        head += f", {len(errors)} file{'s' if len(errors) != 1 else ''} not checked"
     out += [head, ""]
+    if errors:
+        out += ["### Files not checked", "", "| file | why |", "| --- | --- |"]
+        out += [f"| `{_cell(path)}` | {_cell(why)} |" for path, why in errors[:100]]
+        if len(errors) > 100:
+            out.append(f"| ... | {len(errors) - 100} more |")
+        out.append("")
     if findings:
         out += _code_table(findings) + [""] + _module_table(findings) + [""]
     new_set = set(new or ())
@@ -195,19 +224,20 @@ def report_to_actions(
     stream: TextIO,
     new: Sequence[Finding] | None = None,
     annotate: bool = True,
+    errors: Sequence[tuple[str, str]] = (),
 ) -> None:
-    """Annotate (only the new findings when a baseline is used) and write the job summary."""
+    """Annotate (only the new findings when a baseline is used) and write the job summary; files
+    that could not be checked are annotated and listed in both."""
     if annotate:
         shown = new if new is not None else findings
-        for line in annotations(shown, environ=environ, baseline_used=new is not None):
+        commands = workflow_commands(shown, environ=environ, baseline_used=new is not None, errors=errors)
+        for line in commands:
             stream.write(line + "\n")
     summary_path = environ.get("GITHUB_STEP_SUMMARY")
     if not summary_path:
         return
     try:
-        markdown = summary_markdown(
-            findings, new=new, budget=summary_budget(summary_path)
-        )
+        markdown = summary_markdown(findings, new=new, budget=summary_budget(summary_path), errors=errors)
         write_step_summary(summary_path, markdown)
     except OSError as exc:  # a summary is a convenience: never fail the gate over it
         print(

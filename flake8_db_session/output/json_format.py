@@ -1,4 +1,5 @@
-"""JSON: one object per finding, sorted, stable keys (0-based byte column as in the core)."""
+"""JSON: one object per finding, sorted, stable keys; ``column`` is 1-based (the core's byte offset + 1)
+and ``message`` is the text without the code, which is its own field."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 from typing import Any, Sequence
 
 from ..analysis import Finding
+from .severity import message_text
 
 
 def finding_dict(finding: Finding) -> dict[str, Any]:
@@ -14,7 +16,7 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
         "line": finding.line,
         "column": finding.col + 1,
         "code": finding.code,
-        "message": finding.message,
+        "message": message_text(finding.code, finding.message),
         "function": finding.function,
         "status": finding.status,
         "noqa": finding.noqa,

@@ -17,16 +17,56 @@ from urllib.parse import quote
 from .. import __version__
 from ..analysis import Finding
 from ..rules import RULES
-from .columns import LineReader, SourceLines, character_column
+from .columns import LineReader, SourceLines, character_column, utf16_column
+from .severity import message_text, severity
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://pypi.org/project/flake8-db-session/"
-# Holding a request-scoped session is debt to burn down; the other rules are bugs.
-WARNING_CODES = frozenset({"DBS001", "DBS002"})
+# Each rule's document (docs/rules/<CODE>.md, the text `flake8-db-session explain CODE` prints).
+RULE_DOC_URI = "https://github.com/OWNER/flake8-db-session/blob/main/docs/rules/{code}.md"
 
 
 def level(code: str) -> str:
-    return "warning" if code in WARNING_CODES else "error"
+    return severity(code)
+
+
+def expression_end(text: str, start: int) -> int:
+    """Where the expression starting at character ``start`` of a line ends: a dotted name with its
+    calls and subscripts (``Depends(get_db)``, ``team.members``); the line's end when a bracket stays
+    open; at least one character."""
+    position, depth, quote = start, 0, ""
+    while position < len(text):
+        char = text[position]
+        if quote:
+            if char == "\\":
+                position += 1
+            elif char == quote:
+                quote = ""
+        elif char in "\"'" and depth:
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            if depth == 0:
+                break
+            depth -= 1
+        elif depth == 0 and not (char.isalnum() or char in "_."):
+            break
+        position += 1
+    return max(position, start + 1)
+
+
+def _region(finding: Finding, read_line: LineReader) -> dict[str, int]:
+    start = character_column(read_line, finding.path, finding.line, finding.col)
+    region = {"startLine": finding.line, "startColumn": start}
+    text = read_line(finding.path, finding.line)
+    if text is not None:
+        # UTF-16 units of the expression: the line's characters up to its end, re-measured.
+        end_chars = expression_end(text, len(text.encode("utf-8")[: finding.col].decode("utf-8", "replace")))
+        region["endColumn"] = utf16_column(text, len(text[:end_chars].encode("utf-8"))) + 1
+    else:
+        region["endColumn"] = start + 1
+    return region
 
 
 def artifact_uri(path: str, root: str | None = None) -> dict[str, str]:
@@ -55,6 +95,7 @@ def _rule_descriptor(code: str) -> dict[str, Any]:
         "shortDescription": {"text": rule.summary},
         "fullDescription": {"text": " ".join(rule.why.split())},
         "help": {"text": " ".join(rule.why.split()), "markdown": help_markdown},
+        "helpUri": RULE_DOC_URI.format(code=code),
         "defaultConfiguration": {"level": level(code), "enabled": rule.default_enabled},
     }
 
@@ -84,17 +125,12 @@ def build(
         result: dict[str, Any] = {
             "ruleId": finding.code,
             "level": level(finding.code),
-            "message": {"text": finding.message},
+            "message": {"text": message_text(finding.code, finding.message)},
             "locations": [
                 {
                     "physicalLocation": {
                         "artifactLocation": artifact_uri(finding.path, root),
-                        "region": {
-                            "startLine": finding.line,
-                            "startColumn": character_column(
-                                read_line, finding.path, finding.line, finding.col
-                            ),
-                        },
+                        "region": _region(finding, read_line),
                     },
                     "logicalLocations": [
                         {"fullyQualifiedName": finding.function, "kind": "function"}

@@ -1,0 +1,232 @@
+"""The project index over one commit's tree: what the analysis may learn about other modules at
+that commit, with the (path, blob id) pairs each answer depended on, so the history cache can tell
+when a cached result still holds."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import posixpath
+from collections.abc import Mapping, Sequence
+from typing import Callable
+
+from ..analysis import ProjectIndex
+from ..config import Settings
+from ..project import FileProjectIndex
+from .cache import UNSTABLE, ResultCache
+from .git import GitRepository
+
+
+def _normalize(directory: str) -> str:
+    directory = posixpath.normpath(directory) if directory else ""
+    return "" if directory == "." else directory
+
+
+def join_tree_path(directory: str, name: str) -> str:
+    return name if directory in ("", ".") else f"{directory}/{name}"
+
+
+def module_in_tree(path: str, files: Mapping[str, str]) -> tuple[str, bool, str]:
+    """(dotted module, is a package ``__init__``, import root) of a tree path, as
+    ``project.module_for_path`` computes them on disk: climb the ``__init__.py`` chain."""
+    directory, _, filename = path.rpartition("/")
+    stem = filename[:-3] if filename.endswith(".py") else filename.rsplit(".", 1)[0]
+    is_package = stem == "__init__"
+    parts = [] if is_package else [stem]
+    while directory and join_tree_path(directory, "__init__.py") in files:
+        directory, _, name = directory.rpartition("/")
+        parts.append(name)
+    return ".".join(reversed(parts)), is_package, directory
+
+
+def _canonical(value: object) -> object:
+    """A JSON-able form of an answer that is the same in every process (sets sorted)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [type(value).__name__, {f.name: _canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}]
+    if isinstance(value, Mapping):
+        items = [[_canonical(k), _canonical(v)] for k, v in value.items()]
+        return sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
+    if isinstance(value, (set, frozenset)):
+        return sorted((_canonical(v) for v in value), key=lambda item: json.dumps(item, sort_keys=True))
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if hasattr(value, "__dict__"):
+        return [type(value).__name__, _canonical(vars(value))]
+    text = repr(value)
+    if " at 0x" in text:
+        raise _Unstable
+    return text
+
+
+class _Unstable(Exception):
+    """An answer known only by its identity."""
+
+
+def _digest(value: object) -> str:
+    try:
+        text = json.dumps(_canonical(value), sort_keys=True)
+    except (_Unstable, RecursionError, TypeError, ValueError):
+        return UNSTABLE
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class GitProjectIndex(FileProjectIndex):
+    """The project index over one commit's tree, recording which files each answer depended on.
+
+    Every public question of ``ProjectIndex`` is memoized with the (path, blob id or "") pairs
+    read to answer it, and each file's analysis collects the pairs of every answer it received,
+    even one computed earlier for another file: that list goes into the cache entry.
+    """
+
+    def __init__(
+        self, repository: GitRepository, files: Mapping[str, str], settings: Settings, roots: Sequence[str]
+    ) -> None:
+        # Nothing shared with other indexes: across commits the same path holds other contents,
+        # and an answer learned by another index would not be recorded in this one's files.
+        super().__init__((), settings, {})
+        self.repository = repository
+        self.files = files
+        # Where ``import x`` looks, as on disk: above the file's top package, the configuration
+        # directory and its ``src`` (tree paths; "" is the top level).
+        self.tree_roots = tuple(dict.fromkeys(_normalize(r) for r in roots))
+        self._touched: set[tuple[str, str]] = set()
+        self._file_deps: dict[str, tuple[str | None, frozenset[tuple[str, str]]]] = {}
+        self._answers: dict[tuple, tuple[object, frozenset[tuple[str, str]]]] = {}
+        self._digests: dict[tuple, str] = {}
+        self._asked: dict[tuple, None] = {}  # the questions the current file's analysis asked
+        self._depth = 0
+        # Every question the analysis may ask (today's and future ones), but not the two
+        # primitives the answers are built from, which record what they read.
+        for name in set(dir(ProjectIndex)) | set(dir(FileProjectIndex)):
+            if name.startswith("_") or name in ("module_file", "read_bytes"):
+                continue
+            if callable(getattr(FileProjectIndex, name, None)):
+                setattr(self, name, self._tracked(name, getattr(self, name)))
+
+    def begin_file(self) -> None:
+        self._touched = set()
+        self._asked = {}
+
+    def end_file(self) -> tuple[frozenset[tuple[str, str]], list[tuple[str, str]]]:
+        """The files the answers this file received were read from, and its questions with the
+        digest of each answer."""
+        touched, self._touched = frozenset(self._touched), set()
+        questions = []
+        for question in self._asked:
+            try:
+                questions.append((json.dumps(question), self.digest(question)))
+            except TypeError:  # arguments that are not plain data cannot be asked again
+                questions.append((json.dumps([str(question[0])]), UNSTABLE))
+        self._asked = {}
+        return touched, questions
+
+    def _tracked(self, name: str, method: Callable) -> Callable:
+        def tracked(*args: object) -> object:
+            key = (name, *args)
+            try:
+                hash(key)
+            except TypeError:  # not memoizable: answered afresh, its files recorded all the same
+                self._asked[(name, object())] = None
+                return method(*args)
+            if self._depth == 0:
+                self._asked[key] = None
+            if key not in self._answers:
+                outer, self._touched = self._touched, set()
+                self._depth += 1
+                try:
+                    result = method(*args)
+                finally:
+                    self._depth -= 1
+                    deps, self._touched = frozenset(self._touched), outer
+                self._answers[key] = (result, deps)
+            result, deps = self._answers[key]
+            self._touched.update(deps)
+            return result
+
+        return tracked
+
+    def digest(self, question: tuple) -> str:
+        """A digest of the answer to an asked question (its value, not its identity)."""
+        if question not in self._digests:
+            result, _deps = self._answers[question]
+            self._digests[question] = _digest(result)
+        return self._digests[question]
+
+    def answer_files(self, questions: Sequence[Sequence[str]]) -> frozenset[tuple[str, str]] | None:
+        """The files the answers to ``questions`` were read from at this commit; None when some
+        answer came from the answer cache without being computed here."""
+        deps: set[tuple[str, str]] = set()
+        for question_text, _digest in questions:
+            answer = self._answers.get(tuple(json.loads(question_text)))
+            if answer is None:
+                return None
+            deps.update(answer[1])
+        return frozenset(deps)
+
+    def ask(self, question_text: str, cache: ResultCache, key_prefix: Sequence[str]) -> str:
+        """The digest of a recorded question's answer at this commit: from the answer cache when
+        the files it was computed from are unchanged, else computed (and then cached)."""
+        question = tuple(json.loads(question_text))
+        if question in self._digests:
+            return self._digests[question]
+        key = ResultCache.key(*key_prefix, "|".join(self.tree_roots), question_text)
+        digest = cache.answer(key, self.files)
+        if digest is None:
+            name, *args = question
+            method = getattr(self, str(name), None)
+            if not callable(method) or name.startswith("_"):
+                return ""  # a question this version cannot ask: never equal to a recorded digest
+            saved, self._depth = self._depth, 1  # not one of a file's own questions
+            try:
+                method(*args)
+            except Exception:  # noqa: BLE001 - the file is analyzed again, which reports it
+                return ""
+            finally:
+                self._depth = saved
+            digest = self.digest(question)
+            cache.store_answer(key, self._answers[question][1], digest)
+        self._digests[question] = digest
+        return digest
+
+    def module_file(self, module: str) -> str | None:
+        if not module or module.startswith("."):
+            return None
+        if module not in self._file_deps:
+            relative = module.replace(".", "/")
+            looked: set[tuple[str, str]] = set()
+            found = None
+            for root in self.tree_roots:
+                for candidate in (relative + ".py", relative + "/__init__.py"):
+                    path = join_tree_path(root, candidate)
+                    looked.add((path, self.files.get(path, "")))
+                    if path in self.files:
+                        found = path
+                        break
+                if found:
+                    break
+            self._file_deps[module] = (found, frozenset(looked))
+        found, depended = self._file_deps[module]
+        self._touched.update(depended)
+        return found
+
+    def _load(self, module: str, name: str):  # type: ignore[override]
+        self.module_file(module)  # a memoized answer still depends on the module's file
+        return super()._load(module, name)
+
+    def read_bytes(self, path: str) -> bytes:
+        sha = self.files[path]
+        self._touched.add((path, sha))
+        return self.repository.read_blob(sha)
+
+    def package_paths(self, package: str) -> list[str]:
+        """The package's files at this commit (each answer built from them records the ones it read)."""
+        init = self.module_file(package)
+        if init is None:
+            return []
+        if not init.endswith("__init__.py"):
+            return [init]
+        prefix = init[: -len("__init__.py")]
+        return sorted(p for p in self.files if p.startswith(prefix) and p.endswith(".py"))

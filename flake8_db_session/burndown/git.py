@@ -1,0 +1,122 @@
+"""Git access for the history: commits of a first-parent range, trees and blobs, read through git
+plumbing (``git log``, ``git ls-tree``, one long-lived ``git cat-file --batch``), always with
+argument lists, never a shell. Nothing is checked out: the working tree and the index are never
+touched."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..config import ConfigError
+
+# Regular files only: a symlink (120000) or a submodule (160000) is not a source file here.
+_BLOB_MODES = ("100644", "100755")
+
+
+class GitError(ConfigError):
+    """git failed or the revision range is bad: one line, exit 2."""
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    timestamp: int  # committer date, seconds since the epoch (UTC)
+    subject: str
+
+
+
+class GitRepository:
+    """A repository read through git plumbing, always with argument lists (never a shell)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(path)
+        self.toplevel = self.git("rev-parse", "--show-toplevel").strip()
+        self._batch: subprocess.Popen | None = None
+        self._batch_pid = 0
+
+    def git(self, *args: str) -> str:
+        try:
+            proc = subprocess.run(["git", "-C", self.path, *args], capture_output=True, check=False)
+        except OSError as exc:
+            raise GitError(f"cannot run git: {exc.strerror or exc}") from None
+        if proc.returncode != 0:
+            message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise GitError(f"git {args[0]}: {message[-1] if message else 'failed'}")
+        return proc.stdout.decode("utf-8", "surrogateescape")
+
+    def commits(self, since: str | None = None, until: str | None = None, every: int = 1) -> list[Commit]:
+        """First-parent commits from ``since`` (included) to ``until`` (default HEAD), oldest first,
+        keeping every ``every``-th one and always the last."""
+        if until is None and not self.git("rev-list", "--max-count=1", "--all").strip():
+            raise GitError(f"{self.toplevel}: no commits yet")
+        until_sha = self._resolve(until or "HEAD")
+        args = ["log", "--first-parent", "--reverse", "-z", "--format=%H%x00%ct%x00%s", until_sha]
+        if since:
+            since_sha = self._resolve(since)
+            args += ["--not", f"{since_sha}^@"]  # exclude its parents: ``since`` itself is included
+        fields = self.git(*args).split("\0")
+        commits = [
+            Commit(fields[i].strip(), int(fields[i + 1]), fields[i + 2])
+            for i in range(0, len(fields) - 2, 3)
+            if fields[i].strip()
+        ]
+        if since and (not commits or commits[0].sha != since_sha):
+            raise GitError(f"--since {since} is not a first-parent ancestor of {until or 'HEAD'}")
+        return every_nth(commits, every)
+
+    def _resolve(self, rev: str) -> str:
+        if rev.startswith("-"):
+            raise GitError(f"not a revision: {rev}")
+        try:
+            return self.git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}").strip()
+        except GitError:
+            raise GitError(f"unknown revision: {rev}") from None
+
+    def tree(self, commit: str) -> dict[str, str]:
+        """path -> blob id of every regular file at a commit (paths relative to the top level)."""
+        files: dict[str, str] = {}
+        for entry in self.git("ls-tree", "-r", "-z", "--full-tree", commit).split("\0"):
+            if not entry:
+                continue
+            meta, _, path = entry.partition("\t")
+            mode, kind, sha = meta.split(" ")
+            if kind == "blob" and mode in _BLOB_MODES:
+                files[path] = sha
+        return files
+
+    def read_blob(self, sha: str) -> bytes:
+        if self._batch is not None and self._batch_pid != os.getpid():
+            self._batch = None  # a forked worker: the parent's pipe is not ours to share
+        if self._batch is None:
+            self._batch_pid = os.getpid()
+            self._batch = subprocess.Popen(
+                ["git", "-C", self.path, "cat-file", "--batch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            )
+        assert self._batch.stdin is not None and self._batch.stdout is not None
+        self._batch.stdin.write(sha.encode() + b"\n")
+        self._batch.stdin.flush()
+        header = self._batch.stdout.readline().split()
+        if len(header) != 3 or header[1] != b"blob":
+            raise GitError(f"git cat-file: cannot read blob {sha}")
+        data = self._batch.stdout.read(int(header[2]))
+        self._batch.stdout.read(1)  # the newline after the contents
+        return data
+
+    def close(self) -> None:
+        if self._batch is not None:
+            assert self._batch.stdin is not None
+            self._batch.stdin.close()
+            self._batch.wait()
+            self._batch = None
+
+
+def every_nth(commits: Sequence[Commit], every: int) -> list[Commit]:
+    """Every ``every``-th commit from the first, and always the last."""
+    every = max(1, every)
+    kept = [c for i, c in enumerate(commits) if i % every == 0]
+    if commits and kept[-1] is not commits[-1]:
+        kept.append(commits[-1])
+    return kept
