@@ -52,7 +52,7 @@ class Settings:
     detached_sources: tuple[str, ...] = ()
     serializers: tuple[str, ...] = ()
     session_decorators: tuple[str, ...] = ()
-    scope_factory: str = ""  # "module:name"; empty = fresh_db_session beside the dependency
+    scope_factory: str = ""  # "module:name"; empty = the short scope discovery finds for the provider
     baseline: str = DEFAULT_BASELINE
     ratchet_codes: tuple[str, ...] = DEFAULT_RATCHET_CODES
     ratchet_only: bool = False

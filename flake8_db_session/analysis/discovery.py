@@ -803,13 +803,21 @@ class FileDiscovery:
             return settings.scope_name
         if not self.enabled:
             return settings.scope_name
+        scope = self.provider_scope(provider)
+        if scope:
+            return _last(scope)
+        used = self.used_scopes()
+        return _last(used[0].qualified) if used else ""
+
+    def provider_scope(self, provider: str) -> str:
+        """The qualified short scope that hands out the same session as ``provider`` (a context
+        manager wrapping it, one it enters, a sessionmaker it calls); "" when it has none."""
         found = self.classify(provider) if provider else None
-        if found is not None and found.scope:
-            return _last(found.scope)
-        for _offset, _qualified, what in self.candidates():
-            if what.kind in (SCOPE, MAKER):
-                return _last(what.qualified)
-        return ""
+        return found.scope if found is not None else ""
+
+    def used_scopes(self) -> list[Discovered]:
+        """The discovered scopes and sessionmakers this module already opens, first use first."""
+        return [what for _offset, _qualified, what in self.candidates() if what.kind in (SCOPE, MAKER)]
 
     def definitions(self) -> list[Discovered]:
         """Every provider, scope and sessionmaker this module defines (for ``report --discovered``)."""

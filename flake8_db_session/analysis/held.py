@@ -38,7 +38,7 @@ from typing import TypeVar
 from .context import ModuleContext, walk
 from .findings import HELD_TAG, Finding, HeldPoint
 from .models import _imports_only
-from .orm_services import _TOP, _classes, _defs, service_facts
+from .orm_services import TOP_LEVEL_LINE as _TOP, class_matches as _classes, def_matches as _defs, service_facts
 from .scopes import _dotted  # "a.b.c" for a name chain, "" otherwise
 
 # Session methods that end the transaction and hand the connection back to the pool.
