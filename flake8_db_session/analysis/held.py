@@ -33,6 +33,7 @@ import textwrap
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from .context import ModuleContext, walk
 from .findings import HELD_TAG, Finding, HeldPoint
@@ -69,6 +70,7 @@ _BLOCKING_HTTP_MODULES = ("requests", "httpx")
 _SYNC_CLIENTS = frozenset({"httpx.Client", "requests.Session", "requests.session", "urllib3.PoolManager"})
 _NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 _MAX_CALL_TEXT = 60
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -281,7 +283,24 @@ class _Flow:
         if isinstance(node, ast.Call):
             state = self._call_parts(node, state)
             return self._call(node, state, awaited=False, line=node.lineno)
-        for child in ast.iter_child_nodes(node):
+        # The common shapes without the generic child iteration (same children, same order).
+        kind = type(node)
+        if kind is ast.Attribute or kind is ast.Starred:
+            return self._expr(node.value, state)  # type: ignore[attr-defined]
+        if kind is ast.Subscript:
+            return self._expr(node.slice, self._expr(node.value, state))  # type: ignore[attr-defined]
+        if kind is ast.BinOp:
+            return self._expr(node.right, self._expr(node.left, state))  # type: ignore[attr-defined]
+        if kind is ast.Compare:
+            state = self._expr(node.left, state)  # type: ignore[attr-defined]
+            children: list = node.comparators  # type: ignore[attr-defined]
+        elif kind is ast.BoolOp:
+            children = node.values  # type: ignore[attr-defined]
+        elif kind is ast.Tuple or kind is ast.List:
+            children = node.elts  # type: ignore[attr-defined]
+        else:
+            children = ast.iter_child_nodes(node)  # type: ignore[assignment]
+        for child in children:
             state = self._expr(child, state)
         return state
 
@@ -654,6 +673,7 @@ class _Helpers:
         parts = qualified.split(".")
         for cut in range(len(parts) - 1, 0, -1):
             module = ".".join(parts[:cut])
+            _note_module(ctx, module)  # whether it exists is part of the answer
             if not ctx.index.is_project_module(module):
                 continue
             head, rest = parts[cut], parts[cut + 1 :]
@@ -789,6 +809,10 @@ class _SourceModule:
         self.imports = _imports_only(text, module, self.is_package).imports
         self._instances: dict[str, str] | None = None
         self._defs: dict[str, tuple[int, int, int, bool]] | None = None
+        # Per function: its span, and its parsed context (the same for every caller: this object
+        # lives as long as one project index, so one settings value).
+        self._spans: dict[str, tuple[int, int, bool] | None] = {}
+        self._contexts: dict[str, ModuleContext | None] = {}
 
     def instances(self) -> dict[str, str]:
         if self._instances is None:
@@ -823,11 +847,15 @@ class _SourceModule:
     def span(self, qualname: str) -> tuple[int, int, bool] | None:
         """(start, end) offsets of a top-level function's or a method's text, and whether it is a
         coroutine function."""
+        if qualname in self._spans:
+            return self._spans[qualname]
         found = self._definitions().get(qualname)
-        if found is None:
-            return None
-        start, after_name, indent, is_async = found
-        return start, _block_end(self.text, after_name, indent), is_async
+        span = None
+        if found is not None:
+            start, after_name, indent, is_async = found
+            span = start, _block_end(self.text, after_name, indent), is_async
+        self._spans[qualname] = span
+        return span
 
     def suspends(self, qualname: str) -> bool | None:
         found = self.span(qualname)
@@ -837,7 +865,14 @@ class _SourceModule:
         return _WAITS.search(self.text, start, end) is not None
 
     def helpers(self, qualname: str, ctx: ModuleContext) -> _Helpers | None:
-        """The function alone, parsed, with this module's imports."""
+        """The function alone, parsed (once), with this module's imports; new helpers each time,
+        so what one caller's analysis remembers never answers another's."""
+        if qualname not in self._contexts:
+            self._contexts[qualname] = self._context(qualname, ctx)
+        other = self._contexts[qualname]
+        return _Helpers(other, self) if other is not None else None
+
+    def _context(self, qualname: str, ctx: ModuleContext) -> ModuleContext | None:
         found = self.span(qualname)
         if found is None:
             return None
@@ -857,7 +892,7 @@ class _SourceModule:
         )
         other.names.imports.update(self.imports)
         other.functions = [(function, qualname)]
-        return _Helpers(other, self)
+        return other
 
 
 def _block_end(text: str, after_header: int, indent: int) -> int:
@@ -911,27 +946,81 @@ def _index_cache(ctx: ModuleContext, name: str) -> dict:
 
 
 def _other_signature(ctx: ModuleContext, module: str, qualname: str) -> _Signature | None:
-    signatures = _index_cache(ctx, "_dbs_held_signatures")
-    key = (module, qualname, ctx.settings)
-    if key not in signatures:
-        signatures[key] = None  # asked again while being computed: unknown, not a loop
+    def compute() -> _Signature | None:
         source = _source_module(ctx, module)
         helpers = source.helpers(qualname, ctx) if source is not None else None
-        signatures[key] = helpers.signature((module, qualname)) if helpers is not None else None
-    return signatures[key]
+        return helpers.signature((module, qualname)) if helpers is not None else None
+
+    return _derived(ctx, "_dbs_held_signatures", ("held-signature", module, qualname), compute)
 
 
 def _other_method_summary(
     ctx: ModuleContext, module: str, qualname: str, session: str, received: str
 ) -> HelperSummary | None:
-    summaries = _index_cache(ctx, "_dbs_held_methods")
-    key = (module, qualname, session, received, ctx.settings)
-    if key not in summaries:
-        summaries[key] = None
+    def compute() -> HelperSummary | None:
         source = _source_module(ctx, module)
         helpers = source.helpers(qualname, ctx) if source is not None else None
-        summaries[key] = helpers.method_summary(qualname, session, received) if helpers is not None else None
-    return summaries[key]
+        return helpers.method_summary(qualname, session, received) if helpers is not None else None
+
+    return _derived(ctx, "_dbs_held_methods", ("held-method", module, qualname, session, received), compute)
+
+
+@dataclass
+class _Recording:
+    """The other modules one computation of a helper's summary read (and whether it met a
+    summary still being computed: a loop, whose answer depends on where it was entered)."""
+
+    modules: set[str]
+    loop: bool = False
+
+
+_IN_PROGRESS = object()
+
+
+def _derived(ctx: ModuleContext, cache_name: str, key: tuple, compute: Callable[[], _T]) -> _T | None:
+    """A summary of another module's function: once per project index, and, when the index
+    offers a persistent store (``_dbs_remember``), once per content of the modules it read."""
+    cache = _index_cache(ctx, cache_name)
+    recordings: list[_Recording] = _index_cache(ctx, "_dbs_held_recordings").setdefault("stack", [])
+    # The configured settings (the flow reads none of them; a module's effective settings also
+    # hold what discovery found in it, which would split the cache by the module asking).
+    full_key = (*key, getattr(ctx.index, "settings", ctx.settings))
+    found = cache.get(full_key)
+    if found is _IN_PROGRESS:
+        for recording in recordings:
+            recording.loop = True
+        return None  # asked again while being computed: unknown, not a loop
+    if found is None:
+        cache[full_key] = _IN_PROGRESS
+        remember = getattr(ctx.index, "_dbs_remember", None)
+
+        def recorded() -> tuple[_T, frozenset[str], bool]:
+            recording = _Recording(set())
+            recordings.append(recording)
+            try:
+                value = compute()
+            finally:
+                recordings.pop()
+            return value, frozenset(recording.modules), not recording.loop
+
+        try:
+            if remember is not None:
+                value, modules = remember(full_key, recorded)
+            else:
+                value, modules, _ = recorded()
+        except BaseException:
+            del cache[full_key]
+            raise
+        found = cache[full_key] = (value, modules)
+    value, modules = found
+    for recording in recordings:  # what this summary read, the computations using it read too
+        recording.modules.update(modules)
+    return value
+
+
+def _note_module(ctx: ModuleContext, module: str) -> None:
+    for recording in _index_cache(ctx, "_dbs_held_recordings").get("stack", ()):
+        recording.modules.add(module)
 
 
 def _stored_carriers(init: ast.FunctionDef | ast.AsyncFunctionDef, param: str) -> dict[str, ast.Call]:
@@ -965,6 +1054,7 @@ def _stored_as(init: ast.FunctionDef | ast.AsyncFunctionDef, param: str) -> str 
 
 
 def _source_module(ctx: ModuleContext, module: str) -> _SourceModule | None:
+    _note_module(ctx, module)
     kept = _index_cache(ctx, "_dbs_held_modules")
     if module in kept:
         kept[module] = kept.pop(module)  # most recently used
