@@ -14,6 +14,7 @@ import re
 from functools import lru_cache
 from typing import Callable, TypeVar
 
+from . import summary_cache
 from .analysis.context import ModuleContext, ProjectIndex, SessionAlias
 from .analysis.discovery import (
     DependencyUses,
@@ -61,6 +62,8 @@ def module_for_path(path: str) -> tuple[str, bool, str]:
 
 class FileProjectIndex(ProjectIndex):
     """Resolves qualified names against the source files under a set of import roots."""
+
+    _dbs_remember = summary_cache.remember_derived  # helpers' summaries, kept across processes
 
     def __init__(self, roots: tuple[str, ...], settings: Settings, shared: dict | None = None) -> None:
         self.roots = tuple(dict.fromkeys(os.path.abspath(r) for r in roots))
@@ -145,7 +148,7 @@ class FileProjectIndex(ProjectIndex):
         imports = dict(summary.imports) if summary is not None and summary.imports else None
         key = (module, is_package, hashlib.blake2b(data, digest_size=16).digest(), imports is None)
         return _by_content(
-            _SERVICE_FACTS_BY_CONTENT, key, lambda: facts_of_source(data, path, module, is_package, imports)
+            _SERVICE_FACTS_BY_CONTENT, key, lambda: facts_of_source(data, path, module, is_package, imports), "services"
         )
 
     def _configured_file(self, module: str) -> str | None:
@@ -332,19 +335,20 @@ _SUMMARIES_BY_CONTENT: dict[tuple[str, bool, bytes], ModuleSummary | None] = {}
 _MAX_SUMMARIES_BY_CONTENT = 4096
 
 
-def _by_content(cache: dict, key: tuple, compute: Callable[[], _V]) -> _V:
-    """``compute()`` once per key, in a cache cleared when it reaches its bound."""
+def _by_content(cache: dict, key: tuple, compute: Callable[[], _V], kind: str = "") -> _V:
+    """``compute()`` once per key, in a cache cleared when it reaches its bound; with a ``kind``,
+    also kept in the persistent cache, so other processes reuse it."""
     if key in cache:
         return cache[key]
     if len(cache) >= _MAX_SUMMARIES_BY_CONTENT:
         cache.clear()
-    value = cache[key] = compute()
+    value = cache[key] = summary_cache.remembered((kind, *key), compute) if kind else compute()
     return value
 
 
 def _summary_of(data: bytes, path: str, module: str, is_package: bool) -> ModuleSummary | None:
     key = (module, is_package, hashlib.blake2b(data, digest_size=16).digest())
-    return _by_content(_SUMMARIES_BY_CONTENT, key, lambda: summarize_source(data, path, module, is_package))
+    return _by_content(_SUMMARIES_BY_CONTENT, key, lambda: summarize_source(data, path, module, is_package), "summary")
 
 
 # A module's service facts, by content (imports come from its summary when it has one).
@@ -357,7 +361,10 @@ _FACTS_BY_CONTENT: dict[tuple, NameFacts | None] = {}
 def _facts_of(data: bytes, path: str, module: str, is_package: bool, name: str) -> NameFacts | None:
     key = (module, is_package, name, hashlib.blake2b(data, digest_size=16).digest())
     return _by_content(
-        _FACTS_BY_CONTENT, key, lambda: text_facts(data.decode("utf-8", "replace"), module, is_package, name, path)
+        _FACTS_BY_CONTENT,
+        key,
+        lambda: text_facts(data.decode("utf-8", "replace"), module, is_package, name, path),
+        "facts",
     )
 
 
@@ -367,10 +374,11 @@ _CODE_BY_CONTENT: dict[tuple, str] = {}
 
 
 def _uses_of(data: bytes, digest: bytes) -> DependencyUses:
-    return _by_content(_USES_BY_CONTENT, (digest,), lambda: dependency_uses(data.decode("utf-8", "replace")))
+    return _by_content(_USES_BY_CONTENT, (digest,), lambda: dependency_uses(data.decode("utf-8", "replace")), "uses")
 
 
 def _code_of(data: bytes, digest: bytes) -> str:
+    # Not kept across processes: as large as the module itself, and quicker to compute than to read.
     return _by_content(_CODE_BY_CONTENT, (digest,), lambda: code_text(data.decode("utf-8", "replace")))
 
 
@@ -391,7 +399,7 @@ def _aliases_of(
         return ctx.names.imports, module_aliases(ctx)
 
     key = (module, is_package, settings, hashlib.blake2b(data, digest_size=16).digest())
-    return _by_content(_ALIASES_BY_CONTENT, key, compute)
+    return _by_content(_ALIASES_BY_CONTENT, key, compute, "aliases")
 
 
 _INDEXES: dict[tuple[tuple[str, ...], Settings], FileProjectIndex] = {}
@@ -412,6 +420,7 @@ def reset_caches() -> None:
     ):
         cache.clear()
     _is_package_dir.cache_clear()
+    summary_cache.reset()
 
 
 def project_index(roots: tuple[str, ...], settings: Settings) -> FileProjectIndex:

@@ -29,6 +29,7 @@ from flake8.style_guide import Decision, DecisionEngine
 
 from .analysis import Finding, ProjectIndex, analyze_tree
 from .config import Settings
+from .jobs import auto_jobs
 from .project import context_for_path
 from .rules import RULES
 
@@ -326,7 +327,7 @@ def tuned_collector() -> Iterator[None]:
 
 def run(files: Sequence[str], settings: Settings, *, jobs: int = 0) -> RunResult:
     """Analyze files (in parallel when worth it). Findings keep their noqa flag; nothing is filtered."""
-    jobs = jobs or default_jobs()
+    jobs = auto_jobs(files, jobs)  # -j N as given, else only the workers the work pays for
     with tuned_collector():
         if jobs <= 1 or len(files) < PARALLEL_THRESHOLD or "-" in files:
             results = [check_path(path, settings) for path in files]

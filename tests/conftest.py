@@ -10,7 +10,18 @@ ROOT = os.path.dirname(TESTS)
 
 
 @pytest.fixture(autouse=True)
-def _fresh_process_caches():
+def _private_summary_cache(tmp_path_factory, monkeypatch):
+    """Every test (and every process it starts) gets its own persistent summary cache: the
+    real user cache directory is never written, and no test sees another's entries."""
+    from flake8_db_session.summary_cache import DIR_ENV
+
+    monkeypatch.setenv(DIR_ENV, str(tmp_path_factory.mktemp("summary-cache")))
+    monkeypatch.delenv("FLAKE8_DB_SESSION_NO_CACHE", raising=False)
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_caches(_private_summary_cache):
     """Each test starts with empty process-wide caches, so the suite passes in any order."""
     from flake8_db_session.project import reset_caches
 

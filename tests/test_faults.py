@@ -541,3 +541,20 @@ def test_flake8_reads_the_pyproject_beside_an_explicit_config_and_none_when_isol
     assert linted.stdout.startswith("../project/" + FINDING), linted.stderr
     isolated = flake8("--select", "DBS", "--isolated", "a.py", cwd=project)
     assert (isolated.returncode, isolated.stdout) == (0, "")  # get_conn is not a default dependency
+
+
+def test_migrate_removes_temporaries_of_a_run_killed_before_its_journal(tmp_path):
+    """Killed after writing some temporaries but before the journal: nothing changed, and the next
+    migrate (a dry run too) removes what the dead run left (the window a timed kill may hit)."""
+    from flake8_db_session import fileio
+
+    paths = _migration_project(tmp_path, files=2)
+    before = {p: p.read_bytes() for p in paths}
+    temporary = fileio.write_temporary(str(paths[0]), b"half = 1\n")
+    dead_pid = 2**22 + 1  # above Linux's pid_max: no live process has it
+    os.rename(temporary, temporary.replace(f".{os.getpid()}.", f".{dead_pid}."))
+    assert leftovers(tmp_path)
+    result = cli("migrate", "app", "--no-diff", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert leftovers(tmp_path) == []
+    assert {p: p.read_bytes() for p in paths} == before

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from ..rules import format_message
 from . import held
+from .astutil import dotted
 from .context import (
     ModuleContext,
     SessionAlias,
@@ -37,7 +38,6 @@ from .names import (
     Names,
     matches_configured,
 )
-from .syntax import dotted_name
 
 _CALL_WORDS = ("dependencies", *sorted(REGISTER_CALLS))  # plain substrings: much faster than a regex
 MODULE_SCOPE = "<module>"
@@ -97,7 +97,7 @@ def session_depends(
         or ctx.discovery.is_provider(qualified)
     ):
         return None
-    return SessionDepends(call, dotted_name(target) or qualified, function_scope, qualified)
+    return SessionDepends(call, dotted(target) or qualified, function_scope, qualified)
 
 
 def _alias_value(value: ast.expr, ctx: ModuleContext) -> SessionAlias | None:
@@ -120,7 +120,7 @@ def _alias(found: tuple[ast.expr, str, bool], kind: str, typed: bool, ctx: Modul
     confirmed = matches_configured(qualified, ctx.settings.dependencies) or (typed and ctx.settings.discover)
     if not confirmed and not ctx.settings.discover:
         return None
-    return SessionAlias(dotted_name(target) or qualified, kind, function_scope, qualified, confirmed)
+    return SessionAlias(dotted(target) or qualified, kind, function_scope, qualified, confirmed)
 
 
 def module_aliases(ctx: ModuleContext) -> dict[str, SessionAlias]:

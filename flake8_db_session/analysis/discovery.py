@@ -24,8 +24,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Optional
 
 from ..config import Settings
+from .astutil import dotted as dotted_name  # "dotted" names a local value here
 from .names import ANNOTATED, Names
-from .syntax import dotted_name
 
 if TYPE_CHECKING:
     from .context import ProjectIndex

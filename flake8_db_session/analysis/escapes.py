@@ -5,6 +5,11 @@ session, an ORM object or a container of them (and from which scope), which scop
 Branches are analyzed separately and joined; a fact survives a join only if every branch that
 falls through agrees on it, so a value bound in a sibling block, or closed on one path only,
 never produces a finding (precision over recall).
+
+Where each code is reported (one ``# == DBSnnn`` section each; messages in rules.py):
+DBS003 ``FunctionFlow.escape`` here; DBS004 ``StoreChecks.write`` and DBS006 ``StoreChecks`` in
+orm_stores.py; DBS005 and DBS009 ``ExpressionFlow._read`` and DBS007 ``ExpressionFlow._reopened``
+in orm_expressions.py; DBS008 ``FunctionFlow.inline_acquisitions`` here and ``scopes.unclosed``.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import re
 from dataclasses import replace
 
 from ..rules import format_message
+from .astutil import closed_names, free_names, short_text
 from .context import ModuleContext, own_walk
 from .findings import Finding
 from .models import ModelResolver
@@ -22,15 +28,13 @@ from .orm_gate import Gate
 from .orm_services import ServiceResolver
 from .orm_stores import Holders, StoreChecks
 from .orm_values import (
-    _BORROWED_CONNECTIONS,
+    BORROWED_CONNECTIONS,
     MANY,
     SCALARS,
     SESSION,
     Scope,
     State,
     Val,
-    _free_names,
-    _text,
     join,
     session_like,
     used_as_sessions,
@@ -142,7 +146,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
     def _session_label(self, scope_id: int) -> str:
         return self.scopes[scope_id].session
 
-    def _gone(self, value: Val, state: State) -> str:
+    def gone(self, value: Val, state: State) -> str:
         """Why the object no longer has a live session ("" if it still has one)."""
         if value.detached_source:
             return f"it comes from {value.detached_source}()"
@@ -150,7 +154,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
             return f"session {self._session_label(value.scope)} closed on line {state.closed[value.scope]}"
         return ""
 
-    def _hazard(self, value: Val, expires_on_exit: bool) -> str:
+    def hazard(self, value: Val, expires_on_exit: bool) -> str:
         """What goes wrong when this value is used after its session closed ("" if nothing)."""
         if value.expired or (expires_on_exit and value.model is not None):
             return "expired"
@@ -252,6 +256,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
                 return Val(SESSION, self._new_scope("", "manual", ScopeSpec("", False, expire, True)))
         return self.expr(value_node, state)
 
+    # == DBS008: a session acquired without a guaranteed close (with scopes.unclosed) =========
     def provider_next(self, call: ast.expr) -> tuple[str, ast.Call] | None:
         """``next(get_db())``, or ``next(gen)`` with ``gen = get_db()`` in this function, where
         ``get_db`` is a configured or discovered session provider: (the provider as written, its call)."""
@@ -303,7 +308,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         return (
             isinstance(bind, ast.Call)
             and isinstance(bind.func, ast.Attribute)
-            and bind.func.attr in _BORROWED_CONNECTIONS
+            and bind.func.attr in BORROWED_CONNECTIONS
         )
 
     def _assigned_in_function(self, name: str) -> ast.expr | None:
@@ -315,7 +320,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
     def _AugAssign(self, node: ast.AugAssign, state: State) -> State:
         self.expr(node.value, state)
         if isinstance(node.target, ast.Attribute):
-            self._write(node.target, state)
+            self.write(node.target, state)
         elif isinstance(node.target, ast.Name):
             state.env.pop(node.target.id, None)
         else:
@@ -336,12 +341,11 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
                 state.env.pop(target.id, None)
             else:
                 state.env[target.id] = value
-            if target.id in self.globals and value is not None and value.is_orm() and value.scope >= 0:
-                self.report(target, "DBS006", name=_text(value_node or target), target=f"module global {target.id}")
+            self.store_in_global(target, value, value_node)
         elif isinstance(target, (ast.Tuple, ast.List)):
             elements = value_node.elts if isinstance(value_node, (ast.Tuple, ast.List)) else None
             # ``first, second = teams`` unpacks instances of the same scope.
-            unpacked = self._element(value) if value is not None and value.kind in (MANY, SCALARS) else None
+            unpacked = self.element(value) if value is not None and value.kind in (MANY, SCALARS) else None
             for index, element in enumerate(target.elts):
                 sub = unpacked
                 if elements is not None and len(elements) == len(target.elts):
@@ -351,22 +355,23 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
                 else:
                     self.bind(element, sub, state)
         elif isinstance(target, ast.Attribute):
-            self._write(target, state)
-            self._store(target, value, state, value_node)
+            self.write(target, state)
+            self.store(target, value, state, value_node)
         elif isinstance(target, ast.Subscript):
             self.expr(target.value, state)
             self.expr(target.slice, state)
-            self._store(target, value, state, value_node)
+            self.store(target, value, state, value_node)
         elif isinstance(target, ast.Starred):
             self.bind(target.value, None, state)
 
     def _Return(self, node: ast.Return, state: State) -> None:
         if node.value is not None and not self.quiet(node, state):
             value = self.expr(node.value, state)
-            self._escape(node.value, value, state, returning=True)
-            self._cached_return(node.value, value)
+            self.escape(node.value, value, state, returning=True)
+            self.cached_return(node.value, value)
 
-    def _escape(self, node: ast.expr, value: Val | None, state: State, returning: bool) -> None:
+    # == DBS003: an ORM object returned or yielded out of its scope ==========================
+    def escape(self, node: ast.expr, value: Val | None, state: State, returning: bool) -> None:
         """DBS003: an ORM value handed to code that runs after its session closed."""
         if value is None or not value.is_orm() or value.scope < 0:
             return
@@ -377,8 +382,8 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         if scope.kind == "param" and value.scope not in state.closed:
             return
         expires = closing and scope.commits_on_exit and scope.expire_on_commit
-        if self._hazard(value, expires):
-            self.report(node, "DBS003", name=_text(node), session=scope.session or "session")
+        if self.hazard(value, expires):
+            self.report(node, "DBS003", name=short_text(node), session=scope.session or "session")
 
     def _Raise(self, node: ast.Raise, state: State) -> None:
         for child in (node.exc, node.cause):
@@ -405,7 +410,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
     def _FunctionDef(self, node: ast.AST, state: State) -> State:
         state.env.pop(node.name, None)  # type: ignore[attr-defined]
         if not isinstance(node, ast.ClassDef):
-            self.closures[node.name] = _free_names(node)  # type: ignore[attr-defined]
+            self.closures[node.name] = free_names(node)  # type: ignore[attr-defined]
             self.nested[node.name] = node  # type: ignore[attr-defined]
         return state
 
@@ -424,7 +429,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         return join([self.block(node.body, state.copy()), self.block(node.orelse, state.copy())])
 
     def _For(self, node: ast.For, state: State) -> State | None:
-        element = None if self.quiet(node.iter, state) else self._element(self.expr(node.iter, state))
+        element = None if self.quiet(node.iter, state) else self.element(self.expr(node.iter, state))
         inner = state.copy()
         self.bind(node.target, element, inner)
         end = self.block(node.body, inner)
@@ -485,12 +490,12 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         if end is None:
             return None
         for scope_id in commits_on:
-            self._commit(scope_id, end)
+            self.commit_scope(scope_id, end)
         for scope_id in opened:
             scope = self.scopes[scope_id]
             if scope.commits_on_exit:
-                self._commit(scope_id, end)
-            self._close(scope_id, end, node.end_lineno or node.lineno)
+                self.commit_scope(scope_id, end)
+            self.close_scope(scope_id, end, node.end_lineno or node.lineno)
         return end
 
     _AsyncWith = _With
@@ -556,17 +561,10 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
 
     def _closed_in_finally(self, finalbody: list[ast.stmt], state: State) -> list[int]:
         found: list[int] = []
-        for stmt in finalbody:
-            for sub in ast.walk(stmt):
-                if (
-                    isinstance(sub, ast.Call)
-                    and isinstance(sub.func, ast.Attribute)
-                    and sub.func.attr == "close"
-                    and isinstance(sub.func.value, ast.Name)
-                ):
-                    value = state.env.get(sub.func.value.id)
-                    if value is not None and value.kind == SESSION and value.scope >= 0:
-                        found.append(value.scope)
+        for name in closed_names(finalbody):
+            value = state.env.get(name)
+            if value is not None and value.kind == SESSION and value.scope >= 0:
+                found.append(value.scope)
         return found
 
     def _Match(self, node: ast.AST, state: State) -> State | None:

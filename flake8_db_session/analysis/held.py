@@ -29,21 +29,23 @@ from __future__ import annotations
 
 import ast
 import re
-import sys
 import textwrap
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from .context import ModuleContext, walk
-from .findings import HELD_TAG, Finding, HeldPoint
-from .models import _imports_only
-from .orm_services import _TOP, _classes, _defs, service_facts
-from .syntax import TryNode, dotted_name, is_try
+from .astutil import dotted
 
 if TYPE_CHECKING:
     from .orm_services import ServiceResolver
+from .context import ModuleContext, walk
+from .findings import HELD_TAG, Finding, HeldPoint
+from .models import _imports_only
+from .orm_services import TOP_LEVEL_LINE as _TOP
+from .orm_services import class_matches as _classes
+from .orm_services import def_matches as _defs
+from .orm_services import service_facts
 
 # Session methods that end the transaction and hand the connection back to the pool.
 _ENDS = frozenset({"commit", "rollback", "close", "reset", "invalidate"})
@@ -74,6 +76,7 @@ _BLOCKING_HTTP_MODULES = ("requests", "httpx")
 _SYNC_CLIENTS = frozenset({"httpx.Client", "requests.Session", "requests.session", "urllib3.PoolManager"})
 _NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 _MAX_CALL_TEXT = 60
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def _root(node: ast.AST) -> ast.AST:
 
 def _call_text(node: ast.AST) -> str:
     func = node.func if isinstance(node, ast.Call) else node
-    name = dotted_name(func) if isinstance(func, ast.expr) else ""
+    name = dotted(func) if isinstance(func, ast.expr) else ""
     text = " ".join((name or ast.unparse(func)).split())
     return text if len(text) <= _MAX_CALL_TEXT else text[: _MAX_CALL_TEXT - 3] + "..."
 
@@ -196,12 +199,12 @@ class _Flow:
             return self._block(stmt.orelse, bool(head))
         if isinstance(stmt, (ast.With, ast.AsyncWith)):
             return self._with(stmt, state)
-        if is_try(stmt):
+        if isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
             return self._try(stmt, state)
-        if sys.version_info >= (3, 10) and isinstance(stmt, ast.Match):
-            state = self._expr(stmt.subject, state)
+        if type(stmt).__name__ == "Match":
+            state = self._expr(stmt.subject, state)  # type: ignore[attr-defined]
             end: bool | None = state  # no case matched
-            for case in stmt.cases:
+            for case in stmt.cases:  # type: ignore[attr-defined]
                 entry = self._expr(case.guard, state) if case.guard is not None else state
                 end = _join(end, self._block(case.body, entry))
             return end
@@ -249,16 +252,16 @@ class _Flow:
                 self._record(item.context_expr, stmt.lineno, "async with")
         return end
 
-    def _try(self, stmt: TryNode, state: bool) -> bool | None:
-        finalbody = stmt.finalbody
+    def _try(self, stmt: ast.stmt, state: bool) -> bool | None:
+        finalbody = getattr(stmt, "finalbody", [])
         if finalbody:
             self.finally_bodies.append(finalbody)
         uses_before = self.uses
-        body_end = self._block(stmt.body, state)
+        body_end = self._block(stmt.body, state)  # type: ignore[attr-defined]
         # A handler may start anywhere in the body: open if the body used the session.
         handler_entry = state or bool(body_end) or self.uses > uses_before
-        ends: bool | None = self._block(stmt.orelse, body_end) if body_end is not None else None
-        for handler in stmt.handlers:
+        ends: bool | None = self._block(stmt.orelse, body_end) if body_end is not None else None  # type: ignore[attr-defined]
+        for handler in stmt.handlers:  # type: ignore[attr-defined]
             ends = _join(ends, self._block(handler.body, handler_entry))
         if finalbody:
             self.finally_bodies.pop()
@@ -286,7 +289,24 @@ class _Flow:
         if isinstance(node, ast.Call):
             state = self._call_parts(node, state)
             return self._call(node, state, awaited=False, line=node.lineno)
-        for child in ast.iter_child_nodes(node):
+        # The common shapes without the generic child iteration (same children, same order).
+        kind = type(node)
+        if kind is ast.Attribute or kind is ast.Starred:
+            return self._expr(node.value, state)  # type: ignore[attr-defined]
+        if kind is ast.Subscript:
+            return self._expr(node.slice, self._expr(node.value, state))  # type: ignore[attr-defined]
+        if kind is ast.BinOp:
+            return self._expr(node.right, self._expr(node.left, state))  # type: ignore[attr-defined]
+        if kind is ast.Compare:
+            state = self._expr(node.left, state)  # type: ignore[attr-defined]
+            children: list = node.comparators  # type: ignore[attr-defined]
+        elif kind is ast.BoolOp:
+            children = node.values  # type: ignore[attr-defined]
+        elif kind is ast.Tuple or kind is ast.List:
+            children = node.elts  # type: ignore[attr-defined]
+        else:
+            children = ast.iter_child_nodes(node)  # type: ignore[assignment]
+        for child in children:
             state = self._expr(child, state)
         return state
 
@@ -314,7 +334,7 @@ class _Flow:
             return self._use()  # a query, or a method on its result: on the session itself
         if isinstance(func, ast.Attribute):
             # A method of an object built around the session: ``svc.method()``, ``Service(db).method()``.
-            owner_call = self.carriers.get(dotted_name(func.value) or "")
+            owner_call = self.carriers.get(dotted(func.value) or "")
             if owner_call is None and isinstance(func.value, ast.Call) and self._constructs_carrier(func.value):
                 owner_call = func.value
             if owner_call is not None:
@@ -332,7 +352,7 @@ class _Flow:
             summary = self._helper(call)
             if summary is not None:
                 return self._apply(summary, call, state, line)
-            last = (dotted_name(func) or "").rpartition(".")[2]
+            last = (dotted(func) or "").rpartition(".")[2]
             if last[:1].isupper():
                 return state  # building an object around the session does not query yet
             return self._use()
@@ -365,7 +385,7 @@ class _Flow:
             if isinstance(node, ast.Name):
                 return node if node.id in sessions else None
             if isinstance(node, ast.Attribute):
-                if dotted_name(node) in sessions:
+                if dotted(node) in sessions:
                     return node
                 node = node.value
             elif isinstance(node, ast.Call):
@@ -378,7 +398,7 @@ class _Flow:
     def _carrier_at(self, node: ast.AST) -> bool:
         """Whether a call chain starts from an object built around the session."""
         while True:
-            if isinstance(node, (ast.Name, ast.Attribute)) and dotted_name(node) in self.carriers:
+            if isinstance(node, (ast.Name, ast.Attribute)) and dotted(node) in self.carriers:
                 return True
             if isinstance(node, (ast.Attribute, ast.Subscript, ast.Await)):
                 node = node.value
@@ -390,11 +410,11 @@ class _Flow:
     def _is_session(self, node: ast.AST) -> bool:
         if isinstance(node, ast.Starred):
             node = node.value
-        return isinstance(node, (ast.Name, ast.Attribute)) and dotted_name(node) in self.sessions
+        return isinstance(node, (ast.Name, ast.Attribute)) and dotted(node) in self.sessions
 
     def _constructs_carrier(self, call: ast.Call) -> bool:
         """``Service(db)``: a class (capitalized) built around the session."""
-        last = (dotted_name(call.func) or "").rpartition(".")[2]
+        last = (dotted(call.func) or "").rpartition(".")[2]
         return last[:1].isupper() and self._passes_session(call)
 
     def _self_member_uses_session(self, func: ast.expr) -> bool:
@@ -494,7 +514,7 @@ class _Flow:
 
     def _mentions_session(self, node: ast.AST) -> bool:
         return any(
-            (isinstance(child, (ast.Name, ast.Attribute)) and dotted_name(child) in self.carriers) or self._is_session(child)
+            (isinstance(child, (ast.Name, ast.Attribute)) and dotted(child) in self.carriers) or self._is_session(child)
             for child in ast.walk(node)
         )
 
@@ -584,7 +604,7 @@ def _signature(
 ) -> _Signature:
     args = function.args
     positional = tuple(arg.arg for arg in [*args.posonlyargs, *args.args])
-    decorators = {dotted_name(d) for d in function.decorator_list}
+    decorators = {dotted(d) for d in function.decorator_list}
     is_method = "." in qualname and "staticmethod" not in decorators
     owner = qualname.rpartition(".")[0]
     summaries: dict[str, HelperSummary] = {}
@@ -659,6 +679,7 @@ class HeldHelpers:
         parts = qualified.split(".")
         for cut in range(len(parts) - 1, 0, -1):
             module = ".".join(parts[:cut])
+            _note_module(ctx, module)  # whether it exists is part of the answer
             if not ctx.index.is_project_module(module):
                 continue
             head, rest = parts[cut], parts[cut + 1 :]
@@ -763,7 +784,7 @@ class HeldHelpers:
             body = _function_text(node, self.ctx.lines) if node is not None else None
             if body is None:
                 return node is not None and any(
-                    isinstance(n, ast.Attribute) and dotted_name(n) == text for stmt in node.body for n in walk(stmt)
+                    isinstance(n, ast.Attribute) and dotted(n) == text for stmt in node.body for n in walk(stmt)
                 )
         else:
             found = source.span(qualname) if source is not None else None
@@ -794,6 +815,10 @@ class _SourceModule:
         self.imports = _imports_only(text, module, self.is_package).imports
         self._instances: dict[str, str] | None = None
         self._defs: dict[str, tuple[int, int, int, bool]] | None = None
+        # Per function: its span, and its parsed context (the same for every caller: this object
+        # lives as long as one project index, so one settings value).
+        self._spans: dict[str, tuple[int, int, bool] | None] = {}
+        self._contexts: dict[str, ModuleContext | None] = {}
 
     def instances(self) -> dict[str, str]:
         if self._instances is None:
@@ -828,11 +853,15 @@ class _SourceModule:
     def span(self, qualname: str) -> tuple[int, int, bool] | None:
         """(start, end) offsets of a top-level function's or a method's text, and whether it is a
         coroutine function."""
+        if qualname in self._spans:
+            return self._spans[qualname]
         found = self._definitions().get(qualname)
-        if found is None:
-            return None
-        start, after_name, indent, is_async = found
-        return start, _block_end(self.text, after_name, indent), is_async
+        span = None
+        if found is not None:
+            start, after_name, indent, is_async = found
+            span = start, _block_end(self.text, after_name, indent), is_async
+        self._spans[qualname] = span
+        return span
 
     def suspends(self, qualname: str) -> bool | None:
         found = self.span(qualname)
@@ -842,7 +871,14 @@ class _SourceModule:
         return _WAITS.search(self.text, start, end) is not None
 
     def helpers(self, qualname: str, ctx: ModuleContext) -> HeldHelpers | None:
-        """The function alone, parsed, with this module's imports."""
+        """The function alone, parsed (once), with this module's imports; new helpers each time,
+        so what one caller's analysis remembers never answers another's."""
+        if qualname not in self._contexts:
+            self._contexts[qualname] = self._context(qualname, ctx)
+        other = self._contexts[qualname]
+        return HeldHelpers(other, self) if other is not None else None
+
+    def _context(self, qualname: str, ctx: ModuleContext) -> ModuleContext | None:
         found = self.span(qualname)
         if found is None:
             return None
@@ -862,7 +898,7 @@ class _SourceModule:
         )
         other.names.imports.update(self.imports)
         other.functions = [(function, qualname)]
-        return HeldHelpers(other, self)
+        return other
 
 
 def _block_end(text: str, after_header: int, indent: int) -> int:
@@ -909,27 +945,81 @@ def _index_cache(ctx: ModuleContext, name: str) -> dict:
 
 
 def _other_signature(ctx: ModuleContext, module: str, qualname: str) -> _Signature | None:
-    signatures = _index_cache(ctx, "held signatures")
-    key = (module, qualname, ctx.settings)
-    if key not in signatures:
-        signatures[key] = None  # asked again while being computed: unknown, not a loop
+    def compute() -> _Signature | None:
         source = _source_module(ctx, module)
         helpers = source.helpers(qualname, ctx) if source is not None else None
-        signatures[key] = helpers.signature((module, qualname)) if helpers is not None else None
-    return signatures[key]
+        return helpers.signature((module, qualname)) if helpers is not None else None
+
+    return _derived(ctx, "_dbs_held_signatures", ("held-signature", module, qualname), compute)
 
 
 def _other_method_summary(
     ctx: ModuleContext, module: str, qualname: str, session: str, received: str
 ) -> HelperSummary | None:
-    summaries = _index_cache(ctx, "held method summaries")
-    key = (module, qualname, session, received, ctx.settings)
-    if key not in summaries:
-        summaries[key] = None
+    def compute() -> HelperSummary | None:
         source = _source_module(ctx, module)
         helpers = source.helpers(qualname, ctx) if source is not None else None
-        summaries[key] = helpers.method_summary(qualname, session, received) if helpers is not None else None
-    return summaries[key]
+        return helpers.method_summary(qualname, session, received) if helpers is not None else None
+
+    return _derived(ctx, "_dbs_held_methods", ("held-method", module, qualname, session, received), compute)
+
+
+@dataclass
+class _Recording:
+    """The other modules one computation of a helper's summary read (and whether it met a
+    summary still being computed: a loop, whose answer depends on where it was entered)."""
+
+    modules: set[str]
+    loop: bool = False
+
+
+_IN_PROGRESS = object()
+
+
+def _derived(ctx: ModuleContext, cache_name: str, key: tuple, compute: Callable[[], _T]) -> _T | None:
+    """A summary of another module's function: once per project index, and, when the index
+    offers a persistent store (``_dbs_remember``), once per content of the modules it read."""
+    cache = _index_cache(ctx, cache_name)
+    recordings: list[_Recording] = _index_cache(ctx, "_dbs_held_recordings").setdefault("stack", [])
+    # The configured settings (the flow reads none of them; a module's effective settings also
+    # hold what discovery found in it, which would split the cache by the module asking).
+    full_key = (*key, getattr(ctx.index, "settings", ctx.settings))
+    found = cache.get(full_key)
+    if found is _IN_PROGRESS:
+        for recording in recordings:
+            recording.loop = True
+        return None  # asked again while being computed: unknown, not a loop
+    if found is None:
+        cache[full_key] = _IN_PROGRESS
+        remember = getattr(ctx.index, "_dbs_remember", None)
+
+        def recorded() -> tuple[_T, frozenset[str], bool]:
+            recording = _Recording(set())
+            recordings.append(recording)
+            try:
+                value = compute()
+            finally:
+                recordings.pop()
+            return value, frozenset(recording.modules), not recording.loop
+
+        try:
+            if remember is not None:
+                value, modules = remember(full_key, recorded)
+            else:
+                value, modules, _ = recorded()
+        except BaseException:
+            del cache[full_key]
+            raise
+        found = cache[full_key] = (value, modules)
+    value, modules = found
+    for recording in recordings:  # what this summary read, the computations using it read too
+        recording.modules.update(modules)
+    return value
+
+
+def _note_module(ctx: ModuleContext, module: str) -> None:
+    for recording in _index_cache(ctx, "_dbs_held_recordings").get("stack", ()):
+        recording.modules.add(module)
 
 
 def _stored_carriers(init: ast.FunctionDef | ast.AsyncFunctionDef, param: str) -> dict[str, ast.Call]:
@@ -938,7 +1028,7 @@ def _stored_carriers(init: ast.FunctionDef | ast.AsyncFunctionDef, param: str) -
     for stmt in init.body:
         if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and isinstance(stmt.value, ast.Call):
             call = stmt.value
-            last = (dotted_name(call.func) or "").rpartition(".")[2]
+            last = (dotted(call.func) or "").rpartition(".")[2]
             given = [*call.args, *(keyword.value for keyword in call.keywords)]
             if not last[:1].isupper() or not any(isinstance(arg, ast.Name) and arg.id == param for arg in given):
                 continue
@@ -963,7 +1053,8 @@ def _stored_as(init: ast.FunctionDef | ast.AsyncFunctionDef, param: str) -> str 
 
 
 def _source_module(ctx: ModuleContext, module: str) -> _SourceModule | None:
-    kept = _index_cache(ctx, "held source modules")
+    _note_module(ctx, module)
+    kept = _index_cache(ctx, "_dbs_held_modules")
     if module in kept:
         kept[module] = kept.pop(module)  # most recently used
         return kept[module]

@@ -8,33 +8,34 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from enum import Enum
 from functools import lru_cache
 
+from .astutil import is_none, last_name, short_text
 from .context import _statements, walk
 from .models import ModelInfo
 from .names import matches_configured
 from .orm_values import (
-    _ALL,
-    _CHAIN,
-    _LOADERS,
-    _ONE,
-    _REOPENING,
-    _SAME_ITEMS,
+    ALL,
+    CHAIN,
+    LOADERS,
     MANY,
+    ONE,
     ORM,
     QUERY,
+    REOPENING,
     RESULT,
+    SAME_ITEMS,
     SCALARS,
     SESSION,
+    FlowPiece,
     State,
     Val,
-    _harmless,
-    _is_none,
-    _last_name,
-    _loaded_by,
-    _refreshed,
-    _text,
+    harmless_call,
+    loaded_by,
+    refreshed_names,
 )
 
 
@@ -89,11 +90,18 @@ def _raise_message(relationships: frozenset) -> dict[str, str]:
     }
 
 
-class ExpressionFlow:
+class _Undecided(Enum):
+    UNDECIDED = 0
+
+
+UNDECIDED = _Undecided.UNDECIDED
+
+
+class ExpressionFlow(FlowPiece):
     """The expression half of ``FunctionFlow``."""
 
     # -- session effects ---------------------------------------------------------------------
-    def _commit(self, scope_id: int, state: State) -> None:
+    def commit_scope(self, scope_id: int, state: State) -> None:
         if not self.scopes[scope_id].expire_on_commit:
             return
         self._expire_all(scope_id, state)
@@ -103,60 +111,77 @@ class ExpressionFlow:
             if value.is_orm() and value.scope == scope_id:
                 state.env[name] = replace(value, expired=True, loaded=frozenset())
 
-    def _close(self, scope_id: int, state: State, line: int) -> None:
+    def close_scope(self, scope_id: int, state: State, line: int) -> None:
         state.closed.setdefault(scope_id, line)
 
-    def _session_call(self, call: ast.Call, method: str, session: Val, state: State) -> Val | None:
-        scope_id = session.scope
-        if scope_id in state.closed and method in _REOPENING:
+    # == DBS007: a session used after its close() ===============================================
+    def _reopened(self, call: ast.Call, method: str, scope_id: int, state: State) -> None:
+        if scope_id in state.closed and method in REOPENING:
             scope = self.scopes[scope_id]
             self.report(call, "DBS007", session=scope.session, close_line=state.closed[scope_id])
             del state.closed[scope_id]  # SQLAlchemy reopens it: its objects are attached again
+
+    def _session_call(self, call: ast.Call, method: str, session: Val, state: State) -> Val | None:
+        scope_id = session.scope
+        self._reopened(call, method, scope_id, state)
         args = [self.expr(arg, state) for arg in call.args]
         for keyword in call.keywords:
             self.expr(keyword.value, state)
+        effect = _SESSION_EFFECTS.get(method)
+        return effect(self, call, method, scope_id, args, state) if effect is not None else None
+
+    # Session methods, by name: their effect on the state and the value they return.
+    def _closed_by(self, call: ast.Call, method: str, scope_id: int, args: list[Val | None], state: State) -> Val | None:
+        self.close_scope(scope_id, state, call.lineno)
+        return None
+
+    def _committed_by(self, call: ast.Call, method: str, scope_id: int, args: list[Val | None], state: State) -> Val | None:
+        self.commit_scope(scope_id, state)
+        return None
+
+    def _expired_by(self, call: ast.Call, method: str, scope_id: int, args: list[Val | None], state: State) -> Val | None:
+        """``rollback()``, ``expire_all()``: every instance of the session is expired."""
+        self._expire_all(scope_id, state)
+        return None
+
+    def _instance_effect(self, call: ast.Call, method: str, scope_id: int, args: list[Val | None], state: State) -> Val | None:
+        """``expire(x)``, ``refresh(x)``, ``add(x)``, ``expunge(x)`` on a named instance."""
         first = call.args[0] if call.args else None
-        if method == "close":
-            self._close(scope_id, state, call.lineno)
+        if not isinstance(first, ast.Name):
             return None
-        if method == "commit":
-            self._commit(scope_id, state)
-            return None
-        if method == "rollback":
-            self._expire_all(scope_id, state)
-            return None
-        if method == "expire_all":
-            self._expire_all(scope_id, state)
-            return None
-        if method in ("expire", "refresh", "add", "expunge") and isinstance(first, ast.Name):
-            value = state.env.get(first.id)
-            if value is not None and value.is_orm():
-                if method == "expire":
-                    state.env[first.id] = replace(value, expired=True, loaded=frozenset())
-                elif method == "refresh":  # refresh(x, ["members"]) also loads those relationships
-                    state.env[first.id] = replace(value, expired=False, loaded=value.loaded | _refreshed(call))
-                elif method == "add" and value.scope < 0:
-                    state.env[first.id] = replace(value, scope=scope_id, inferred="")
-                elif method == "expunge":
-                    state.env.pop(first.id, None)
-            return None
-        if method in ("get", "get_one"):
-            model = self._model_of(first)
-            return Val(ORM, scope_id, model) if model is not None else None
-        if method == "merge" and args and args[0] is not None and args[0].is_orm():
+        value = state.env.get(first.id)
+        if value is not None and value.is_orm():
+            if method == "expire":
+                state.env[first.id] = replace(value, expired=True, loaded=frozenset())
+            elif method == "refresh":  # refresh(x, ["members"]) also loads those relationships
+                state.env[first.id] = replace(value, expired=False, loaded=value.loaded | refreshed_names(call))
+            elif method == "add" and value.scope < 0:
+                state.env[first.id] = replace(value, scope=scope_id, inferred="")
+            elif method == "expunge":
+                state.env.pop(first.id, None)
+        return None
+
+    def _loaded_by_key(self, call: ast.Call, method: str, scope_id: int, args: list[Val | None], state: State) -> Val | None:
+        """``get(Model, id)``, ``get_one(Model, id)``."""
+        model = self._model_of(call.args[0] if call.args else None)
+        return Val(ORM, scope_id, model) if model is not None else None
+
+    def _merged(self, call: ast.Call, method: str, scope_id: int, args: list[Val | None], state: State) -> Val | None:
+        if args and args[0] is not None and args[0].is_orm():
             return replace(args[0], scope=scope_id, expired=False, detached_source="", inferred="")
-        if method == "query" and len(call.args) == 1:
-            model = self._model_of(first)
-            return Val(QUERY, scope_id, model) if model is not None else None
-        if method in ("execute", "stream") and args and args[0] is not None and args[0].kind == QUERY:
-            return replace(args[0], kind=RESULT, scope=scope_id)
-        if method == "exec" and args and args[0] is not None and args[0].kind == QUERY:
-            # SQLModel's ``session.exec(select(Hero))``: the instances, like ``scalars``
-            return replace(args[0], kind=SCALARS, scope=scope_id)
-        if method in ("scalars", "stream_scalars") and args and args[0] is not None and args[0].kind == QUERY:
-            return replace(args[0], kind=SCALARS, scope=scope_id)
-        if method == "scalar" and args and args[0] is not None and args[0].kind == QUERY:
-            return replace(args[0], kind=ORM, scope=scope_id)
+        return None
+
+    def _queried(self, call: ast.Call, method: str, scope_id: int, args: list[Val | None], state: State) -> Val | None:
+        """``query(Model)`` (1.4 style)."""
+        if len(call.args) != 1:
+            return None
+        model = self._model_of(call.args[0])
+        return Val(QUERY, scope_id, model) if model is not None else None
+
+    def _executed(self, call: ast.Call, method: str, scope_id: int, args: list[Val | None], state: State) -> Val | None:
+        """``execute(select(Model))`` and its kin: rows, instances or one instance of the session."""
+        if args and args[0] is not None and args[0].kind == QUERY:
+            return replace(args[0], kind=_EXECUTED_KIND[method], scope=scope_id)
         return None
 
     def _model_of(self, node: ast.expr | None) -> ModelInfo | None:
@@ -179,7 +204,7 @@ class ExpressionFlow:
         if isinstance(node, ast.Subscript):
             base = self.expr(node.value, state)
             self.expr(node.slice, state)
-            return self._element(base)
+            return self.element(base)
         if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
             return self._comprehension(node, state)
         if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
@@ -192,9 +217,9 @@ class ExpressionFlow:
         if isinstance(node, ast.IfExp):
             self.expr(node.test, state)
             yes, no = self.expr(node.body, state), self.expr(node.orelse, state)
-            if _is_none(node.orelse):
+            if is_none(node.orelse):
                 return yes
-            if _is_none(node.body):
+            if is_none(node.body):
                 return no
             return yes if yes == no else None
         if isinstance(node, ast.NamedExpr):
@@ -204,7 +229,7 @@ class ExpressionFlow:
         if isinstance(node, (ast.Yield, ast.YieldFrom)):
             value = self.expr(node.value, state)
             if node.value is not None:
-                self._escape(node.value, value, state, returning=False)
+                self.escape(node.value, value, state, returning=False)
             return None
         if isinstance(node, ast.Lambda):
             return None  # runs later, with its own arguments
@@ -221,7 +246,7 @@ class ExpressionFlow:
                 return replace(value, kind=MANY)
         return None
 
-    def _element(self, value: Val | None) -> Val | None:
+    def element(self, value: Val | None) -> Val | None:
         if value is None:
             return None
         if value.kind in (MANY, SCALARS):
@@ -233,7 +258,7 @@ class ExpressionFlow:
     def _comprehension(self, node: ast.expr, state: State) -> Val | None:
         inner = State(dict(state.env), state.closed)
         for generator in node.generators:  # type: ignore[attr-defined]
-            element = self._element(self.expr(generator.iter, inner))
+            element = self.element(self.expr(generator.iter, inner))
             self.bind(generator.target, element, inner)
             for condition in generator.ifs:
                 self.expr(condition, inner)
@@ -251,6 +276,7 @@ class ExpressionFlow:
                 state.env[name] = after
         return replace(value, kind=MANY) if value is not None and value.is_orm() else None
 
+    # == DBS005 / DBS009: attribute reads after the scope ended, or lazy loads in an async one ==
     def _attribute(self, node: ast.Attribute, state: State) -> Val | None:
         base = self.expr(node.value, state)
         if base is None or base.kind != ORM:
@@ -262,10 +288,10 @@ class ExpressionFlow:
         attribute = node.attr
         model = base.model
         relationship = model.relationships.get(attribute) if model is not None else None
-        gone = self._gone(base, state)
+        gone = self.gone(base, state)
         raised = False
         unloaded = self._unloaded(model, attribute, base) if model is not None else _NOTHING
-        name = _text(node.value)
+        name = short_text(node.value)
         if unloaded.raising and (base.scope >= 0 or base.detached_source):
             # lazy="raise": no load on access at all, with or without a session.
             self.report(node, "DBS005", name=name, attribute=attribute, **_raise_message(unloaded.raising))
@@ -331,7 +357,7 @@ class ExpressionFlow:
         if not isinstance(node, ast.Name):
             return
         value = state.env.get(node.id)
-        if value is not None and value.is_orm() and value.scope >= 0 and not self._gone(value, state):
+        if value is not None and value.is_orm() and value.scope >= 0 and not self.gone(value, state):
             state.env[node.id] = replace(value, loaded=frozenset({"*"}))
 
     def _who(self, base: Val) -> str:
@@ -344,16 +370,15 @@ class ExpressionFlow:
         if isinstance(func, ast.Attribute):
             receiver = self.expr(func.value, state)
             if receiver is not None:
-                if receiver.kind == SESSION:
-                    return self._session_call(node, func.attr, receiver, state)
-                if receiver.kind in (QUERY, RESULT, SCALARS):
-                    return self._chain(node, func.attr, receiver, state)
+                method_call = _METHOD_CALLS.get(receiver.kind)
+                if method_call is not None:
+                    return method_call(self, node, func.attr, receiver, state)
                 if receiver.kind == ORM:
                     self._read(func, receiver, state)
         args = [self.expr(arg, state) for arg in node.args]
         kwargs = [self.expr(keyword.value, state) for keyword in node.keywords]
-        self._check_handoff(node, args + kwargs, state)
-        if not _harmless(func):
+        self.check_handoff(node, args + kwargs, state)
+        if not harmless_call(func):
             for arg in (*node.args, *(k.value for k in node.keywords)):
                 self._may_load(arg, state)
         qualified = self.ctx.names.qualify(func) if isinstance(func, (ast.Name, ast.Attribute)) else None
@@ -363,16 +388,13 @@ class ExpressionFlow:
                 return found
         if qualified:
             last = qualified.rpartition(".")[2]
-            if last in _SAME_ITEMS and len(node.args) == 1 and self.ctx.names.is_unbound(last):
-                first = args[0]
-                return replace(first, kind=MANY) if first is not None and first.is_orm() else None
-            if last == "select" and len(node.args) == 1:
-                model = self._model_of(node.args[0])
-                return Val(QUERY, -1, model) if model is not None else None
-            if last in _LOADERS:
-                return None
+            known = _KNOWN_CALLS.get(last)
+            if known is not None:
+                result = known(self, node, last, args)
+                if result is not UNDECIDED:
+                    return result
             if self.ctx.settings.detached_sources and matches_configured(qualified, self.ctx.settings.detached_sources):
-                return Val(ORM, -1, self._returned_model(func), detached_source=_text(func))
+                return Val(ORM, -1, self._returned_model(func), detached_source=short_text(func))
             model = self.models.model(qualified) if last[:1].isupper() else None
             if model is not None:
                 return Val(ORM, -1, model)  # a new, transient instance
@@ -386,6 +408,25 @@ class ExpressionFlow:
                     if value is not None and value.kind == SESSION:
                         return Val(ORM, value.scope, returned, loaded=self._eager_in(func))
         return self._service_result(func, args + kwargs, state)
+
+    # Calls known by their last name (``_KNOWN_CALLS``): a value, or UNDECIDED to go on resolving.
+    def _same_items(self, node: ast.Call, last: str, args: list[Val | None]) -> Val | None | _Undecided:
+        """``list(teams)``, ``sorted(teams)``: the same instances in another container."""
+        if len(node.args) == 1 and self.ctx.names.is_unbound(last):
+            first = args[0]
+            return replace(first, kind=MANY) if first is not None and first.is_orm() else None
+        return UNDECIDED
+
+    def _select(self, node: ast.Call, last: str, args: list[Val | None]) -> Val | None | _Undecided:
+        """``select(Model)``: a statement a session call turns into instances of it."""
+        if len(node.args) == 1:
+            model = self._model_of(node.args[0])
+            return Val(QUERY, -1, model) if model is not None else None
+        return UNDECIDED
+
+    def _loader_option(self, node: ast.Call, last: str, args: list[Val | None]) -> Val | None | _Undecided:
+        """``selectinload(Team.members)``: an option, never an instance."""
+        return None
 
     def _service_result(self, func: ast.expr, values: list[Val | None], state: State) -> Val | None:
         """``svc.get_team(db, 1)`` where the service (another module's function, a class's
@@ -435,7 +476,7 @@ class ExpressionFlow:
             return None
         found = self.services.returned(owner, member)
         model = self.models.model(found[1]) if found is not None else None
-        if model is None:
+        if model is None or found is None:
             return None
         return Val(MANY if found[0] else ORM, session.scope, model)
 
@@ -450,7 +491,7 @@ class ExpressionFlow:
             return None
         many, model, builder = transient
         via = "" if builder == (member or owner.rpartition(".")[2]) else f" (through {builder}())"
-        return Val(MANY if many else ORM, -1, model, inferred=f"{_text(func)}(){via}")
+        return Val(MANY if many else ORM, -1, model, inferred=f"{short_text(func)}(){via}")
 
     def _method_owner(self) -> str:
         """The qualified class of the method being analyzed ("" for a function)."""
@@ -518,7 +559,7 @@ class ExpressionFlow:
                     is_instance = (
                         isinstance(value, ast.Call)
                         and isinstance(value.func, (ast.Name, ast.Attribute))
-                        and _last_name(value.func)[:1].isupper()
+                        and last_name(value.func)[:1].isupper()
                     )
                     seen[name] = value if is_instance and name not in seen else None  # type: ignore[assignment]
                 elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor)):
@@ -537,7 +578,7 @@ class ExpressionFlow:
     def _model_method_result(self, func: ast.Attribute, args: list[Val | None]) -> Val | None:
         """``Team.find_by_id(team_id, session)``: a model's method annotated to return a model,
         given a session, returns an instance of that session."""
-        if not isinstance(func.value, (ast.Name, ast.Attribute)) or not _last_name(func.value)[:1].isupper():
+        if not isinstance(func.value, (ast.Name, ast.Attribute)) or not last_name(func.value)[:1].isupper():
             return None
         owner = self._model_of(func.value)
         target = owner.returns.get(func.attr) if owner is not None else None
@@ -560,9 +601,7 @@ class ExpressionFlow:
         """Relationships a same-module function's queries eager-load (``.options(joinedload(
         User.role))``): the object it returns has them loaded. Over-approximated: any loader
         option in its body counts, as a loaded relationship never produces a finding."""
-        cached = getattr(self.ctx, "_dbs_eager", None)
-        if cached is None:
-            cached = self.ctx._dbs_eager = {}
+        cached = self.holders.eager_by_function
         name = func.id if isinstance(func, ast.Name) else ""
         if name not in cached:
             loaded: set[str] = set()
@@ -570,7 +609,7 @@ class ExpressionFlow:
                 if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == name:
                     for node in walk(stmt):
                         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "options":
-                            loaded |= _loaded_by(node)
+                            loaded |= loaded_by(node)
             cached[name] = frozenset(loaded)
         return cached[name]
 
@@ -579,9 +618,9 @@ class ExpressionFlow:
             self.expr(arg, state)
         for keyword in node.keywords:
             self.expr(keyword.value, state)
-        if method in _CHAIN:
+        if method in CHAIN:
             if method == "options":
-                return replace(receiver, loaded=receiver.loaded | _loaded_by(node))
+                return replace(receiver, loaded=receiver.loaded | loaded_by(node))
             return receiver
         if receiver.kind == RESULT:
             if method == "scalars":
@@ -589,8 +628,43 @@ class ExpressionFlow:
             if method in ("scalar", "scalar_one", "scalar_one_or_none"):
                 return replace(receiver, kind=ORM)
             return None  # rows, not instances
-        if method in _ONE:
+        if method in ONE:
             return replace(receiver, kind=ORM) if receiver.scope >= 0 else None
-        if method in _ALL:
+        if method in ALL:
             return replace(receiver, kind=MANY) if receiver.scope >= 0 else None
         return None
+
+
+# What ``session.<method>(...)`` does, by method name (``ExpressionFlow._session_call``).
+_SessionEffect = Callable[[ExpressionFlow, ast.Call, str, int, "list[Val | None]", State], "Val | None"]
+_SESSION_EFFECTS: dict[str, _SessionEffect] = {
+    "close": ExpressionFlow._closed_by,
+    "commit": ExpressionFlow._committed_by,
+    "rollback": ExpressionFlow._expired_by,
+    "expire_all": ExpressionFlow._expired_by,
+    **dict.fromkeys(("expire", "refresh", "add", "expunge"), ExpressionFlow._instance_effect),
+    "get": ExpressionFlow._loaded_by_key,
+    "get_one": ExpressionFlow._loaded_by_key,
+    "merge": ExpressionFlow._merged,
+    "query": ExpressionFlow._queried,
+    **dict.fromkeys(("execute", "stream", "exec", "scalars", "stream_scalars", "scalar"), ExpressionFlow._executed),
+}
+# SQLModel's ``session.exec(select(Hero))`` gives the instances, like ``scalars``.
+_EXECUTED_KIND = {"execute": RESULT, "stream": RESULT, "exec": SCALARS, "scalars": SCALARS, "stream_scalars": SCALARS, "scalar": ORM}
+
+# A method called on a session, or on a query or result of one, by the receiver's kind.
+_MethodCall = Callable[[ExpressionFlow, ast.Call, str, Val, State], "Val | None"]
+_METHOD_CALLS: dict[str, _MethodCall] = {
+    SESSION: ExpressionFlow._session_call,
+    QUERY: ExpressionFlow._chain,
+    RESULT: ExpressionFlow._chain,
+    SCALARS: ExpressionFlow._chain,
+}
+
+# Calls known by their last name, before models, detached sources and services are asked.
+_KnownCall = Callable[[ExpressionFlow, ast.Call, str, "list[Val | None]"], "Val | None | _Undecided"]
+_KNOWN_CALLS: dict[str, _KnownCall] = {
+    **dict.fromkeys(SAME_ITEMS, ExpressionFlow._same_items),
+    "select": ExpressionFlow._select,
+    **dict.fromkeys(LOADERS, ExpressionFlow._loader_option),
+}

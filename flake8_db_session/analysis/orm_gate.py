@@ -15,6 +15,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from functools import lru_cache
 
+from .astutil import last_name
 from .context import ModuleContext, own_walk, word_lines
 from .orm_stores import Holders, cache_decorator
 from .orm_values import session_like, used_as_sessions
@@ -321,7 +322,7 @@ def _session_parameter(function: ast.AST) -> str:
             annotation = annotation.slice
             if isinstance(annotation, ast.Tuple) and annotation.elts:
                 annotation = annotation.elts[0]
-        name = annotation.id if isinstance(annotation, ast.Name) else getattr(annotation, "attr", "")
+        name = last_name(annotation)
         if name in _SESSION_ANNOTATIONS:
             return name
     return ""

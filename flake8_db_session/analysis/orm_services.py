@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .astutil import last_name
 from .context import module_names, own_walk
 from .models import _imports_only, annotation_class
 from .names import Names
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 _DEF = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]+(\w+)[ \t]*\(", re.MULTILINE)
 _CLASS = re.compile(r"^class[ \t]+(\w+)", re.MULTILINE)
 # Lines that start a top-level statement (a class, a function, an assignment...).
-_TOP = re.compile(r"^[^\s#)\]}'\"@]", re.MULTILINE)
+TOP_LEVEL_LINE = re.compile(r"^[^\s#)\]}'\"@]", re.MULTILINE)
 _INSTANCE = re.compile(r"^(\w+)[ \t]*(?::[^=\n]*)?=[ \t]*((?:\w+\.)*[A-Z]\w*)[ \t]*\(", re.MULTILINE)
 _CONTAINERS = frozenset({"List", "list", "Sequence", "Iterable", "Iterator", "Set", "set", "Tuple", "tuple"})
 _MAX_SIGNATURE = 4000  # characters scanned for one signature's closing parenthesis
@@ -55,7 +56,7 @@ def service_facts(text: str, module: str, imports: dict[str, str]) -> ServiceFac
     if "->" in text:
         tops: list[int] = []
         classes: dict[int, str] = {}
-        for match in _defs(text):
+        for match in def_matches(text):
             annotation = _return_annotation(text, match.end())
             if annotation is None:
                 continue
@@ -70,8 +71,8 @@ def service_facts(text: str, module: str, imports: dict[str, str]) -> ServiceFac
                 key = match.group(2)
             else:
                 if not tops:  # only now: most annotated defs return nothing of interest
-                    tops = [m.start() for m in _TOP.finditer(text)]
-                    classes = {m.start(): m.group(1) for m in _classes(text)}
+                    tops = [m.start() for m in TOP_LEVEL_LINE.finditer(text)]
+                    classes = {m.start(): m.group(1) for m in class_matches(text)}
                 owner = _owning_class(tops, classes, match.start(), indent)
                 if owner is None:
                     continue
@@ -81,7 +82,7 @@ def service_facts(text: str, module: str, imports: dict[str, str]) -> ServiceFac
     return ServiceFacts(returns, instances)
 
 
-def _defs(text: str) -> Iterator[re.Match[str]]:
+def def_matches(text: str) -> Iterator[re.Match[str]]:
     """``_DEF.finditer(text)``, faster: the pattern is tried only at the start of the lines that
     spell ``def`` (a match never leaves its line), not at every position of a large module."""
     line_start = -1
@@ -96,7 +97,7 @@ def _defs(text: str) -> Iterator[re.Match[str]]:
         at = text.find("def", at + 3)
 
 
-def _classes(text: str) -> Iterator[re.Match[str]]:
+def class_matches(text: str) -> Iterator[re.Match[str]]:
     """``_CLASS.finditer(text)``, faster: tried only where a line starts with ``class``."""
     at = text.find("class")
     while at != -1:
@@ -156,7 +157,7 @@ def _annotated_model(annotation: str) -> tuple[bool, str] | None:
     if single:
         return False, single
     if isinstance(node, ast.Subscript):
-        outer = node.value.attr if isinstance(node.value, ast.Attribute) else getattr(node.value, "id", "")
+        outer = last_name(node.value)
         if outer in _CONTAINERS and not isinstance(node.slice, ast.Tuple):
             inner = annotation_class(node.slice)
             if inner:

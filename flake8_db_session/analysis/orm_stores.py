@@ -8,8 +8,8 @@ from __future__ import annotations
 import ast
 import re
 from bisect import bisect_left
-from typing import TYPE_CHECKING
 
+from .astutil import last_name, short_text
 from .context import (
     ModuleContext,
     own_walk,
@@ -19,43 +19,27 @@ from .context import (
     word_lines,
 )
 from .orm_values import (
-    _STATE_HOLDERS,
-    _STREAMING,
-    _TASK_CALLS,
     ORM,
-    Scope,
+    STATE_HOLDERS,
+    STREAMING,
+    TASK_CALLS,
+    FlowPiece,
     State,
     Val,
-    _harmless,
-    _last_name,
-    _text,
+    harmless_call,
     session_like,
 )
 
 
-class StoreChecks:
+class StoreChecks(FlowPiece):
     """The write and store half of ``FunctionFlow``."""
-
-    if TYPE_CHECKING:  # provided by FunctionFlow (escapes.py) and ExpressionFlow
-        ctx: ModuleContext
-        function: ast.AST
-        qualname: str
-        scopes: dict[int, Scope]
-        closures: dict[str, frozenset[str]]
-        nested: dict[str, ast.AST]
-        holders: Holders
-        globals: set[str]
-
-        def expr(self, node: ast.expr | None, state: State) -> Val | None: ...
-        def report(self, node: ast.AST, code: str, **fields: object) -> None: ...
-        def _gone(self, value: Val, state: State) -> str: ...
-        def _hazard(self, value: Val, expires_on_exit: bool) -> str: ...
 
     _commits: list[tuple[int, str]] | None = None
     _calls: list[ast.Call] = []  # noqa: RUF012 - replaced per flow, never mutated
     _commit_writes: frozenset[tuple[str, str]] = frozenset()
 
-    def _write(self, target: ast.Attribute, state: State) -> None:
+    # == DBS004: a write to an ORM object without a live session ================================
+    def write(self, target: ast.Attribute, state: State) -> None:
         """DBS004: an attribute write on an object without a live session. A write followed by
         a ``commit()``/``flush()`` is meant for the database, so it is reported even when the
         object is read again; an object that may be a transient copy (``inferred``) is reported
@@ -65,7 +49,7 @@ class StoreChecks:
             return
         if base.model is not None and not base.model.mapped(target.attr):
             return  # a plain Python attribute: not a lost write
-        gone = self._gone(base, state)
+        gone = self.gone(base, state)
         if gone:
             if base.model is None and not base.detached_source:
                 return
@@ -73,18 +57,18 @@ class StoreChecks:
                 return
             commit = self._committed_after(target.lineno, target.value)
             if commit and self._first_write_before(target, commit) or not commit and not self._used_after(target.value, target.lineno):
-                self.report(target, "DBS004", name=_text(target.value), attribute=target.attr, why=gone)
+                self.report(target, "DBS004", name=short_text(target.value), attribute=target.attr, why=gone)
             return
         if base.inferred and base.model is not None and not self._reattached_later(target.value):
             commit = self._committed_after(target.lineno, target.value)
             if commit and self._first_write_before(target, commit):
-                name = _text(target.value)
+                name = short_text(target.value)
                 why = f"{name} may be a new object from {base.inferred} that no session holds, which {commit} does not save"
                 self.report(target, "DBS004", name=name, attribute=target.attr, why=why)
 
     def _first_write_before(self, target: ast.Attribute, commit: str) -> bool:
         """One finding per object and commit: the first write the commit was meant to save."""
-        key = (_text(target.value), commit)
+        key = (short_text(target.value), commit)
         if key in self._commit_writes:
             return False
         self._commit_writes = self._commit_writes | {key}
@@ -108,8 +92,8 @@ class StoreChecks:
                     and not node.args
                     and session_like(node.func.value)
                 ):
-                    commits.append((node.lineno, f"{_text(node.func)}() on line {node.lineno}"))
-                elif not _harmless(node.func):
+                    commits.append((node.lineno, f"{short_text(node.func)}() on line {node.lineno}"))
+                elif not harmless_call(node.func):
                     calls.append(node)
             self._commits = sorted(commits)
             self._calls = calls
@@ -163,19 +147,25 @@ class StoreChecks:
                 return True
         return False
 
-    def _store(self, target: ast.expr, value: Val | None, state: State, value_node: ast.expr | None) -> None:
+    # == DBS006: an ORM object stored where it outlives its session ==============================
+    def store_in_global(self, target: ast.Name, value: Val | None, value_node: ast.expr | None) -> None:
+        """``global x; x = obj``: the module keeps the instance after its session closed."""
+        if target.id in self.globals and value is not None and value.is_orm() and value.scope >= 0:
+            self.report(target, "DBS006", name=short_text(value_node or target), target=f"module global {target.id}")
+
+    def store(self, target: ast.expr, value: Val | None, state: State, value_node: ast.expr | None) -> None:
         """DBS006: an ORM object stored where it outlives its session."""
         if value is None or not value.is_orm() or value.scope < 0:
             return
         where = self._long_lived(target)
         if where:
-            self.report(target, "DBS006", name=_text(value_node or target), target=where)
+            self.report(target, "DBS006", name=short_text(value_node or target), target=where)
 
     def _long_lived(self, target: ast.expr) -> str:
         if isinstance(target, ast.Attribute):
             holder = target.value
-            if isinstance(holder, ast.Attribute) and holder.attr in _STATE_HOLDERS:
-                return f"{_text(holder)}.{target.attr}"
+            if isinstance(holder, ast.Attribute) and holder.attr in STATE_HOLDERS:
+                return f"{short_text(holder)}.{target.attr}"
             return self._held_by_instance(target) or self._class_attribute(target)
         if isinstance(target, ast.Subscript):
             return self._outliving(target.value)
@@ -187,8 +177,8 @@ class StoreChecks:
         if isinstance(holder, ast.Name) and self._module_level(holder.id):
             return f"module-level {holder.id}"
         if isinstance(holder, ast.Attribute):
-            if isinstance(holder.value, ast.Attribute) and holder.value.attr in _STATE_HOLDERS:
-                return _text(holder)
+            if isinstance(holder.value, ast.Attribute) and holder.value.attr in STATE_HOLDERS:
+                return short_text(holder)
             return self._held_by_instance(holder) or self._class_attribute(holder) or self._class_container(holder)
         return ""
 
@@ -202,7 +192,7 @@ class StoreChecks:
         if not owner or not (isinstance(node.value, ast.Name) and node.value.id == "self"):
             return ""
         how = self.holders.singletons.get(owner)
-        return f"{_text(node)} of the {how} {owner} instance" if how else ""
+        return f"{short_text(node)} of the {how} {owner} instance" if how else ""
 
     def _class_attribute(self, node: ast.Attribute) -> str:
         """``cls.x``/``Class.x`` of a class of this module: shared by every instance, for good."""
@@ -231,15 +221,15 @@ class StoreChecks:
         owner, _, method = self.qualname.partition(".")
         return owner if method and "." not in method and owner in self.holders.classes else ""
 
-    # -- hand-offs: tasks and streaming responses ----------------------------------------------
-    def _check_handoff(self, node: ast.Call, values: list[Val | None], state: State) -> None:
+    # -- DBS006 continued: hand-offs to tasks and streaming responses, cached returns ----------
+    def check_handoff(self, node: ast.Call, values: list[Val | None], state: State) -> None:
         """DBS006: an ORM object handed to a background task, a new task or a streaming response
         that can fail with it (a lazy relationship read, an expired object read, a write), or
         appended to a long-lived container."""
         func = node.func
-        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-        if name in _TASK_CALLS or _STREAMING.search(name):
-            carried = self._carried(node, state, streaming=name not in _TASK_CALLS)
+        name = last_name(func)
+        if name in TASK_CALLS or STREAMING.search(name):
+            carried = self._carried(node, state, streaming=name not in TASK_CALLS)
             if carried is not None:
                 self.report(node, "DBS006", name=carried, target=f"{name}()")
             return
@@ -248,7 +238,7 @@ class StoreChecks:
             if where:
                 for arg, value in zip(node.args, values):
                     if value is not None and value.is_orm() and value.scope >= 0:
-                        self.report(node, "DBS006", name=_text(arg), target=where)
+                        self.report(node, "DBS006", name=short_text(arg), target=where)
                         return
 
     def _carried(self, node: ast.Call, state: State, streaming: bool = False) -> str | None:
@@ -286,7 +276,7 @@ class StoreChecks:
             if isinstance(arg, ast.Starred):
                 arg = arg.value
             if isinstance(arg, ast.Call):
-                if _last_name(arg.func) in _TASK_CALLS:
+                if last_name(arg.func) in TASK_CALLS:
                     push_arguments(arg)
                     continue
                 pending.extend((a, arg.func, i) for i, a in enumerate(arg.args))
@@ -354,7 +344,7 @@ class StoreChecks:
         for node in nodes:
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in tracked:
                 (writes if isinstance(node.ctx, ast.Store) else reads).add(node.attr)
-            elif isinstance(node, ast.Call) and not _harmless(node.func):
+            elif isinstance(node, ast.Call) and not harmless_call(node.func):
                 for arg in (*node.args, *(k.value for k in node.keywords)):
                     if isinstance(arg, ast.Name) and arg.id in tracked:
                         reads.add("*")
@@ -368,7 +358,7 @@ class StoreChecks:
         scope = self.scopes[value.scope]
         expires = scope.commits_on_exit and scope.expire_on_commit
         if uses is None:
-            return self._hazard(value, expires) == "expired"
+            return self.hazard(value, expires) == "expired"
         reads, writes = uses
         model = value.model
         if model is None:
@@ -382,7 +372,7 @@ class StoreChecks:
         risky = (model.lazy_relationships() - value.loaded) | model.touching_members
         return bool(reads & risky)
 
-    def _cached_return(self, node: ast.expr, value: Val | None) -> None:
+    def cached_return(self, node: ast.expr, value: Val | None) -> None:
         """DBS006: an ORM object returned by an ``lru_cache``/``cache`` function is kept by the
         cache and handed to later callers after its session is gone."""
         if value is None or not value.is_orm() or value.scope < 0:
@@ -390,7 +380,7 @@ class StoreChecks:
         decorator = cache_decorator(self.function)
         if decorator:
             name = getattr(self.function, "name", "function")
-            self.report(node, "DBS006", name=_text(node), target=f"the {decorator} of {name}()")
+            self.report(node, "DBS006", name=short_text(node), target=f"the {decorator} of {name}()")
 
     @property
     def _locals(self) -> set[str]:
@@ -420,7 +410,7 @@ def cache_decorator(function: ast.AST) -> str:
     ``cached_property``, which lives with its instance), or ""."""
     for decorator in getattr(function, "decorator_list", ()):
         target = decorator.func if isinstance(decorator, ast.Call) else decorator
-        name = _last_name(target)
+        name = last_name(target)
         if name in _CACHE_DECORATORS and name != "cached_property":
             return name
     return ""
@@ -429,7 +419,7 @@ def cache_decorator(function: ast.AST) -> str:
 def _is_container(value: ast.expr | None) -> bool:
     if isinstance(value, (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)):
         return True
-    return isinstance(value, ast.Call) and bool(_CONTAINER_CALLS.match(_last_name(value.func)))
+    return isinstance(value, ast.Call) and bool(_CONTAINER_CALLS.match(last_name(value.func)))
 
 
 class Holders:
@@ -442,6 +432,8 @@ class Holders:
         self.singletons: dict[str, str] = {}
         self.classes: set[str] = set()
         self.class_containers: dict[str, set[str]] = {}
+        # Per-module memo of ExpressionFlow._eager_in: function name -> relationships it eager-loads.
+        self.eager_by_function: dict[str, frozenset[str]] = {}
         body = ctx.tree.body
         classes = {stmt.name: stmt for stmt in body if isinstance(stmt, ast.ClassDef)}
         self.classes = set(classes)
@@ -450,7 +442,7 @@ class Holders:
             names = [t.id for t in targets if isinstance(t, ast.Name)]
             if not names:
                 continue
-            callee = _last_name(value.func) if isinstance(value, ast.Call) else ""
+            callee = last_name(value.func) if isinstance(value, ast.Call) else ""
             if callee in classes:
                 self.singletons.setdefault(callee, "module-level")
             elif _is_container(value):
@@ -483,11 +475,11 @@ class Holders:
                 declared = {n for node in nodes if isinstance(node, ast.Global) for n in node.names}
                 for node in nodes:
                     if declared and isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
-                        callee = _last_name(node.value.func)
+                        callee = last_name(node.value.func)
                         if callee in classes and any(isinstance(t, ast.Name) and t.id in declared for t in node.targets):
                             self.singletons.setdefault(callee, "singleton")
                     elif cached and isinstance(node, ast.Return) and isinstance(node.value, ast.Call):
-                        callee = _last_name(node.value.func)
+                        callee = last_name(node.value.func)
                         if callee in classes:
                             self.singletons.setdefault(callee, "cached")
             elif isinstance(stmt, ast.ClassDef) and stmt.name in classes:
@@ -497,7 +489,7 @@ class Holders:
                 )
                 for node in statements:
                     if isinstance(node, ast.Assign) and any(
-                        isinstance(t, ast.Attribute) and t.attr.endswith("instance") and _last_name(t.value) in ("cls", name)
+                        isinstance(t, ast.Attribute) and t.attr.endswith("instance") and last_name(t.value) in ("cls", name)
                         for t in node.targets
                     ):
                         self.singletons.setdefault(name, "singleton")

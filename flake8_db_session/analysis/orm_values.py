@@ -11,32 +11,40 @@ import ast
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Protocol
 
+from .astutil import last_name
 from .context import own_walk
 from .models import ModelInfo
+
+if TYPE_CHECKING:
+    from .context import ModuleContext
+    from .models import ModelResolver
+    from .orm_services import ServiceResolver
+    from .orm_stores import Holders
 
 # Kinds of abstract values.
 ORM, MANY, SESSION, QUERY, RESULT, SCALARS = "orm", "many", "session", "query", "result", "scalars"
 
 # Session methods that check a connection out again (or re-attach objects) after close().
-_REOPENING = frozenset(
+REOPENING = frozenset(
     {"query", "execute", "scalar", "scalars", "get", "get_one", "add", "add_all", "flush", "refresh",
      "merge", "delete", "connection", "stream", "stream_scalars"}
 )
-_CHAIN = frozenset(
+CHAIN = frozenset(
     {"filter", "filter_by", "where", "order_by", "limit", "offset", "join", "outerjoin", "distinct",
      "group_by", "having", "execution_options", "with_for_update", "params", "select_from", "options",
      "unique", "yield_per", "populate_existing", "enable_eagerloads", "join_from"}
 )
-_ONE = frozenset({"first", "one", "one_or_none", "scalar", "scalar_one", "scalar_one_or_none", "get"})
-_ALL = frozenset({"all", "fetchall", "fetchmany", "partitions"})
-_BORROWED_CONNECTIONS = frozenset({"get_bind", "connection"})
+ONE = frozenset({"first", "one", "one_or_none", "scalar", "scalar_one", "scalar_one_or_none", "get"})
+ALL = frozenset({"all", "fetchall", "fetchmany", "partitions"})
+BORROWED_CONNECTIONS = frozenset({"get_bind", "connection"})
 # Builtins that return the same instances in another container.
-_SAME_ITEMS = frozenset({"list", "tuple", "set", "frozenset", "sorted", "reversed"})
-_LOADERS = frozenset({"selectinload", "joinedload", "subqueryload", "immediateload", "contains_eager", "defaultload"})
-_STATE_HOLDERS = ("state",)  # request.state / app.state
-_TASK_CALLS = frozenset({"add_task", "create_task", "ensure_future", "run_in_executor", "to_thread", "submit", "start_soon"})
-_STREAMING = re.compile(r"Streaming|EventSource")
+SAME_ITEMS = frozenset({"list", "tuple", "set", "frozenset", "sorted", "reversed"})
+LOADERS = frozenset({"selectinload", "joinedload", "subqueryload", "immediateload", "contains_eager", "defaultload"})
+STATE_HOLDERS = ("state",)  # request.state / app.state
+TASK_CALLS = frozenset({"add_task", "create_task", "ensure_future", "run_in_executor", "to_thread", "submit", "start_soon"})
+STREAMING = re.compile(r"Streaming|EventSource")
 
 
 @dataclass(frozen=True)
@@ -101,19 +109,12 @@ def join(states: Iterable[State | None]) -> State | None:
     return out
 
 
-def _text(node: ast.AST) -> str:
-    try:
-        text = ast.unparse(node)
-    except (ValueError, RecursionError):  # pragma: no cover - unparse handles every parsed tree
-        return "object"
-    return text if len(text) <= 40 else text[:37] + "..."
 
-
-def _loaded_by(call: ast.Call) -> frozenset:
+def loaded_by(call: ast.Call) -> frozenset:
     names: set[str] = set()
     for arg in call.args:
         for sub in ast.walk(arg):
-            if isinstance(sub, ast.Call) and _last_name(sub.func) in _LOADERS:
+            if isinstance(sub, ast.Call) and last_name(sub.func) in LOADERS:
                 for target in sub.args:
                     if isinstance(target, ast.Attribute):
                         names.add(target.attr)
@@ -122,29 +123,19 @@ def _loaded_by(call: ast.Call) -> frozenset:
     return frozenset(names)
 
 
-def _free_names(function: ast.AST) -> frozenset:
-    """Names a nested function reads but does not bind (its parameters and assignments)."""
-    args = function.args  # type: ignore[attr-defined]
-    bound = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg) if a is not None}
-    read: set[str] = set()
-    for node in ast.walk(function):
-        if isinstance(node, ast.Name):
-            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
-    return frozenset(read - bound)
-
 
 # Calls that read nothing of an object's relationships: they do not load them.
 _HARMLESS_CALLS = frozenset({"print", "len", "str", "repr", "id", "hash", "bool", "type", "isinstance", "format"})
 _LOG_METHODS = frozenset({"debug", "info", "warning", "error", "exception", "critical", "log"})
 
 
-def _harmless(func: ast.expr) -> bool:
+def harmless_call(func: ast.expr) -> bool:
     if isinstance(func, ast.Name):
         return func.id in _HARMLESS_CALLS
     return isinstance(func, ast.Attribute) and func.attr in _LOG_METHODS
 
 
-def _refreshed(call: ast.Call) -> frozenset:
+def refreshed_names(call: ast.Call) -> frozenset:
     names = call.args[1] if len(call.args) > 1 else None
     for keyword in call.keywords:
         if keyword.arg == "attribute_names":
@@ -154,13 +145,6 @@ def _refreshed(call: ast.Call) -> frozenset:
     return frozenset()
 
 
-def _last_name(node: ast.expr) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    return ""
-
 
 # Names a session goes by: ``db``, ``session``, ``db_session``, ``self.db``, ``async_session``...
 _SESSION_NAME = re.compile(r"(?:^|_)(?:db|session|sess|dbsession)$", re.IGNORECASE)
@@ -169,7 +153,7 @@ _NOT_SESSIONS = re.compile(r"(?:http|client|aiohttp|requests|redis|ws|web|browse
 
 def session_like(node: ast.expr) -> bool:
     """Whether an expression's last name is one a database session goes by."""
-    name = _last_name(node)
+    name = last_name(node)
     return bool(name) and _SESSION_NAME.search(name) is not None and _NOT_SESSIONS.search(name) is None
 
 
@@ -190,11 +174,49 @@ def used_as_sessions(function: ast.AST, candidates: list[str]) -> list[str]:
             and isinstance(node.func.value, ast.Name)
             and node.func.value.id in candidates
             and node.func.value.id not in found
-            and (node.func.attr != "get" or (node.args and _last_name(node.args[0])[:1].isupper()))
+            and (node.func.attr != "get" or (node.args and last_name(node.args[0])[:1].isupper()))
         ):
             found.append(node.func.value.id)
     return found
 
 
-def _is_none(node: ast.expr) -> bool:
-    return isinstance(node, ast.Constant) and node.value is None
+
+class FlowHost(Protocol):
+    """What the rule pieces of the flow analysis (``ExpressionFlow``, ``StoreChecks``) share: the
+    function being analyzed, its scopes and resolvers, and the operations each piece offers the
+    others. ``FunctionFlow`` (escapes.py) is the one implementation."""
+
+    ctx: ModuleContext
+    models: ModelResolver
+    services: ServiceResolver
+    holders: Holders
+    function: ast.AST
+    qualname: str
+    persists: frozenset[str]
+    scopes: dict[int, Scope]
+    closures: dict[str, frozenset[str]]
+    nested: dict[str, ast.AST]
+    globals: set[str]
+
+    def report(self, node: ast.AST, code: str, **fields: object) -> None: ...
+    def bind(self, target: ast.expr, value: Val | None, state: State, value_node: ast.expr | None = None) -> None: ...
+    def gone(self, value: Val, state: State) -> str: ...
+    def hazard(self, value: Val, expires_on_exit: bool) -> str: ...
+    def escape(self, node: ast.expr, value: Val | None, state: State, returning: bool) -> None: ...
+    # ExpressionFlow
+    def expr(self, node: ast.expr | None, state: State) -> Val | None: ...
+    def element(self, value: Val | None) -> Val | None: ...
+    def commit_scope(self, scope_id: int, state: State) -> None: ...
+    def close_scope(self, scope_id: int, state: State, line: int) -> None: ...
+    # StoreChecks
+    def write(self, target: ast.Attribute, state: State) -> None: ...
+    def store_in_global(self, target: ast.Name, value: Val | None, value_node: ast.expr | None) -> None: ...
+    def store(self, target: ast.expr, value: Val | None, state: State, value_node: ast.expr | None) -> None: ...
+    def check_handoff(self, node: ast.Call, values: list[Val | None], state: State) -> None: ...
+    def cached_return(self, node: ast.expr, value: Val | None) -> None: ...
+
+
+if TYPE_CHECKING:
+    FlowPiece = FlowHost  # the pieces are typed against the host they are mixed into
+else:
+    FlowPiece = object

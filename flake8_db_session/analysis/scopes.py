@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..rules import format_message
+from .astutil import dotted
 from .context import ModuleContext
 from .findings import Finding
 from .names import matches_configured
-from .syntax import dotted_name, is_try
+from .syntax import is_try
 
 if TYPE_CHECKING:
     from .models import ModelResolver
@@ -91,7 +92,7 @@ def scope_spec(call: ast.expr, ctx: ModuleContext, models: ModelResolver) -> Sco
         qualified = method
     if not qualified:
         return None
-    label = dotted_name(func) or ""
+    label = dotted(func) or ""
     last = qualified.rpartition(".")[2]
     is_async = last.startswith("Async") or "async" in last.lower()
     maker_expire = models.sessionmaker_expire(qualified)
@@ -126,7 +127,7 @@ def next_dependency(call: ast.expr, ctx: ModuleContext) -> str | None:
     inner = call.args[0].func
     qualified = ctx.names.qualify(inner) if isinstance(inner, (ast.Name, ast.Attribute)) else None
     if qualified and matches_configured(qualified, ctx.settings.dependencies):
-        return dotted_name(inner) or ""
+        return dotted(inner) or ""
     return None
 
 

@@ -42,18 +42,6 @@ def module_level_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
             yield from module_level_statements(block)
 
 
-def dotted_name(node: ast.expr) -> str | None:
-    """``a.b.c`` for a chain of names and attributes, None for anything else."""
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(node.id)
-    return ".".join(reversed(parts))
-
-
 # ``from origin import names`` in source text, for the few questions answered without parsing
 # (re-exports of a module the index has not parsed): group 1 the origin, group 2 the names,
 # parenthesized over several lines or up to the end of the line.

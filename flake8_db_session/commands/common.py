@@ -69,7 +69,8 @@ def settings_from_args(args: argparse.Namespace, start: str | None = None) -> Se
 
 def add_jobs_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "-j", "--jobs", type=int, default=0, metavar="N", help="worker processes (default: all cores)"
+        "-j", "--jobs", type=int, default=0, metavar="N",
+        help="worker processes (default: one per 2 MB of source, at most one per core)",
     )
 
 

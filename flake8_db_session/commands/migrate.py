@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from .. import runner
 from ..config import Settings
-from ..fileio import complete_interrupted, replace_all, write_atomic
+from ..fileio import complete_interrupted, remove_stale_temporaries, replace_all, write_atomic
 from ..project import context_for_path
 from .common import add_settings_arguments, settings_from_args
 
@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     settings = settings_from_args(args)
     journal = os.path.join(settings.root, JOURNAL)
+    remove_stale_temporaries(journal)
     completed = complete_interrupted(journal)
     if completed:
         print(
@@ -66,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         if path == "-":
             print("flake8-db-session: error: migrate edits files; it cannot read stdin", file=sys.stderr)
             return 2
+        # A run killed before its journal existed left temporaries and changed nothing: tidy them.
+        remove_stale_temporaries(path)
         outcome, encoding = _migrate_file(path, settings)
         if outcome.changed and args.write:
             data = _encoded(outcome, encoding)

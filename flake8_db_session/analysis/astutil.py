@@ -1,0 +1,64 @@
+"""Small AST helpers shared by the analysis modules: names of expressions, short source text."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+
+def last_name(node: ast.expr) -> str:
+    """``b`` for ``a.b`` and for ``b``; empty for anything else (a call, a subscript)."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return ""
+
+
+def dotted(node: ast.expr) -> str | None:
+    """``a.b.c`` for a chain of attributes on a name; None for anything else."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def short_text(node: ast.AST) -> str:
+    """The expression as written, cut to 40 characters, for a message."""
+    try:
+        text = ast.unparse(node)
+    except (ValueError, RecursionError):  # pragma: no cover - unparse handles every parsed tree
+        return "object"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def is_none(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
+
+
+def free_names(function: ast.AST) -> frozenset[str]:
+    """Names a nested function reads but does not bind (its parameters and assignments)."""
+    args = function.args  # type: ignore[attr-defined]
+    bound = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg) if a is not None}
+    read: set[str] = set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+    return frozenset(read - bound)
+
+
+def closed_names(statements: list[ast.stmt], methods: tuple[str, ...] = ("close",)) -> Iterator[str]:
+    """The names ``x`` of every ``x.close()`` call in the statements, in order, nested ones too."""
+    for stmt in statements:
+        for node in ast.walk(stmt):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in methods
+                and isinstance(node.func.value, ast.Name)
+            ):
+                yield node.func.value.id

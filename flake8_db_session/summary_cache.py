@@ -1,0 +1,356 @@
+"""A persistent cache of per-module summaries, shared by every process on the machine.
+
+Each editor lint is a new process, and so is each ``check``: without this, every one of them
+parses the project's model and service modules again (the 7,000-line ``db.py`` of a real
+gateway) only to learn the few facts it needs about them. A summary depends on the module's
+name, its package flag, its bytes, the settings (where they matter) and the tool itself, so the
+key is a digest of exactly those; an edited file, another configuration or another version of
+the tool (release or edited checkout) reads other entries and never a stale one.
+
+Storage: one SQLite file in WAL mode with a busy timeout (the standard library, safe under
+concurrent readers and writers, each write its own small transaction, no lock files to clean
+up), bounded in size with least-recently-used eviction. Values are pickled, and read back only
+through an unpickler that builds nothing but this package's dataclasses and plain containers,
+after checking the digest stored beside them. Whatever goes wrong (an unwritable directory, a
+corrupt file or entry, a full disk) costs time, never a result or an error: the cache then
+recomputes, or switches itself off for the process.
+
+Where: ``$FLAKE8_DB_SESSION_CACHE_DIR`` if set, else the platform's user cache directory
+(``$XDG_CACHE_HOME`` or ``~/.cache`` on Linux, ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%``
+on Windows) under ``flake8-db-session``. ``FLAKE8_DB_SESSION_NO_CACHE=1`` turns it off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import enum
+import hashlib
+import importlib
+import io
+import logging
+import os
+import pickle
+import sqlite3
+import sys
+import time
+from typing import Callable, TypeVar
+
+LOG = logging.getLogger(__name__)
+_V = TypeVar("_V")
+
+DIR_ENV = "FLAKE8_DB_SESSION_CACHE_DIR"
+OFF_ENV = "FLAKE8_DB_SESSION_NO_CACHE"
+FILENAME = "summaries-v1.sqlite3"
+# Bump when the stored form changes (the tool's own source is part of every key as well).
+SCHEMA = 1
+MAX_BYTES = 64 * 1024 * 1024
+# Eviction trims to this share of the bound, so it runs rarely.
+_EVICT_TO = 0.75
+# Check the total size every this many writes of a process (and at its first write).
+_SIZE_CHECK_EVERY = 64
+# A hit refreshes the entry's last-use time when it is older than this (seconds), so reads
+# rarely write.
+_TOUCH_AFTER = 3600
+
+
+def user_cache_dir() -> str:
+    """``flake8-db-session`` under the platform's per-user cache directory."""
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or os.path.join(os.path.expanduser("~"), "AppData", "Local")
+        return os.path.join(base, "flake8-db-session", "Cache")
+    if sys.platform == "darwin":
+        return os.path.join(os.path.expanduser("~"), "Library", "Caches", "flake8-db-session")
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "flake8-db-session")
+
+
+def cache_dir() -> str:
+    return os.environ.get(DIR_ENV) or user_cache_dir()
+
+
+def disabled_by_environment() -> bool:
+    return os.environ.get(OFF_ENV, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+# --- reading values back safely --------------------------------------------------------------
+
+_PLAIN_BUILTINS = frozenset({"set", "frozenset", "dict", "list", "tuple", "bytes", "str", "int", "float", "bool"})
+
+
+class _OwnTypesUnpickler(pickle.Unpickler):
+    """Builds only this package's dataclasses and enums and plain builtin containers."""
+
+    def find_class(self, module: str, name: str):
+        if module == "builtins" and name in _PLAIN_BUILTINS:
+            return super().find_class(module, name)
+        if module == "flake8_db_session" or module.startswith("flake8_db_session."):
+            found = getattr(importlib.import_module(module), name, None)
+            if isinstance(found, type) and (dataclasses.is_dataclass(found) or issubclass(found, (enum.Enum, tuple))):
+                return found
+        raise pickle.UnpicklingError(f"not a summary type: {module}.{name}")
+
+
+def _loads(data: bytes):
+    return _OwnTypesUnpickler(io.BytesIO(data)).load()
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def _canonical(part: object) -> str:
+    """A stable text form of one key part (a Settings value: its compared fields only)."""
+    if dataclasses.is_dataclass(part) and not isinstance(part, type):
+        fields = [(f.name, getattr(part, f.name)) for f in dataclasses.fields(part) if f.compare]
+        return f"{type(part).__qualname__}{fields!r}"
+    return repr(part)
+
+
+_MISSING = object()
+
+
+class SummaryCache:
+    """Get-or-compute by key over one SQLite file; ``path=None`` (or any failure) means no cache."""
+
+    def __init__(self, path: str | None, *, max_bytes: int = MAX_BYTES, fingerprint: str | None = None) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self._fingerprint = fingerprint
+        self._db: sqlite3.Connection | None = None
+        self._pid = 0
+        self._writes = 0
+        self.disabled = path is None
+        self.stats = {"hits": 0, "misses": 0, "corrupt": 0, "evicted": 0}
+
+    # -- the connection (one per process: a forked child never uses its parent's) --
+
+    def _connection(self) -> sqlite3.Connection | None:
+        if self.disabled:
+            return None
+        if self._db is not None and self._pid == os.getpid():
+            return self._db
+        self._db = None  # inherited from the parent: left alone, never closed here
+        try:
+            self._db = self._open()
+        except (sqlite3.Error, OSError) as exc:
+            if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+                self._db = self._reopen_after_corruption(exc)
+            else:
+                self._off(exc)
+        self._pid = os.getpid()
+        return self._db
+
+    def _open(self) -> sqlite3.Connection:
+        assert self.path is not None
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA busy_timeout = 10000")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")  # a crash may lose the last entries, never corrupt
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS summaries"
+                " (key BLOB PRIMARY KEY, digest BLOB NOT NULL, value BLOB NOT NULL,"
+                " size INTEGER NOT NULL, used REAL NOT NULL)"
+            )
+            db.execute("CREATE INDEX IF NOT EXISTS summaries_used ON summaries (used)")
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _reopen_after_corruption(self, exc: Exception) -> sqlite3.Connection | None:
+        """A file that is not a database (or a broken one) is replaced once; else no cache."""
+        LOG.debug("summary cache %s unreadable (%s): starting a new one", self.path, exc)
+        try:
+            assert self.path is not None
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.path + suffix)
+            return self._open()
+        except (sqlite3.Error, OSError) as again:
+            self._off(again)
+            return None
+
+    def _off(self, exc: Exception) -> None:
+        LOG.debug("summary cache %s off for this process: %s", self.path, exc)
+        self.disabled = True
+        self._db = None
+
+    def close_before_fork(self) -> None:
+        """Close the parent's connection before a fork (SQLite connections must not cross one)."""
+        if self._db is not None and self._pid == os.getpid():
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+        self._db = None
+
+    # -- keys and values --
+
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            from .burndown.cache import tool_fingerprint
+
+            self._fingerprint = tool_fingerprint()
+        return self._fingerprint
+
+    def key(self, parts: tuple) -> bytes:
+        text = "\0".join([str(SCHEMA), self.fingerprint(), *(_canonical(p) for p in parts)])
+        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=20).digest()
+
+    def get(self, parts: tuple) -> object:
+        """The stored value for ``parts``, or ``_MISSING``."""
+        db = self._connection()
+        if db is None:
+            return _MISSING
+        key = self.key(parts)
+        try:
+            row = db.execute("SELECT digest, value, used FROM summaries WHERE key = ?", (key,)).fetchone()
+        except sqlite3.DatabaseError as exc:
+            self._off(exc)
+            return _MISSING
+        if row is None:
+            self.stats["misses"] += 1
+            return _MISSING
+        digest, value, used = row
+        try:
+            if _digest(value) != digest:
+                raise ValueError("digest mismatch")
+            result = _loads(value)
+        except Exception:
+            self.stats["corrupt"] += 1
+            self._execute("DELETE FROM summaries WHERE key = ?", (key,))
+            return _MISSING
+        self.stats["hits"] += 1
+        now = time.time()
+        if now - used > _TOUCH_AFTER:
+            self._execute("UPDATE summaries SET used = ? WHERE key = ?", (now, key))
+        return result
+
+    def put(self, parts: tuple, value: object) -> None:
+        db = self._connection()
+        if db is None:
+            return
+        try:
+            data = pickle.dumps(value, protocol=4)
+        except Exception:
+            return
+        row = (self.key(parts), _digest(data), data, len(data), time.time())
+        if self._execute("INSERT OR REPLACE INTO summaries VALUES (?, ?, ?, ?, ?)", row):
+            self._writes += 1
+            if (self._writes - 1) % _SIZE_CHECK_EVERY == 0:  # the first write, then every Nth
+                self.evict()
+
+    def get_or_compute(self, parts: tuple, compute: Callable[[], _V]) -> _V:
+        found = self.get(parts)
+        if found is not _MISSING:
+            return found  # type: ignore[return-value]
+        value = compute()
+        self.put(parts, value)
+        return value
+
+    def _execute(self, sql: str, params: tuple) -> bool:
+        db = self._connection()
+        if db is None:
+            return False
+        try:
+            db.execute(sql, params)
+            return True
+        except sqlite3.OperationalError as exc:  # busy past the timeout, read-only, disk full
+            LOG.debug("summary cache write skipped: %s", exc)
+            return False
+        except sqlite3.DatabaseError as exc:
+            self._off(exc)
+            return False
+
+    def evict(self) -> None:
+        """Drop least recently used entries until the total is well under the bound."""
+        db = self._connection()
+        if db is None:
+            return
+        try:
+            total = db.execute("SELECT COALESCE(SUM(size), 0) FROM summaries").fetchone()[0]
+            if total <= self.max_bytes:
+                return
+            excess = total - int(self.max_bytes * _EVICT_TO)
+            doomed: list[tuple[bytes]] = []
+            for key, size in db.execute("SELECT key, size FROM summaries ORDER BY used"):
+                if excess <= 0:
+                    break
+                doomed.append((key,))
+                excess -= size
+            db.executemany("DELETE FROM summaries WHERE key = ?", doomed)
+            self.stats["evicted"] += len(doomed)
+        except sqlite3.OperationalError as exc:
+            LOG.debug("summary cache eviction skipped: %s", exc)
+        except sqlite3.DatabaseError as exc:
+            self._off(exc)
+
+    def total_bytes(self) -> int:
+        db = self._connection()
+        if db is None:
+            return 0
+        return int(db.execute("SELECT COALESCE(SUM(size), 0) FROM summaries").fetchone()[0])
+
+
+def remember_derived(index, key: tuple, compute: Callable[[], tuple[_V, frozenset, bool]]) -> tuple[_V, frozenset]:
+    """A value computed from several modules of a project index (a helper's summary), stored
+    with the state (a content hash, or absent) of each module it read: it holds as long as
+    they do. ``compute()`` gives (value, modules read, whether it may be stored)."""
+    cache = shared_cache()
+    parts = ("derived", *key)
+    stored = cache.get(parts)
+    if stored is not _MISSING:
+        states: tuple[tuple[str, str], ...] = stored[0]  # type: ignore[index]
+        if all(_module_state(index, module) == state for module, state in states):
+            return stored[1], frozenset(module for module, _ in states)  # type: ignore[index]
+    value, modules, storable = compute()
+    if storable and not cache.disabled:
+        cache.put(parts, (tuple(sorted((m, _module_state(index, m)) for m in modules)), value))
+    return value, modules
+
+
+def _module_state(index, module: str) -> str:
+    """A digest of a module's bytes as the index sees them ("" when there is no such module)."""
+    states = index.__dict__.setdefault("_dbs_module_states", {})
+    if module not in states:
+        path = index.module_file(module)
+        try:
+            states[module] = "" if path is None else hashlib.blake2b(index.read_bytes(path), digest_size=16).hexdigest()
+        except OSError:
+            states[module] = "unreadable"
+    return states[module]
+
+
+_CACHE: SummaryCache | None = None
+
+
+def shared_cache() -> SummaryCache:
+    """The process's cache, opened on first use from the environment of that moment."""
+    global _CACHE
+    if _CACHE is None:
+        path = None if disabled_by_environment() else os.path.join(cache_dir(), FILENAME)
+        _CACHE = SummaryCache(path)
+    return _CACHE
+
+
+def remembered(parts: tuple, compute: Callable[[], _V]) -> _V:
+    """``compute()``, or its value stored under ``parts`` by any earlier process."""
+    return shared_cache().get_or_compute(parts, compute)
+
+
+def reset() -> None:
+    """Forget the process's cache (the environment is read again on next use)."""
+    global _CACHE
+    if _CACHE is not None:
+        _CACHE.close_before_fork()
+    _CACHE = None
+
+
+def _before_fork() -> None:
+    if _CACHE is not None:
+        _CACHE.close_before_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork)

@@ -1,0 +1,323 @@
+"""The persistent summary cache: shared by processes, bounded, and never a source of errors."""
+
+from __future__ import annotations
+
+import ast
+import multiprocessing
+import os
+import pickle
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+from test_index_parses import DEPS, ROUTER
+
+from flake8_db_session import project, summary_cache
+from flake8_db_session.analysis import analyze_tree
+from flake8_db_session.analysis.context import SessionAlias
+from flake8_db_session.analysis.models import ModuleSummary, summarize_source
+from flake8_db_session.config import Settings
+from flake8_db_session.summary_cache import SummaryCache
+
+MODELS = DEPS.encode()
+
+
+def _summary() -> ModuleSummary:
+    summary = summarize_source(MODELS, "deps.py", "pkg.deps", False)
+    assert summary is not None and summary.classes
+    return summary
+
+
+def _fail():  # a compute that must not run: the value has to come from the cache
+    raise AssertionError("computed again")
+
+
+def test_a_value_stored_by_one_cache_is_read_by_another(tmp_path):
+    path = str(tmp_path / "c" / "summaries.sqlite3")
+    summary = _summary()
+    alias = ({"get_db": "pkg.db.get_db"}, {"DbSession": SessionAlias("get_db", "annotated")})
+    SummaryCache(path, fingerprint="v1").get_or_compute(("pkg.deps", False, b"h1"), lambda: summary)
+    SummaryCache(path, fingerprint="v1").get_or_compute(("pkg.deps", True, Settings(), b"h1"), lambda: alias)
+    reader = SummaryCache(path, fingerprint="v1")
+    assert reader.get_or_compute(("pkg.deps", False, b"h1"), _fail) == summary
+    assert reader.get_or_compute(("pkg.deps", True, Settings(), b"h1"), _fail) == alias
+    assert reader.stats["hits"] == 2
+
+
+def test_other_content_settings_or_tool_version_read_other_entries(tmp_path):
+    path = str(tmp_path / "summaries.sqlite3")
+    SummaryCache(path, fingerprint="v1").put(("pkg.deps", False, Settings(), b"h1"), "old")
+    assert SummaryCache(path, fingerprint="v1").get_or_compute(("pkg.deps", False, Settings(), b"h1"), _fail) == "old"
+    for fingerprint, key in [
+        ("v1", ("pkg.deps", False, Settings(), b"h2")),  # the module's bytes changed
+        ("v1", ("pkg.deps", True, Settings(), b"h1")),  # now a package __init__
+        ("v1", ("pkg.deps", False, Settings(dependencies=("get_conn",)), b"h1")),  # the settings changed
+        ("v2", ("pkg.deps", False, Settings(), b"h1")),  # another version (or an edited checkout)
+    ]:
+        assert SummaryCache(path, fingerprint=fingerprint).get_or_compute(key, lambda: "new") == "new"
+
+
+def test_the_tool_fingerprint_is_part_of_the_default_key(tmp_path, monkeypatch):
+    from flake8_db_session.burndown import cache as history_cache
+
+    path = str(tmp_path / "summaries.sqlite3")
+    SummaryCache(path).put(("m", False, b"h"), "from this version")
+    assert SummaryCache(path).get_or_compute(("m", False, b"h"), _fail) == "from this version"
+    monkeypatch.setattr(history_cache, "tool_fingerprint", lambda: "an upgraded package")
+    assert SummaryCache(path).get_or_compute(("m", False, b"h"), lambda: "recomputed") == "recomputed"
+
+
+def _write_many(path: str, worker: int, count: int) -> None:
+    cache = SummaryCache(path, fingerprint="v1")
+    summary = _summary()
+    for i in range(count):
+        # Half the keys are written by every worker, half by this one only.
+        key = ("shared", i) if i % 2 else (f"own-{worker}", i)
+        cache.put(key, (key, summary))
+        got = cache.get(key)
+        assert got == (key, summary), (worker, i, got)
+
+
+def test_concurrent_writers_from_several_processes(tmp_path):
+    path = str(tmp_path / "summaries.sqlite3")
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_write_many, args=(path, worker, 120)) for worker in range(4)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(120)
+    assert [p.exitcode for p in workers] == [0, 0, 0, 0]
+    reader = SummaryCache(path, fingerprint="v1")
+    summary = _summary()
+    for worker in range(4):
+        for i in range(120):
+            key = ("shared", i) if i % 2 else (f"own-{worker}", i)
+            assert reader.get_or_compute(key, _fail) == (key, summary)
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM summaries").fetchone()[0] == 60 + 4 * 60
+
+
+def test_a_damaged_entry_is_ignored_and_rebuilt(tmp_path):
+    path = str(tmp_path / "summaries.sqlite3")
+    cache = SummaryCache(path, fingerprint="v1")
+    cache.put(("a",), _summary())
+    cache.put(("b",), _summary())
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT key, value FROM summaries").fetchall()
+        # one entry with bytes flipped inside, the other truncated
+        db.execute("UPDATE summaries SET value = ? WHERE key = ?", (rows[0][1].replace(b"Owner", b"Ownex"), rows[0][0]))
+        db.execute("UPDATE summaries SET value = ? WHERE key = ?", (rows[1][1][:40], rows[1][0]))
+    again = SummaryCache(path, fingerprint="v1")
+    assert again.get_or_compute(("a",), lambda: "rebuilt a") == "rebuilt a"
+    assert again.get_or_compute(("b",), lambda: "rebuilt b") == "rebuilt b"
+    assert again.stats["corrupt"] == 2
+    assert SummaryCache(path, fingerprint="v1").get_or_compute(("a",), _fail) == "rebuilt a"
+
+
+def test_a_file_that_is_not_a_database_is_replaced(tmp_path):
+    path = tmp_path / "summaries.sqlite3"
+    path.write_bytes(b"this is not sqlite" * 100)
+    cache = SummaryCache(str(path), fingerprint="v1")
+    assert cache.get_or_compute(("a",), lambda: 1) == 1
+    assert not cache.disabled
+    assert SummaryCache(str(path), fingerprint="v1").get_or_compute(("a",), _fail) == 1
+
+
+def test_only_summary_types_are_ever_unpickled(tmp_path):
+    path = str(tmp_path / "summaries.sqlite3")
+    cache = SummaryCache(path, fingerprint="v1")
+    cache.put(("evil",), "placeholder")
+    payload = pickle.dumps((os.system, ("echo pwned",)))  # a callable from another module
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "UPDATE summaries SET value = ?, digest = ?", (payload, summary_cache._digest(payload))
+        )
+    assert SummaryCache(path, fingerprint="v1").get_or_compute(("evil",), lambda: "safe") == "safe"
+    with pytest.raises(pickle.UnpicklingError):
+        summary_cache._loads(payload)
+
+
+def test_an_unwritable_directory_means_no_cache_and_no_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    cache = SummaryCache(str(blocker / "cache" / "summaries.sqlite3"), fingerprint="v1")
+    assert cache.get_or_compute(("a",), lambda: "computed") == "computed"
+    assert cache.get_or_compute(("a",), lambda: "computed again") == "computed again"
+    assert cache.disabled
+
+
+def test_a_read_only_database_still_answers(tmp_path):
+    path = str(tmp_path / "summaries.sqlite3")
+    SummaryCache(path, fingerprint="v1").put(("a",), "stored")
+    cache = SummaryCache(path, fingerprint="v1")
+    cache._connection().execute("PRAGMA query_only = ON")  # as a read-only file would behave
+    assert cache.get_or_compute(("a",), _fail) == "stored"
+    assert cache.get_or_compute(("b",), lambda: "computed") == "computed"  # not stored, no error
+
+
+def test_the_size_is_bounded_and_least_recently_used_entries_go_first(tmp_path, monkeypatch):
+    monkeypatch.setattr(summary_cache, "_SIZE_CHECK_EVERY", 1)
+    path = str(tmp_path / "summaries.sqlite3")
+    cache = SummaryCache(path, max_bytes=20_000, fingerprint="v1")
+    blob = "x" * 1000
+    for i in range(100):
+        cache.put(("entry", i), f"{i}{blob}")
+        assert cache.total_bytes() <= 20_000 + 1100
+    assert cache.stats["evicted"] > 0
+    assert cache.get(("entry", 99)) == f"99{blob}"  # the newest stay
+    assert cache.get(("entry", 0)) is summary_cache._MISSING  # the oldest went
+
+
+def test_a_new_process_reads_module_summaries_instead_of_parsing(tmp_path, monkeypatch):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "deps.py").write_text(DEPS)
+    router = tmp_path / "pkg" / "items.py"
+    router.write_text(ROUTER.replace("from pkg.api import DbSession", "from pkg.deps import DbSession"))
+    settings = Settings(root=str(tmp_path))
+    parsed: list[str] = []
+    real_parse = ast.parse
+
+    def counting_parse(source, filename="<unknown>", *args, **kwargs):
+        parsed.append(os.path.basename(str(filename)))
+        return real_parse(source, filename, *args, **kwargs)
+
+    monkeypatch.setattr(ast, "parse", counting_parse)
+
+    def check() -> list[str]:
+        project.reset_caches()  # what a new process starts with
+        source = router.read_text()
+        module, is_package, index = project.context_for_path(str(router), settings)
+        tree = real_parse(source)
+        findings = analyze_tree(tree, str(router), settings, source=source, module=module, is_package=is_package, index=index)
+        return [f.code for f in findings]
+
+    assert check() == ["DBS001", "DBS003"]
+    assert parsed.count("deps.py") == 2  # its aliases and its ORM summary
+    parsed.clear()
+    assert check() == ["DBS001", "DBS003"]
+    assert parsed.count("deps.py") == 0  # both read from the persistent cache
+    (tmp_path / "pkg" / "deps.py").write_text(DEPS + "\n# edited\n")
+    assert check() == ["DBS001", "DBS003"]
+    assert parsed.count("deps.py") == 2  # new content, new entries
+
+
+def test_the_standalone_command_uses_the_cache_and_the_opt_out(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "deps.py").write_text(DEPS)
+    (tmp_path / "pkg" / "items.py").write_text(ROUTER.replace("pkg.api", "pkg.deps"))
+    cache_dir = tmp_path / "cache"
+    env = {**os.environ, summary_cache.DIR_ENV: str(cache_dir)}
+
+    def check(extra_env: dict[str, str]) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-m", "flake8_db_session", "check", "pkg"],
+            cwd=tmp_path, capture_output=True, text=True, env={**env, **extra_env}, timeout=120, check=False,
+        )
+        assert proc.returncode == 1, proc.stderr
+        assert proc.stderr == ""
+        return proc.stdout
+
+    off = check({summary_cache.OFF_ENV: "1"})
+    assert not cache_dir.exists()
+    cold = check({})
+    assert (cache_dir / summary_cache.FILENAME).is_file()
+    warm = check({})
+    assert off == cold == warm
+    assert "DBS001" in warm and "DBS003" in warm
+
+
+def test_the_user_cache_directory_follows_the_platform(monkeypatch, tmp_path):
+    monkeypatch.delenv(summary_cache.DIR_ENV)
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert summary_cache.cache_dir() == str(tmp_path / "xdg" / "flake8-db-session")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert summary_cache.cache_dir() == os.path.join(os.path.expanduser("~"), ".cache", "flake8-db-session")
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert summary_cache.cache_dir().endswith(os.path.join("Library", "Caches", "flake8-db-session"))
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "local"))
+    assert summary_cache.cache_dir() == str(tmp_path / "local" / "flake8-db-session" / "Cache")
+
+
+HELD_ROUTES = """\
+from fastapi import APIRouter, Depends
+
+from app.db import get_db
+from app.service import work
+
+router = APIRouter()
+
+
+@router.post("/x")
+async def create(db=Depends(get_db)):
+    return await work(db)
+"""
+HELD_SERVICE = """\
+from app.notify import announce
+
+
+async def work(db):
+    db.execute("select 1")
+    await announce()
+    return 1
+"""
+NOTIFY_QUIET = "async def announce():\n    return None\n"
+NOTIFY_WAITS = "import asyncio\n\n\nasync def announce():\n    await asyncio.sleep(0)\n"
+
+
+def test_a_helper_summary_is_kept_until_a_module_it_read_changes(tmp_path, monkeypatch):
+    app = tmp_path / "app"
+    app.mkdir()
+    for name, text in {
+        "__init__.py": "", "db.py": "def get_db():\n    yield None\n", "routes.py": HELD_ROUTES,
+        "service.py": HELD_SERVICE, "notify.py": NOTIFY_QUIET,
+    }.items():
+        (app / name).write_text(text)
+    routes = app / "routes.py"
+    settings = Settings(root=str(tmp_path))
+    parsed: list[str] = []
+    real_parse = ast.parse
+
+    def counting_parse(source, filename="<unknown>", *args, **kwargs):
+        parsed.append(os.path.basename(str(filename)))
+        return real_parse(source, filename, *args, **kwargs)
+
+    monkeypatch.setattr(ast, "parse", counting_parse)
+
+    def held_across() -> list[str]:
+        project.reset_caches()  # a new process
+        parsed.clear()
+        source = routes.read_text()
+        module, is_package, index = project.context_for_path(str(routes), settings)
+        findings = analyze_tree(
+            real_parse(source), str(routes), settings, source=source, module=module, is_package=is_package, index=index
+        )
+        (finding,) = [f for f in findings if f.code == "DBS001"]
+        return [point.describe() for point in finding.held_across]
+
+    assert held_across() == []  # announce() never gives up the event loop
+    assert "service.py" in parsed  # work() was cut out and parsed
+    assert held_across() == []
+    assert "service.py" not in parsed  # its summary came from the cache
+    (app / "notify.py").write_text(NOTIFY_WAITS)  # a module the summary read, not the helper's own
+    assert held_across() == ["work (via announce)"]
+    assert "service.py" in parsed
+    (app / "notify.py").write_text(NOTIFY_QUIET)
+    assert held_across() == []  # computed again (one entry per helper: the latest)
+    assert held_across() == []
+    assert "service.py" not in parsed
+
+
+def test_each_kind_of_module_fact_has_its_own_entries():
+    data = b"from fastapi import Depends\n\ndef route(db=Depends(get_db)):\n    return db  # a comment\n"
+    digest = b"same digest for both"
+    uses = project._uses_of(data, digest)
+    code = project._code_of(data, digest)
+    project.reset_caches()  # a new process: the persistent cache answers
+    assert project._uses_of(data, digest) == uses
+    assert project._code_of(data, digest) == code
+    assert isinstance(project._code_of(data, digest), str) and not isinstance(uses, str)
