@@ -163,9 +163,10 @@ def _mentions(node: ast.AST | None, name: str) -> bool:
     return node is not None and any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node))
 
 
-def _guaranteed_close(function: ast.FunctionDef | ast.AsyncFunctionDef, name: str) -> bool:
+def _guaranteed_close(function: ast.AST, name: str) -> bool:
     """A ``finally`` that closes it, a ``with`` over it, or ownership handed on (returned, stored)."""
-    for node in _own_nodes(function.body):
+    body: list[ast.stmt] = getattr(function, "body", [])  # a def, or the module for module-level code
+    for node in _own_nodes(body):
         if is_try(node):
             if _closes(node.finalbody, name):
                 return True
