@@ -115,7 +115,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
             if self._is_session_annotation(arg.annotation):
                 # An AsyncSession parameter cannot lazy-load either (DBS009).
-                is_async = "AsyncSession" in ast.unparse(arg.annotation)  # type: ignore[arg-type]
+                is_async = "AsyncSession" in ast.unparse(arg.annotation)
                 spec = ScopeSpec(arg.arg, False, False, False, is_async)
                 state.env[arg.arg] = Val(SESSION, self._new_scope(arg.arg, "param", spec))
             elif arg.annotation is None and session_like(ast.Name(arg.arg)):
@@ -247,11 +247,11 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
             found = self.provider_next(inner)
             if found is not None:
                 dependency, provider = found
-                generator = inner.args[0]  # type: ignore[attr-defined]
+                generator = inner.args[0]
                 # ``gen.close()`` in a ``finally`` runs the provider's own ``finally``: a close.
                 if not (isinstance(generator, ast.Name) and _guaranteed_close(self.function, generator.id)):
                     self._acquired = f"next({dependency}())"
-                facts = self.models.scope_facts(self.ctx.names.qualify(provider.func) or "")  # type: ignore[arg-type]
+                facts = self.models.scope_facts(self.ctx.names.qualify(provider.func) or "")
                 expire = facts[1] if facts is not None else False
                 return Val(SESSION, self._new_scope("", "manual", ScopeSpec("", False, expire, True)))
         return self.expr(value_node, state)
@@ -261,8 +261,9 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         """``next(get_db())``, or ``next(gen)`` with ``gen = get_db()`` in this function, where
         ``get_db`` is a configured or discovered session provider: (the provider as written, its call)."""
         dependency = next_dependency(call, self.ctx)
-        if dependency is not None:
-            return dependency, call.args[0]  # type: ignore[attr-defined, return-value]
+        # next_dependency matched next(<call>) already; the isinstance tests only inform the type checker
+        if dependency is not None and isinstance(call, ast.Call) and isinstance(call.args[0], ast.Call):
+            return dependency, call.args[0]
         if (
             isinstance(call, ast.Call)
             and isinstance(call.func, ast.Name)

@@ -410,21 +410,21 @@ class ExpressionFlow(FlowPiece):
         return self._service_result(func, args + kwargs, state)
 
     # Calls known by their last name (``_KNOWN_CALLS``): a value, or UNDECIDED to go on resolving.
-    def _same_items(self, node: ast.Call, last: str, args: list[Val | None]) -> Val | None | _Undecided:
+    def _same_items(self, node: ast.Call, last: str, args: list[Val | None]) -> Val | _Undecided | None:
         """``list(teams)``, ``sorted(teams)``: the same instances in another container."""
         if len(node.args) == 1 and self.ctx.names.is_unbound(last):
             first = args[0]
             return replace(first, kind=MANY) if first is not None and first.is_orm() else None
         return UNDECIDED
 
-    def _select(self, node: ast.Call, last: str, args: list[Val | None]) -> Val | None | _Undecided:
+    def _select(self, node: ast.Call, last: str, args: list[Val | None]) -> Val | _Undecided | None:
         """``select(Model)``: a statement a session call turns into instances of it."""
         if len(node.args) == 1:
             model = self._model_of(node.args[0])
             return Val(QUERY, -1, model) if model is not None else None
         return UNDECIDED
 
-    def _loader_option(self, node: ast.Call, last: str, args: list[Val | None]) -> Val | None | _Undecided:
+    def _loader_option(self, node: ast.Call, last: str, args: list[Val | None]) -> Val | _Undecided | None:
         """``selectinload(Team.members)``: an option, never an instance."""
         return None
 
@@ -662,7 +662,7 @@ _METHOD_CALLS: dict[str, _MethodCall] = {
 }
 
 # Calls known by their last name, before models, detached sources and services are asked.
-_KnownCall = Callable[[ExpressionFlow, ast.Call, str, "list[Val | None]"], "Val | None | _Undecided"]
+_KnownCall = Callable[[ExpressionFlow, ast.Call, str, "list[Val | None]"], "Val | _Undecided | None"]
 _KNOWN_CALLS: dict[str, _KnownCall] = {
     **dict.fromkeys(SAME_ITEMS, ExpressionFlow._same_items),
     "select": ExpressionFlow._select,

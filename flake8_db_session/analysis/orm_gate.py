@@ -232,11 +232,11 @@ class Gate:
             return False
         owner, _, method = qualname.partition(".")
         is_method = bool(method) and "." not in method and owner in self.holders.classes
-        if not (cache_decorator(function) or is_method and (
-            (owner in self.holders.singletons or owner in self.holders.class_containers)
-            and self._matches(function, _HOLDER_STORE)
+        if not (cache_decorator(function) or (is_method and (
+            ((owner in self.holders.singletons or owner in self.holders.class_containers)
+            and self._matches(function, _HOLDER_STORE))
             or (self._spells(function, "cls.") and _stores_on_class(function))
-        )):
+        ))):
             return False
         if _session_parameter(function):
             return True

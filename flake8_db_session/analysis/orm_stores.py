@@ -56,7 +56,7 @@ class StoreChecks(FlowPiece):
             if self._reattached_later(target.value):
                 return
             commit = self._committed_after(target.lineno, target.value)
-            if commit and self._first_write_before(target, commit) or not commit and not self._used_after(target.value, target.lineno):
+            if (commit and self._first_write_before(target, commit)) or (not commit and not self._used_after(target.value, target.lineno)):
                 self.report(target, "DBS004", name=short_text(target.value), attribute=target.attr, why=gone)
             return
         if base.inferred and base.model is not None and not self._reattached_later(target.value):
