@@ -27,9 +27,8 @@ from .analysis.discovery import (
     text_facts,
 )
 from .analysis.models import ModuleSummary, summarize_source
-from .analysis.names import module_of_file, resolve_relative
+from .analysis.names import module_of_file, reexport_target
 from .analysis.orm_services import ServiceFacts, facts_of_source
-from .analysis.syntax import FROM_IMPORT, IMPORTED_NAME
 from .config import Settings
 
 _V = TypeVar("_V")
@@ -281,7 +280,7 @@ class FileProjectIndex(ProjectIndex):
                 if name in imported_names and name not in alias_names:
                     # Only re-exported here: where it comes from is in the import text, and a
                     # parse (of a module as large as a 20,000-line admin.py) would add nothing.
-                    target = _reexport_target(data.decode("utf-8", "replace"), module, path.endswith("__init__.py"), name)
+                    target = reexport_target(data.decode("utf-8", "replace"), module, path.endswith("__init__.py"), name)
                     if target is not None:
                         return {name: target}, {}
                 if name in alias_names or name in imported_names:
@@ -437,16 +436,3 @@ def context_for_path(path: str, settings: Settings) -> tuple[str, bool, FileProj
     module, is_package, import_root = module_for_path(path)
     roots = (import_root, settings.root, os.path.join(settings.root, "src"))
     return module, is_package, project_index(roots, settings)
-
-
-def _reexport_target(text: str, module: str, is_package: bool, name: str) -> str | None:
-    """The qualified name a ``from x import name`` (or ``... as name``) in a module's text binds."""
-    for origin, names in FROM_IMPORT.findall(text):
-        if name not in names:
-            continue
-        for imported, alias in IMPORTED_NAME.findall(re.sub(r"#[^\n]*", "", names.strip("()"))):
-            if (alias or imported) == name:
-                level = len(origin) - len(origin.lstrip("."))
-                base = resolve_relative(module, is_package, level, origin.lstrip(".") or None) if level else origin
-                return f"{base}.{imported}" if base else imported
-    return None

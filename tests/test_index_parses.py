@@ -106,12 +106,14 @@ def test_a_module_is_parsed_once_across_import_roots_and_a_reexport_is_followed_
 
 
 def test_reexport_target_reads_import_statements():
+    from flake8_db_session.analysis.names import reexport_target
+
     text = "from .db import (\n    SessionLocal as SL,  # factory\n    get_db,\n)\nfrom ..x.y import DbSession\n"
-    assert project._reexport_target(text, "pkg.sub.mod", False, "SL") == "pkg.sub.db.SessionLocal"
-    assert project._reexport_target(text, "pkg.sub.mod", False, "get_db") == "pkg.sub.db.get_db"
-    assert project._reexport_target(text, "pkg.sub.mod", False, "DbSession") == "pkg.x.y.DbSession"
-    assert project._reexport_target(text, "pkg.sub", True, "get_db") == "pkg.sub.db.get_db"
-    assert project._reexport_target(text, "pkg.sub.mod", False, "SessionLocal") is None  # bound as SL only
+    assert reexport_target(text, "pkg.sub.mod", False, "SL") == "pkg.sub.db.SessionLocal"
+    assert reexport_target(text, "pkg.sub.mod", False, "get_db") == "pkg.sub.db.get_db"
+    assert reexport_target(text, "pkg.sub.mod", False, "DbSession") == "pkg.x.y.DbSession"
+    assert reexport_target(text, "pkg.sub", True, "get_db") == "pkg.sub.db.get_db"
+    assert reexport_target(text, "pkg.sub.mod", False, "SessionLocal") is None  # bound as SL only
 
 
 def test_a_relative_reexport_in_a_package_init_is_followed(tree_of):

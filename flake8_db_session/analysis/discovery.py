@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 from ..config import Settings
 from .astutil import dotted as dotted_name  # "dotted" names a local value here
-from .names import ANNOTATED, Names
+from .names import ANNOTATED, Names, reexport_target
 
 if TYPE_CHECKING:
     from .context import ProjectIndex
@@ -349,7 +349,7 @@ def text_facts(text: str, module: str, is_package: bool, name: str, path: str = 
     """
     span = _definition_span(text, name)
     if span is None:
-        target = _reexport(text, module, is_package, name)
+        target = reexport_target(text, module, is_package, name)
         if target is not None:
             return NameFacts("reexport", sources=(target,))
         if re.search(rf"^[ \t]+(?:(?:async[ \t]+)?def[ \t]+{re.escape(name)}\b|{re.escape(name)}[ \t]*=)", text, re.MULTILINE):
@@ -390,25 +390,6 @@ def _module_facts_of(text: str, module: str, is_package: bool, path: str) -> dic
     names.add_module_level_bindings(tree.body)
     functions = function_nodes(tree, names)
     return module_facts(tree, names, functions)
-
-
-_FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)", re.MULTILINE)
-_IMPORTED_NAME = re.compile(r"(\w+)(?:\s+as\s+(\w+))?")
-
-
-def _reexport(text: str, module: str, is_package: bool, name: str) -> str | None:
-    """The qualified name a ``from x import name`` (or ``... as name``) in a module's text binds."""
-    from .names import resolve_relative
-
-    for origin, imported_names in _FROM_IMPORT.findall(text):
-        if name not in imported_names:
-            continue
-        for imported, alias in _IMPORTED_NAME.findall(re.sub(r"#[^\n]*", "", imported_names.strip("()"))):
-            if (alias or imported) == name:
-                level = len(origin) - len(origin.lstrip("."))
-                base = resolve_relative(module, is_package, level, origin.lstrip(".") or None) if level else origin
-                return f"{base}.{imported}" if base else imported
-    return None
 
 
 # --- resolving across modules -----------------------------------------------------------------

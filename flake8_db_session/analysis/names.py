@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable, Iterable
 
-from .syntax import branches
+from .syntax import FROM_IMPORT, IMPORTED_NAME, branches
 
 FASTAPI_DEPENDS = frozenset({"fastapi.Depends", "fastapi.params.Depends", "fastapi.param_functions.Depends"})
 FASTAPI_SECURITY = frozenset(
@@ -157,3 +158,16 @@ def matches_configured(qualified: str, configured: Iterable[str]) -> bool:
         elif last == name:
             return True
     return False
+
+
+def reexport_target(text: str, module: str, is_package: bool, name: str) -> str | None:
+    """The qualified name a ``from x import name`` (or ``... as name``) in a module's text binds."""
+    for origin, names in FROM_IMPORT.findall(text):
+        if name not in names:
+            continue
+        for imported, alias in IMPORTED_NAME.findall(re.sub(r"#[^\n]*", "", names.strip("()"))):
+            if (alias or imported) == name:
+                level = len(origin) - len(origin.lstrip("."))
+                base = resolve_relative(module, is_package, level, origin.lstrip(".") or None) if level else origin
+                return f"{base}.{imported}" if base else imported
+    return None
