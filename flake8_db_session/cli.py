@@ -56,9 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RecursionError, MemoryError) as exc:
         return _error(f"out of resources: {type(exc).__name__}")
     except Exception as exc:  # a bug of ours: one line to report, never a traceback
-        from .plugin import _describe
+        from .plugin import describe_exception
 
-        return _error(f"internal error: {_describe(exc)}")
+        return _error(f"internal error: {describe_exception(exc)}")
 
 
 def _error(message: str) -> int:

@@ -50,9 +50,9 @@ class CountsFormatter(BaseFormatter):
             try:
                 table = self.render()
             except Exception as exc:  # a bug of ours must not take flake8's report down
-                from .plugin import _describe
+                from .plugin import describe_exception
 
-                table = f"flake8-db-session: warning: no counts table: {_describe(exc)}\n"
+                table = f"flake8-db-session: warning: no counts table: {describe_exception(exc)}\n"
             self._write(table.rstrip("\n"))
         finally:
             super().stop()

@@ -101,7 +101,7 @@ class Plugin:
             sys.stderr.write(f"flake8-db-session: error: {exc}\n")
             raise SystemExit(2) from None
         except Exception as exc:  # a bug of ours must not take flake8 down: go on with the defaults
-            _warn_once(f"configuration not applied, using the defaults: {_describe(exc)}")
+            _warn_once(f"configuration not applied, using the defaults: {describe_exception(exc)}")
             cls.settings, cls.baseline, cls.baseline_root = Settings(), None, "."
 
     @classmethod
@@ -159,7 +159,7 @@ class Plugin:
         except (RecursionError, MemoryError):  # pathological nesting: never take flake8 down
             return
         except Exception as exc:  # a bug of ours must not stop flake8's run over the other files
-            sys.stderr.write(f"{self._filename}: flake8-db-session: internal error, file skipped: {_describe(exc)}\n")
+            sys.stderr.write(f"{self._filename}: flake8-db-session: internal error, file skipped: {describe_exception(exc)}\n")
             return
         finally:
             if collecting:
@@ -240,7 +240,7 @@ def _warn_unreadable(exc: ConfigError) -> None:
     _warn_once(f"{exc}; file ignored, going on with flake8's options")
 
 
-def _describe(exc: BaseException) -> str:
+def describe_exception(exc: BaseException) -> str:
     """One line naming the error and where it was raised, for a bug report."""
     import traceback
 

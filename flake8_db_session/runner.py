@@ -258,9 +258,9 @@ def check_source(
     except (RecursionError, MemoryError) as exc:
         return FileResult(path, error=f"too deeply nested to analyze: {type(exc).__name__}")
     except Exception as exc:  # a bug of ours: name the file, go on with the others (exit 2)
-        from .plugin import _describe
+        from .plugin import describe_exception
 
-        return FileResult(path, error=f"internal error, file skipped: {_describe(exc)}")
+        return FileResult(path, error=f"internal error, file skipped: {describe_exception(exc)}")
     if findings and has_file_noqa(source):
         findings = [replace(f, noqa=True) for f in findings]
     return FileResult(path, findings)

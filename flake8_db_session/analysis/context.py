@@ -188,7 +188,7 @@ def function_nodes(
     import inside ``create_app()``) to ``names``, whose module-level definitions then shadow them.
     ``withs``, when given, receives every ``with``/``async with`` statement (the same walk)."""
     functions: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]] = []
-    for node, qualname in _statements(tree.body):
+    for node, qualname in statements_with_scope(tree.body):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             names.add_import(node)
         elif qualname is not None and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -360,7 +360,7 @@ _BODY_FIELDS = ("body", "orelse", "finalbody")
 _NESTED_FIELDS = frozenset({"body", "orelse", "finalbody", "handlers", "cases"})
 
 
-def _statements(body: list[ast.stmt]) -> Iterator[tuple[ast.stmt, str | None]]:
+def statements_with_scope(body: list[ast.stmt]) -> Iterator[tuple[ast.stmt, str | None]]:
     """Every statement (not expression), with the qualified name for functions, else None.
 
     Functions and imports only sit in statement bodies, so this visits a fraction of the nodes

@@ -41,7 +41,7 @@ from .orm_values import (
 )
 from .scopes import (
     ScopeSpec,
-    _guaranteed_close,
+    guaranteed_close,
     is_session_class,
     next_dependency,
     scope_spec,
@@ -249,7 +249,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
                 dependency, provider = found
                 generator = inner.args[0]
                 # ``gen.close()`` in a ``finally`` runs the provider's own ``finally``: a close.
-                if not (isinstance(generator, ast.Name) and _guaranteed_close(self.function, generator.id)):
+                if not (isinstance(generator, ast.Name) and guaranteed_close(self.function, generator.id)):
                     self._acquired = f"next({dependency}())"
                 facts = self.models.scope_facts(self.ctx.names.qualify(provider.func) or "")
                 expire = facts[1] if facts is not None else False

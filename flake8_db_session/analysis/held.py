@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from .orm_services import ServiceResolver
 from .context import ModuleContext, walk
 from .findings import HELD_TAG, Finding, HeldPoint
-from .models import _imports_only
+from .models import imports_only
 from .orm_services import TOP_LEVEL_LINE as _TOP
 from .orm_services import class_matches as _classes
 from .orm_services import def_matches as _defs
@@ -812,7 +812,7 @@ class _SourceModule:
         self.path = path
         self.is_package = path.endswith("__init__.py")
         self.text = text
-        self.imports = _imports_only(text, module, self.is_package).imports
+        self.imports = imports_only(text, module, self.is_package).imports
         self._instances: dict[str, str] | None = None
         self._defs: dict[str, tuple[int, int, int, bool]] | None = None
         # Per function: its span, and its parsed context (the same for every caller: this object

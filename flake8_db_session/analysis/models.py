@@ -728,7 +728,7 @@ def _needs_parse(data: bytes) -> bool:
     return b"contextmanager" in data and b".commit(" in data  # a scope that commits on success
 
 
-def _imports_only(text: str, module: str, is_package: bool) -> ModuleSummary:
+def imports_only(text: str, module: str, is_package: bool) -> ModuleSummary:
     """A module without ORM markers: only its ``from x import y`` names, to follow re-exports."""
     imports: dict[str, str] = {}
     for origin, names in FROM_IMPORT.findall(text):
@@ -743,7 +743,7 @@ def _imports_only(text: str, module: str, is_package: bool) -> ModuleSummary:
 def summarize_source(data: bytes, path: str, module: str, is_package: bool) -> ModuleSummary | None:
     """Parse and summarize one module's bytes; None if it cannot be parsed. The tree is dropped."""
     if not _needs_parse(data):
-        return _imports_only(data.decode("utf-8", "replace"), module, is_package)
+        return imports_only(data.decode("utf-8", "replace"), module, is_package)
     try:
         tree = ast.parse(data, filename=path)
     except (SyntaxError, ValueError, RecursionError, MemoryError):

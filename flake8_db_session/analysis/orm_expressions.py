@@ -14,7 +14,7 @@ from enum import Enum
 from functools import lru_cache
 
 from .astutil import is_none, last_name, short_text
-from .context import _statements, walk
+from .context import statements_with_scope, walk
 from .models import ModelInfo
 from .names import matches_configured
 from .orm_values import (
@@ -549,7 +549,7 @@ class ExpressionFlow(FlowPiece):
         if cached is None:
             seen: dict[str, ast.Call | None] = {}
             # Statements only (a rebinding sits in one), not every expression node.
-            for node, _ in _statements(self.function.body):  # type: ignore[attr-defined]
+            for node, _ in statements_with_scope(self.function.body):  # type: ignore[attr-defined]
                 if isinstance(node, ast.Assign) and not (len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
                     for sub in (n for target in node.targets for n in walk(target)):
                         if isinstance(sub, ast.Name):

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from .astutil import last_name
 from .context import module_names, own_walk
-from .models import _imports_only, annotation_class
+from .models import annotation_class, imports_only
 from .names import Names
 
 if TYPE_CHECKING:
@@ -210,7 +210,7 @@ def facts_of_source(data: bytes, path: str, module: str, is_package: bool, impor
         if tree is not None:
             return tree_facts(tree.body, module_names(tree, module, is_package), produce=True)
     if imports is None:
-        imports = _imports_only(text, module, is_package).imports
+        imports = imports_only(text, module, is_package).imports
     return service_facts(text, module, imports)
 
 

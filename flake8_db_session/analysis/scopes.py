@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..rules import format_message
-from .astutil import dotted
+from .astutil import closed_names, dotted
 from .context import ModuleContext
 from .findings import Finding
 from .names import matches_configured
@@ -145,30 +145,16 @@ def _own_nodes(body: list[ast.stmt]) -> Iterator[ast.AST]:
                 stack.append(child)
 
 
-def _closes(nodes: list[ast.stmt], name: str) -> bool:
-    for stmt in nodes:
-        for node in ast.walk(stmt):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr in ("close", "aclose")
-                and isinstance(node.func.value, ast.Name)
-                and node.func.value.id == name
-            ):
-                return True
-    return False
-
-
 def _mentions(node: ast.AST | None, name: str) -> bool:
     return node is not None and any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node))
 
 
-def _guaranteed_close(function: ast.AST, name: str) -> bool:
+def guaranteed_close(function: ast.AST, name: str) -> bool:
     """A ``finally`` that closes it, a ``with`` over it, or ownership handed on (returned, stored)."""
     body: list[ast.stmt] = getattr(function, "body", [])  # a def, or the module for module-level code
     for node in _own_nodes(body):
         if is_try(node):
-            if _closes(node.finalbody, name):
+            if name in closed_names(node.finalbody, ("close", "aclose")):
                 return True
         elif isinstance(node, (ast.With, ast.AsyncWith)):
             if any(_mentions(item.context_expr, name) for item in node.items):
@@ -188,7 +174,7 @@ def unclosed(ctx: ModuleContext, function: ast.FunctionDef | ast.AsyncFunctionDe
     findings: list[Finding] = []
     seen: set[int] = set()
     for node, name, source in acquisitions:
-        if id(node) in seen or _guaranteed_close(function, name):
+        if id(node) in seen or guaranteed_close(function, name):
             continue
         seen.add(id(node))
         message = format_message("DBS008", session=name, source=source, scope=ctx.settings.scope_name)
