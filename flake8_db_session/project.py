@@ -62,9 +62,10 @@ def module_for_path(path: str) -> tuple[str, bool, str]:
 class FileProjectIndex(ProjectIndex):
     """Resolves qualified names against the source files under a set of import roots."""
 
-    _dbs_remember = summary_cache.remember_derived  # helpers' summaries, kept across processes
+    settings: Settings
 
     def __init__(self, roots: tuple[str, ...], settings: Settings, shared: dict | None = None) -> None:
+        super().__init__()
         self.roots = tuple(dict.fromkeys(os.path.abspath(r) for r in roots))
         self.settings = settings
         # What was learned per (kind, module, file), shared by the indexes of one process that
@@ -84,6 +85,7 @@ class FileProjectIndex(ProjectIndex):
         # package -> (what its modules hand to Depends, (bytes, content digest) by path)
         self._packages: dict[str, tuple[DependencyUses, dict[str, tuple[bytes, bytes]]] | None] = {}
         self._mentions: dict[tuple[str, str, str], int | None] = {}
+        self._module_states: dict[str, str] = {}
 
     def module_file(self, module: str) -> str | None:
         if module in self._files:
@@ -179,6 +181,20 @@ class FileProjectIndex(ProjectIndex):
         summary = _summary_of(data, path, stem, stem == "__init__")
         self._path_summaries[path] = (key, summary)
         return summary
+
+    def module_state(self, module: str) -> str:
+        if module not in self._module_states:
+            path = self.module_file(module)
+            try:
+                state = "" if path is None else hashlib.blake2b(self.read_bytes(path), digest_size=16).hexdigest()
+            except OSError:
+                state = "unreadable"
+            self._module_states[module] = state
+        return self._module_states[module]
+
+    def remember(self, key: tuple, compute: Callable[[], tuple[_V, frozenset[str], bool]]) -> tuple[_V, frozenset[str]]:
+        """Also kept in the persistent cache, with the state of each module it read."""
+        return summary_cache.remember_derived(key, compute, self.module_state)
 
     def read_bytes(self, path: str) -> bytes:
         """A module's bytes (a subclass may read them from elsewhere, such as git objects)."""

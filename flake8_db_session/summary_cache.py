@@ -293,33 +293,23 @@ class SummaryCache:
         return int(db.execute("SELECT COALESCE(SUM(size), 0) FROM summaries").fetchone()[0])
 
 
-def remember_derived(index, key: tuple, compute: Callable[[], tuple[_V, frozenset, bool]]) -> tuple[_V, frozenset]:
+def remember_derived(
+    key: tuple, compute: Callable[[], tuple[_V, frozenset, bool]], module_state: Callable[[str], str]
+) -> tuple[_V, frozenset]:
     """A value computed from several modules of a project index (a helper's summary), stored
-    with the state (a content hash, or absent) of each module it read: it holds as long as
-    they do. ``compute()`` gives (value, modules read, whether it may be stored)."""
+    with the state (``module_state``: a content hash, or absent) of each module it read: it
+    holds as long as they do. ``compute()`` gives (value, modules read, whether it may be stored)."""
     cache = shared_cache()
     parts = ("derived", *key)
     stored = cache.get(parts)
     if stored is not _MISSING:
         states: tuple[tuple[str, str], ...] = stored[0]  # type: ignore[index]
-        if all(_module_state(index, module) == state for module, state in states):
+        if all(module_state(module) == state for module, state in states):
             return stored[1], frozenset(module for module, _ in states)  # type: ignore[index]
     value, modules, storable = compute()
     if storable and not cache.disabled:
-        cache.put(parts, (tuple(sorted((m, _module_state(index, m)) for m in modules)), value))
+        cache.put(parts, (tuple(sorted((m, module_state(m)) for m in modules)), value))
     return value, modules
-
-
-def _module_state(index, module: str) -> str:
-    """A digest of a module's bytes as the index sees them ("" when there is no such module)."""
-    states = index.__dict__.setdefault("_dbs_module_states", {})
-    if module not in states:
-        path = index.module_file(module)
-        try:
-            states[module] = "" if path is None else hashlib.blake2b(index.read_bytes(path), digest_size=16).hexdigest()
-        except OSError:
-            states[module] = "unreadable"
-    return states[module]
 
 
 _CACHE: SummaryCache | None = None

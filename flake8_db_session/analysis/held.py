@@ -950,7 +950,7 @@ def _other_signature(ctx: ModuleContext, module: str, qualname: str) -> _Signatu
         helpers = source.helpers(qualname, ctx) if source is not None else None
         return helpers.signature((module, qualname)) if helpers is not None else None
 
-    return _derived(ctx, "_dbs_held_signatures", ("held-signature", module, qualname), compute)
+    return _derived(ctx, "held-signatures", ("held-signature", module, qualname), compute)
 
 
 def _other_method_summary(
@@ -961,7 +961,7 @@ def _other_method_summary(
         helpers = source.helpers(qualname, ctx) if source is not None else None
         return helpers.method_summary(qualname, session, received) if helpers is not None else None
 
-    return _derived(ctx, "_dbs_held_methods", ("held-method", module, qualname, session, received), compute)
+    return _derived(ctx, "held-methods", ("held-method", module, qualname, session, received), compute)
 
 
 @dataclass
@@ -978,12 +978,12 @@ _IN_PROGRESS = object()
 
 def _derived(ctx: ModuleContext, cache_name: str, key: tuple, compute: Callable[[], _T]) -> _T | None:
     """A summary of another module's function: once per project index, and, when the index
-    offers a persistent store (``_dbs_remember``), once per content of the modules it read."""
+    keeps it (``ProjectIndex.remember``), once per content of the modules it read."""
     cache = _index_cache(ctx, cache_name)
-    recordings: list[_Recording] = _index_cache(ctx, "_dbs_held_recordings").setdefault("stack", [])
+    recordings: list[_Recording] = _index_cache(ctx, "held-recordings").setdefault("stack", [])
     # The configured settings (the flow reads none of them; a module's effective settings also
     # hold what discovery found in it, which would split the cache by the module asking).
-    full_key = (*key, getattr(ctx.index, "settings", ctx.settings))
+    full_key = (*key, ctx.index.settings if ctx.index.settings is not None else ctx.settings)
     found = cache.get(full_key)
     if found is _IN_PROGRESS:
         for recording in recordings:
@@ -991,7 +991,6 @@ def _derived(ctx: ModuleContext, cache_name: str, key: tuple, compute: Callable[
         return None  # asked again while being computed: unknown, not a loop
     if found is None:
         cache[full_key] = _IN_PROGRESS
-        remember = getattr(ctx.index, "_dbs_remember", None)
 
         def recorded() -> tuple[_T, frozenset[str], bool]:
             recording = _Recording(set())
@@ -1003,22 +1002,23 @@ def _derived(ctx: ModuleContext, cache_name: str, key: tuple, compute: Callable[
             return value, frozenset(recording.modules), not recording.loop
 
         try:
-            if remember is not None:
-                value, modules = remember(full_key, recorded)
-            else:
-                value, modules, _ = recorded()
+            value, modules = ctx.index.remember(full_key, recorded)
         except BaseException:
             del cache[full_key]
             raise
         found = cache[full_key] = (value, modules)
     value, modules = found
-    for recording in recordings:  # what this summary read, the computations using it read too
-        recording.modules.update(modules)
+    for module in modules:  # what this summary read, this analysis (and the summaries using it) read too
+        _note_module(ctx, module)
     return value
 
 
 def _note_module(ctx: ModuleContext, module: str) -> None:
-    for recording in _index_cache(ctx, "_dbs_held_recordings").get("stack", ()):
+    """The analysis depends on a module's text (or its absence): asking its state tells an
+    index that records what each file depended on (every time: an earlier file's analysis may
+    have read it), and the summaries being computed keep it with their value."""
+    ctx.index.module_state(module)
+    for recording in _index_cache(ctx, "held-recordings").get("stack", ()):
         recording.modules.add(module)
 
 
@@ -1054,7 +1054,7 @@ def _stored_as(init: ast.FunctionDef | ast.AsyncFunctionDef, param: str) -> str 
 
 def _source_module(ctx: ModuleContext, module: str) -> _SourceModule | None:
     _note_module(ctx, module)
-    kept = _index_cache(ctx, "_dbs_held_modules")
+    kept = _index_cache(ctx, "held-modules")
     if module in kept:
         kept[module] = kept.pop(module)  # most recently used
         return kept[module]

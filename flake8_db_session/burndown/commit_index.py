@@ -78,6 +78,9 @@ def _digest(value: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_UNTRACKED = frozenset({"module_file", "read_bytes", "remember"})
+
+
 class GitProjectIndex(FileProjectIndex):
     """The project index over one commit's tree, recording which files each answer depended on.
 
@@ -104,9 +107,10 @@ class GitProjectIndex(FileProjectIndex):
         self._asked: dict[tuple, None] = {}  # the questions the current file's analysis asked
         self._depth = 0
         # Every question the analysis may ask (today's and future ones), but not the two
-        # primitives the answers are built from, which record what they read.
+        # primitives the answers are built from, which record what they read, nor ``remember``,
+        # whose values are recorded through the ``module_state`` of the modules they read.
         for name in set(dir(ProjectIndex)) | set(dir(FileProjectIndex)):
-            if name.startswith("_") or name in ("module_file", "read_bytes"):
+            if name.startswith("_") or name in _UNTRACKED:
                 continue
             if callable(getattr(FileProjectIndex, name, None)):
                 setattr(self, name, self._tracked(name, getattr(self, name)))
