@@ -230,6 +230,17 @@ class GitProjectIndex(FileProjectIndex):
         self._touched.add((path, sha))
         return self.repository.read_blob(sha)
 
+    def _content_id(self, path: str) -> str:
+        """The blob id from the tree: nothing is read until a fact of it must be computed."""
+        sha = self.files[path]
+        self._touched.add((path, sha))
+        return sha
+
+    def _content_ids(self, paths: list[str]) -> dict[str, str]:
+        found = {path: self.files[path] for path in paths if path in self.files}
+        self._touched.update(found.items())
+        return found
+
     def package_paths(self, package: str) -> list[str]:
         """The package's files at this commit (each answer built from them records the ones it read)."""
         init = self.module_file(package)
