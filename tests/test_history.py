@@ -466,3 +466,18 @@ def test_history_follows_a_helper_summary_read_from_another_module(tmp_path, run
             for point in history.points
         ]
         assert per_commit == [sorted((f"app/{p.rpartition('/')[2]}", s) for p, s in commit) for commit in checked]
+
+
+def test_the_result_cache_follows_the_cache_directory_setting(repo, tmp_path, run_cli):
+    path, _shas = repo
+    directory = tmp_path / "caches"
+    env = dict(os.environ, FLAKE8_DB_SESSION_CACHE_DIR=str(directory))
+    first = run_cli("history", "--format", "csv", cwd=path, env=env)
+    assert first.returncode == 0, first.stderr
+    assert (directory / "history.sqlite3").is_file() and (directory / "summaries-v1.sqlite3").is_file()
+    second = run_cli("history", "--format", "csv", cwd=path, env=env)
+    assert second.stdout == first.stdout and " 0 files analyzed" in second.stderr
+    off = tmp_path / "off"
+    env.update(FLAKE8_DB_SESSION_CACHE_DIR=str(off), FLAKE8_DB_SESSION_NO_CACHE="1")
+    third = run_cli("history", "--format", "csv", cwd=path, env=env)
+    assert third.stdout == first.stdout and not off.exists()

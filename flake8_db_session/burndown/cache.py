@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Callable
 
-from .. import __version__
+from .. import __version__, summary_cache
 from ..analysis import Finding
 from ..config import Settings
 
@@ -35,8 +35,9 @@ SCHEMA = 2
 
 
 def default_cache_dir() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "flake8-db-session")
+    """Where the summary cache is: ``$FLAKE8_DB_SESSION_CACHE_DIR``, else the platform's user
+    cache directory."""
+    return summary_cache.cache_dir()
 
 
 # What a file's findings depend on: the analysis, its configuration and the index, the runner that
