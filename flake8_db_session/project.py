@@ -86,6 +86,7 @@ class FileProjectIndex(ProjectIndex):
         self._packages: dict[str, tuple[DependencyUses, dict[str, tuple[str, str]]] | None] = {}
         self._mentions: dict[tuple[str, str, str], int | None] = {}
         self._blob_ids: dict[str, str] = {}
+        self._remembered: dict[tuple, tuple] = {}
 
     def module_file(self, module: str) -> str | None:
         if module in self._files:
@@ -219,8 +220,11 @@ class FileProjectIndex(ProjectIndex):
         return {path: self._blob_ids[path] for path in paths if path in self._blob_ids}
 
     def remember(self, key: tuple, compute: Callable[[], tuple[_V, frozenset[str], bool]]) -> tuple[_V, frozenset[str]]:
-        """Also kept in the persistent cache, with the state of each module it read."""
-        return summary_cache.remember_derived(key, compute, self.module_state)
+        """Once per index, and kept in the persistent cache with the state of each module it read
+        (under the configured settings)."""
+        if key not in self._remembered:
+            self._remembered[key] = summary_cache.remember_derived((*key, self.settings), compute, self.module_state)
+        return self._remembered[key]
 
     def read_bytes(self, path: str) -> bytes:
         """A module's bytes (a subclass may read them from elsewhere, such as git objects)."""

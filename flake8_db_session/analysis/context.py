@@ -44,7 +44,7 @@ class ProjectIndex:
     git commit in ``flake8_db_session.burndown.commit_index``. An index that records what each
     file's analysis depended on (the git one) records the answers of the public methods below;
     ``module_file`` and ``read_bytes`` record the files they read, and ``remember`` is recorded
-    through the ``module_state`` of the modules its value was computed from.
+    as a question whose answer is its value (as is ``used``).
     """
 
     # The settings the project is configured with (a module's effective settings add what
@@ -109,6 +109,11 @@ class ProjectIndex:
     def read_bytes(self, path: str) -> bytes:
         """The bytes of a file ``module_file`` named; OSError when it cannot be read."""
         raise FileNotFoundError(path)
+
+    def used(self, key: tuple, value: object) -> None:
+        """The analysis used a fact of another module's text (``key`` names it as ``remember``
+        keys do: a kind, the module, what of it). An index that records what each file depended
+        on records the fact with its value, to ask it again elsewhere; the default does nothing."""
 
     def remember(self, key: tuple, compute: Callable[[], tuple[_T, frozenset[str], bool]]) -> tuple[_T, frozenset[str]]:
         """A value the core derives from the text of several modules (a helper's summary):

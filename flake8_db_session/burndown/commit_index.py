@@ -9,9 +9,9 @@ import hashlib
 import json
 import posixpath
 from collections.abc import Mapping, Sequence
-from typing import Callable
+from typing import Callable, TypeVar
 
-from ..analysis import ProjectIndex
+from ..analysis import ProjectIndex, held
 from ..analysis.names import module_of_file
 from ..config import Settings
 from ..project import FileProjectIndex
@@ -78,7 +78,8 @@ def _digest(value: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-_UNTRACKED = frozenset({"module_file", "read_bytes", "remember"})
+_V = TypeVar("_V")
+_UNTRACKED = frozenset({"module_file", "read_bytes", "remember", "used"})
 
 
 class GitProjectIndex(FileProjectIndex):
@@ -106,9 +107,10 @@ class GitProjectIndex(FileProjectIndex):
         self._digests: dict[tuple, str] = {}
         self._asked: dict[tuple, None] = {}  # the questions the current file's analysis asked
         self._depth = 0
+        self._remembered_modules: dict[tuple, frozenset[str]] = {}
         # Every question the analysis may ask (today's and future ones), but not the two
         # primitives the answers are built from, which record what they read, nor ``remember``,
-        # whose values are recorded through the ``module_state`` of the modules they read.
+        # recorded below (its value is asked again through ``held.recompute``).
         for name in set(dir(ProjectIndex)) | set(dir(FileProjectIndex)):
             if name.startswith("_") or name in _UNTRACKED:
                 continue
@@ -157,6 +159,54 @@ class GitProjectIndex(FileProjectIndex):
 
         return tracked
 
+    def remember(self, key: tuple, compute: Callable[[], tuple[_V, frozenset[str], bool]]) -> tuple[_V, frozenset[str]]:
+        """A summary the core derived from other modules, recorded as a question (``remember``
+        and its key) whose answer is the summary itself: a file's result holds at another commit
+        when the summaries it used are the same there, whatever else their modules changed. A
+        summary computed in a loop (its value depends on where the loop was entered) is never
+        equal to anything."""
+        question = ("remember", *key)
+        if self._depth == 0:
+            self._asked[question] = None
+        if question not in self._answers:
+            storable: list[bool] = []
+
+            def noted() -> tuple[_V, frozenset[str], bool]:
+                value, modules, keep = compute()
+                storable.append(keep)
+                return value, modules, keep
+
+            outer, self._touched = self._touched, set()
+            self._depth += 1
+            try:
+                value, modules = super().remember(key, noted)
+            finally:
+                self._depth -= 1
+                deps, self._touched = frozenset(self._touched), outer
+            self._answers[question] = (value, deps)
+            if storable and not storable[0]:
+                self._digests[question] = UNSTABLE
+            self._remembered_modules[question] = modules
+        answer, depended = self._answers[question]
+        self._touched.update(depended)
+        return answer, self._remembered_modules[question]  # type: ignore[return-value]
+
+    def used(self, key: tuple, value: object) -> None:
+        """Recorded as ``remember`` is: a question whose answer is the fact's value, read from
+        the module's file."""
+        question = ("remember", *key)
+        if self._depth == 0:
+            self._asked[question] = None
+        if question not in self._answers:
+            outer, self._touched = self._touched, set()
+            path = self.module_file(str(key[1])) if len(key) > 1 else None
+            if path is not None:
+                self._touched.add((path, self.files[path]))
+            deps, self._touched = frozenset(self._touched), outer
+            self._answers[question] = (value, deps)
+            self._remembered_modules[question] = frozenset()
+        self._touched.update(self._answers[question][1])
+
     def digest(self, question: tuple) -> str:
         """A digest of the answer to an asked question (its value, not its identity)."""
         if question not in self._digests:
@@ -186,11 +236,15 @@ class GitProjectIndex(FileProjectIndex):
         if digest is None:
             name, *args = question
             method = getattr(self, str(name), None)
-            if not callable(method) or name.startswith("_"):
+            if name == "remember":
+                method = self._recompute
+            elif not callable(method) or name.startswith("_"):
                 return ""  # a question this version cannot ask: never equal to a recorded digest
             saved, self._depth = self._depth, 1  # not one of a file's own questions
             try:
                 method(*args)
+                if question not in self._answers:
+                    return ""
             except Exception:
                 return ""
             finally:
@@ -199,6 +253,10 @@ class GitProjectIndex(FileProjectIndex):
             cache.store_answer(key, self._answers[question][1], digest)
         self._digests[question] = digest
         return digest
+
+    def _recompute(self, *key: object) -> None:
+        """Ask a recorded ``remember`` question again at this commit."""
+        held.recompute(self, tuple(key))
 
     def module_file(self, module: str) -> str | None:
         if not module or module.startswith("."):
