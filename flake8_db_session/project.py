@@ -476,19 +476,21 @@ def _by_content(cache: dict, key: tuple, compute: Callable[[], _V], kind: str = 
 def _remembered_batch(cache: dict, keys: list[tuple], compute: Callable[[list[tuple]], list[_V]]) -> list[_V]:
     """``_by_content`` for many keys (their first part is the kind): what neither this process
     nor the persistent cache knows is computed in one call and stored in one transaction."""
-    missing = [key for key in keys if key not in cache]
+    found = {key: cache[key] for key in keys if key in cache}
+    missing = [key for key in keys if key not in found]
     if missing:
-        if len(cache) + len(missing) >= _MAX_BY_CONTENT:
-            cache.clear()
         store = summary_cache.shared_cache()
         stored = store.get_many(missing)
-        absent = [key for key, value in zip(missing, stored) if value is summary_cache.MISSING]
-        cache.update((key, value) for key, value in zip(missing, stored) if value is not summary_cache.MISSING)
+        found.update((key, value) for key, value in zip(missing, stored) if value is not summary_cache.MISSING)
+        absent = [key for key in missing if key not in found]
         if absent:
             values = compute(absent)
-            cache.update(zip(absent, values))
+            found.update(zip(absent, values))
             store.put_many(list(zip(absent, values)))
-    return [cache[key] for key in keys]
+        if len(cache) + len(missing) >= _MAX_BY_CONTENT:
+            cache.clear()
+        cache.update((key, found[key]) for key in missing)
+    return [found[key] for key in keys]
 
 
 # Facts of a module's content, by its blob id (and its name, where they depend on it): the same

@@ -386,15 +386,33 @@ def remember_derived(
     holds as long as they do. ``compute()`` gives (value, modules read, whether it may be stored)."""
     cache = shared_cache()
     parts = ("derived", *key)
-    stored = cache.get(parts)
+    stored = _DERIVED.get(parts, _MISSING)
+    if stored is _MISSING:
+        stored = cache.get(parts)
     if stored is not _MISSING:
         states: tuple[tuple[str, str], ...] = stored[0]  # type: ignore[index]
         if all(module_state(module) == state for module, state in states):
+            _keep_derived(parts, stored)  # type: ignore[arg-type]
             return stored[1], frozenset(module for module, _ in states)  # type: ignore[index]
     value, modules, storable = compute()
-    if storable and not cache.disabled:
-        cache.put(parts, (tuple(sorted((m, module_state(m)) for m in modules)), value))
+    if storable:
+        entry = (tuple(sorted((m, module_state(m)) for m in modules)), value)
+        _keep_derived(parts, entry)
+        if not cache.disabled:
+            cache.put(parts, entry)
     return value, modules
+
+
+# The derived values this process read or computed, by key, with the module states they hold
+# for: a history's index of the next commit finds them here (checked the same way).
+_DERIVED: dict[tuple, tuple] = {}
+_MAX_DERIVED = 4096
+
+
+def _keep_derived(parts: tuple, entry: tuple) -> None:
+    if len(_DERIVED) >= _MAX_DERIVED:
+        _DERIVED.clear()
+    _DERIVED[parts] = entry
 
 
 _CACHE: SummaryCache | None = None
@@ -424,6 +442,7 @@ def reset() -> None:
         _CACHE.close_before_fork()
     _CACHE = None
     _CANONICAL_DATACLASSES.clear()
+    _DERIVED.clear()
 
 
 def _before_fork() -> None:

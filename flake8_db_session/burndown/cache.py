@@ -125,6 +125,7 @@ class ResultCache:
         self._rows: dict[str, list[tuple[_Files, list, str]]] = {}
         self._answer_rows: dict[str, list[tuple[_Files, str]]] = {}
         self._tree: Mapping[str, str] | None = None
+        self._results: dict[str, CachedResult] = {}
         self._tree_pairs: frozenset[tuple[str, str]] = frozenset()
         self.write_error = ""
 
@@ -152,11 +153,11 @@ class ResultCache:
             ]
         for deps, questions, result in rows:
             if deps.hold_at(tree, self._pairs(tree)):
-                return _result(result), questions, False
+                return self._parsed(result), questions, False
         if ask is not None:
             for _deps, questions, result in rows[:3]:
                 if all(digest != UNSTABLE and ask(question) == digest for question, digest in questions):
-                    return _result(result), questions, True
+                    return self._parsed(result), questions, True
         return None
 
     def store(
@@ -186,6 +187,13 @@ class ResultCache:
             if deps.hold_at(tree, pairs):
                 return digest
         return None
+
+    def _parsed(self, text: str) -> CachedResult:
+        """A stored result, parsed once per run (an unchanged file is looked up at every commit)."""
+        found = self._results.get(text)
+        if found is None:
+            found = self._results[text] = _result(text)
+        return found
 
     def _pairs(self, tree: Mapping[str, str]) -> frozenset[tuple[str, str]]:
         """The (path, blob) pairs of a tree, built once per tree (a commit looks up every file)."""

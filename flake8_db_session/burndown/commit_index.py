@@ -108,6 +108,7 @@ class GitProjectIndex(FileProjectIndex):
         self._asked: dict[tuple, None] = {}  # the questions the current file's analysis asked
         self._depth = 0
         self._remembered_modules: dict[tuple, frozenset[str]] = {}
+        self._digests_by_text: dict[str, str] = {}  # the digests ``ask`` gave, by question text
         # Every question the analysis may ask (today's and future ones), but not the two
         # primitives the answers are built from, which record what they read, nor ``remember``,
         # recorded below (its value is asked again through ``held.recompute``).
@@ -228,8 +229,12 @@ class GitProjectIndex(FileProjectIndex):
     def ask(self, question_text: str, cache: ResultCache, key_prefix: Sequence[str]) -> str:
         """The digest of a recorded question's answer at this commit: from the answer cache when
         the files it was computed from are unchanged, else computed (and then cached)."""
+        known = self._digests_by_text.get(question_text)
+        if known is not None:
+            return known
         question = tuple(json.loads(question_text))
         if question in self._digests:
+            self._digests_by_text[question_text] = self._digests[question]
             return self._digests[question]
         key = ResultCache.key(*key_prefix, "|".join(self.tree_roots), question_text)
         digest = cache.answer(key, self.files)
@@ -251,7 +256,7 @@ class GitProjectIndex(FileProjectIndex):
                 self._depth = saved
             digest = self.digest(question)
             cache.store_answer(key, self._answers[question][1], digest)
-        self._digests[question] = digest
+        self._digests[question] = self._digests_by_text[question_text] = digest
         return digest
 
     def _recompute(self, *key: object) -> None:
