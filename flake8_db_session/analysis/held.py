@@ -1057,7 +1057,7 @@ class _SourceFacts:
 
     def helpers(self, qualname: str, ctx: ModuleContext) -> HeldHelpers | None:
         self.span(qualname)
-        self.imports  # noqa: B018 - the function is parsed with the module's imports
+        self._ctx.index.used(("held-imports", self.module), self._source.imports)  # parsed with them
         return self._source.helpers(qualname, ctx)
 
 
