@@ -189,7 +189,7 @@ def _analyze_window(analyses: list[_CommitAnalysis], tasks: list[tuple[int, str]
     try:
         context = multiprocessing.get_context("fork")
         with context.Pool(jobs) as pool:
-            return pool.map(_work_at, tasks, chunksize=max(1, len(tasks) // (jobs * 8)))
+            return pool.map(_work_at, tasks, chunksize=1)
     finally:
         _WINDOW = []
 
@@ -259,6 +259,10 @@ def _compute_history(
             if _parallel(jobs, len(tasks)):
                 if progress is not None:
                     progress(len(history.points), len(commits), window[0])
+                # Largest first, one per task (as check does): no worker is left alone with a
+                # 20,000-line file at the end. The blobs read here are inherited by the workers.
+                size = {task: len(repository.read_blob(trees[task[0]][task[1]])) for task in tasks}
+                tasks.sort(key=lambda task: -size[task])
                 for (position, path), (findings, error, number, deps, questions) in zip(
                     tasks, _analyze_window(analyses, tasks, jobs)
                 ):
