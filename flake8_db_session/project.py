@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Callable, TypeVar
 
 from . import summary_cache
-from .analysis.context import ModuleContext, ProjectIndex, SessionAlias
+from .analysis.context import EMPTY_INDEX, ModuleContext, ProjectIndex, SessionAlias
 from .analysis.discovery import (
     DependencyUses,
     Discovered,
@@ -558,6 +558,7 @@ def reset_caches() -> None:
     ):
         cache.clear()
     _is_package_dir.cache_clear()
+    EMPTY_INDEX.derived.clear()
     summary_cache.reset()
 
 
