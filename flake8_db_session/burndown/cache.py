@@ -97,6 +97,7 @@ class CachedResult:
     findings: list[Finding]
     error: str
     grep: int  # the grep-style count of the file's text
+    text: str = dataclasses.field(default="", compare=False, repr=False)  # as stored
 
 
 class ResultCache:
@@ -146,18 +147,20 @@ class ResultCache:
         rows = self._rows.get(key)
         if rows is None:  # parsed once per run: a file unchanged over many commits is looked up often
             rows = self._rows[key] = [
-                (_Files(json.loads(deps)), json.loads(questions), result)
+                _Row(_Files(json.loads(deps)), questions, result)
                 for deps, questions, result in self._db.execute(
                     "SELECT deps, questions, result FROM file_results WHERE key = ? ORDER BY rowid DESC", (key,)
                 )
             ]
-        for deps, questions, result in rows:
-            if deps.hold_at(tree, self._pairs(tree)):
-                return self._parsed(result), questions, False
+        pairs = self._pairs(tree)
+        for row in rows:
+            if row.files.hold_at(tree, pairs):
+                return self._parsed(row.result), row.questions(), False
         if ask is not None:
-            for _deps, questions, result in rows[:3]:
+            for row in rows[:3]:
+                questions = row.questions()
                 if all(digest != UNSTABLE and ask(question) == digest for question, digest in questions):
-                    return self._parsed(result), questions, True
+                    return self._parsed(row.result), questions, True
         return None
 
     def store(
@@ -170,12 +173,27 @@ class ResultCache:
         grep: int,
     ) -> None:
         result = {"findings": [finding_to_json(f) for f in findings], "error": error, "grep": grep}
-        row = (sorted(set(deps)), sorted(questions), json.dumps(result))
-        self._pending.append((key, json.dumps(row[0]), json.dumps(row[1]), row[2]))
-        self._rows.pop(key, None)  # read again (with this row) from the table after the flush
+        self._store_text(key, deps, questions, json.dumps(result))
 
-    def answer(self, key: str, tree: Mapping[str, str]) -> str | None:
-        """The digest of an answer computed from files that are the same blobs in ``tree``."""
+    def store_held(
+        self, key: str, deps: Iterable[tuple[str, str]], questions: Questions, held: CachedResult
+    ) -> None:
+        """A looked-up result again, with the files it holds at here (its stored text reused)."""
+        self._store_text(key, deps, questions, held.text or json.dumps(
+            {"findings": [finding_to_json(f) for f in held.findings], "error": held.error, "grep": held.grep}
+        ))
+
+    def _store_text(self, key: str, deps: Iterable[tuple[str, str]], questions: Questions, result: str) -> None:
+        listed = sorted(set(deps))
+        questions_text = json.dumps(sorted(questions))
+        self._pending.append((key, json.dumps(listed), questions_text, result))
+        rows = self._rows.get(key)
+        if rows is not None:  # newest first, as read from the table (else read with it, after the flush)
+            rows.insert(0, _Row(_Files(listed), questions_text, result))
+
+    def answer(self, key: str, tree: Mapping[str, str]) -> tuple[str, frozenset[tuple[str, str]]] | None:
+        """The digest of an answer computed from files that are the same blobs in ``tree``, with
+        those files (so a result that held through it can be stored with them)."""
         rows = self._answer_rows.get(key)
         if rows is None:  # read once per run: the same questions are asked at every commit
             rows = self._answer_rows[key] = [
@@ -185,7 +203,7 @@ class ResultCache:
         pairs = self._pairs(tree)
         for deps, digest in rows:
             if deps.hold_at(tree, pairs):
-                return digest
+                return digest, deps.pairs()
         return None
 
     def _parsed(self, text: str) -> CachedResult:
@@ -224,6 +242,22 @@ class ResultCache:
         self._db.close()
 
 
+class _Row:
+    """A stored result: its files, its questions (parsed when first needed) and its text."""
+
+    __slots__ = ("files", "_questions", "result")
+
+    def __init__(self, files: "_Files", questions: str, result: str) -> None:
+        self.files = files
+        self._questions: str | list = questions
+        self.result = result
+
+    def questions(self) -> list:
+        if isinstance(self._questions, str):
+            self._questions = json.loads(self._questions)
+        return self._questions
+
+
 class _Files:
     """The files a result or an answer was read from: (path, blob id) pairs, "" for a path that
     did not exist. Checked against a tree as a set (a module's answers may depend on every file
@@ -240,10 +274,13 @@ class _Files:
         self.present = frozenset(present)
         self.absent = tuple(absent)
 
+    def pairs(self) -> frozenset[tuple[str, str]]:
+        return self.present.union((path, "") for path in self.absent)
+
     def hold_at(self, tree: Mapping[str, str], pairs: frozenset[tuple[str, str]]) -> bool:
         return self.present <= pairs and not any(path in tree for path in self.absent)
 
 
 def _result(text: str) -> CachedResult:
     result = json.loads(text)
-    return CachedResult([finding_from_json(f) for f in result["findings"]], result["error"], result["grep"])
+    return CachedResult([finding_from_json(f) for f in result["findings"]], result["error"], result["grep"], text)

@@ -109,6 +109,8 @@ class GitProjectIndex(FileProjectIndex):
         self._depth = 0
         self._remembered_modules: dict[tuple, frozenset[str]] = {}
         self._digests_by_text: dict[str, str] = {}  # the digests ``ask`` gave, by question text
+        # The files of the answers ``ask`` took from the answer cache (not computed here).
+        self._cached_answer_files: dict[tuple, frozenset[tuple[str, str]]] = {}
         # Every question the analysis may ask (today's and future ones), but not the two
         # primitives the answers are built from, which record what they read, nor ``remember``,
         # recorded below (its value is asked again through ``held.recompute``).
@@ -216,14 +218,20 @@ class GitProjectIndex(FileProjectIndex):
         return self._digests[question]
 
     def answer_files(self, questions: Sequence[Sequence[str]]) -> frozenset[tuple[str, str]] | None:
-        """The files the answers to ``questions`` were read from at this commit; None when some
-        answer came from the answer cache without being computed here."""
+        """The files the answers to ``questions`` were read from at this commit (computed here, or
+        those the answer cache recorded for them); None when some question was not answered here.
+        A result that held through its answers is stored with them, so it holds by its files at
+        this commit next time (the answers are not asked again, in this run or the next)."""
         deps: set[tuple[str, str]] = set()
         for question_text, _digest in questions:
-            answer = self._answers.get(tuple(json.loads(question_text)))
-            if answer is None:
+            question = tuple(json.loads(question_text))
+            answer = self._answers.get(question)
+            if answer is not None:
+                deps.update(answer[1])
+            elif question in self._cached_answer_files:
+                deps.update(self._cached_answer_files[question])
+            else:
                 return None
-            deps.update(answer[1])
         return frozenset(deps)
 
     def ask(self, question_text: str, cache: ResultCache, key_prefix: Sequence[str]) -> str:
@@ -237,8 +245,10 @@ class GitProjectIndex(FileProjectIndex):
             self._digests_by_text[question_text] = self._digests[question]
             return self._digests[question]
         key = ResultCache.key(*key_prefix, "|".join(self.tree_roots), question_text)
-        digest = cache.answer(key, self.files)
-        if digest is None:
+        cached = cache.answer(key, self.files)
+        if cached is not None:
+            digest, self._cached_answer_files[question] = cached
+        else:
             name, *args = question
             method = getattr(self, str(name), None)
             if name == "remember":

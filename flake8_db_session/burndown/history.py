@@ -284,7 +284,7 @@ def _compute_history(
                     index = analysis.index(module_in_tree(path, files)[2])
                     answered = index.answer_files(asked) if through_answers else None
                     if answered is not None:  # next time at these files, it holds without asking
-                        cache.store(keys[path], answered, asked, cached.findings, cached.error, cached.grep)
+                        cache.store_held(keys[path], answered, asked, cached)
             missing = [path for path in selected if path not in outcomes]
             for path, (findings, error, number, deps, questions) in zip(
                 missing, _analyze_all(analysis, missing, jobs)
