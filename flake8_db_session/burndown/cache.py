@@ -113,6 +113,9 @@ class ResultCache:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self.path = path
         self._db = sqlite3.connect(path or ":memory:", timeout=30)
+        if path is not None:  # as the summary cache: a crash may lose the last entries, never corrupt
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
         with self._db:
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS file_results"

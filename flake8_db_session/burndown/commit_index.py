@@ -109,6 +109,7 @@ class GitProjectIndex(FileProjectIndex):
         self._depth = 0
         self._remembered_modules: dict[tuple, frozenset[str]] = {}
         self._digests_by_text: dict[str, str] = {}  # the digests ``ask`` gave, by question text
+        self._questions_by_text: dict[str, tuple] = {}
         # The files of the answers ``ask`` took from the answer cache (not computed here).
         self._cached_answer_files: dict[tuple, frozenset[tuple[str, str]]] = {}
         # Every question the analysis may ask (today's and future ones), but not the two
@@ -224,7 +225,7 @@ class GitProjectIndex(FileProjectIndex):
         this commit next time (the answers are not asked again, in this run or the next)."""
         deps: set[tuple[str, str]] = set()
         for question_text, _digest in questions:
-            question = tuple(json.loads(question_text))
+            question = self._question(question_text)
             answer = self._answers.get(question)
             if answer is not None:
                 deps.update(answer[1])
@@ -240,7 +241,7 @@ class GitProjectIndex(FileProjectIndex):
         known = self._digests_by_text.get(question_text)
         if known is not None:
             return known
-        question = tuple(json.loads(question_text))
+        question = self._question(question_text)
         if question in self._digests:
             self._digests_by_text[question_text] = self._digests[question]
             return self._digests[question]
@@ -268,6 +269,12 @@ class GitProjectIndex(FileProjectIndex):
             cache.store_answer(key, self._answers[question][1], digest)
         self._digests[question] = self._digests_by_text[question_text] = digest
         return digest
+
+    def _question(self, question_text: str) -> tuple:
+        question = self._questions_by_text.get(question_text)
+        if question is None:
+            question = self._questions_by_text[question_text] = tuple(json.loads(question_text))
+        return question
 
     def _recompute(self, *key: object) -> None:
         """Ask a recorded ``remember`` question again at this commit."""

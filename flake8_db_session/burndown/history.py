@@ -130,9 +130,18 @@ class _CommitAnalysis:
         self.root = root
         self.pattern = grep_pattern(settings.dependencies)
         self.indexes: dict[str, GitProjectIndex] = {}  # one per import root, as on disk
+        self._modules: dict[str, tuple[str, bool, str]] = {}
+
+    def module(self, path: str) -> tuple[str, bool, str]:
+        """``module_in_tree`` of a path of this commit, computed once (each file is looked up
+        and keyed more than once per commit)."""
+        found = self._modules.get(path)
+        if found is None:
+            found = self._modules[path] = module_in_tree(path, self.files)
+        return found
 
     def analyze(self, path: str) -> FileOutcome:
-        module, is_package, import_root = module_in_tree(path, self.files)
+        module, is_package, import_root = self.module(path)
         index = self.index(import_root)
         data = self.repository.read_blob(self.files[path])
         index.begin_file()
@@ -281,7 +290,7 @@ def _compute_history(
                 if hit is not None:
                     cached, asked, through_answers = hit
                     outcomes[path] = (cached.findings, cached.error, cached.grep)
-                    index = analysis.index(module_in_tree(path, files)[2])
+                    index = analysis.index(analysis.module(path)[2])
                     answered = index.answer_files(asked) if through_answers else None
                     if answered is not None:  # next time at these files, it holds without asking
                         cache.store_held(keys[path], answered, asked, cached)
@@ -314,7 +323,7 @@ def _compute_history(
 
 
 def _lookup_key(analysis: _CommitAnalysis, path: str, key_prefix: Sequence[str]) -> str:
-    module, is_package, _import_root = module_in_tree(path, analysis.files)
+    module, is_package, _import_root = analysis.module(path)
     return ResultCache.key(*key_prefix, path, module, str(is_package), analysis.files[path])
 
 
@@ -323,7 +332,7 @@ def _lookup(
 ) -> tuple[str, tuple[CachedResult, Questions, bool] | None]:
     """A file's cache key at a commit, and its cached result that holds there (or None)."""
     key = _lookup_key(analysis, path, key_prefix)
-    index = analysis.index(module_in_tree(path, analysis.files)[2])
+    index = analysis.index(analysis.module(path)[2])
     return key, cache.lookup(key, analysis.files, _asker(index, cache, key_prefix))
 
 
