@@ -15,6 +15,7 @@ import pytest
 
 from flake8_db_session.burndown import chart
 from flake8_db_session.burndown.cache import ResultCache
+from flake8_db_session.burndown.commit_index import GitProjectIndex
 from flake8_db_session.burndown.history import GitError, GitRepository, compute_history, module_in_tree
 from flake8_db_session.config import Settings
 
@@ -481,3 +482,44 @@ def test_the_result_cache_follows_the_cache_directory_setting(repo, tmp_path, ru
     env.update(FLAKE8_DB_SESSION_CACHE_DIR=str(off), FLAKE8_DB_SESSION_NO_CACHE="1")
     third = run_cli("history", "--format", "csv", cwd=path, env=env)
     assert third.stdout == first.stdout and not off.exists()
+
+
+def test_a_result_held_through_cached_answers_holds_by_its_files_next_run(tmp_path, monkeypatch):
+    """y.py reads an alias from two modules. At the second commit types.py changes (the alias
+    stays): y.py's result holds through its answers, computed there. At the third m.py changes:
+    it holds through its answers again, the one about types.py taken from the answer cache. Each
+    time it is stored with the files of its answers, so a second run asks nothing."""
+    path = tmp_path / "repo"
+    (path / "app").mkdir(parents=True)
+    git(path, "init", "--quiet", "--initial-branch=main")
+    alias = "from typing import Annotated\nfrom fastapi import Depends\nfrom sqlalchemy.orm import Session\n" \
+        "from app.db import get_db\n{name} = Annotated[Session, Depends(get_db)]\n"
+    route = "from fastapi import APIRouter\nfrom app.types import DbSession\nfrom app.m import Db2\n" \
+        "router = APIRouter()\n\n@router.get('/y')\ndef y(db: DbSession, other: Db2):\n    return db\n"
+    files = {"__init__.py": "", "db.py": DB, "types.py": alias.format(name="DbSession"),
+             "m.py": alias.format(name="Db2"), "y.py": route}
+    for name, text in files.items():
+        (path / "app" / name).write_text(text)
+    git(path, "add", "app")
+    git(path, "commit", "--quiet", "-m", "first")
+    for name in ("types.py", "m.py"):
+        (path / "app" / name).write_text("# a comment\n" + files[name])
+        git(path, "commit", "--quiet", "-am", f"{name} commented")
+    cache_file = str(tmp_path / "cache.sqlite3")
+    first_cache = ResultCache(cache_file)
+    first = run_history(path, first_cache)
+    first_cache.close()
+    assert [p.analyzed for p in first.points] == [5, 1, 1]  # y.py held through its answers
+    asked: list[str] = []
+    original = GitProjectIndex.ask
+
+    def counted(self, question_text, *args):
+        asked.append(question_text)
+        return original(self, question_text, *args)
+
+    monkeypatch.setattr(GitProjectIndex, "ask", counted)
+    second_cache = ResultCache(cache_file)
+    second = run_history(path, second_cache)
+    second_cache.close()
+    assert (second.analyzed, asked) == (0, [])
+    assert [p.counts.to_dict() for p in second.points] == [p.counts.to_dict() for p in first.points]

@@ -248,9 +248,9 @@ class ResultCache:
 class _Row:
     """A stored result: its files, its questions (parsed when first needed) and its text."""
 
-    __slots__ = ("files", "_questions", "result")
+    __slots__ = ("_questions", "files", "result")
 
-    def __init__(self, files: "_Files", questions: str, result: str) -> None:
+    def __init__(self, files: _Files, questions: str, result: str) -> None:
         self.files = files
         self._questions: str | list = questions
         self.result = result
