@@ -163,8 +163,10 @@ class _Flow:
         # synchronous client). None: nothing is skipped (no waits: an open transaction is not).
         self._marks: list[int] | None = None
         self._waits: list[int] | None = None
-        self._span = (0, 0)
+        self._text = ""  # the body's text, from line ``_first``
+        self._first = 0
         self._searched: set[str] = set()
+        self._clients: set[str] = set()  # the names of synchronous clients seen so far
 
     # -- running --------------------------------------------------------------------------------
     def run(self, body: list[ast.stmt], entry: bool) -> Outcome:
@@ -185,25 +187,33 @@ class _Flow:
         if self._dotted_sessions or self._dotted_carriers or helpers is None or not body:
             return
         end = getattr(body[-1], "end_lineno", None)
-        if end is None:
+        text = helpers.window(body[0].lineno, end) if end is not None else None
+        if text is None:
             return
-        self._span = body[0].lineno, end
+        self._text, self._first = text, body[0].lineno
         words = {*self.sessions, *self.carriers}
-        self._marks = helpers.lines_spelling(words, self._span)
         self._searched = words
-        blocking = helpers.blocking_words()
-        if self._marks is not None and blocking is not None:
-            self._waits = helpers.lines_spelling(blocking, self._span)
+        self._marks = self._lines_spelling(words)
+
+    def _lines_spelling(self, words: Iterable[str]) -> list[int]:
+        """The lines of the body holding one of ``words`` (identifiers) as a whole word."""
+        first = self._first - 1
+        found = {first + line for word in words for line in _word_lines(self._text, word)}
+        return sorted(found)
 
     def _watch(self, name: str, waits: bool = False) -> None:
         """A name bound to the session or a carrier (or, ``waits``, a synchronous client): its
         lines count too."""
+        if waits:
+            self._clients.add(name)
+            if self._waits is None:
+                return  # found with the other waits, if they are ever needed
         marks = self._waits if waits else self._marks
-        if marks is None or self.helpers is None or (not waits and name in self._searched):
+        if marks is None or (not waits and name in self._searched):
             return
         if not waits:
             self._searched.add(name)
-        found = self.helpers.lines_spelling((name,), self._span)
+        found = self._lines_spelling((name,))
         if found:
             merged = sorted({*marks, *found})
             if waits:
@@ -214,7 +224,7 @@ class _Flow:
     def _quiet(self, node: ast.AST, state: bool) -> bool:
         """Whether an expression or a statement can be skipped in this state (see above)."""
         marks = self._marks
-        if marks is None or (state and self._waits is None):
+        if marks is None:
             return False
         end = getattr(node, "end_lineno", None)
         if end is None:
@@ -223,11 +233,18 @@ class _Flow:
         at = bisect_left(marks, start)
         if at < len(marks) and marks[at] <= end:
             return False
-        if state:
-            waits: list[int] = self._waits  # type: ignore[assignment]
-            at = bisect_left(waits, start)
-            return at == len(waits) or waits[at] > end
-        return True
+        if not state:
+            return True
+        waits = self._waits
+        if waits is None:
+            # Found when first needed: many bodies never open the transaction.
+            blocking = self.helpers.blocking_words() if self.helpers is not None else None
+            if blocking is None:
+                self._marks = None
+                return False
+            waits = self._waits = self._lines_spelling({*blocking, *self._clients})
+        at = bisect_left(waits, start)
+        return at == len(waits) or waits[at] > end
 
     def _top(self, node: ast.AST | None, state: bool) -> bool:
         """``_expr`` for an expression a statement holds, unless it can be skipped."""
@@ -709,20 +726,14 @@ def _session_parameters(function: ast.FunctionDef | ast.AsyncFunctionDef, lines:
     return found
 
 
-def _parser_text(lines: Sequence[str]) -> str:
-    """The text of the source lines, identifiers in the form the parser reads them (NFKC), or ""
-    unless the lines are numbered as the parser numbers them: each but the last ends with a
-    newline, none breaks at a character the parser does not (``str.splitlines`` also breaks at
+def _lines_aligned(lines: Sequence[str]) -> bool:
+    """Whether source lines are numbered as the parser numbers them: each but the last ends with
+    a newline, none breaks at a character the parser does not (``str.splitlines`` also breaks at
     a form feed, a lone carriage return, a line separator...)."""
     text = "".join(lines)
     if not text or text.count("\n") != len(lines) - (0 if text.endswith("\n") else 1):
-        return ""
-    if text.count("\r") != text.count("\r\n"):
-        return ""
-    if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
-        normal = unicodedata.normalize("NFKC", text)
-        return normal if normal.count("\n") == text.count("\n") else ""
-    return text
+        return False
+    return text.count("\r") == text.count("\r\n")
 
 
 _IDENTIFIER_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
@@ -791,8 +802,7 @@ class HeldHelpers:
         self._methods_in_progress: set[tuple[str, str]] = set()
         self._services: ServiceResolver | None = None
         self._instances: dict[str, str] | None = None
-        self._text: str | None = None  # "" when the lines are not usable
-        self._word_lines: dict[str, list[int]] = {}
+        self._aligned: bool | None = None
         self._blocking_words: frozenset[str] | None = None
 
     def blocking_words(self) -> frozenset[str] | None:
@@ -808,22 +818,21 @@ class HeldHelpers:
                 self._blocking_words = frozenset({"await", *_BLOCKING_TOPS, *imported})
         return self._blocking_words or None
 
-    def lines_spelling(self, words: Iterable[str], span: tuple[int, int]) -> list[int] | None:
-        """The lines from ``span[0]`` to ``span[1]`` holding one of ``words`` (identifiers) as a
-        whole word, ascending; None when the lines cannot be trusted to be the parser's."""
-        if self._text is None:
-            self._text = _parser_text(self.ctx.lines)
-        text = self._text
-        if not text:
+    def window(self, first: int, last: int) -> str | None:
+        """The text of lines ``first`` to ``last``, identifiers in the form the parser reads
+        them (NFKC); None unless the source lines are numbered as the parser numbers them."""
+        if self._aligned is None:
+            self._aligned = _lines_aligned(self.ctx.lines)
+        lines = self.ctx.lines
+        if not self._aligned or not 0 < first <= last <= len(lines):
             return None
-        start, end = span
-        found: list[int] = []
-        for word in words:
-            lines = self._word_lines.get(word)
-            if lines is None:
-                lines = self._word_lines[word] = _word_lines(text, word)
-            found.extend(lines[bisect_left(lines, start) : bisect_right(lines, end)])
-        return sorted(set(found))
+        text = "".join(lines[first - 1 : last])
+        if not text.isascii():
+            normal = unicodedata.normalize("NFKC", text)
+            if normal.count("\n") != text.count("\n"):
+                return None
+            text = normal
+        return text
 
     # where a call goes -------------------------------------------------------------------------
     def resolve(self, func: ast.expr, owner: str) -> tuple[str, str] | None:
