@@ -281,27 +281,36 @@ def nested_bodies(stmt: ast.stmt) -> Iterator[list[ast.stmt]]:
 def statements_on_lines(body: list[ast.stmt], lines: Sequence[int]) -> list[ast.stmt]:
     """Each statement (at any depth) whose span holds one of ``lines`` (ascending), outer ones
     before the statements nested in them, once. One pass over each body and the lines in it."""
-    found: list[ast.stmt] = []
+    return list(iter_statements_on_lines(body, lines))
+
+
+def iter_statements_on_lines(body: list[ast.stmt], lines: Sequence[int]) -> Iterator[ast.stmt]:
+    """``statements_on_lines`` one at a time, for a caller that may stop at the first."""
     stack: list[tuple[list[ast.stmt], Sequence[int]]] = [(body, lines)]
     while stack:
         statements, wanted = stack.pop()
         first = 0
+        count = len(wanted)
         for stmt in statements:
-            start, end = statement_span(stmt)
-            while first < len(wanted) and wanted[first] < start:
+            start = stmt.lineno
+            if stmt.__class__ in _DEFINITIONS:  # its decorators come first
+                for decorator in stmt.decorator_list:  # type: ignore[attr-defined]
+                    if decorator.lineno < start:
+                        start = decorator.lineno
+            while first < count and wanted[first] < start:
                 first += 1
-            if first == len(wanted):
+            if first == count:
                 break
+            end = stmt.end_lineno or stmt.lineno
             if wanted[first] > end:
                 continue
             last = first
-            while last < len(wanted) and wanted[last] <= end:
+            while last < count and wanted[last] <= end:
                 last += 1
-            found.append(stmt)  # siblings on one line (``a; b``) keep ``first``: both are found
+            yield stmt  # siblings on one line (``a; b``) keep ``first``: both are found
             inner = wanted[first:last]
             for nested in nested_bodies(stmt):
                 stack.append((nested, inner))
-    return found
 
 
 def statement_header(stmt: ast.stmt) -> Iterator[ast.AST]:

@@ -13,8 +13,8 @@ from .astutil import dotted
 from .context import (
     ModuleContext,
     SessionAlias,
+    iter_statements_on_lines,
     statement_header,
-    statements_on_lines,
     walk,
     word_lines,
 )
@@ -226,18 +226,20 @@ class _DependencyCheck:
             yield from self._carrier_findings(call, scope)
 
     def _function_findings(self, function: _Function, is_endpoint: bool) -> Iterator[Finding]:
-        node = function.node
-        args = node.args
-        positional = [*args.posonlyargs, *args.args]
-        defaults: dict[int, ast.expr] = {}
-        for arg, default in zip(positional[len(positional) - len(args.defaults) :], args.defaults):
-            defaults[id(arg)] = default
-        for arg, kw_default in zip(args.kwonlyargs, args.kw_defaults):
-            if kw_default is not None:
-                defaults[id(arg)] = kw_default
+        args = function.node.args
+        positional = [*args.posonlyargs, *args.args] if args.posonlyargs else args.args
+        defaults = args.defaults
+        first_default = len(positional) - len(defaults)
+        parameters = [
+            (arg, defaults[index - first_default] if index >= first_default else None)
+            for index, arg in enumerate(positional)
+        ]
+        parameters.extend(zip(args.kwonlyargs, args.kw_defaults))
         resolution = ""
-        for arg in [*positional, *args.kwonlyargs]:
-            for found in self._param_depends(arg, defaults.get(id(arg))):
+        for arg, default in parameters:
+            if default is None and arg.annotation is None:
+                continue  # nothing to find
+            for found in self._param_depends(arg, default):
                 if not is_endpoint:
                     # DBS002 only where FastAPI resolves the helper (docs/discovery.md).
                     resolution = resolution or self.ctx.discovery.resolution(function.qualname)
@@ -401,7 +403,7 @@ class _BodyFacts:
             return
         lines = [self._first + line - 1 for line in word_lines(words, self._text)]
         if lines:
-            for stmt in statements_on_lines(body, lines):
+            for stmt in iter_statements_on_lines(body, lines):  # a caller may stop at the first
                 for part in statement_header(stmt):
                     yield from walk(part)
 
