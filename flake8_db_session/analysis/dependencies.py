@@ -39,7 +39,10 @@ from .names import (
     matches_configured,
 )
 
-_CALL_WORDS = ("dependencies", *sorted(REGISTER_CALLS))  # plain substrings: much faster than a regex
+# Plain substrings (much faster than a regex) that every registering call and every
+# ``dependencies=`` spells: "Route" in "APIRoute" and "APIWebSocketRoute", "add_api_" in both
+# ``add_api_*route``. A line they match in vain costs only a short walk.
+_CALL_WORDS = ("dependencies", "add_api_", "Route")
 MODULE_SCOPE = "<module>"
 
 
@@ -169,6 +172,7 @@ class _DependencyCheck:
         self.carrier_calls: list[tuple[ast.Call, str]] = []  # (call with dependencies=, scope)
         self.decorator_calls: set[int] = set()
         self._bodies: dict[int, _BodyFacts] = {}
+        self._aliases: dict[str | None, SessionAlias | None] = {}  # by the name as written
 
     # -- collection -----------------------------------------------------------------------------
     def collect(self) -> None:
@@ -272,13 +276,19 @@ class _DependencyCheck:
     def _alias(self, node: ast.expr, typed: bool = False) -> SessionAlias | None:
         """The session-dependency alias a name stands for: confirmed where it is defined, or a
         dependency that discovery finds is a session provider (or used on a session parameter)."""
-        alias = None
-        if isinstance(node, ast.Name) and node.id in self.local_aliases:
-            alias = self.local_aliases[node.id]
+        # The same few annotations come back on every endpoint: each spelling is looked up once.
+        key = node.id if isinstance(node, ast.Name) else dotted(node)
+        if key in self._aliases:
+            alias = self._aliases[key]
         else:
-            qualified = self.names.qualify(node)
-            if qualified is not None and "." in qualified:
-                alias = self.ctx.index.session_alias(qualified)
+            alias = None
+            if isinstance(node, ast.Name) and node.id in self.local_aliases:
+                alias = self.local_aliases[node.id]
+            else:
+                qualified = self.names.qualify(node)
+                if qualified is not None and "." in qualified:
+                    alias = self.ctx.index.session_alias(qualified)
+            self._aliases[key] = alias
         if alias is None or alias.confirmed or (typed and self.ctx.discovery.enabled):
             return alias
         if alias.qualified and (
@@ -448,11 +458,11 @@ def may_hold_session_dependencies(ctx: ModuleContext) -> bool:
         return True
     index = ctx.index
     for local, qualified in ctx.names.imports.items():
-        annotation = ": " + local
-        if annotation not in source:
-            continue
         module = qualified.rpartition(".")[0]
-        if not module or not index.is_project_module(module):
+        if not module:
+            continue
+        annotation = ": " + local
+        if annotation not in source or not index.is_project_module(module):
             continue
         # `db: DbSession` (an imported alias) or `db: deps.DbSession` (an alias in an imported module)
         if (annotation + ".") in source or index.session_alias(qualified) is not None:

@@ -77,6 +77,7 @@ _BLOCKING_HTTP_MODULES = ("requests", "httpx")
 _BLOCKING_TOPS = frozenset({*(name.partition(".")[0] for name in _BLOCKING), *_BLOCKING_HTTP_MODULES})
 # Synchronous clients: a name bound to one blocks on its HTTP verbs.
 _SYNC_CLIENTS = frozenset({"httpx.Client", "requests.Session", "requests.session", "urllib3.PoolManager"})
+_SYNC_CLIENT_NAMES = frozenset(name.rpartition(".")[2] for name in _SYNC_CLIENTS)
 _NESTED_SCOPE_CLASSES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda})
 _TRY_CLASSES = frozenset({ast.Try, *((ast.TryStar,) if hasattr(ast, "TryStar") else ())})
 _MAX_CALL_TEXT = 60
@@ -592,6 +593,13 @@ class _Flow:
             return None
         return self.ctx.names.qualify(func)
 
+    def _may_build_client(self, func: ast.expr) -> bool:
+        """Whether the last name of what a call's name qualifies to is a synchronous client's
+        (cheaper than qualifying it)."""
+        if isinstance(func, ast.Attribute):
+            return func.attr in _SYNC_CLIENT_NAMES
+        return isinstance(func, ast.Name) and self.ctx.names.qualify_name(func.id).rpartition(".")[2] in _SYNC_CLIENT_NAMES
+
     def _passes_session(self, call: ast.Call) -> bool:
         is_session = self._is_session
         for arg in call.args:
@@ -645,7 +653,7 @@ class _Flow:
                 if self._constructs_carrier(value):
                     self.carriers[name] = value
                     self._watch(name)
-                elif self._qualified(value.func) in _SYNC_CLIENTS:
+                elif self._may_build_client(value.func) and self._qualified(value.func) in _SYNC_CLIENTS:
                     self.sync_clients.add(name)
                     self._watch(name, waits=True)
 
@@ -827,7 +835,7 @@ class HeldHelpers:
         if not self._aligned or not 0 < first <= last <= len(lines):
             return None
         text = "".join(lines[first - 1 : last])
-        if not text.isascii():
+        if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
             normal = unicodedata.normalize("NFKC", text)
             if normal.count("\n") != text.count("\n"):
                 return None
