@@ -126,8 +126,7 @@ def test_lines_split_where_the_parser_does_not(separator: str) -> None:
     """A form feed (or a separator inside a string) is a line break to ``str.splitlines`` only:
     the line numbers of the text then differ from the tree's, and nothing is skipped."""
     body = textwrap.dedent(SHAPES["bound_later_in_a_loop"])
-    if separator == "\r":
-        source = HEAD.replace("\n", "\r", 1) + body  # a lone carriage return: a break to both
-    else:
-        source = HEAD + f"NOTE = 'a{separator}b'\n" + body
+    # A lone carriage return is a line break to both; the others only to ``str.splitlines``.
+    head = HEAD.replace("\n", "\r", 1) if separator == "\r" else HEAD + f"NOTE = 'a{separator}b'\n"
+    source = head + body
     assert _points(source) == {"a": [("client.get", "await")]}
