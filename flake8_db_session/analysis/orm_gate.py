@@ -203,29 +203,29 @@ class Gate:
             )
         return self._holding
 
-    def _spells(self, function: ast.AST, word: str) -> bool:
+    def _spells(self, function: ast.FunctionDef | ast.AsyncFunctionDef, word: str) -> bool:
         """Whether the function's lines contain ``word`` (True without source lines)."""
         lines = self._ctx.lines
         if not lines:
             return True
-        start = function.lineno  # type: ignore[attr-defined]
-        end = getattr(function, "end_lineno", None) or start
+        start = function.lineno
+        end = function.end_lineno or start
         return any(word in line for line in lines[start - 1 : end])
 
-    def _matches(self, function: ast.AST, pattern: re.Pattern[str]) -> bool:
+    def _matches(self, function: ast.FunctionDef | ast.AsyncFunctionDef, pattern: re.Pattern[str]) -> bool:
         """Whether a line of the function matches ``pattern`` (True without source lines)."""
         lines = self._ctx.lines
         if not lines:
             return True
-        start = function.lineno  # type: ignore[attr-defined]
-        end = getattr(function, "end_lineno", None) or start
+        start = function.lineno
+        end = function.end_lineno or start
         return any(pattern.search(line) for line in lines[start - 1 : end])
 
-    def spells_next(self, function: ast.AST) -> bool:
+    def spells_next(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         """Whether the function may call ``next(...)`` (for DBS008 on ``next(get_db())``)."""
         return self._spells(function, "next(")
 
-    def holds(self, function: ast.AST, qualname: str) -> bool:
+    def holds(self, function: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str) -> bool:
         """A function with a session parameter whose results may outlive the call: a method of a
         class with a process-lifetime instance or class-level state, or a cached function."""
         if not self.holding:
@@ -240,7 +240,7 @@ class Gate:
             return False
         if _session_parameter(function):
             return True
-        args = function.args  # type: ignore[attr-defined]
+        args = function.args
         names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs) if a.annotation is None and session_like(ast.Name(a.arg))]
         return bool(used_as_sessions(function, names))
 
@@ -255,7 +255,7 @@ class Gate:
                 self._writes = word_lines((".commit(", ".flush("), source)
         return self._writes
 
-    def persists(self, function: ast.AST) -> frozenset[str]:
+    def persists(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> frozenset[str]:
         """The plain names whose attributes the function writes before a later commit
         (``user.name = ...`` then ``db.commit()``), bound to what a call returns; empty when
         there are none."""
@@ -263,8 +263,8 @@ class Gate:
         if self.everything or not lines:
             return frozenset({"*"})
         commits = self.writes
-        start = function.lineno  # type: ignore[attr-defined]
-        end = getattr(function, "end_lineno", None) or start
+        start = function.lineno
+        end = function.end_lineno or start
         index = bisect_left(commits, start)
         if index == len(commits) or commits[index] > end:
             return frozenset()
@@ -282,11 +282,11 @@ class Gate:
         text = "".join(lines[start - 1 : end])
         return frozenset(name for name in names if _bound_from_call(name).search(text))
 
-    def admits(self, function: ast.AST) -> bool:
+    def admits(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         if self.everything:
             return True
-        start = function.lineno  # type: ignore[attr-defined]
-        end = getattr(function, "end_lineno", None) or start
+        start = function.lineno
+        end = function.end_lineno or start
         if _inside(self.opening, start, end):
             return True
         parameter = _session_parameter(function)
@@ -302,9 +302,9 @@ def _bound_from_call(name: str) -> re.Pattern[str]:
     )
 
 
-def _stores_on_class(function: ast.AST) -> bool:
+def _stores_on_class(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     """``cls.x = ...``/``cls.x[k] = ...`` in the function."""
-    for node in own_walk(function.body):  # type: ignore[attr-defined]
+    for node in own_walk(function.body):
         if isinstance(node, (ast.Assign, ast.AugAssign)):
             for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
                 base = target.value if isinstance(target, ast.Subscript) else target
@@ -313,16 +313,16 @@ def _stores_on_class(function: ast.AST) -> bool:
     return False
 
 
-def _session_parameter(function: ast.AST) -> str:
+def _session_parameter(function: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
     """The annotation name of the first Session/AsyncSession parameter, or ""."""
-    args = function.args  # type: ignore[attr-defined]
+    args = function.args
     for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs):
         annotation = arg.annotation
         if isinstance(annotation, ast.Subscript):
             annotation = annotation.slice
             if isinstance(annotation, ast.Tuple) and annotation.elts:
                 annotation = annotation.elts[0]
-        name = last_name(annotation)
+        name = last_name(annotation) if annotation is not None else ""
         if name in _SESSION_ANNOTATIONS:
             return name
     return ""

@@ -220,7 +220,7 @@ def tree_facts(body: list[ast.stmt], names: Names, produce: bool) -> ServiceFact
     returns: dict[str, tuple[bool, str]] = {}
     instances: dict[str, str] = {}
     attributes: dict[str, str] = {}
-    functions: list[tuple[str, ast.AST, str | None]] = []
+    functions: list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef, str | None]] = []
 
     def record(key: str, annotation: ast.expr | None) -> None:
         found = _annotated_model(ast.unparse(annotation)) if annotation is not None else None
@@ -267,7 +267,7 @@ class OwnOrigins:
 
     def __init__(self, body: list[ast.stmt], names: Names) -> None:
         self.names = names
-        self.functions: dict[str, tuple[ast.AST, str | None]] = {}
+        self.functions: dict[str, tuple[ast.FunctionDef | ast.AsyncFunctionDef, str | None]] = {}
         for stmt in body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 self.functions[stmt.name] = (stmt, None)
@@ -285,10 +285,10 @@ class OwnOrigins:
         return self._found[key]
 
 
-def _constructed_attributes(init: ast.AST, owner: str, names: Names) -> dict[str, str]:
+def _constructed_attributes(init: ast.FunctionDef | ast.AsyncFunctionDef, owner: str, names: Names) -> dict[str, str]:
     """``self.auth_service = EmailAuthService(db)`` in ``__init__``: "Owner.auth_service" -> class."""
     found: dict[str, str] = {}
-    for stmt in init.body:  # type: ignore[attr-defined]
+    for stmt in init.body:
         if not isinstance(stmt, ast.Assign) or len(stmt.targets) != 1 or not isinstance(stmt.value, ast.Call):
             continue
         target, func = stmt.targets[0], stmt.value.func
@@ -304,13 +304,13 @@ def _constructed_attributes(init: ast.AST, owner: str, names: Names) -> dict[str
     return found
 
 
-def _origins(function: ast.AST, owner: str | None, names: Names, module_functions: frozenset[str]) -> tuple[Origin, ...]:
+def _origins(function: ast.FunctionDef | ast.AsyncFunctionDef, owner: str | None, names: Names, module_functions: frozenset[str]) -> tuple[Origin, ...]:
     """What ``function`` may return that no session holds, on any path: an instance it builds
     and never hands to ``add``/``merge``, a copy, or what another function it calls returns."""
     assigned: dict[str, list[ast.expr]] = {}
     kept: set[str] = set()
     returned: list[ast.expr] = []
-    for node in own_walk(function.body):  # type: ignore[attr-defined]
+    for node in own_walk(function.body):
         if isinstance(node, ast.Return):
             if node.value is not None:
                 returned.append(node.value)
@@ -359,7 +359,7 @@ def _call_origin(
     call: ast.Call, many: bool, owner: str | None, names: Names, module_functions: frozenset[str]
 ) -> Origin | None:
     func = call.func
-    last = func.attr if isinstance(func, ast.Attribute) else func.id  # type: ignore[attr-defined]
+    last = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
     if last == "model_validate" and isinstance(func, ast.Attribute):
         qualified = names.qualify(func.value) or ""
         return Origin("new", many, qualified) if qualified else None

@@ -11,17 +11,20 @@ import ast
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
+from ..rules import format_message
 from .astutil import last_name
-from .context import own_walk
+from .context import own_walk, walk
 from .models import ModelInfo
 
 if TYPE_CHECKING:
     from .context import ModuleContext
+    from .findings import Finding
     from .models import ModelResolver
     from .orm_services import ServiceResolver
     from .orm_stores import Holders
+    from .scopes import ScopeSpec
 
 # Kinds of abstract values.
 ORM, MANY, SESSION, QUERY, RESULT, SCALARS = "orm", "many", "session", "query", "result", "scalars"
@@ -160,13 +163,13 @@ def session_like(node: ast.expr) -> bool:
 _SESSION_METHODS = frozenset({"query", "execute", "scalars", "scalar", "get", "exec", "add", "commit", "flush", "merge", "refresh"})
 
 
-def used_as_sessions(function: ast.AST, candidates: list[str]) -> list[str]:
+def used_as_sessions(function: ast.FunctionDef | ast.AsyncFunctionDef, candidates: list[str]) -> list[str]:
     """Of parameters named like a session, those the function calls session methods on
     (``db.query(...)``, ``db.execute(...)``): ``db`` as a Redis index or a path is not one."""
     if not candidates:
         return []
     found: list[str] = []
-    for node in own_walk(function.body):  # type: ignore[attr-defined]
+    for node in own_walk(function.body):
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
@@ -181,42 +184,107 @@ def used_as_sessions(function: ast.AST, candidates: list[str]) -> list[str]:
 
 
 
-class FlowHost(Protocol):
-    """What the rule pieces of the flow analysis (``ExpressionFlow``, ``StoreChecks``) share: the
-    function being analyzed, its scopes and resolvers, and the operations each piece offers the
-    others. ``FunctionFlow`` (escapes.py) is the one implementation."""
+class FlowContext:
+    """One function's flow analysis, shared by its rule pieces (``Expressions``, ``StoreChecks``,
+    ``Escapes`` and the statements of ``FunctionFlow``): the function and its module, the
+    resolvers, the scopes opened so far, the findings, and what the statements learned about
+    the function (globals, nested functions, commit-on-success blocks)."""
 
-    ctx: ModuleContext
-    models: ModelResolver
-    services: ServiceResolver
-    holders: Holders
-    function: ast.AST
-    qualname: str
-    persists: frozenset[str]
-    scopes: dict[int, Scope]
-    closures: dict[str, frozenset[str]]
-    nested: dict[str, ast.AST]
-    globals: set[str]
+    def __init__(
+        self,
+        ctx: ModuleContext,
+        models: ModelResolver,
+        services: ServiceResolver,
+        holders: Holders,
+        function: ast.FunctionDef | ast.AsyncFunctionDef,
+        qualname: str,
+        markers: re.Pattern[str],
+        persists: frozenset[str],
+    ) -> None:
+        self.ctx = ctx
+        self.models = models
+        self.services = services
+        self.holders = holders
+        self.function = function
+        self.qualname = qualname
+        # Calls whose value must be seen even when no tracked name is around (``Gate.markers``).
+        self.markers = markers
+        # Names whose attributes the function writes before a commit: a call assigned to one is
+        # resolved (a service may return an object no session holds), not skipped as quiet.
+        self.persists = persists
+        self.scopes: dict[int, Scope] = {}
+        self.exits: list[int] = []  # scopes that close before a `return` reaches the caller
+        self.findings: dict[tuple[int, int, str], Finding] = {}
+        self.globals: set[str] = set()
+        # Nested functions -> the names their bodies read (a closure carries those values).
+        self.closures: dict[str, frozenset[str]] = {}
+        self.nested: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}  # nested functions by name
+        # Commit-on-success scopes being analyzed, and the ORM values their bodies bound, by
+        # scope: an ``except`` after the block sees them rolled back (expired) and closed.
+        self.committing: list[int] = []
+        self.bound_in: dict[int, dict[str, Val]] = {}
+        self.with_scopes: dict[int, list[int]] = {}  # id of a ``with`` -> the committing scopes it opened
+        self._first_stores: dict[str, int] | None = None
+        self._text: str | None = None
 
-    def report(self, node: ast.AST, code: str, **fields: object) -> None: ...
-    def bind(self, target: ast.expr, value: Val | None, state: State, value_node: ast.expr | None = None) -> None: ...
-    def gone(self, value: Val, state: State) -> str: ...
-    def hazard(self, value: Val, expires_on_exit: bool) -> str: ...
-    def escape(self, node: ast.expr, value: Val | None, state: State, returning: bool) -> None: ...
-    # ExpressionFlow
-    def expr(self, node: ast.expr | None, state: State) -> Val | None: ...
-    def element(self, value: Val | None) -> Val | None: ...
-    def commit_scope(self, scope_id: int, state: State) -> None: ...
-    def close_scope(self, scope_id: int, state: State, line: int) -> None: ...
-    # StoreChecks
-    def write(self, target: ast.Attribute, state: State) -> None: ...
-    def store_in_global(self, target: ast.Name, value: Val | None, value_node: ast.expr | None) -> None: ...
-    def store(self, target: ast.expr, value: Val | None, state: State, value_node: ast.expr | None) -> None: ...
-    def check_handoff(self, node: ast.Call, values: list[Val | None], state: State) -> None: ...
-    def cached_return(self, node: ast.expr, value: Val | None) -> None: ...
+    def new_scope(self, session: str, kind: str, spec: ScopeSpec | None) -> int:
+        scope_id = len(self.scopes)
+        self.scopes[scope_id] = Scope(
+            scope_id,
+            session,
+            kind,
+            spec.commits_on_exit if spec else False,
+            spec.expire_on_commit if spec else False,
+            spec.is_async if spec else False,
+        )
+        return scope_id
 
+    def report(self, node: ast.AST, code: str, **fields: object) -> None:
+        # One DBS006 per line: ``create_task(to_thread(f, obj))`` hands the object on once.
+        key = (getattr(node, "lineno", 0), 0 if code == "DBS006" else getattr(node, "col_offset", 0), code)
+        if key not in self.findings:
+            self.findings[key] = self.ctx.finding(node, code, format_message(code, **fields), self.qualname)
 
-if TYPE_CHECKING:
-    FlowPiece = FlowHost  # the pieces are typed against the host they are mixed into
-else:
-    FlowPiece = object
+    def gone(self, value: Val, state: State) -> str:
+        """Why the object no longer has a live session ("" if it still has one)."""
+        if value.detached_source:
+            return f"it comes from {value.detached_source}()"
+        if value.scope >= 0 and value.scope in state.closed:
+            return f"session {self.scopes[value.scope].session} closed on line {state.closed[value.scope]}"
+        return ""
+
+    def hazard(self, value: Val, expires_on_exit: bool) -> str:
+        """What goes wrong when this value is used after its session closed ("" if nothing)."""
+        if value.expired or (expires_on_exit and value.model is not None):
+            return "expired"
+        model = value.model
+        if model is None or "*" in value.loaded:
+            return ""
+        lazy = model.lazy_relationships() - value.loaded
+        if lazy:
+            return "lazy relationship " + min(lazy)
+        return ""
+
+    @property
+    def text(self) -> str:
+        """The function's source lines from its ``def`` ("" without source lines)."""
+        if self._text is None:
+            function = self.function
+            lines = self.ctx.lines
+            self._text = "".join(lines[function.lineno - 1 : function.end_lineno]) if lines else ""
+        return self._text
+
+    def first_stores(self) -> dict[str, int]:
+        """Every name the function binds (nested code included), with the first line that
+        binds it: 0 for a parameter."""
+        if self._first_stores is None:
+            first: dict[str, int] = {}
+            args = self.function.args
+            for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+                if arg is not None:
+                    first[arg.arg] = 0
+            for sub in walk(self.function):
+                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                    first[sub.id] = min(first.get(sub.id, sub.lineno), sub.lineno)
+            self._first_stores = first
+        return self._first_stores
