@@ -67,8 +67,26 @@ def _lines_naming(text: str, name: str) -> str:
     return "".join(parts)
 
 
-# ``svc = TeamService(db)``: a line binding a name to a capitalized call.
-_INSTANCE_LINE = re.compile(r"^[ \t]*(\w+)[ \t]*=[ \t]*(?:\w+\.)*[A-Z]\w*[ \t]*\(([^\n]*)", re.MULTILINE)
+# ``svc = TeamService(db)``: a line binding a name to a capitalized call. Searched from the
+# ``=`` (a literal ``re`` finds quickly, where a line-start anchor is tried at every position),
+# then the text before it on the line must be one name.
+_INSTANCE_CALL = re.compile(r"=[ \t]*(?:\w+\.)*[A-Z]\w*[ \t]*\(([^\n]*)")
+_INSTANCE_TARGET = re.compile(r"[ \t]*(\w+)[ \t]*")
+
+
+def instance_lines(text: str) -> list[tuple[str, str]]:
+    """(name, the text after the call's parenthesis) for each line ``name = Class(...`` of
+    ``text``, in order."""
+    found: list[tuple[str, str]] = []
+    search, target_at = _INSTANCE_CALL.search, _INSTANCE_TARGET.fullmatch
+    call = search(text)
+    while call is not None:
+        at = call.start()
+        target = target_at(text, text.rfind("\n", 0, at) + 1, at)
+        if target is not None:
+            found.append((target.group(1), call.group(1)))
+        call = search(text, call.end())  # the rest of the line has an ``=`` before it: no target
+    return found
 
 
 @dataclass(frozen=True)
@@ -117,6 +135,7 @@ class Expressions:
         # text), and the names bound once to such a call.
         self._instance_names: dict[str, str] | None = None
         self._instances: dict[str, ast.Call] | None = None
+        self._rebound: dict[str, bool] = {}  # name -> whether a line of the function rebinds it
 
     # -- session effects ---------------------------------------------------------------------
     def commit_scope(self, scope_id: int, state: State) -> None:
@@ -573,7 +592,7 @@ class Expressions:
         if self._instance_names is None:
             text = self.flow.text
             found: dict[str, str] = {}
-            for target, arguments in _INSTANCE_LINE.findall(text) if text else ():
+            for target, arguments in instance_lines(text) if text else ():
                 found[target] = found.get(target, "") + arguments
             self._instance_names = found if text else {"*": ""}
         return self._instance_names
@@ -593,8 +612,11 @@ class Expressions:
         text = self.flow.text
         if not text:
             return True  # no source lines: do not guess
-        # Every alternative spells ``name`` and stays on one line: search only those lines.
-        return _rebinding_pattern(name).search(_lines_naming(text, name)) is not None
+        found = self._rebound.get(name)
+        if found is None:
+            # Every alternative spells ``name`` and stays on one line: search only those lines.
+            found = self._rebound[name] = _rebinding_pattern(name).search(_lines_naming(text, name)) is not None
+        return found
 
     def session_holders(self, text: str, state: State) -> bool:
         """Whether ``text`` names a local service built with a tracked session

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import ast
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from functools import lru_cache
+from itertools import accumulate
 
 from .astutil import last_name
 from .context import ModuleContext, own_walk, word_lines
 from .orm_stores import Holders, cache_decorator
-from .orm_values import session_like, used_as_sessions
+from .orm_values import session_like, used_as_sessions, word_matches
 
 _LOCAL_FACTORY = re.compile(
     r"^(\w+)\s*(?::[^=\n]*)?=\s*(?:[\w.]*\.)?(?:async_sessionmaker|sessionmaker|scoped_session|contextmanager|asynccontextmanager)\(",
@@ -57,9 +58,13 @@ def factory_names(ctx: ModuleContext) -> set[str]:
 # ``user.name = ...`` (not ``self.x =``, not ``==``), at the start of a line.
 _ATTRIBUTE_WRITE = re.compile(r"^[ \t]+(?!self\.|cls\.)([A-Za-z_]\w*)\.\w+[ \t]*(?:\+|-)?=(?!=)", re.MULTILINE)
 # A store on the instance or the class: ``self.x = ``, ``self.x[k] = ``, ``self.x.append(``...
+# (at a word boundary: ``word_matches``). Neither alternative crosses a line end.
 _HOLDER_STORE = re.compile(
-    r"\b(?:self|cls)\.\w+(?:\[[^\n]*\])?[ \t]*=(?!=)|\b(?:self|cls)\.\w+\.(?:append|add|update|setdefault|extend|insert)\("
+    r"(?:self|cls)\.\w+(?:\[[^\n]*\])?[ \t]*=(?!=)|(?:self|cls)\.\w+\.(?:append|add|update|setdefault|extend|insert)\("
 )
+# Line breaks of ``str.splitlines`` other than ``\n``: with one, a line of ``ctx.lines`` is not
+# a ``\n``-delimited stretch of the text, and a pattern is tested line by line instead.
+_OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 _CALL_AFTER = re.compile(r"\s*\(")
 _EMPTY_CALL = re.compile(r"\(\s*\)")
 _NEXT_CALL = re.compile(r"next\(\s*(?:\w+\.)*(\w+)\s*\(")
@@ -149,6 +154,9 @@ class Gate:
         self._writes: list[int] | None = None
         self._holders: Holders | None = None
         self._holding: bool | None = None
+        self._text: str | None = None  # ctx.lines joined, and the offset where each line starts
+        self._starts: list[int] = []
+        self._holder_stores: list[int] | None = None
         self.everything = not source  # only a tree: no text to test, analyze every function
         if self.everything:
             self.factories = factory_names(ctx)
@@ -203,23 +211,45 @@ class Gate:
             )
         return self._holding
 
+    def _line_text(self) -> str:
+        if self._text is None:
+            lines = self._ctx.lines
+            self._text = "".join(lines)
+            self._starts = [0, *accumulate(map(len, lines))]
+        return self._text
+
+    def _span(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[int, int]:
+        """The offsets in ``_line_text`` of the function's lines (from its ``def``)."""
+        starts = self._starts
+        last = len(starts) - 1
+        start = function.lineno
+        end = function.end_lineno or start
+        return starts[min(start - 1, last)], starts[min(end, last)]
+
     def _spells(self, function: ast.FunctionDef | ast.AsyncFunctionDef, word: str) -> bool:
         """Whether the function's lines contain ``word`` (True without source lines)."""
-        lines = self._ctx.lines
-        if not lines:
+        if not self._ctx.lines:
             return True
-        start = function.lineno
-        end = function.end_lineno or start
-        return any(word in line for line in lines[start - 1 : end])
+        text = self._line_text()
+        # ``word`` holds no line break: in a line of the function exactly when in their text.
+        return text.find(word, *self._span(function)) != -1
 
-    def _matches(self, function: ast.FunctionDef | ast.AsyncFunctionDef, pattern: re.Pattern[str]) -> bool:
-        """Whether a line of the function matches ``pattern`` (True without source lines)."""
+    def _stores_on_holder(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        """Whether a line of the function matches ``_HOLDER_STORE`` (True without source lines)."""
         lines = self._ctx.lines
         if not lines:
             return True
         start = function.lineno
         end = function.end_lineno or start
-        return any(pattern.search(line) for line in lines[start - 1 : end])
+        if self._holder_stores is None:
+            text = self._line_text()
+            if _OTHER_BREAKS.search(text):
+                matching = [n for n, line in enumerate(lines, 1) if next(word_matches(_HOLDER_STORE, line), None)]
+            else:
+                starts = self._starts
+                matching = sorted({bisect_right(starts, m.start()) for m in word_matches(_HOLDER_STORE, text)})
+            self._holder_stores = matching
+        return _inside(self._holder_stores, start, end)
 
     def spells_next(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         """Whether the function may call ``next(...)`` (for DBS008 on ``next(get_db())``)."""
@@ -228,21 +258,22 @@ class Gate:
     def holds(self, function: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str) -> bool:
         """A function with a session parameter whose results may outlive the call: a method of a
         class with a process-lifetime instance or class-level state, or a cached function."""
-        if not self.holding:
+        parameter = _session_parameter(function)
+        args = function.args
+        names = [] if parameter else [
+            a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs) if a.annotation is None and session_like(ast.Name(a.arg))
+        ]
+        if not (parameter or names) or not self.holding:
             return False
         owner, _, method = qualname.partition(".")
         is_method = bool(method) and "." not in method and owner in self.holders.classes
         if not (cache_decorator(function) or (is_method and (
             ((owner in self.holders.singletons or owner in self.holders.class_containers)
-            and self._matches(function, _HOLDER_STORE))
+            and self._stores_on_holder(function))
             or (self._spells(function, "cls.") and _stores_on_class(function))
         ))):
             return False
-        if _session_parameter(function):
-            return True
-        args = function.args
-        names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs) if a.annotation is None and session_like(ast.Name(a.arg))]
-        return bool(used_as_sessions(function, names))
+        return bool(parameter) or bool(used_as_sessions(function, names))
 
     @property
     def writes(self) -> list[int]:

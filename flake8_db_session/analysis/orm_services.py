@@ -27,6 +27,7 @@ from .astutil import last_name
 from .context import module_names, own_walk
 from .models import annotation_class, imports_only
 from .names import Names
+from .orm_values import word_matches
 
 if TYPE_CHECKING:
     from .context import ModuleContext
@@ -153,6 +154,11 @@ def _annotated_model(annotation: str) -> tuple[bool, str] | None:
         node = ast.parse(annotation, mode="eval").body
     except SyntaxError:
         return None
+    return _annotated_node(node)
+
+
+def _annotated_node(node: ast.expr) -> tuple[bool, str] | None:
+    """``_annotated_model`` of a parsed annotation."""
     single = annotation_class(node)
     if single:
         return False, single
@@ -191,10 +197,36 @@ EMPTY_FACTS = ServiceFacts()
 
 # Text that shows a function may return an object no session holds: a class built from a dict
 # (``Model(**cached)``), ``return Model(...)``, ``model_validate``, a copy, an unpickled object.
-_PRODUCING = re.compile(
-    r"\b[A-Z]\w*\(\s*\*\*|\breturn[ \t]+(?:await[ \t]+)?(?:\w+\.)*[A-Z]\w*\(|\.model_validate\(|\bdeepcopy\(|"
-    r"\bcopy\.copy\(|\bpickle\.loads\("
+# Each is searched from its own literal (``re`` finds a literal quickly; a leading ``\b`` or class
+# makes it try every position), and ``may_produce`` checks the word boundary before it.
+_PRODUCING_WORDS = (
+    re.compile(r"return[ \t]+(?:await[ \t]+)?(?:\w+\.)*[A-Z]\w*\("),
+    re.compile(r"deepcopy\("),
+    re.compile(r"copy\.copy\("),
+    re.compile(r"pickle\.loads\("),
 )
+_SPREAD_CALL = re.compile(r"\(\s*\*\*")  # ``Model(**data)``: the class is the word before it
+_WORD_CHAR = re.compile(r"\w")
+
+
+def may_produce(text: str) -> bool:
+    """Whether ``text`` shows a function that may return an object no session holds."""
+    if ".model_validate(" in text:
+        return True
+    if any(next(word_matches(pattern, text), None) is not None for pattern in _PRODUCING_WORDS):
+        return True
+    word_at = _WORD_CHAR.match
+    found = _SPREAD_CALL.search(text)
+    while found is not None:
+        start = end = found.start()
+        while start and word_at(text, start - 1):
+            start -= 1
+        if start < end and "A" <= text[start] <= "Z":
+            return True
+        found = _SPREAD_CALL.search(text, end + 1)
+    return False
+
+
 _KEEPING = frozenset({"add", "add_all", "merge"})  # session calls after which the object is held
 _COPIES = frozenset({"copy.copy", "copy.deepcopy", "pickle.loads"})
 
@@ -202,7 +234,7 @@ _COPIES = frozenset({"copy.copy", "copy.deepcopy", "pickle.loads"})
 def facts_of_source(data: bytes, path: str, module: str, is_package: bool, imports: dict[str, str] | None) -> ServiceFacts:
     """The facts of another module, from its bytes (``imports`` from its model summary, if any)."""
     text = data.decode("utf-8", "replace")
-    if _PRODUCING.search(text):
+    if may_produce(text):
         try:
             tree = ast.parse(data, filename=path)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -223,7 +255,7 @@ def tree_facts(body: list[ast.stmt], names: Names, produce: bool) -> ServiceFact
     functions: list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef, str | None]] = []
 
     def record(key: str, annotation: ast.expr | None) -> None:
-        found = _annotated_model(ast.unparse(annotation)) if annotation is not None else None
+        found = _annotated_node(annotation) if annotation is not None else None
         if found is not None and found[1].rpartition(".")[2][:1].isupper():
             head, dot, rest = found[1].partition(".")
             returns[key] = (found[0], names.qualify_name(head) + dot + rest)
@@ -468,7 +500,7 @@ class ServiceResolver:
         if module != ctx.module and module:
             return facts.produces.get(key, ())
         if self._own_origins is None:
-            producing = not ctx.source or _PRODUCING.search(ctx.source) is not None
+            producing = not ctx.source or may_produce(ctx.source)
             self._own_origins = OwnOrigins(ctx.tree.body if producing else [], ctx.names)
         return self._own_origins.get(key)
 

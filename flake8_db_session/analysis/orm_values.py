@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -111,6 +111,23 @@ def join(states: Iterable[State | None]) -> State | None:
         out.closed = {k: v for k, v in out.closed.items() if k in other.closed}
     return out
 
+
+
+_WORD_CHAR = re.compile(r"\w")
+
+
+def word_matches(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """The matches of ``pattern`` in ``text`` that start at a word boundary, overlapping ones
+    included: what ``\b`` before the pattern finds, for a pattern that starts with a word
+    character. Searched without the ``\b``, which would make ``re`` try every position instead
+    of scanning for the pattern's literal start."""
+    word_at = _WORD_CHAR.match
+    found = pattern.search(text)
+    while found is not None:
+        start = found.start()
+        if not (start and word_at(text, start - 1)):
+            yield found
+        found = pattern.search(text, start + 1)
 
 
 def loaded_by(call: ast.Call) -> frozenset:
