@@ -206,6 +206,9 @@ class FunctionFlow:
         return state
 
     def _forget(self, target: ast.expr, state: State) -> None:
+        if isinstance(target, ast.Name):
+            state.env.pop(target.id, None)
+            return
         for sub in ast.walk(target):
             if isinstance(sub, ast.Name):
                 state.env.pop(sub.id, None)

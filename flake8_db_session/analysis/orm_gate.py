@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Sequence
 from functools import lru_cache
 from itertools import accumulate
@@ -58,9 +58,11 @@ def factory_names(ctx: ModuleContext) -> set[str]:
 # ``user.name = ...`` (not ``self.x =``, not ``==``), at the start of a line.
 _ATTRIBUTE_WRITE = re.compile(r"^[ \t]+(?!self\.|cls\.)([A-Za-z_]\w*)\.\w+[ \t]*(?:\+|-)?=(?!=)", re.MULTILINE)
 # A store on the instance or the class: ``self.x = ``, ``self.x[k] = ``, ``self.x.append(``...
-# (at a word boundary: ``word_matches``). Neither alternative crosses a line end.
-_HOLDER_STORE = re.compile(
-    r"(?:self|cls)\.\w+(?:\[[^\n]*\])?[ \t]*=(?!=)|(?:self|cls)\.\w+\.(?:append|add|update|setdefault|extend|insert)\("
+# (at a word boundary: ``word_matches``). One pattern per receiver, each starting with its literal;
+# neither crosses a line end.
+_HOLDER_STORES = tuple(
+    re.compile(receiver + r"\.\w+(?:(?:\[[^\n]*\])?[ \t]*=(?!=)|\.(?:append|add|update|setdefault|extend|insert)\()")
+    for receiver in ("self", "cls")
 )
 # Line breaks of ``str.splitlines`` other than ``\n``: with one, a line of ``ctx.lines`` is not
 # a ``\n``-delimited stretch of the text, and a pattern is tested line by line instead.
@@ -156,7 +158,6 @@ class Gate:
         self._holding: bool | None = None
         self._text: str | None = None  # ctx.lines joined, and the offset where each line starts
         self._starts: list[int] = []
-        self._holder_stores: list[int] | None = None
         self.everything = not source  # only a tree: no text to test, analyze every function
         if self.everything:
             self.factories = factory_names(ctx)
@@ -192,7 +193,12 @@ class Gate:
 
     @property
     def empty(self) -> bool:
-        return not self.everything and not self.opening and not self.using and not self.writes and not self.holding
+        """No function can be admitted. ``holding`` matters only to a function with a session
+        parameter (``holds``): asked last, as it summarizes the module's long-lived state."""
+        if self.everything or self.opening or self.using or self.writes:
+            return False
+        receiving = any(parameter or names for parameter, names in map(_session_parameters, (f for f, _ in self._ctx.functions)))
+        return not (receiving and self.holding)
 
     @property
     def holders(self) -> Holders:
@@ -235,21 +241,17 @@ class Gate:
         return text.find(word, *self._span(function)) != -1
 
     def _stores_on_holder(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-        """Whether a line of the function matches ``_HOLDER_STORE`` (True without source lines)."""
+        """Whether a line of the function stores on ``self``/``cls`` (``_HOLDER_STORES``; True
+        without source lines)."""
         lines = self._ctx.lines
         if not lines:
             return True
-        start = function.lineno
-        end = function.end_lineno or start
-        if self._holder_stores is None:
-            text = self._line_text()
-            if _OTHER_BREAKS.search(text):
-                matching = [n for n, line in enumerate(lines, 1) if next(word_matches(_HOLDER_STORE, line), None)]
-            else:
-                starts = self._starts
-                matching = sorted({bisect_right(starts, m.start()) for m in word_matches(_HOLDER_STORE, text)})
-            self._holder_stores = matching
-        return _inside(self._holder_stores, start, end)
+        text = self._line_text()
+        start, end = self._span(function)
+        if _OTHER_BREAKS.search(text, start, end):  # a line of ctx.lines may end inside the text
+            first = function.lineno
+            return any(next(word_matches(p, line), None) for p in _HOLDER_STORES for line in lines[first - 1 : function.end_lineno or first])
+        return any(next(word_matches(p, text, start, end), None) for p in _HOLDER_STORES)
 
     def spells_next(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         """Whether the function may call ``next(...)`` (for DBS008 on ``next(get_db())``)."""
@@ -258,11 +260,7 @@ class Gate:
     def holds(self, function: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str) -> bool:
         """A function with a session parameter whose results may outlive the call: a method of a
         class with a process-lifetime instance or class-level state, or a cached function."""
-        parameter = _session_parameter(function)
-        args = function.args
-        names = [] if parameter else [
-            a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs) if a.annotation is None and session_like(ast.Name(a.arg))
-        ]
+        parameter, names = _session_parameters(function)
         if not (parameter or names) or not self.holding:
             return False
         owner, _, method = qualname.partition(".")
@@ -342,6 +340,16 @@ def _stores_on_class(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
                 if isinstance(base, ast.Attribute) and isinstance(base.value, ast.Name) and base.value.id == "cls":
                     return True
     return False
+
+
+def _session_parameters(function: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str, list[str]]:
+    """The annotation name of the first Session/AsyncSession parameter, or "" and the
+    parameters without an annotation named like a session (``db``)."""
+    parameter = _session_parameter(function)
+    if parameter:
+        return parameter, []
+    args = function.args
+    return "", [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs) if a.annotation is None and session_like(ast.Name(a.arg))]
 
 
 def _session_parameter(function: ast.FunctionDef | ast.AsyncFunctionDef) -> str:

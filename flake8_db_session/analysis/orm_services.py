@@ -27,7 +27,7 @@ from .astutil import last_name
 from .context import module_names, own_walk
 from .models import annotation_class, imports_only
 from .names import Names
-from .orm_values import word_matches
+from .orm_values import at_word_start, word_matches
 
 if TYPE_CHECKING:
     from .context import ModuleContext
@@ -206,7 +206,6 @@ _PRODUCING_WORDS = (
     re.compile(r"pickle\.loads\("),
 )
 _SPREAD_CALL = re.compile(r"\(\s*\*\*")  # ``Model(**data)``: the class is the word before it
-_WORD_CHAR = re.compile(r"\w")
 
 
 def may_produce(text: str) -> bool:
@@ -215,11 +214,10 @@ def may_produce(text: str) -> bool:
         return True
     if any(next(word_matches(pattern, text), None) is not None for pattern in _PRODUCING_WORDS):
         return True
-    word_at = _WORD_CHAR.match
     found = _SPREAD_CALL.search(text)
     while found is not None:
         start = end = found.start()
-        while start and word_at(text, start - 1):
+        while not at_word_start(text, start):
             start -= 1
         if start < end and "A" <= text[start] <= "Z":
             return True
@@ -432,6 +430,7 @@ class ServiceResolver:
         self._facts: dict[str, ServiceFacts] = {}
         self._own_origins: OwnOrigins | None = None
         self._transient: dict[tuple[str, str | None], tuple[bool, ModelInfo, str] | None] = {}
+        self._located: dict[tuple[str, str | None], tuple[str, str] | None] = {}  # memo of _locate
 
     # facts ---------------------------------------------------------------------------------
     def facts(self, module: str) -> ServiceFacts:
@@ -506,6 +505,12 @@ class ServiceResolver:
 
     def _locate(self, qualified: str, member: str | None) -> tuple[str, str] | None:
         """(module, "name" or "Class.member") where a qualified name is defined, following re-exports."""
+        key = (qualified, member)
+        if key not in self._located:
+            self._located[key] = self._follow(qualified, member)
+        return self._located[key]
+
+    def _follow(self, qualified: str, member: str | None) -> tuple[str, str] | None:
         for _ in range(_MAX_HOPS):
             module, _, name = qualified.rpartition(".")
             if not module:

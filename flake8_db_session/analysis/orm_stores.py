@@ -462,12 +462,11 @@ class Holders:
         ``global`` or ``instance`` are walked (all of them when there is no source text)."""
         source = ctx.source
         declaring = word_lines(("global ",), source) if source else None
-        instance_lines = word_lines(("instance",), source) if source else None
+        instance_lines = _target_lines(source, "instance") if source else None
         for stmt in body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                start, end = statement_span(stmt)
                 cached = bool(cache_decorator(stmt))
-                if not (cached or declaring is None or _spans(declaring, start, end)):
+                if not (cached or declaring is None or (declaring and _spans(declaring, *statement_span(stmt)))):
                     continue
                 nodes = list(own_walk(stmt.body))
                 declared = {n for node in nodes if isinstance(node, ast.Global) for n in node.names}
@@ -492,6 +491,23 @@ class Holders:
                     ):
                         self.singletons.setdefault(name, "singleton")
                         break
+
+
+def _target_lines(source: str, word: str) -> list[int]:
+    """1-based lines holding ``word`` not followed by ``(``, ascending, without duplicates: an
+    assignment target ending in ``word`` is never called there (``isinstance(`` is no target)."""
+    lines: list[int] = []
+    line, last = 1, 0
+    after = len(word)
+    at = source.find(word)
+    while at >= 0:
+        if not source.startswith("(", at + after):
+            line += source.count("\n", last, at)
+            last = at
+            if not lines or lines[-1] != line:
+                lines.append(line)
+        at = source.find(word, at + after)
+    return lines
 
 
 def _spans(lines: list[int], start: int, end: int) -> bool:

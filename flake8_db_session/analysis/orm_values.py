@@ -116,18 +116,23 @@ def join(states: Iterable[State | None]) -> State | None:
 _WORD_CHAR = re.compile(r"\w")
 
 
-def word_matches(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
-    """The matches of ``pattern`` in ``text`` that start at a word boundary, overlapping ones
-    included: what ``\b`` before the pattern finds, for a pattern that starts with a word
-    character. Searched without the ``\b``, which would make ``re`` try every position instead
-    of scanning for the pattern's literal start."""
-    word_at = _WORD_CHAR.match
-    found = pattern.search(text)
+def at_word_start(text: str, start: int) -> bool:
+    """Whether ``\b`` holds before ``text[start]``, a word character: no word character before it."""
+    return not (start and _WORD_CHAR.match(text, start - 1))
+
+
+def word_matches(pattern: re.Pattern[str], text: str, start: int = 0, end: int | None = None) -> Iterator[re.Match[str]]:
+    """The matches of ``pattern`` in ``text[start:end]`` that start at a word boundary,
+    overlapping ones included: what ``\b`` before the pattern finds, for a pattern that starts
+    with a word character. Searched without the ``\b``, which would make ``re`` try every
+    position instead of scanning for the pattern's literal start."""
+    stop = len(text) if end is None else end
+    found = pattern.search(text, start, stop)
     while found is not None:
-        start = found.start()
-        if not (start and word_at(text, start - 1)):
+        at = found.start()
+        if at_word_start(text, at):
             yield found
-        found = pattern.search(text, start + 1)
+        found = pattern.search(text, at + 1, stop)
 
 
 def loaded_by(call: ast.Call) -> frozenset:
