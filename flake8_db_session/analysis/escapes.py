@@ -164,7 +164,7 @@ class FunctionFlow:
             return kind(self, node, state)
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.expr):
-                self.expr(child, state)
+                self.expressions.discard(child, state)
         return state
 
     def quiet(self, node: ast.stmt | ast.expr, state: State, producing: bool = False) -> bool:
@@ -189,7 +189,7 @@ class FunctionFlow:
 
     def _Expr(self, node: ast.Expr, state: State) -> State:
         if not self.quiet(node, state):
-            self.expr(node.value, state)
+            self.expressions.discard(node.value, state)
         return state
 
     def _Assign(self, node: ast.Assign, state: State) -> State:
@@ -227,7 +227,7 @@ class FunctionFlow:
             spec = scope_spec(inner, self.ctx, self.models)
             if spec is not None and spec.acquisition:
                 for arg in inner.args:
-                    self.expr(arg, state)
+                    self.expressions.discard(arg, state)
                 if not self._borrows_connection(inner):
                     self._acquired = f"{spec.label}()"
                 return Val(SESSION, self.flow.new_scope("", "manual", spec))
@@ -306,13 +306,13 @@ class FunctionFlow:
         return None
 
     def _AugAssign(self, node: ast.AugAssign, state: State) -> State:
-        self.expr(node.value, state)
+        self.expressions.discard(node.value, state)
         if isinstance(node.target, ast.Attribute):
             self.stores.write(node.target, self.expr(node.target.value, state), state)
         elif isinstance(node.target, ast.Name):
             state.env.pop(node.target.id, None)
         else:
-            self.expr(node.target, state)
+            self.expressions.discard(node.target, state)
         return state
 
     def _Return(self, node: ast.Return, state: State) -> None:
@@ -324,7 +324,7 @@ class FunctionFlow:
     def _Raise(self, node: ast.Raise, state: State) -> None:
         for child in (node.exc, node.cause):
             if child is not None:
-                self.expr(child, state)
+                self.expressions.discard(child, state)
 
     def _Break(self, node: ast.stmt, state: State) -> None:
         return None
@@ -339,7 +339,7 @@ class FunctionFlow:
             if isinstance(target, ast.Name):
                 state.env.pop(target.id, None)
             else:
-                self.expr(target, state)
+                self.expressions.discard(target, state)
         return state
 
     def _FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, state: State) -> State:
@@ -357,7 +357,7 @@ class FunctionFlow:
 
     def _If(self, node: ast.If, state: State) -> State | None:
         if not self.quiet(node.test, state):
-            self.expr(node.test, state)
+            self.expressions.discard(node.test, state)
         return join([self.block(node.body, state.copy()), self.block(node.orelse, state.copy())])
 
     def _For(self, node: ast.For, state: State) -> State | None:
@@ -373,7 +373,7 @@ class FunctionFlow:
 
     def _While(self, node: ast.While, state: State) -> State | None:
         if not self.quiet(node.test, state):
-            self.expr(node.test, state)
+            self.expressions.discard(node.test, state)
         end = self.block(node.body, state.copy())
         after = join([state, end])
         if after is None:
@@ -388,7 +388,7 @@ class FunctionFlow:
             spec = scope_spec(expr, self.ctx, self.models)
             if spec is not None and isinstance(expr, ast.Call):  # only a call opens a scope
                 for arg in expr.args:
-                    self.expr(arg, state)
+                    self.expressions.discard(arg, state)
                 session = item.optional_vars.id if isinstance(item.optional_vars, ast.Name) else ""
                 scope_id = self.flow.new_scope(session, "with", replace(spec, is_async=spec.is_async or isinstance(node, ast.AsyncWith)))
                 opened.append(scope_id)
@@ -444,7 +444,7 @@ class FunctionFlow:
                     start.env.update(rolled_back[0])
                     start.closed.update(rolled_back[1])
                 if handler.type is not None:
-                    self.expr(handler.type, start)
+                    self.expressions.discard(handler.type, start)
                 if handler.name:
                     start.env.pop(handler.name, None)
                 ends.append(self.block(handler.body, start))
@@ -487,7 +487,7 @@ class FunctionFlow:
         return found
 
     def _Match(self, node: ast.Match, state: State) -> State | None:
-        self.expr(node.subject, state)
+        self.expressions.discard(node.subject, state)
         ends: list[State | None] = []
         for case in node.cases:
             inner = state.copy()

@@ -163,7 +163,7 @@ class Expressions:
         self._reopened(call, method, scope_id, state)
         args = [self.expr(arg, state) for arg in call.args]
         for keyword in call.keywords:
-            self.expr(keyword.value, state)
+            self.discard(keyword.value, state)
         effect = _SESSION_EFFECTS.get(method)
         return effect(self, call, method, scope_id, args, state) if effect is not None else None
 
@@ -239,9 +239,9 @@ class Expressions:
             return kind(self, node, state)
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.expr):
-                self.expr(child, state)
+                self.discard(child, state)
             elif isinstance(child, ast.keyword):
-                self.expr(child.value, state)
+                self.discard(child.value, state)
         return None
 
     # Expressions by node type (``_EXPRESSIONS``); any other evaluates its parts and is untracked.
@@ -250,7 +250,7 @@ class Expressions:
 
     def _subscript(self, node: ast.Subscript, state: State) -> Val | None:
         base = self.expr(node.value, state)
-        self.expr(node.slice, state)
+        self.discard(node.slice, state)
         return self.element(base)
 
     def _sequence(self, node: ast.List | ast.Tuple | ast.Set, state: State) -> Val | None:
@@ -259,11 +259,11 @@ class Expressions:
 
     def _dict(self, node: ast.Dict, state: State) -> Val | None:
         for key in node.keys:
-            self.expr(key, state)
+            self.discard(key, state)
         return self._container([self.expr(v, state) for v in node.values])
 
     def _if_expression(self, node: ast.IfExp, state: State) -> Val | None:
-        self.expr(node.test, state)
+        self.discard(node.test, state)
         yes, no = self.expr(node.body, state), self.expr(node.orelse, state)
         if is_none(node.orelse):
             return yes
@@ -320,8 +320,8 @@ class Expressions:
             self.stores.write(target, self.expr(target.value, state), state)
             self.stores.store(target, value, state, value_node)
         elif isinstance(target, ast.Subscript):
-            self.expr(target.value, state)
-            self.expr(target.slice, state)
+            self.discard(target.value, state)
+            self.discard(target.slice, state)
             self.stores.store(target, value, state, value_node)
         elif isinstance(target, ast.Starred):
             self.bind(target.value, None, state)
@@ -347,7 +347,7 @@ class Expressions:
             element = self.element(self.expr(generator.iter, inner))
             self.bind(generator.target, element, inner)
             for condition in generator.ifs:
-                self.expr(condition, inner)
+                self.discard(condition, inner)
         if isinstance(node, ast.DictComp):
             self.expr(node.key, inner)
             value = self.expr(node.value, inner)
@@ -451,7 +451,17 @@ class Expressions:
             return f"of {base.detached_source}()"
         return self.flow.scopes[base.scope].session if base.scope >= 0 else "session"
 
-    def _call(self, node: ast.Call, state: State) -> Val | None:
+    def discard(self, node: ast.expr | None, state: State) -> None:
+        """Evaluate an expression whose value nothing uses (an expression statement, a test, an
+        operand of an untracked operation): its reads, session effects and hand-offs, without
+        resolving what a call to an untracked receiver returns."""
+        inner = node.value if isinstance(node, ast.Await) else node
+        if isinstance(inner, ast.Call):
+            self._call(inner, state, used=False)
+        else:
+            self.expr(node, state)
+
+    def _call(self, node: ast.Call, state: State, used: bool = True) -> Val | None:
         func = node.func
         if isinstance(func, ast.Attribute):
             receiver = self.expr(func.value, state)
@@ -467,6 +477,8 @@ class Expressions:
         if not harmless_call(func):
             for arg in (*node.args, *(k.value for k in node.keywords)):
                 self._may_load(arg, state)
+        if not used:
+            return None  # what follows only resolves the value: no effect on the state
         qualified = self.ctx.names.qualify(func) if isinstance(func, (ast.Name, ast.Attribute)) else None
         if isinstance(func, ast.Attribute):
             found = self._model_method_result(func, args)
@@ -701,9 +713,9 @@ class Expressions:
 
     def _chain(self, node: ast.Call, method: str, receiver: Val, state: State) -> Val | None:
         for arg in node.args:
-            self.expr(arg, state)
+            self.discard(arg, state)
         for keyword in node.keywords:
-            self.expr(keyword.value, state)
+            self.discard(keyword.value, state)
         if method in CHAIN:
             if method == "options":
                 return replace(receiver, loaded=receiver.loaded | loaded_by(node))
