@@ -300,7 +300,7 @@ class FunctionFlow:
         )
 
     def _assigned_in_function(self, name: str) -> ast.expr | None:
-        for node in ast.walk(self.function):
+        for node in self.flow.nodes():
             if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
                 return node.value
         return None

@@ -96,7 +96,17 @@ def _occurrences_of_each(source: str, names: set[str]) -> dict[str, list[int]]:
     return found
 
 
-def _opening_offsets(ctx: ModuleContext, factories: set[str]) -> list[int]:
+def _dependency_names(ctx: ModuleContext) -> set[str]:
+    """The last names of the session providers (``get_db``), and local names imported for them
+    (``from app.db import get_db as _get_db``): a call that resolves to a provider spells one."""
+    dependencies = {name.rpartition(".")[2] for name in ctx.settings.dependencies}
+    dependencies.update(
+        local for local, target in ctx.names.imports.items() if target.rpartition(".")[2] in dependencies
+    )
+    return dependencies
+
+
+def _opening_offsets(ctx: ModuleContext, factories: set[str], dependencies: set[str]) -> list[int]:
     """Offsets of calls to a session factory or detached source, and of ``next(get_db())``.
 
     ``str.find`` per name beats one regex alternation over the whole text by far.
@@ -111,11 +121,6 @@ def _opening_offsets(ctx: ModuleContext, factories: set[str]) -> list[int]:
             if (before.isalnum() or before == "_") or not _CALL_AFTER.match(source, start + len(name)):
                 continue
             offsets.append(start)
-    dependencies = {name.rpartition(".")[2] for name in settings.dependencies}
-    # Imported under another name: ``from app.db import get_db as _get_db``.
-    dependencies.update(
-        local for local, target in ctx.names.imports.items() if target.rpartition(".")[2] in dependencies
-    )
     for start in _occurrences(source, "next("):
         match = _NEXT_CALL.match(source, start)
         if match and match.group(1) in dependencies:
@@ -159,13 +164,13 @@ class Gate:
         self._text: str | None = None  # ctx.lines joined, and the offset where each line starts
         self._starts: list[int] = []
         self.everything = not source  # only a tree: no text to test, analyze every function
+        self.factories = factory_names(ctx)
+        self.dependencies = _dependency_names(ctx)
         if self.everything:
-            self.factories = factory_names(ctx)
             self.opening: list[int] = []
             self._using = []
             return
-        self.factories = factory_names(ctx)
-        self.opening = _lines_of(source, _opening_offsets(ctx, self.factories))
+        self.opening = _lines_of(source, _opening_offsets(ctx, self.factories, self.dependencies))
 
     @property
     def using(self) -> list[int]:
@@ -254,8 +259,9 @@ class Gate:
         return any(next(word_matches(p, text, start, end), None) for p in _HOLDER_STORES)
 
     def spells_next(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-        """Whether the function may call ``next(...)`` (for DBS008 on ``next(get_db())``)."""
-        return self._spells(function, "next(")
+        """Whether the function may call ``next(...)`` on a session provider (for DBS008 on
+        ``next(get_db())``): its lines spell ``next(`` and a provider's name."""
+        return self._spells(function, "next(") and any(self._spells(function, name) for name in self.dependencies)
 
     def holds(self, function: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str) -> bool:
         """A function with a session parameter whose results may outlive the call: a method of a

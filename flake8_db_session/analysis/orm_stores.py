@@ -43,6 +43,8 @@ class StoreChecks:
         self._calls: list[ast.Call] = []
         self._commit_writes: frozenset[tuple[str, str]] = frozenset()  # (object, commit) reported
         self._local_names: set[str] | None = None
+        self._written_bases: set[int] | None = None  # ids of ``x`` in ``x.attr = ...``
+        self._reattached: set[str] | None = None  # names handed to add/merge/add_all
 
     # == DBS004: a write to an ORM object without a live session ================================
     def write(self, target: ast.Attribute, base: Val | None, state: State) -> None:
@@ -127,31 +129,35 @@ class StoreChecks:
         so only a write nothing reads afterwards, whose only purpose is the database, is reported."""
         if not isinstance(node, ast.Name):
             return True
-        for sub in ast.walk(self.flow.function):
-            if isinstance(sub, ast.Name) and sub.id == node.id and isinstance(sub.ctx, ast.Load) and sub.lineno > line:
-                parent_is_write = any(
-                    isinstance(t, ast.Attribute) and t.value is sub
-                    for stmt in ast.walk(self.flow.function)
-                    if isinstance(stmt, (ast.Assign, ast.AugAssign))
-                    for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])
-                )
-                if not parent_is_write:
-                    return True
-        return False
+        if self._written_bases is None:
+            # The objects attributes are assigned on: ``x`` of ``x.a = ...`` and ``x.a += ...``.
+            self._written_bases = {
+                id(target.value)
+                for stmt in self.flow.nodes()
+                if isinstance(stmt, (ast.Assign, ast.AugAssign))
+                for target in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])
+                if isinstance(target, ast.Attribute)
+            }
+        written = self._written_bases
+        return any(
+            isinstance(sub, ast.Name) and sub.id == node.id and isinstance(sub.ctx, ast.Load) and sub.lineno > line and id(sub) not in written
+            for sub in self.flow.nodes()
+        )
 
     def _reattached_later(self, node: ast.expr) -> bool:
         """The object is handed to ``add``/``merge`` somewhere in the function: the write may be kept."""
         if not isinstance(node, ast.Name):
             return False
-        for sub in ast.walk(self.flow.function):
-            if (
-                isinstance(sub, ast.Call)
-                and isinstance(sub.func, ast.Attribute)
-                and sub.func.attr in ("add", "merge", "add_all")
-                and any(isinstance(a, ast.Name) and a.id == node.id for arg in sub.args for a in ast.walk(arg))
-            ):
-                return True
-        return False
+        if self._reattached is None:
+            self._reattached = {
+                name.id
+                for sub in self.flow.nodes()
+                if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in ("add", "merge", "add_all")
+                for arg in sub.args
+                for name in ast.walk(arg)
+                if isinstance(name, ast.Name)
+            }
+        return node.id in self._reattached
 
     # == DBS006: an ORM object stored where it outlives its session ==============================
     def store_in_global(self, target: ast.Name, value: Val | None, value_node: ast.expr | None) -> None:
@@ -240,12 +246,12 @@ class StoreChecks:
                 self.flow.report(node, "DBS006", name=carried, target=f"{name}()")
             return
         if isinstance(func, ast.Attribute) and func.attr in ("append", "add", "setdefault", "update", "extend", "insert"):
-            where = self._outliving(func.value)
-            if where:
-                for arg, value in zip(node.args, values):
-                    if value is not None and value.is_orm() and value.scope >= 0:
+            for arg, value in zip(node.args, values):
+                if value is not None and value.is_orm() and value.scope >= 0:
+                    where = self._outliving(func.value)
+                    if where:
                         self.flow.report(node, "DBS006", name=short_text(arg), target=where)
-                        return
+                    return
 
     def _carried(self, node: ast.Call, state: State, streaming: bool = False) -> str | None:
         """An ORM object that travels with the task and can fail there: an argument (followed
@@ -425,16 +431,48 @@ class Holders:
     classes with a process-lifetime instance, class-level containers. Computed once per module."""
 
     def __init__(self, ctx: ModuleContext) -> None:
-        self.containers: set[str] = set()
+        self._ctx = ctx
+        self._containers: set[str] = set()
         # class -> how its instance lives on: "module-level", "singleton", "cached"
-        self.singletons: dict[str, str] = {}
-        self.classes: set[str] = set()
-        self.class_containers: dict[str, set[str]] = {}
+        self._singletons: dict[str, str] = {}
+        self._classes: set[str] = set()
+        self._class_containers: dict[str, set[str]] = {}
+        self._built = False  # the module is read on first need: many flows never ask
         # Per-module memo of Expressions._eager_in: function name -> relationships it eager-loads.
         self.eager_by_function: dict[str, frozenset[str]] = {}
+
+    @property
+    def containers(self) -> set[str]:
+        """Module-level containers and caches (``_CACHE = {}``)."""
+        self._build()
+        return self._containers
+
+    @property
+    def singletons(self) -> dict[str, str]:
+        """Classes with a process-lifetime instance -> how it lives on."""
+        self._build()
+        return self._singletons
+
+    @property
+    def classes(self) -> set[str]:
+        """The module's top-level classes."""
+        self._build()
+        return self._classes
+
+    @property
+    def class_containers(self) -> dict[str, set[str]]:
+        """Class -> its class-level containers (``_cache = {}`` in the class body)."""
+        self._build()
+        return self._class_containers
+
+    def _build(self) -> None:
+        if self._built:
+            return
+        self._built = True
+        ctx = self._ctx
         body = ctx.tree.body
         classes = {stmt.name: stmt for stmt in body if isinstance(stmt, ast.ClassDef)}
-        self.classes = set(classes)
+        self._classes = set(classes)
         for stmt in body:
             targets, value = _assignment(stmt)
             names = [t.id for t in targets if isinstance(t, ast.Name)]
@@ -442,14 +480,14 @@ class Holders:
                 continue
             callee = last_name(value.func) if isinstance(value, ast.Call) else ""
             if callee in classes:
-                self.singletons.setdefault(callee, "module-level")
+                self._singletons.setdefault(callee, "module-level")
             elif _is_container(value):
-                self.containers.update(names)
+                self._containers.update(names)
         for name, cls in classes.items():
             for member in cls.body:
                 targets, value = _assignment(member)
                 if targets and _is_container(value):
-                    self.class_containers.setdefault(name, set()).update(
+                    self._class_containers.setdefault(name, set()).update(
                         t.id for t in targets if isinstance(t, ast.Name)
                     )
         source = ctx.source
@@ -474,11 +512,11 @@ class Holders:
                     if declared and isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
                         callee = last_name(node.value.func)
                         if callee in classes and any(isinstance(t, ast.Name) and t.id in declared for t in node.targets):
-                            self.singletons.setdefault(callee, "singleton")
+                            self._singletons.setdefault(callee, "singleton")
                     elif cached and isinstance(node, ast.Return) and isinstance(node.value, ast.Call):
                         callee = last_name(node.value.func)
                         if callee in classes:
-                            self.singletons.setdefault(callee, "cached")
+                            self._singletons.setdefault(callee, "cached")
             elif isinstance(stmt, ast.ClassDef) and stmt.name in classes:
                 name = stmt.name
                 statements = (
@@ -489,7 +527,7 @@ class Holders:
                         isinstance(t, ast.Attribute) and t.attr.endswith("instance") and last_name(t.value) in ("cls", name)
                         for t in node.targets
                     ):
-                        self.singletons.setdefault(name, "singleton")
+                        self._singletons.setdefault(name, "singleton")
                         break
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ..rules import format_message
 from .astutil import last_name
-from .context import own_walk, walk
+from .context import own_walk
 from .models import ModelInfo
 
 if TYPE_CHECKING:
@@ -248,6 +248,7 @@ class FlowContext:
         self.with_scopes: dict[int, list[int]] = {}  # id of a ``with`` -> the committing scopes it opened
         self._first_stores: dict[str, int] | None = None
         self._text: str | None = None
+        self._nodes: list[ast.AST] | None = None
 
     def new_scope(self, session: str, kind: str, spec: ScopeSpec | None) -> int:
         scope_id = len(self.scopes)
@@ -296,6 +297,12 @@ class FlowContext:
             self._text = "".join(lines[function.lineno - 1 : function.end_lineno]) if lines else ""
         return self._text
 
+    def nodes(self) -> list[ast.AST]:
+        """Every node of the function, nested code included, in ``ast.walk`` order (walked once)."""
+        if self._nodes is None:
+            self._nodes = list(ast.walk(self.function))
+        return self._nodes
+
     def first_stores(self) -> dict[str, int]:
         """Every name the function binds (nested code included), with the first line that
         binds it: 0 for a parameter."""
@@ -305,7 +312,7 @@ class FlowContext:
             for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
                 if arg is not None:
                     first[arg.arg] = 0
-            for sub in walk(self.function):
+            for sub in self.nodes():
                 if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
                     first[sub.id] = min(first.get(sub.id, sub.lineno), sub.lineno)
             self._first_stores = first
