@@ -174,12 +174,22 @@ class FunctionFlow:
         lines = self.ctx.lines
         if not lines:
             return False
-        text = "".join(lines[node.lineno - 1 : node.end_lineno or node.lineno])
-        if any(name in text for name in state.env) or any(name in text for name in self.flow.closures):
+        first = node.lineno
+        last = node.end_lineno or first
+        text = lines[first - 1] if first == last and first <= len(lines) else "".join(lines[first - 1 : last])
+        for name in state.env:
+            if name in text:
+                return False
+        for name in self.flow.closures:
+            if name in text:
+                return False
+        if not producing:
+            return True
+        flow = self.flow
+        called = "(" in text  # every marker is a call
+        if called and flow.persists and self._persisted_target(node):
             return False
-        if producing and self.flow.persists and "(" in text and self._persisted_target(node):
-            return False
-        return not (producing and (self.flow.markers.search(text) or self.expressions.session_holders(text, state)))
+        return not ((called and flow.markers.search(text)) or self.expressions.session_holders(text, state))
 
     def _persisted_target(self, node: ast.AST) -> bool:
         if "*" in self.flow.persists:

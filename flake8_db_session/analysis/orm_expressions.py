@@ -634,6 +634,8 @@ class Expressions:
         """Whether ``text`` names a local service built with a tracked session
         (``service = TeamService(db)``): a call on it may return that session's objects."""
         instances = self._instance_lines()
+        if not instances:
+            return False
         sessions = [name for name, value in state.env.items() if value.kind == SESSION]
         if not sessions:
             return False

@@ -113,6 +113,31 @@ def join(states: Iterable[State | None]) -> State | None:
 
 
 
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def walk_breadth_first(node: ast.AST) -> list[ast.AST]:
+    """The nodes ``ast.walk`` yields, in its order, but the shared ``Load``/``Store`` contexts:
+    about twice as fast (no generator per node)."""
+    found = [node]
+    fields = _CHILD_FIELDS
+    at = 0
+    while at < len(found):
+        current = found[at]
+        at += 1
+        cls = current.__class__
+        names = fields.get(cls)
+        if names is None:
+            names = fields[cls] = tuple(name for name in cls._fields if name != "ctx")
+        for name in names:
+            value = getattr(current, name, None)
+            if value.__class__ is list:
+                found.extend(item for item in value if isinstance(item, ast.AST))
+            elif isinstance(value, ast.AST):
+                found.append(value)
+    return found
+
+
 _WORD_CHAR = re.compile(r"\w")
 
 
@@ -300,7 +325,7 @@ class FlowContext:
     def nodes(self) -> list[ast.AST]:
         """Every node of the function, nested code included, in ``ast.walk`` order (walked once)."""
         if self._nodes is None:
-            self._nodes = list(ast.walk(self.function))
+            self._nodes = walk_breadth_first(self.function)
         return self._nodes
 
     def first_stores(self) -> dict[str, int]:
