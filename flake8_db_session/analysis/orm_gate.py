@@ -163,6 +163,7 @@ class Gate:
         self._holding: bool | None = None
         self._text: str | None = None  # ctx.lines joined, and the offset where each line starts
         self._starts: list[int] = []
+        self._session_parameters: dict[int, tuple[str, list[str]]] = {}  # by id of the function
         self.everything = not source  # only a tree: no text to test, analyze every function
         self.factories = factory_names(ctx)
         self.dependencies = _dependency_names(ctx)
@@ -202,7 +203,7 @@ class Gate:
         parameter (``holds``): asked last, as it summarizes the module's long-lived state."""
         if self.everything or self.opening or self.using or self.writes:
             return False
-        receiving = any(parameter or names for parameter, names in map(_session_parameters, (f for f, _ in self._ctx.functions)))
+        receiving = any(parameter or names for parameter, names in map(self._parameters, (f for f, _ in self._ctx.functions)))
         return not (receiving and self.holding)
 
     @property
@@ -237,6 +238,13 @@ class Gate:
         end = function.end_lineno or start
         return starts[min(start - 1, last)], starts[min(end, last)]
 
+    def _parameters(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str, list[str]]:
+        """``_session_parameters`` of a function of this module, computed once."""
+        found = self._session_parameters.get(id(function))
+        if found is None:
+            found = self._session_parameters[id(function)] = _session_parameters(function)
+        return found
+
     def _spells(self, function: ast.FunctionDef | ast.AsyncFunctionDef, word: str) -> bool:
         """Whether the function's lines contain ``word`` (True without source lines)."""
         if not self._ctx.lines:
@@ -266,7 +274,7 @@ class Gate:
     def holds(self, function: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str) -> bool:
         """A function with a session parameter whose results may outlive the call: a method of a
         class with a process-lifetime instance or class-level state, or a cached function."""
-        parameter, names = _session_parameters(function)
+        parameter, names = self._parameters(function)
         if not (parameter or names) or not self.holding:
             return False
         owner, _, method = qualname.partition(".")
@@ -315,7 +323,9 @@ class Gate:
         # Only a name bound to what a call returns (``user = svc.get(...)``, ``for t in svc.all()``)
         # can hold an object a service built.
         text = "".join(lines[start - 1 : end])
-        return frozenset(name for name in names if _bound_from_call(name).search(text))
+        return frozenset(
+            name for name in names if any(next(word_matches(pattern, text), None) for pattern in _bound_from_call(name))
+        )
 
     def admits(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         if self.everything:
@@ -324,16 +334,17 @@ class Gate:
         end = function.end_lineno or start
         if _inside(self.opening, start, end):
             return True
-        parameter = _session_parameter(function)
+        parameter = self._parameters(function)[0]
         # An AsyncSession parameter: a lazy load through it raises MissingGreenlet (DBS009).
         return parameter == "AsyncSession" or (bool(parameter) and _inside(self.using, start, end))
 
 
 @lru_cache(maxsize=1024)
-def _bound_from_call(name: str) -> re.Pattern[str]:
-    return re.compile(
-        rf"\b{re.escape(name)}[ \t]*(?::[^=\n]*)?=[ \t]*(?:await[ \t]+)?[\w.]+(?:\([^\n]*\))?(?:\.\w+)*\("
-        rf"|\bfor[ \t]+{re.escape(name)}[ \t]+in[ \t]+[^\n]*\("
+def _bound_from_call(name: str) -> tuple[re.Pattern[str], ...]:
+    """``name = call(...)`` and ``for name in call(...)``, at a word boundary (``word_matches``)."""
+    return (
+        re.compile(rf"{re.escape(name)}[ \t]*(?::[^=\n]*)?=[ \t]*(?:await[ \t]+)?[\w.]+(?:\([^\n]*\))?(?:\.\w+)*\("),
+        re.compile(rf"for[ \t]+{re.escape(name)}[ \t]+in[ \t]+[^\n]*\("),
     )
 
 
