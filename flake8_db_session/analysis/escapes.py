@@ -26,7 +26,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..rules import format_message
-from .astutil import closed_names, free_names, short_text
+from .astutil import closed_names, short_text
 from .context import ModuleContext, own_walk
 from .findings import Finding
 from .models import ModelResolver
@@ -180,7 +180,7 @@ class FunctionFlow:
         for name in state.env:
             if name in text:
                 return False
-        for name in self.flow.closures:
+        for name in self.flow.nested:  # a closure over a tracked value
             if name in text:
                 return False
         if not producing:
@@ -355,8 +355,7 @@ class FunctionFlow:
     def _FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, state: State) -> State:
         state.env.pop(node.name, None)
         if not isinstance(node, ast.ClassDef):
-            self.flow.closures[node.name] = free_names(node)
-            self.flow.nested[node.name] = node
+            self.flow.define_nested(node)
         return state
 
     def _Import(self, node: ast.Import | ast.ImportFrom, state: State) -> State:

@@ -294,8 +294,8 @@ class StoreChecks:
                 pending.extend((a, arg.func, i) for i, a in enumerate(arg.args))
                 pending.extend((k.value, None, -1) for k in arg.keywords)
                 arg = arg.func  # a nested generator or coroutine function carries what it closes over
-            if isinstance(arg, ast.Name) and arg.id in self.flow.closures:
-                for name in sorted(self.flow.closures[arg.id]):
+            if isinstance(arg, ast.Name) and arg.id in self.flow.nested:
+                for name in sorted(self.flow.closure(arg.id)):
                     value = state.env.get(name)
                     if value is not None and outlives(value) and self._fails_with(value, self._uses(self.flow.nested.get(arg.id), name)):
                         return name

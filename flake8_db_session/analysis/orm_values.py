@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from ..rules import format_message
-from .astutil import last_name
+from .astutil import free_names, last_name
 from .context import own_walk
 from .models import ModelInfo
 
@@ -263,9 +263,8 @@ class FlowContext:
         self.exits: list[int] = []  # scopes that close before a `return` reaches the caller
         self.findings: dict[tuple[int, int, str], Finding] = {}
         self.globals: set[str] = set()
-        # Nested functions -> the names their bodies read (a closure carries those values).
-        self.closures: dict[str, frozenset[str]] = {}
         self.nested: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}  # nested functions by name
+        self._closures: dict[str, frozenset[str]] = {}
         # Commit-on-success scopes being analyzed, and the ORM values their bodies bound, by
         # scope: an ``except`` after the block sees them rolled back (expired) and closed.
         self.committing: list[int] = []
@@ -274,6 +273,19 @@ class FlowContext:
         self._first_stores: dict[str, int] | None = None
         self._text: str | None = None
         self._nodes: list[ast.AST] | None = None
+
+    def define_nested(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        """A nested ``def`` reached: its name now stands for this function."""
+        self.nested[function.name] = function
+        self._closures.pop(function.name, None)
+
+    def closure(self, name: str) -> frozenset[str]:
+        """The names the nested function ``name`` reads and does not bind: a closure carries
+        those values (computed when a hand-off asks)."""
+        found = self._closures.get(name)
+        if found is None:
+            found = self._closures[name] = free_names(self.nested[name])
+        return found
 
     def new_scope(self, session: str, kind: str, spec: ScopeSpec | None) -> int:
         scope_id = len(self.scopes)
