@@ -218,8 +218,9 @@ class Gate:
         if self._holding is None:
             holders = self.holders
             source = self._ctx.source
+            # the instances kept by functions are the costly part: asked last
             self._holding = bool(
-                holders.singletons or holders.class_containers or (holders.classes and "cls." in source) or "cache" in source
+                "cache" in source or holders.class_containers or (holders.classes and "cls." in source) or holders.singletons
             )
         return self._holding
 
@@ -280,7 +281,7 @@ class Gate:
         owner, _, method = qualname.partition(".")
         is_method = bool(method) and "." not in method and owner in self.holders.classes
         if not (cache_decorator(function) or (is_method and (
-            ((owner in self.holders.singletons or owner in self.holders.class_containers)
+            ((owner in self.holders.class_containers or owner in self.holders.singletons)
             and self._stores_on_holder(function))
             or (self._spells(function, "cls.") and _stores_on_class(function))
         ))):

@@ -437,7 +437,9 @@ class Holders:
         self._singletons: dict[str, str] = {}
         self._classes: set[str] = set()
         self._class_containers: dict[str, set[str]] = {}
+        self._class_nodes: dict[str, ast.ClassDef] = {}
         self._built = False  # the module is read on first need: many flows never ask
+        self._singletons_found = False  # the instances kept by a function or the class itself
         # Per-module memo of Expressions._eager_in: function name -> relationships it eager-loads.
         self.eager_by_function: dict[str, frozenset[str]] = {}
 
@@ -451,6 +453,11 @@ class Holders:
     def singletons(self) -> dict[str, str]:
         """Classes with a process-lifetime instance -> how it lives on."""
         self._build()
+        if not self._singletons_found:
+            self._singletons_found = True
+            source = self._ctx.source
+            if self._classes and (not source or "global " in source or "instance" in source or "cache" in source):
+                self._singleton_patterns(self._ctx, self._ctx.tree.body, self._class_nodes)
         return self._singletons
 
     @property
@@ -472,6 +479,7 @@ class Holders:
         ctx = self._ctx
         body = ctx.tree.body
         classes = {stmt.name: stmt for stmt in body if isinstance(stmt, ast.ClassDef)}
+        self._class_nodes = classes
         self._classes = set(classes)
         for stmt in body:
             targets, value = _assignment(stmt)
@@ -490,9 +498,6 @@ class Holders:
                     self._class_containers.setdefault(name, set()).update(
                         t.id for t in targets if isinstance(t, ast.Name)
                     )
-        source = ctx.source
-        if classes and (not source or "global " in source or "instance" in source or "cache" in source):
-            self._singleton_patterns(ctx, body, classes)
 
     def _singleton_patterns(self, ctx: ModuleContext, body: list[ast.stmt], classes: dict[str, ast.ClassDef]) -> None:
         """``global _x; _x = Cls()`` in a function, ``cls._instance = cls()`` in the class, a
