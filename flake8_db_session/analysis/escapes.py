@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import re
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -31,7 +32,7 @@ from .context import ModuleContext, own_walk
 from .findings import Finding
 from .models import ModelResolver
 from .orm_expressions import Expressions
-from .orm_gate import Gate
+from .orm_gate import OTHER_BREAKS, Gate
 from .orm_services import ServiceResolver
 from .orm_stores import Holders, StoreChecks
 from .orm_values import (
@@ -282,7 +283,7 @@ class FunctionFlow:
         its caller owns it."""
         kept: set[int] = set()
         calls: list[tuple[ast.Call, str]] = []
-        for node in own_walk(self.function.body):
+        for node in self._near_next():
             if isinstance(node, (ast.Assign, ast.AnnAssign, ast.Return, ast.Yield, ast.YieldFrom, ast.NamedExpr)):
                 value = node.value
                 kept.add(id(value.value if isinstance(value, ast.Await) else value))
@@ -296,6 +297,26 @@ class FunctionFlow:
                 message = format_message("DBS008", session="db", source=f"next({dependency}())", scope=self.ctx.settings.scope_name)
                 findings.append(self.ctx.finding(call, "DBS008", message, self.flow.qualname))
         return findings
+
+    def _near_next(self) -> list[ast.AST]:
+        """``own_walk`` of the function body, but the statements whose lines never spell
+        ``next`` (the name of a ``next(...)`` call sits on a line of every statement around it)."""
+        lines = self.ctx.lines
+        if not lines or OTHER_BREAKS.search(self.ctx.source):  # lines that are not the tree's
+            return list(own_walk(self.function.body))
+        first, last = self.function.lineno, self.function.end_lineno or self.function.lineno
+        spelled = [number for number in range(first, last + 1) if number <= len(lines) and "next" in lines[number - 1]]
+        found: list[ast.AST] = []
+        stack: list[ast.AST] = list(self.function.body)
+        while stack:
+            node = stack.pop()
+            if isinstance(node, ast.stmt):
+                at = bisect_left(spelled, node.lineno)
+                if at == len(spelled) or spelled[at] > (node.end_lineno or node.lineno):
+                    continue
+            found.append(node)
+            stack.extend(child for child in ast.iter_child_nodes(node) if not isinstance(child, _NESTED_SCOPES))
+        return found
 
     def _borrows_connection(self, call: ast.Call) -> bool:
         """``Session(bind=op.get_bind())``: bound to a connection its caller owns (an alembic
@@ -533,6 +554,9 @@ _STATEMENTS: dict[type, _Statement] = {
     ast.Try: FunctionFlow._Try,
     **{getattr(ast, name): handler for name, handler in (("TryStar", FunctionFlow._Try), ("Match", FunctionFlow._Match)) if hasattr(ast, name)},
 }
+
+
+_NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)  # as own_walk skips them
 
 
 # --- the check --------------------------------------------------------------------------------

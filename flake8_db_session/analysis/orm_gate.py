@@ -66,7 +66,7 @@ _HOLDER_STORES = tuple(
 )
 # Line breaks of ``str.splitlines`` other than ``\n``: with one, a line of ``ctx.lines`` is not
 # a ``\n``-delimited stretch of the text, and a pattern is tested line by line instead.
-_OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 _CALL_AFTER = re.compile(r"\s*\(")
 _EMPTY_CALL = re.compile(r"\(\s*\)")
 _NEXT_CALL = re.compile(r"next\(\s*(?:\w+\.)*(\w+)\s*\(")
@@ -262,7 +262,7 @@ class Gate:
             return True
         text = self._line_text()
         start, end = self._span(function)
-        if _OTHER_BREAKS.search(text, start, end):  # a line of ctx.lines may end inside the text
+        if OTHER_BREAKS.search(text, start, end):  # a line of ctx.lines may end inside the text
             first = function.lineno
             return any(next(word_matches(p, line), None) for p in _HOLDER_STORES for line in lines[first - 1 : function.end_lineno or first])
         return any(next(word_matches(p, text, start, end), None) for p in _HOLDER_STORES)
