@@ -32,7 +32,7 @@ from .context import ModuleContext, own_walk
 from .findings import Finding
 from .models import ModelResolver
 from .orm_expressions import Expressions
-from .orm_gate import OTHER_BREAKS, Gate
+from .orm_gate import Gate
 from .orm_services import ServiceResolver
 from .orm_stores import Holders, StoreChecks
 from .orm_values import (
@@ -277,13 +277,13 @@ class FunctionFlow:
                     return dependency, source
         return None
 
-    def inline_acquisitions(self) -> list[Finding]:
+    def inline_acquisitions(self, lines_aligned: bool = False) -> list[Finding]:
         """DBS008 for ``next(get_db())`` whose session is never bound to a name: handed straight
         to a call (``SSOService(next(get_db()))``), nothing can close it. Returned or yielded,
-        its caller owns it."""
+        its caller owns it. ``lines_aligned``: ``ctx.lines`` are the tree's lines (``Gate.lines_aligned``)."""
         kept: set[int] = set()
         calls: list[tuple[ast.Call, str]] = []
-        for node in self._near_next():
+        for node in self._near_next(lines_aligned):
             if isinstance(node, (ast.Assign, ast.AnnAssign, ast.Return, ast.Yield, ast.YieldFrom, ast.NamedExpr)):
                 value = node.value
                 kept.add(id(value.value if isinstance(value, ast.Await) else value))
@@ -298,16 +298,17 @@ class FunctionFlow:
                 findings.append(self.ctx.finding(call, "DBS008", message, self.flow.qualname))
         return findings
 
-    def _near_next(self) -> list[ast.AST]:
+    def _near_next(self, lines_aligned: bool) -> list[ast.AST]:
         """``own_walk`` of the function body, but the statements whose lines never spell
         ``next`` (the name of a ``next(...)`` call sits on a line of every statement around it)."""
         lines = self.ctx.lines
-        if not lines or OTHER_BREAKS.search(self.ctx.source):  # lines that are not the tree's
+        if not lines or not lines_aligned:
             return list(own_walk(self.function.body))
         first, last = self.function.lineno, self.function.end_lineno or self.function.lineno
-        spelled = [number for number in range(first, last + 1) if number <= len(lines) and "next" in lines[number - 1]]
+        spelled = [number for number in range(first, min(last, len(lines)) + 1) if "next" in lines[number - 1]]
         found: list[ast.AST] = []
         stack: list[ast.AST] = list(self.function.body)
+        fields = _CHILD_FIELDS
         while stack:
             node = stack.pop()
             if isinstance(node, ast.stmt):
@@ -315,7 +316,16 @@ class FunctionFlow:
                 if at == len(spelled) or spelled[at] > (node.end_lineno or node.lineno):
                     continue
             found.append(node)
-            stack.extend(child for child in ast.iter_child_nodes(node) if not isinstance(child, _NESTED_SCOPES))
+            cls = node.__class__
+            names = fields.get(cls)
+            if names is None:
+                names = fields[cls] = tuple(name for name in cls._fields if name != "ctx")
+            for name in names:
+                value = getattr(node, name, None)
+                if value.__class__ is list:
+                    stack.extend(item for item in value if isinstance(item, ast.AST) and not isinstance(item, _NESTED_SCOPES))
+                elif isinstance(value, ast.AST) and not isinstance(value, _NESTED_SCOPES):
+                    stack.append(value)
         return found
 
     def _borrows_connection(self, call: ast.Call) -> bool:
@@ -557,6 +567,7 @@ _STATEMENTS: dict[type, _Statement] = {
 
 
 _NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)  # as own_walk skips them
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 # --- the check --------------------------------------------------------------------------------
@@ -583,7 +594,7 @@ def check(ctx: ModuleContext) -> list[Finding]:
             findings.extend(flow.run())
             findings.extend(unclosed(ctx, function, qualname, flow.acquisitions))
             if gate.spells_next(function):
-                findings.extend(flow.inline_acquisitions())
+                findings.extend(flow.inline_acquisitions(gate.lines_aligned))
         except RecursionError:
             continue
     return findings

@@ -66,7 +66,7 @@ _HOLDER_STORES = tuple(
 )
 # Line breaks of ``str.splitlines`` other than ``\n``: with one, a line of ``ctx.lines`` is not
 # a ``\n``-delimited stretch of the text, and a pattern is tested line by line instead.
-OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+_OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 _CALL_AFTER = re.compile(r"\s*\(")
 _EMPTY_CALL = re.compile(r"\(\s*\)")
 _NEXT_CALL = re.compile(r"next\(\s*(?:\w+\.)*(\w+)\s*\(")
@@ -164,6 +164,7 @@ class Gate:
         self._text: str | None = None  # ctx.lines joined, and the offset where each line starts
         self._starts: list[int] = []
         self._session_parameters: dict[int, tuple[str, list[str]]] = {}  # by id of the function
+        self._aligned: bool | None = None
         self.everything = not source  # only a tree: no text to test, analyze every function
         self.factories = factory_names(ctx)
         self.dependencies = _dependency_names(ctx)
@@ -224,6 +225,14 @@ class Gate:
             )
         return self._holding
 
+    @property
+    def lines_aligned(self) -> bool:
+        """Whether line N of ``ctx.lines`` is line N of the tree: no line break of
+        ``str.splitlines`` that Python does not count (a form feed) in the source."""
+        if self._aligned is None:
+            self._aligned = not _OTHER_BREAKS.search(self._line_text())
+        return self._aligned
+
     def _line_text(self) -> str:
         if self._text is None:
             lines = self._ctx.lines
@@ -262,7 +271,7 @@ class Gate:
             return True
         text = self._line_text()
         start, end = self._span(function)
-        if OTHER_BREAKS.search(text, start, end):  # a line of ctx.lines may end inside the text
+        if not self.lines_aligned:  # a line of ctx.lines may end inside the text
             first = function.lineno
             return any(next(word_matches(p, line), None) for p in _HOLDER_STORES for line in lines[first - 1 : function.end_lineno or first])
         return any(next(word_matches(p, text, start, end), None) for p in _HOLDER_STORES)
