@@ -42,7 +42,7 @@ from .orm_values import (
     State,
     Val,
     join,
-    session_like,
+    session_name,
     used_as_sessions,
 )
 from .scopes import (
@@ -132,7 +132,7 @@ class FunctionFlow:
                 is_async = "AsyncSession" in ast.unparse(annotation)
                 spec = ScopeSpec(arg.arg, False, False, False, is_async)
                 state.env[arg.arg] = Val(SESSION, self.flow.new_scope(arg.arg, "param", spec))
-            elif arg.annotation is None and session_like(ast.Name(arg.arg)):
+            elif arg.annotation is None and session_name(arg.arg):
                 unannotated.append(arg.arg)
         for name in used_as_sessions(self.function, unannotated):
             # ``def get(self, db)`` that calls ``db.query(...)``: a session without an annotation.

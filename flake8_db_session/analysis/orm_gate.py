@@ -19,7 +19,7 @@ from itertools import accumulate
 from .astutil import last_name
 from .context import ModuleContext, own_walk, word_lines
 from .orm_stores import Holders, cache_decorator
-from .orm_values import session_like, used_as_sessions, word_matches
+from .orm_values import session_name, used_as_sessions, word_matches
 
 _LOCAL_FACTORY = re.compile(
     r"^(\w+)\s*(?::[^=\n]*)?=\s*(?:[\w.]*\.)?(?:async_sessionmaker|sessionmaker|scoped_session|contextmanager|asynccontextmanager)\(",
@@ -376,7 +376,7 @@ def _session_parameters(function: ast.FunctionDef | ast.AsyncFunctionDef) -> tup
     if parameter:
         return parameter, []
     args = function.args
-    return "", [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs) if a.annotation is None and session_like(ast.Name(a.arg))]
+    return "", [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs) if a.annotation is None and session_name(a.arg)]
 
 
 def _session_parameter(function: ast.FunctionDef | ast.AsyncFunctionDef) -> str:

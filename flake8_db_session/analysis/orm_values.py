@@ -203,7 +203,11 @@ _NOT_SESSIONS = re.compile(r"(?:http|client|aiohttp|requests|redis|ws|web|browse
 
 def session_like(node: ast.expr) -> bool:
     """Whether an expression's last name is one a database session goes by."""
-    name = last_name(node)
+    return session_name(last_name(node))
+
+
+def session_name(name: str) -> bool:
+    """Whether a name is one a database session goes by."""
     return bool(name) and _SESSION_NAME.search(name) is not None and _NOT_SESSIONS.search(name) is None
 
 
