@@ -14,7 +14,6 @@ import re
 from bisect import bisect_left
 from collections.abc import Sequence
 from functools import lru_cache
-from itertools import accumulate
 
 from .astutil import last_name
 from .context import ModuleContext, own_walk, word_lines
@@ -161,8 +160,6 @@ class Gate:
         self._writes: list[int] | None = None
         self._holders: Holders | None = None
         self._holding: bool | None = None
-        self._text: str | None = None  # ctx.lines joined, and the offset where each line starts
-        self._starts: list[int] = []
         self._session_parameters: dict[int, tuple[str, list[str]]] = {}  # by id of the function
         self._aligned: bool | None = None
         self.everything = not source  # only a tree: no text to test, analyze every function
@@ -230,23 +227,8 @@ class Gate:
         """Whether line N of ``ctx.lines`` is line N of the tree: no line break of
         ``str.splitlines`` that Python does not count (a form feed) in the source."""
         if self._aligned is None:
-            self._aligned = not _OTHER_BREAKS.search(self._line_text())
+            self._aligned = not _OTHER_BREAKS.search(self._ctx.source)
         return self._aligned
-
-    def _line_text(self) -> str:
-        if self._text is None:
-            lines = self._ctx.lines
-            self._text = "".join(lines)
-            self._starts = [0, *accumulate(map(len, lines))]
-        return self._text
-
-    def _span(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[int, int]:
-        """The offsets in ``_line_text`` of the function's lines (from its ``def``)."""
-        starts = self._starts
-        last = len(starts) - 1
-        start = function.lineno
-        end = function.end_lineno or start
-        return starts[min(start - 1, last)], starts[min(end, last)]
 
     def _parameters(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str, list[str]]:
         """``_session_parameters`` of a function of this module, computed once."""
@@ -255,13 +237,17 @@ class Gate:
             found = self._session_parameters[id(function)] = _session_parameters(function)
         return found
 
+    def _text_of(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+        """The function's lines, from its ``def``."""
+        start = function.lineno
+        return "".join(self._ctx.lines[start - 1 : function.end_lineno or start])
+
     def _spells(self, function: ast.FunctionDef | ast.AsyncFunctionDef, word: str) -> bool:
         """Whether the function's lines contain ``word`` (True without source lines)."""
         if not self._ctx.lines:
             return True
-        text = self._line_text()
         # ``word`` holds no line break: in a line of the function exactly when in their text.
-        return text.find(word, *self._span(function)) != -1
+        return word in self._text_of(function)
 
     def _stores_on_holder(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         """Whether a line of the function stores on ``self``/``cls`` (``_HOLDER_STORES``; True
@@ -269,17 +255,19 @@ class Gate:
         lines = self._ctx.lines
         if not lines:
             return True
-        text = self._line_text()
-        start, end = self._span(function)
-        if not self.lines_aligned:  # a line of ctx.lines may end inside the text
+        text = self._text_of(function)
+        if _OTHER_BREAKS.search(text):  # a line of ctx.lines may end inside the text
             first = function.lineno
             return any(next(word_matches(p, line), None) for p in _HOLDER_STORES for line in lines[first - 1 : function.end_lineno or first])
-        return any(next(word_matches(p, text, start, end), None) for p in _HOLDER_STORES)
+        return any(next(word_matches(p, text), None) for p in _HOLDER_STORES)
 
     def spells_next(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         """Whether the function may call ``next(...)`` on a session provider (for DBS008 on
         ``next(get_db())``): its lines spell ``next(`` and a provider's name."""
-        return self._spells(function, "next(") and any(self._spells(function, name) for name in self.dependencies)
+        if not self._ctx.lines:
+            return bool(self.dependencies)
+        text = self._text_of(function)
+        return "next(" in text and any(name in text for name in self.dependencies)
 
     def holds(self, function: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str) -> bool:
         """A function with a session parameter whose results may outlive the call: a method of a
@@ -303,9 +291,7 @@ class Gate:
         object no session holds before it (DBS004)."""
         if self._writes is None:
             source = self._ctx.source
-            self._writes = []
-            if source and (".commit(" in source or ".flush(" in source):
-                self._writes = word_lines((".commit(", ".flush("), source)
+            self._writes = word_lines((".commit(", ".flush("), source) if source else []
         return self._writes
 
     def persists(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> frozenset[str]:
