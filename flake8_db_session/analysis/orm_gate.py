@@ -197,12 +197,15 @@ class Gate:
 
     @property
     def empty(self) -> bool:
-        """No function can be admitted. ``holding`` matters only to a function with a session
-        parameter (``holds``): asked last, as it summarizes the module's long-lived state."""
-        if self.everything or self.opening or self.using or self.writes:
+        """No function can be admitted. ``using`` admits only a function with an annotated
+        session parameter, ``holding`` only one with any session parameter (``holds``): asked
+        after the parameters, as they read the whole text or the module's long-lived state."""
+        if self.everything or self.opening or self.writes:
             return False
-        receiving = any(parameter or names for parameter, names in map(self._parameters, (f for f, _ in self._ctx.functions)))
-        return not (receiving and self.holding)
+        parameters = [self._parameters(function) for function, _ in self._ctx.functions]
+        if any(annotated for annotated, _ in parameters) and self.using:
+            return False
+        return not (any(annotated or named for annotated, named in parameters) and self.holding)
 
     @property
     def holders(self) -> Holders:
