@@ -11,11 +11,12 @@ import ast
 import hashlib
 import os
 import re
+import time
 from functools import lru_cache
 from typing import Callable, TypeVar
 
 from . import summary_cache
-from .analysis.context import ModuleContext, ProjectIndex, SessionAlias
+from .analysis.context import EMPTY_INDEX, ModuleContext, ProjectIndex, SessionAlias
 from .analysis.discovery import (
     DependencyUses,
     Discovered,
@@ -62,9 +63,10 @@ def module_for_path(path: str) -> tuple[str, bool, str]:
 class FileProjectIndex(ProjectIndex):
     """Resolves qualified names against the source files under a set of import roots."""
 
-    _dbs_remember = summary_cache.remember_derived  # helpers' summaries, kept across processes
+    settings: Settings
 
     def __init__(self, roots: tuple[str, ...], settings: Settings, shared: dict | None = None) -> None:
+        super().__init__()
         self.roots = tuple(dict.fromkeys(os.path.abspath(r) for r in roots))
         self.settings = settings
         # What was learned per (kind, module, file), shared by the indexes of one process that
@@ -73,7 +75,6 @@ class FileProjectIndex(ProjectIndex):
         self._shared: dict = shared if shared is not None else {}
         self._files: dict[str, str | None] = {}
         self._aliases: dict[str, SessionAlias | None] = {}
-        self._candidate_names: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
         self._model_summaries: dict[str, ModuleSummary | None] = {}
         self._path_summaries: dict[str, tuple[tuple[int, int], ModuleSummary | None]] = {}
         # module -> (its imports, its aliases); parsed trees are not kept (a large live tree
@@ -81,9 +82,11 @@ class FileProjectIndex(ProjectIndex):
         self._modules: dict[str, tuple[dict[str, str] | None, dict[str, SessionAlias]]] = {}
         self._name_facts: dict[tuple[str, str], NameFacts | None] = {}
         self._resolver = Resolver(self.name_facts, self.is_project_module)
-        # package -> (what its modules hand to Depends, (bytes, content digest) by path)
-        self._packages: dict[str, tuple[DependencyUses, dict[str, tuple[bytes, bytes]]] | None] = {}
+        # package -> (what its modules hand to Depends, (path, blob id) by absolute path)
+        self._packages: dict[str, tuple[DependencyUses, dict[str, tuple[str, str]]] | None] = {}
         self._mentions: dict[tuple[str, str, str], int | None] = {}
+        self._blob_ids: dict[str, str] = {}
+        self._remembered: dict[tuple, tuple] = {}
 
     def module_file(self, module: str) -> str | None:
         if module in self._files:
@@ -120,7 +123,7 @@ class FileProjectIndex(ProjectIndex):
                     summary = self._shared[key]
                 else:
                     try:
-                        summary = _summary_of(self.read_bytes(path), path, module, path.endswith("__init__.py"))
+                        summary = self._summary(path, module, path.endswith("__init__.py"))
                     except OSError:
                         summary = None
                     self._shared[key] = summary
@@ -133,21 +136,30 @@ class FileProjectIndex(ProjectIndex):
         path = self.module_file(module)
         try:
             if path is not None:
-                data = self.read_bytes(path)
+                blob = self._content_id(path)
+                found = path
+
+                def read() -> bytes:
+                    return self.read_bytes(found)
             else:
                 path = self._configured_file(module)
                 if path is None:
                     return None
                 with open(path, "rb") as handle:  # from disk, as configured (as model_summary_at)
                     data = handle.read()
+                blob = blob_id(data)
+
+                def read() -> bytes:
+                    return data
         except OSError:
             return None
         is_package = path.endswith("__init__.py")
         summary = self.model_summary(module)
         imports = dict(summary.imports) if summary is not None and summary.imports else None
-        key = (module, is_package, hashlib.blake2b(data, digest_size=16).digest(), imports is None)
+        key = (module, is_package, blob, imports is None)
+        where = path
         return _by_content(
-            _SERVICE_FACTS_BY_CONTENT, key, lambda: facts_of_source(data, path, module, is_package, imports), "services"
+            _SERVICE_FACTS_BY_CONTENT, key, lambda: facts_of_source(read(), where, module, is_package, imports), "services"
         )
 
     def _configured_file(self, module: str) -> str | None:
@@ -180,6 +192,40 @@ class FileProjectIndex(ProjectIndex):
         self._path_summaries[path] = (key, summary)
         return summary
 
+    def module_state(self, module: str) -> str:
+        """The module file's git blob id."""
+        path = self.module_file(module)
+        if path is None:
+            return ""
+        try:
+            return self._content_id(path)
+        except OSError:
+            return "unreadable"
+
+    def _content_id(self, path: str) -> str:
+        """The git blob id of a module file (the same id for the same bytes on disk and in any
+        commit): what facts of its content are kept under. OSError when it cannot be read."""
+        found = self._blob_ids.get(path)
+        if found is None:
+            found = self._blob_ids[path] = blob_ids([path])[path]
+        return found
+
+    def _content_ids(self, paths: list[str]) -> dict[str, str]:
+        """The blob ids of several files (the unreadable ones left out), in one batch."""
+        missing = [path for path in paths if path not in self._blob_ids]
+        if missing:
+            for path, blob in blob_ids(missing).items():
+                if blob is not None:
+                    self._blob_ids[path] = blob
+        return {path: self._blob_ids[path] for path in paths if path in self._blob_ids}
+
+    def remember(self, key: tuple, compute: Callable[[], tuple[_V, frozenset[str], bool]]) -> tuple[_V, frozenset[str]]:
+        """Once per index, and kept in the persistent cache with the state of each module it read
+        (under the configured settings)."""
+        if key not in self._remembered:
+            self._remembered[key] = summary_cache.remember_derived((*key, self.settings), compute, self.module_state)
+        return self._remembered[key]
+
     def read_bytes(self, path: str) -> bytes:
         """A module's bytes (a subclass may read them from elsewhere, such as git objects)."""
         with open(path, "rb") as handle:
@@ -206,42 +252,52 @@ class FileProjectIndex(ProjectIndex):
             path = self.module_file(module)
             if path is not None and "." not in name:
                 try:
-                    data = self.read_bytes(path)
+                    facts = self._facts(path, module, path.endswith("__init__.py"), name)
                 except OSError:
-                    data = None
-                if data is not None:
-                    facts = _facts_of(data, path, module, path.endswith("__init__.py"), name)
+                    facts = None
             self._name_facts[key] = facts
         return self._name_facts[key]
 
     def discovered(self, qualified: str) -> Discovered | None:
         return self._resolver.classify(qualified)
 
-    def _package(self, package: str) -> tuple[DependencyUses, dict[str, tuple[bytes, bytes]]] | None:
+    def _package(self, package: str) -> tuple[DependencyUses, dict[str, tuple[str, str]]] | None:
+        """What the modules of a package hand to Depends, and the blob id of each file (by
+        absolute path): facts of a file are computed once per content, so a package of which
+        one file changed (an editor save, the next commit of a history) costs about that file."""
         if package not in self._packages:
             paths = self.package_paths(package)
             result = None
             if paths:
-                referenced: set[str] = set()
-                instantiated: set[str] = set()
-                typed: set[str] = set()
-                texts: dict[str, tuple[bytes, bytes]] = {}
-                for path in paths:
-                    try:
-                        data = self.read_bytes(path)
-                    except OSError:
-                        continue
-                    digest = hashlib.blake2b(data, digest_size=16).digest()
-                    if b"Depends(" in data or b"Security(" in data or b"dependency_overrides" in data:
-                        file_uses = _uses_of(data, digest)
-                        referenced |= file_uses.referenced
-                        instantiated |= file_uses.instantiated
-                        typed |= file_uses.session_typed
-                    texts[os.path.abspath(path)] = (data, digest)
-                uses = DependencyUses(frozenset(referenced), frozenset(instantiated), frozenset(typed))
-                result = (uses, texts)
+                ids = self._content_ids(paths)
+                blobs = sorted(set(ids.values()))
+                key = ("package-uses", hashlib.blake2b("\0".join(blobs).encode(), digest_size=20).hexdigest())
+                uses = _remembered_batch(_PACKAGE_USES, [key], lambda _keys: [self._union_of_uses(ids)])[0]
+                result = (uses, {os.path.abspath(path): (path, blob) for path, blob in ids.items()})
             self._packages[package] = result
         return self._packages[package]
+
+    def _union_of_uses(self, ids: dict[str, str]) -> DependencyUses:
+        paths = {blob: path for path, blob in ids.items()}
+        keys = [("uses", blob) for blob in sorted(paths)]
+
+        def compute(missing: list[tuple]) -> list[DependencyUses]:
+            return [dependency_uses(self._text(paths[blob])) for _kind, blob in missing]
+
+        referenced: set[str] = set()
+        instantiated: set[str] = set()
+        typed: set[str] = set()
+        for file_uses in _remembered_batch(_USES_BY_CONTENT, keys, compute):
+            referenced |= file_uses.referenced
+            instantiated |= file_uses.instantiated
+            typed |= file_uses.session_typed
+        return DependencyUses(frozenset(referenced), frozenset(instantiated), frozenset(typed))
+
+    def _text(self, path: str) -> str:
+        try:
+            return self.read_bytes(path).decode("utf-8", "replace")
+        except OSError:
+            return ""
 
     def dependency_uses(self, package: str) -> DependencyUses | None:
         found = self._package(package)
@@ -254,12 +310,16 @@ class FileProjectIndex(ProjectIndex):
             total = None
             if found is not None:
                 excluded = os.path.abspath(exclude_path)
-                needle = word.encode()
-                total = sum(
-                    count_mentions(_code_of(data, digest), word)
-                    for path, (data, digest) in found[1].items()
-                    if path != excluded and needle in data
-                )
+                files = [entry for where, entry in found[1].items() if where != excluded]
+                paths = {blob: path for path, blob in files}
+                keys = [("mentions", blob, word) for blob in sorted(paths)]
+
+                def compute(missing: list[tuple]) -> list[int]:
+                    return [_mentions_in(self._text(paths[blob]), word) for _kind, blob, _word in missing]
+
+                counts = dict(zip(sorted(paths), _remembered_batch(_MENTIONS_BY_CONTENT, keys, compute)))
+                # Each file counts (two files may hold the same bytes).
+                total = sum(counts[blob] for _path, blob in files)
             self._mentions[key] = total
         return self._mentions[key]
 
@@ -274,17 +334,28 @@ class FileProjectIndex(ProjectIndex):
             if shared is not None:
                 self._modules[module] = shared
                 return shared
+            is_package = path.endswith("__init__.py")
             try:
-                data = self.read_bytes(path)
-                alias_names, imported_names = self._candidates(module, data)
+                blob = self._content_id(path)
+                alias_names, imported_names = self._candidates(path, blob)
                 if name in imported_names and name not in alias_names:
                     # Only re-exported here: where it comes from is in the import text, and a
                     # parse (of a module as large as a 20,000-line admin.py) would add nothing.
-                    target = reexport_target(data.decode("utf-8", "replace"), module, path.endswith("__init__.py"), name)
+                    target = _by_content(
+                        _REEXPORTS_BY_CONTENT,
+                        (module, is_package, name, blob),
+                        lambda: reexport_target(self._text(path), module, is_package, name),
+                        "reexport",
+                    )
                     if target is not None:
                         return {name: target}, {}
                 if name in alias_names or name in imported_names:
-                    result = _aliases_of(data, path, module, path.endswith("__init__.py"), self.settings)
+                    result = _by_content(
+                        _ALIASES_BY_CONTENT,
+                        (module, is_package, self.settings, blob),
+                        lambda: _aliases_in(self.read_bytes(path), path, module, is_package, self.settings),
+                        "aliases",
+                    )
                     self._modules[module] = self._shared[("aliases", module, path)] = result
                     return result
             except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
@@ -294,16 +365,21 @@ class FileProjectIndex(ProjectIndex):
         self._modules[module] = result
         return result
 
-    def _candidates(self, module: str, data: bytes) -> tuple[frozenset[str], frozenset[str]]:
+    def _candidates(self, path: str, blob: str) -> tuple[frozenset[str], frozenset[str]]:
         """Names that could be an alias in a module's text: (alias-shaped lines, names in imports)."""
-        found = self._candidate_names.get(module)
-        if found is None:
-            text = data.decode("utf-8", "replace")
-            imported: set[str] = set()
-            for statement in _IMPORT_LIST.findall(text):
-                imported.update(_WORD.findall(statement))
-            found = self._candidate_names[module] = (frozenset(_ALIAS_LINE.findall(text)), frozenset(imported))
-        return found
+        return _by_content(_CANDIDATES_BY_CONTENT, (blob,), lambda: _candidates_in(self._text(path)), "candidates")
+
+    def _summary(self, path: str, module: str, is_package: bool) -> ModuleSummary | None:
+        key = (module, is_package, self._content_id(path))
+        return _by_content(
+            _SUMMARIES_BY_CONTENT, key, lambda: summarize_source(self.read_bytes(path), path, module, is_package), "summary"
+        )
+
+    def _facts(self, path: str, module: str, is_package: bool, name: str) -> NameFacts | None:
+        key = (module, is_package, name, self._content_id(path))
+        return _by_content(
+            _FACTS_BY_CONTENT, key, lambda: text_facts(self._text(path), module, is_package, name, path), "facts"
+        )
 
     def session_alias(self, qualified: str) -> SessionAlias | None:
         if qualified not in self._aliases:
@@ -328,10 +404,62 @@ class FileProjectIndex(ProjectIndex):
         return None
 
 
-# Summaries by module name and content: the same model module at 50 commits of a history (a new
-# index per commit) is summarized once. A summary depends on nothing else.
-_SUMMARIES_BY_CONTENT: dict[tuple[str, bool, bytes], ModuleSummary | None] = {}
-_MAX_SUMMARIES_BY_CONTENT = 4096
+def blob_id(data: bytes) -> str:
+    """The git blob id of some bytes: one content id for a file on disk and in any commit."""
+    header = b"blob %d\0" % len(data)
+    return hashlib.sha1(header + data, usedforsecurity=False).hexdigest()
+
+
+# A file's blob id is trusted while its size, times and inode stay the same, except for a file
+# changed in the last seconds (as git does: another write in the same clock tick would leave
+# them all unchanged); the ids of a directory's files are kept in the persistent
+# cache, one entry per directory, so a new process hashes only the files that changed.
+_RACY_NS = 2_000_000_000
+_STAT_IDS: dict[str, dict[str, tuple[tuple[int, int, int, int], str]]] = {}  # directory -> name -> (stat, id)
+
+
+def blob_ids(paths: list[str]) -> dict[str, str]:
+    """The blob id of each readable file of ``paths`` (the others are left out)."""
+    directories: dict[str, list[str]] = {}
+    for path in paths:
+        directories.setdefault(os.path.dirname(os.path.abspath(path)), []).append(path)
+    unknown = [directory for directory in directories if directory not in _STAT_IDS]
+    if unknown:
+        stored = summary_cache.shared_cache().get_many([("blob-ids", directory) for directory in unknown])
+        for directory, entries in zip(unknown, stored):
+            _STAT_IDS[directory] = dict(entries) if isinstance(entries, dict) else {}
+    now = time.time_ns()
+    found: dict[str, str] = {}
+    changed: list[str] = []
+    for directory, members in directories.items():
+        known = _STAT_IDS[directory]
+        dirty = False
+        for path in members:
+            name = os.path.basename(path)
+            try:
+                stat = os.stat(path)
+                key = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+                entry = known.get(name)
+                if entry is not None and entry[0] == key:
+                    found[path] = entry[1]
+                    continue
+                with open(path, "rb") as handle:
+                    found[path] = blob_id(handle.read())
+            except OSError:
+                continue
+            if now - max(stat.st_mtime_ns, stat.st_ctime_ns) >= _RACY_NS:
+                known[name] = (key, found[path])
+                dirty = True
+            else:
+                known.pop(name, None)
+        if dirty:
+            changed.append(directory)
+    if changed:
+        summary_cache.shared_cache().put_many([(("blob-ids", d), _STAT_IDS[d]) for d in changed])
+    return found
+
+
+_MAX_BY_CONTENT = 4096
 
 
 def _by_content(cache: dict, key: tuple, compute: Callable[[], _V], kind: str = "") -> _V:
@@ -339,66 +467,73 @@ def _by_content(cache: dict, key: tuple, compute: Callable[[], _V], kind: str = 
     also kept in the persistent cache, so other processes reuse it."""
     if key in cache:
         return cache[key]
-    if len(cache) >= _MAX_SUMMARIES_BY_CONTENT:
+    if len(cache) >= _MAX_BY_CONTENT:
         cache.clear()
     value = cache[key] = summary_cache.remembered((kind, *key), compute) if kind else compute()
     return value
 
 
+def _remembered_batch(cache: dict, keys: list[tuple], compute: Callable[[list[tuple]], list[_V]]) -> list[_V]:
+    """``_by_content`` for many keys (their first part is the kind): what neither this process
+    nor the persistent cache knows is computed in one call and stored in one transaction."""
+    found = {key: cache[key] for key in keys if key in cache}
+    missing = [key for key in keys if key not in found]
+    if missing:
+        store = summary_cache.shared_cache()
+        stored = store.get_many(missing)
+        found.update((key, value) for key, value in zip(missing, stored) if value is not summary_cache.MISSING)
+        absent = [key for key in missing if key not in found]
+        if absent:
+            values = compute(absent)
+            found.update(zip(absent, values))
+            store.put_many(list(zip(absent, values)))
+        if len(cache) + len(missing) >= _MAX_BY_CONTENT:
+            cache.clear()
+        cache.update((key, found[key]) for key in missing)
+    return [found[key] for key in keys]
+
+
+# Facts of a module's content, by its blob id (and its name, where they depend on it): the same
+# module at 50 commits of a history (a new index per commit) is read once. None depends on
+# anything but the module itself (and the settings, for the aliases).
+_SUMMARIES_BY_CONTENT: dict[tuple, ModuleSummary | None] = {}
+_SERVICE_FACTS_BY_CONTENT: dict[tuple, ServiceFacts] = {}  # imports come from the module's summary
+_FACTS_BY_CONTENT: dict[tuple, NameFacts | None] = {}  # discovery facts of a name
+_USES_BY_CONTENT: dict[tuple, DependencyUses] = {}  # what a module hands to Depends
+_PACKAGE_USES: dict[tuple, DependencyUses] = {}  # the same for every module of a package
+_MENTIONS_BY_CONTENT: dict[tuple, int] = {}  # how often a module uses a name
+_ALIASES_BY_CONTENT: dict[tuple, tuple[dict[str, str] | None, dict[str, SessionAlias]]] = {}
+_CANDIDATES_BY_CONTENT: dict[tuple, tuple[frozenset[str], frozenset[str]]] = {}
+_REEXPORTS_BY_CONTENT: dict[tuple, str | None] = {}
+
+
 def _summary_of(data: bytes, path: str, module: str, is_package: bool) -> ModuleSummary | None:
-    key = (module, is_package, hashlib.blake2b(data, digest_size=16).digest())
+    key = (module, is_package, blob_id(data))
     return _by_content(_SUMMARIES_BY_CONTENT, key, lambda: summarize_source(data, path, module, is_package), "summary")
 
 
-# A module's service facts, by content (imports come from its summary when it has one).
-_SERVICE_FACTS_BY_CONTENT: dict[tuple, ServiceFacts] = {}
-
-# Discovery facts of a name, by module content (once per history too).
-_FACTS_BY_CONTENT: dict[tuple, NameFacts | None] = {}
+def _mentions_in(text: str, word: str) -> int:
+    """Uses of a name in a module's code (not its comments, docstrings or imports)."""
+    return count_mentions(code_text(text), word) if word in text else 0
 
 
-def _facts_of(data: bytes, path: str, module: str, is_package: bool, name: str) -> NameFacts | None:
-    key = (module, is_package, name, hashlib.blake2b(data, digest_size=16).digest())
-    return _by_content(
-        _FACTS_BY_CONTENT,
-        key,
-        lambda: text_facts(data.decode("utf-8", "replace"), module, is_package, name, path),
-        "facts",
-    )
+def _candidates_in(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    imported: set[str] = set()
+    for statement in _IMPORT_LIST.findall(text):
+        imported.update(_WORD.findall(statement))
+    return frozenset(_ALIAS_LINE.findall(text)), frozenset(imported)
 
 
-# What a module hands to Depends, and its code without comments, docstrings and imports, by content.
-_USES_BY_CONTENT: dict[tuple, DependencyUses] = {}
-_CODE_BY_CONTENT: dict[tuple, str] = {}
-
-
-def _uses_of(data: bytes, digest: bytes) -> DependencyUses:
-    return _by_content(_USES_BY_CONTENT, (digest,), lambda: dependency_uses(data.decode("utf-8", "replace")), "uses")
-
-
-def _code_of(data: bytes, digest: bytes) -> str:
-    # Not kept across processes: as large as the module itself, and quicker to compute than to read.
-    return _by_content(_CODE_BY_CONTENT, (digest,), lambda: code_text(data.decode("utf-8", "replace")))
-
-
-# A module's imports and session aliases, by content and settings (again: once per history).
-_ALIASES_BY_CONTENT: dict[tuple, tuple[dict[str, str] | None, dict[str, SessionAlias]]] = {}
-
-
-def _aliases_of(
+def _aliases_in(
     data: bytes, path: str, module: str, is_package: bool, settings: Settings
 ) -> tuple[dict[str, str] | None, dict[str, SessionAlias]]:
     """(imports, session aliases) of a module; raises what ``ast.parse`` raises."""
     from .analysis.dependencies import module_aliases
 
-    def compute() -> tuple[dict[str, str] | None, dict[str, SessionAlias]]:
-        tree = ast.parse(data, filename=path)
-        # The aliases of a module depend only on its own names and the settings: no index needed.
-        ctx = ModuleContext.build(tree, path, settings, module=module, is_package=is_package)
-        return ctx.names.imports, module_aliases(ctx)
-
-    key = (module, is_package, settings, hashlib.blake2b(data, digest_size=16).digest())
-    return _by_content(_ALIASES_BY_CONTENT, key, compute, "aliases")
+    tree = ast.parse(data, filename=path)
+    # The aliases of a module depend only on its own names and the settings: no index needed.
+    ctx = ModuleContext.build(tree, path, settings, module=module, is_package=is_package)
+    return ctx.names.imports, module_aliases(ctx)
 
 
 _INDEXES: dict[tuple[tuple[str, ...], Settings], FileProjectIndex] = {}
@@ -413,12 +548,17 @@ def reset_caches() -> None:
         _SERVICE_FACTS_BY_CONTENT,
         _FACTS_BY_CONTENT,
         _USES_BY_CONTENT,
-        _CODE_BY_CONTENT,
+        _PACKAGE_USES,
+        _MENTIONS_BY_CONTENT,
+        _CANDIDATES_BY_CONTENT,
+        _REEXPORTS_BY_CONTENT,
+        _STAT_IDS,
         _INDEXES,
         _SHARED,
     ):
         cache.clear()
     _is_package_dir.cache_clear()
+    EMPTY_INDEX.derived.clear()
     summary_cache.reset()
 
 

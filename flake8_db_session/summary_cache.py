@@ -52,6 +52,8 @@ _SIZE_CHECK_EVERY = 64
 # A hit refreshes the entry's last-use time when it is older than this (seconds), so reads
 # rarely write.
 _TOUCH_AFTER = 3600
+# Keys per query of a batched read (SQLite's default limit of bound parameters is 999 or more).
+_BATCH = 500
 
 
 def user_cache_dir() -> str:
@@ -102,9 +104,16 @@ def _digest(data: bytes) -> bytes:
 def _canonical(part: object) -> str:
     """A stable text form of one key part (a Settings value: its compared fields only)."""
     if dataclasses.is_dataclass(part) and not isinstance(part, type):
-        fields = [(f.name, getattr(part, f.name)) for f in dataclasses.fields(part) if f.compare]
-        return f"{type(part).__qualname__}{fields!r}"
+        known = _CANONICAL_DATACLASSES.get(part)
+        if known is None:
+            fields = [(f.name, getattr(part, f.name)) for f in dataclasses.fields(part) if f.compare]
+            known = _CANONICAL_DATACLASSES[part] = f"{type(part).__qualname__}{fields!r}"
+        return known
     return repr(part)
+
+
+# The text form of the settings in every key of a run is computed once (a frozen, hashable value).
+_CANONICAL_DATACLASSES: dict[object, str] = {}
 
 
 _MISSING = object()
@@ -227,6 +236,66 @@ class SummaryCache:
             self._execute("UPDATE summaries SET used = ? WHERE key = ?", (now, key))
         return result
 
+    def get_many(self, keys: list[tuple]) -> list[object]:
+        """The stored values for several keys in one query (``_MISSING`` where there is none)."""
+        db = self._connection()
+        if db is None or not keys:
+            return [_MISSING] * len(keys)
+        hashed = [self.key(parts) for parts in keys]
+        rows: dict[bytes, tuple] = {}
+        try:
+            for start in range(0, len(hashed), _BATCH):
+                chunk = hashed[start : start + _BATCH]
+                query = f"SELECT key, digest, value, used FROM summaries WHERE key IN ({','.join('?' * len(chunk))})"
+                rows.update((row[0], row[1:]) for row in db.execute(query, chunk))
+        except sqlite3.DatabaseError as exc:
+            self._off(exc)
+            return [_MISSING] * len(keys)
+        found: list[object] = []
+        stale: list[tuple[float, bytes]] = []
+        now = time.time()
+        for key in hashed:
+            row = rows.get(key)
+            if row is None:
+                self.stats["misses"] += 1
+                found.append(_MISSING)
+                continue
+            digest, value, used = row
+            try:
+                if _digest(value) != digest:
+                    raise ValueError("digest mismatch")
+                found.append(_loads(value))
+            except Exception:
+                self.stats["corrupt"] += 1
+                self._execute("DELETE FROM summaries WHERE key = ?", (key,))
+                found.append(_MISSING)
+                continue
+            self.stats["hits"] += 1
+            if now - used > _TOUCH_AFTER:
+                stale.append((now, key))
+        if stale:
+            self._execute_many("UPDATE summaries SET used = ? WHERE key = ?", stale)
+        return found
+
+    def put_many(self, items: list[tuple[tuple, object]]) -> None:
+        """Store several values in one transaction."""
+        db = self._connection()
+        if db is None or not items:
+            return
+        rows = []
+        now = time.time()
+        for parts, value in items:
+            try:
+                data = pickle.dumps(value, protocol=4)
+            except Exception:
+                continue
+            rows.append((self.key(parts), _digest(data), data, len(data), now))
+        before = self._writes
+        if rows and self._execute_many("INSERT OR REPLACE INTO summaries VALUES (?, ?, ?, ?, ?)", rows):
+            self._writes += len(rows)
+            if before == 0 or before // _SIZE_CHECK_EVERY != self._writes // _SIZE_CHECK_EVERY:
+                self.evict()
+
     def put(self, parts: tuple, value: object) -> None:
         db = self._connection()
         if db is None:
@@ -263,6 +332,22 @@ class SummaryCache:
             self._off(exc)
             return False
 
+    def _execute_many(self, sql: str, rows: list[tuple]) -> bool:
+        db = self._connection()
+        if db is None:
+            return False
+        try:
+            with db:  # one transaction (the connection is otherwise in autocommit mode)
+                db.execute("BEGIN")
+                db.executemany(sql, rows)
+            return True
+        except sqlite3.OperationalError as exc:
+            LOG.debug("summary cache write skipped: %s", exc)
+            return False
+        except sqlite3.DatabaseError as exc:
+            self._off(exc)
+            return False
+
     def evict(self) -> None:
         """Drop least recently used entries until the total is well under the bound."""
         db = self._connection()
@@ -293,33 +378,41 @@ class SummaryCache:
         return int(db.execute("SELECT COALESCE(SUM(size), 0) FROM summaries").fetchone()[0])
 
 
-def remember_derived(index, key: tuple, compute: Callable[[], tuple[_V, frozenset, bool]]) -> tuple[_V, frozenset]:
+def remember_derived(
+    key: tuple, compute: Callable[[], tuple[_V, frozenset, bool]], module_state: Callable[[str], str]
+) -> tuple[_V, frozenset]:
     """A value computed from several modules of a project index (a helper's summary), stored
-    with the state (a content hash, or absent) of each module it read: it holds as long as
-    they do. ``compute()`` gives (value, modules read, whether it may be stored)."""
+    with the state (``module_state``: a content hash, or absent) of each module it read: it
+    holds as long as they do. ``compute()`` gives (value, modules read, whether it may be stored)."""
     cache = shared_cache()
     parts = ("derived", *key)
-    stored = cache.get(parts)
+    stored = _DERIVED.get(parts, _MISSING)
+    if stored is _MISSING:
+        stored = cache.get(parts)
     if stored is not _MISSING:
         states: tuple[tuple[str, str], ...] = stored[0]  # type: ignore[index]
-        if all(_module_state(index, module) == state for module, state in states):
+        if all(module_state(module) == state for module, state in states):
+            _keep_derived(parts, stored)  # type: ignore[arg-type]
             return stored[1], frozenset(module for module, _ in states)  # type: ignore[index]
     value, modules, storable = compute()
-    if storable and not cache.disabled:
-        cache.put(parts, (tuple(sorted((m, _module_state(index, m)) for m in modules)), value))
+    if storable:
+        entry = (tuple(sorted((m, module_state(m)) for m in modules)), value)
+        _keep_derived(parts, entry)
+        if not cache.disabled:
+            cache.put(parts, entry)
     return value, modules
 
 
-def _module_state(index, module: str) -> str:
-    """A digest of a module's bytes as the index sees them ("" when there is no such module)."""
-    states = index.__dict__.setdefault("_dbs_module_states", {})
-    if module not in states:
-        path = index.module_file(module)
-        try:
-            states[module] = "" if path is None else hashlib.blake2b(index.read_bytes(path), digest_size=16).hexdigest()
-        except OSError:
-            states[module] = "unreadable"
-    return states[module]
+# The derived values this process read or computed, by key, with the module states they hold
+# for: a history's index of the next commit finds them here (checked the same way).
+_DERIVED: dict[tuple, tuple] = {}
+_MAX_DERIVED = 4096
+
+
+def _keep_derived(parts: tuple, entry: tuple) -> None:
+    if len(_DERIVED) >= _MAX_DERIVED:
+        _DERIVED.clear()
+    _DERIVED[parts] = entry
 
 
 _CACHE: SummaryCache | None = None
@@ -339,12 +432,17 @@ def remembered(parts: tuple, compute: Callable[[], _V]) -> _V:
     return shared_cache().get_or_compute(parts, compute)
 
 
+MISSING = _MISSING  # what ``get``/``get_many`` give for a key with no stored value
+
+
 def reset() -> None:
     """Forget the process's cache (the environment is read again on next use)."""
     global _CACHE
     if _CACHE is not None:
         _CACHE.close_before_fork()
     _CACHE = None
+    _CANONICAL_DATACLASSES.clear()
+    _DERIVED.clear()
 
 
 def _before_fork() -> None:

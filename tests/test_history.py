@@ -414,3 +414,70 @@ def test_exclude_and_paths_select_the_files(repo):
     ]
     assert [ratcheted_by_module(p) for p in history.points] == expected
     assert [p.files for p in history.points] == [2, 2, 2, 3, 3, 3]  # __init__, users (+ aliased)
+
+
+HELD_ROUTE = '''\
+from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
+
+from app import helpers
+from app.db import get_db
+
+router = APIRouter()
+
+
+@router.get("/{name}")
+async def {name}(db: Session = Depends(get_db)):
+    helpers.ping(db)
+    return 1
+'''
+HELPER_SLEEPS = "import time\n\n\ndef ping(session):\n    session.execute('select 1')\n    time.sleep(0.5)\n"
+HELPER_RETURNS = "def ping(session):\n    session.execute('select 1')\n"
+
+
+def test_history_follows_a_helper_summary_read_from_another_module(tmp_path, run_cli):
+    """Two endpoint modules call one helper of another module (its summary is computed once per
+    index and kept across processes); only the helper changes, to stop blocking and back. At each
+    commit, history (without a cache, with a new one, with the one it filled) says what check says."""
+    path = tmp_path / "repo"
+    (path / "app").mkdir(parents=True)
+    git(path, "init", "--quiet", "--initial-branch=main")
+    files = {"__init__.py": "", "db.py": DB, "helpers.py": HELPER_SLEEPS, "a.py": HELD_ROUTE.replace("{name}", "a"),
+             "b.py": HELD_ROUTE.replace("{name}", "b")}
+    for name, text in files.items():
+        (path / "app" / name).write_text(text)
+    checked = []
+    for helper in (HELPER_SLEEPS, HELPER_RETURNS, HELPER_SLEEPS):
+        (path / "app" / "helpers.py").write_text(helper)
+        git(path, "add", "app")
+        git(path, "commit", "--quiet", "-m", "helper")
+        proc = run_cli("check", "--format", "json", "app", cwd=path)
+        checked.append(sorted((f["path"].replace(os.sep, "/"), f["status"]) for f in json.loads(proc.stdout)))
+    assert [statuses for _path, statuses in checked[1]] == ["plain", "plain"]
+    assert [statuses for _path, statuses in checked[0]] == [statuses for _path, statuses in checked[2]] == [
+        "held-across-await", "held-across-await"
+    ]
+    cache_file = str(tmp_path / "cache.sqlite3")
+    for cache in (ResultCache(None), ResultCache(cache_file), ResultCache(cache_file)):
+        history = run_history(path, cache)
+        cache.close()
+        per_commit = [
+            sorted((module, status) for module, counts in point.counts.modules.items() for status in counts.statuses)
+            for point in history.points
+        ]
+        assert per_commit == [sorted((f"app/{p.rpartition('/')[2]}", s) for p, s in commit) for commit in checked]
+
+
+def test_the_result_cache_follows_the_cache_directory_setting(repo, tmp_path, run_cli):
+    path, _shas = repo
+    directory = tmp_path / "caches"
+    env = dict(os.environ, FLAKE8_DB_SESSION_CACHE_DIR=str(directory))
+    first = run_cli("history", "--format", "csv", cwd=path, env=env)
+    assert first.returncode == 0, first.stderr
+    assert (directory / "history.sqlite3").is_file() and (directory / "summaries-v1.sqlite3").is_file()
+    second = run_cli("history", "--format", "csv", cwd=path, env=env)
+    assert second.stdout == first.stdout and " 0 files analyzed" in second.stderr
+    off = tmp_path / "off"
+    env.update(FLAKE8_DB_SESSION_CACHE_DIR=str(off), FLAKE8_DB_SESSION_NO_CACHE="1")
+    third = run_cli("history", "--format", "csv", cwd=path, env=env)
+    assert third.stdout == first.stdout and not off.exists()

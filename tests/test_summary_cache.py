@@ -312,12 +312,54 @@ def test_a_helper_summary_is_kept_until_a_module_it_read_changes(tmp_path, monke
     assert "service.py" not in parsed
 
 
-def test_each_kind_of_module_fact_has_its_own_entries():
-    data = b"from fastapi import Depends\n\ndef route(db=Depends(get_db)):\n    return db  # a comment\n"
-    digest = b"same digest for both"
-    uses = project._uses_of(data, digest)
-    code = project._code_of(data, digest)
+def test_each_kind_of_module_fact_has_its_own_entries(tmp_path):
+    """The facts of one content (one blob id) are stored per kind, and a new process reads them back."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    route = tmp_path / "pkg" / "route.py"
+    route.write_text("from fastapi import Depends\n\ndef route(db=Depends(get_db)):\n    return get_db  # get_db\n")
+
+    def facts() -> tuple:
+        index = project.FileProjectIndex((str(tmp_path),), Settings(root=str(tmp_path)))
+        blob = index.module_state("pkg.route")
+        return index.dependency_uses("pkg"), index.mentions("pkg", "get_db", "other.py"), index._candidates(str(route), blob)
+
+    uses, mentions, candidates = facts()
+    assert uses.referenced == frozenset({"get_db"}) and mentions == 2 and "Depends" in candidates[1]
     project.reset_caches()  # a new process: the persistent cache answers
-    assert project._uses_of(data, digest) == uses
-    assert project._code_of(data, digest) == code
-    assert isinstance(project._code_of(data, digest), str) and not isinstance(uses, str)
+    cache = summary_cache.shared_cache()
+    assert facts() == (uses, mentions, candidates)
+    assert cache.stats["hits"] >= 3  # the three facts (the files' ids are hashed again: just written)
+
+
+def test_a_new_process_hashes_only_the_files_that_changed(tmp_path, monkeypatch):
+    """Blob ids are kept per directory and trusted while a file's size, times and inode hold;
+    a file changed in the last seconds is hashed every time (another write in the same clock
+    tick would not change its times)."""
+    (tmp_path / "pkg").mkdir()
+    paths = [tmp_path / "pkg" / f"m{i}.py" for i in range(3)]
+    for i, path in enumerate(paths):
+        path.write_text(f"X = {i}\n")
+    hashed: list[int] = []
+    real_blob_id = project.blob_id
+    monkeypatch.setattr(project, "blob_id", lambda data: hashed.append(len(data)) or real_blob_id(data))
+    monkeypatch.setattr(project, "_RACY_NS", 0)  # as if the files were written a while ago
+    names = [str(path) for path in paths]
+    first = project.blob_ids(names)
+    assert len(hashed) == 3 and first[names[0]] == subprocess.run(
+        ["git", "hash-object", names[0]], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    project.reset_caches()  # a new process
+    hashed.clear()
+    assert project.blob_ids(names) == first and hashed == []
+    paths[1].write_text("X = 10\n")
+    project.reset_caches()
+    changed = project.blob_ids(names)
+    assert hashed == [7] and changed[names[1]] != first[names[1]] and changed[names[0]] == first[names[0]]
+    monkeypatch.setattr(project, "_RACY_NS", 2_000_000_000)  # the default: just written, not trusted
+    paths[2].write_text("X = 20\n")
+    for _ in range(2):
+        project.reset_caches()
+        hashed.clear()
+        assert project.blob_ids(names)[names[2]] == real_blob_id(b"X = 20\n")
+        assert hashed == [7]  # hashed again in each process; the others are known

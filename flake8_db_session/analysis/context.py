@@ -6,7 +6,7 @@ import ast
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from ..config import Settings
 from .names import Names
@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from .held import HeldHelpers
     from .models import ModuleSummary
     from .orm_services import ServiceFacts
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,20 @@ class ProjectIndex:
     file (eval files, the in-memory tests).
 
     The filesystem-backed implementation lives in ``flake8_db_session.project``, the one over a
-    git commit in ``flake8_db_session.burndown.history``.
+    git commit in ``flake8_db_session.burndown.commit_index``. An index that records what each
+    file's analysis depended on (the git one) records the answers of the public methods below;
+    ``module_file`` and ``read_bytes`` record the files they read, and ``remember`` is recorded
+    as a question whose answer is its value (as is ``used``).
     """
+
+    # The settings the project is configured with (a module's effective settings add what
+    # discovery found in it); None: no project, each module's own settings.
+    settings: Settings | None = None
+
+    def __init__(self) -> None:
+        # Caches of what the core derives from this index's answers, by name: they live as long
+        # as the index (an attribute, not a question: a recording index leaves it alone).
+        self.derived: dict[str, dict] = {}
 
     def session_alias(self, qualified: str) -> SessionAlias | None:
         """The alias a qualified name stands for (``DbSession = Annotated[Session, Depends(get_db)]``)."""
@@ -83,6 +97,11 @@ class ProjectIndex:
         """The ORM facts of the module file at ``path`` (a configured model module), or None."""
         return None
 
+    def module_state(self, module: str) -> str:
+        """A digest of a project module's bytes as this index sees them ("" when there is no such
+        module): a value computed from a module's text holds as long as this does."""
+        return ""
+
     def module_file(self, module: str) -> str | None:
         """The file of a project module (a path ``read_bytes`` accepts), or None."""
         return None
@@ -91,12 +110,18 @@ class ProjectIndex:
         """The bytes of a file ``module_file`` named; OSError when it cannot be read."""
         raise FileNotFoundError(path)
 
-    @property
-    def derived(self) -> dict[str, dict]:
-        """Caches of what the core derives from this index's answers, by name; they live as long
-        as the index (a property, not a question: the recording index leaves it alone)."""
-        caches: dict[str, dict] = vars(self).setdefault("_derived", {})
-        return caches
+    def used(self, key: tuple, value: object) -> None:
+        """The analysis used a fact of another module's text (``key`` names it as ``remember``
+        keys do: a kind, the module, what of it). An index that records what each file depended
+        on records the fact with its value, to ask it again elsewhere; the default does nothing."""
+
+    def remember(self, key: tuple, compute: Callable[[], tuple[_T, frozenset[str], bool]]) -> tuple[_T, frozenset[str]]:
+        """A value the core derives from the text of several modules (a helper's summary):
+        ``compute()`` gives (value, the modules it read, whether it may be kept). An index may
+        keep it, even across processes, as long as ``module_state`` of those modules holds.
+        Returns (value, the modules it read)."""
+        value, modules, _ = compute()
+        return value, modules
 
 
 EMPTY_INDEX = ProjectIndex()

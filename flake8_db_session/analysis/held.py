@@ -39,7 +39,7 @@ from .astutil import dotted
 
 if TYPE_CHECKING:
     from .orm_services import ServiceResolver
-from .context import ModuleContext, walk
+from .context import ModuleContext, ProjectIndex, walk
 from .findings import HELD_TAG, Finding, HeldPoint
 from .models import imports_only
 from .orm_services import TOP_LEVEL_LINE as _TOP
@@ -950,7 +950,7 @@ def _other_signature(ctx: ModuleContext, module: str, qualname: str) -> _Signatu
         helpers = source.helpers(qualname, ctx) if source is not None else None
         return helpers.signature((module, qualname)) if helpers is not None else None
 
-    return _derived(ctx, "_dbs_held_signatures", ("held-signature", module, qualname), compute)
+    return _derived(ctx, "held-signatures", ("held-signature", module, qualname), compute)
 
 
 def _other_method_summary(
@@ -961,7 +961,7 @@ def _other_method_summary(
         helpers = source.helpers(qualname, ctx) if source is not None else None
         return helpers.method_summary(qualname, session, received) if helpers is not None else None
 
-    return _derived(ctx, "_dbs_held_methods", ("held-method", module, qualname, session, received), compute)
+    return _derived(ctx, "held-methods", ("held-method", module, qualname, session, received), compute)
 
 
 @dataclass
@@ -978,20 +978,17 @@ _IN_PROGRESS = object()
 
 def _derived(ctx: ModuleContext, cache_name: str, key: tuple, compute: Callable[[], _T]) -> _T | None:
     """A summary of another module's function: once per project index, and, when the index
-    offers a persistent store (``_dbs_remember``), once per content of the modules it read."""
+    keeps it (``ProjectIndex.remember``), once per content of the modules it read. Every use
+    goes through the index, so an index that records what a file depended on records it."""
     cache = _index_cache(ctx, cache_name)
-    recordings: list[_Recording] = _index_cache(ctx, "_dbs_held_recordings").setdefault("stack", [])
-    # The configured settings (the flow reads none of them; a module's effective settings also
-    # hold what discovery found in it, which would split the cache by the module asking).
-    full_key = (*key, getattr(ctx.index, "settings", ctx.settings))
-    found = cache.get(full_key)
+    recordings: list[_Recording] = _index_cache(ctx, "held-recordings").setdefault("stack", [])
+    found = cache.get(key)
     if found is _IN_PROGRESS:
         for recording in recordings:
             recording.loop = True
         return None  # asked again while being computed: unknown, not a loop
     if found is None:
-        cache[full_key] = _IN_PROGRESS
-        remember = getattr(ctx.index, "_dbs_remember", None)
+        cache[key] = _IN_PROGRESS
 
         def recorded() -> tuple[_T, frozenset[str], bool]:
             recording = _Recording(set())
@@ -1003,23 +1000,95 @@ def _derived(ctx: ModuleContext, cache_name: str, key: tuple, compute: Callable[
             return value, frozenset(recording.modules), not recording.loop
 
         try:
-            if remember is not None:
-                value, modules = remember(full_key, recorded)
-            else:
-                value, modules, _ = recorded()
+            value, modules = ctx.index.remember(key, recorded)
         except BaseException:
-            del cache[full_key]
+            del cache[key]
             raise
-        found = cache[full_key] = (value, modules)
-    value, modules = found
+        found = cache[key] = (value, modules)
+    else:
+        known: tuple[_T, frozenset[str]] = found
+        value, modules = ctx.index.remember(key, lambda: (*known, False))
     for recording in recordings:  # what this summary read, the computations using it read too
         recording.modules.update(modules)
     return value
 
 
 def _note_module(ctx: ModuleContext, module: str) -> None:
-    for recording in _index_cache(ctx, "_dbs_held_recordings").get("stack", ()):
+    """A summary being computed depends on a module's text (or its absence): kept with its value.
+    (Outside a summary, what is read of another module is told to the index fact by fact, by
+    ``_SourceFacts``; whether a module exists, by ``is_project_module``.)"""
+    for recording in _index_cache(ctx, "held-recordings").get("stack", ()):
         recording.modules.add(module)
+
+
+class _SourceFacts:
+    """Another module's text as a file's own analysis sees it (outside any summary): each fact
+    read of it (its imports, a function's text) is told to the index (``ProjectIndex.used``), so
+    an index that records what a file depended on records the fact, not the whole text (a
+    service that gains a method leaves the endpoints using its other methods alone)."""
+
+    def __init__(self, ctx: ModuleContext, source: _SourceModule) -> None:
+        self._ctx = ctx
+        self._source = source
+        self.module = source.module
+        self.path = source.path
+        self.is_package = source.is_package
+        self.text = source.text  # read through ``span``, which tells the function's text
+
+    @property
+    def imports(self) -> dict[str, str]:
+        imports = self._source.imports
+        self._ctx.index.used(("held-imports", self.module), imports)
+        return imports
+
+    def instances(self) -> dict[str, str]:
+        found = self._source.instances()
+        self._ctx.index.used(("held-instances", self.module), found)
+        return found
+
+    def span(self, qualname: str) -> tuple[int, int, bool] | None:
+        found = self._source.span(qualname)
+        self._ctx.index.used(("held-span", self.module, qualname), _span_fact(self._source, found))
+        return found
+
+    def suspends(self, qualname: str) -> bool | None:
+        self.span(qualname)
+        return self._source.suspends(qualname)
+
+    def helpers(self, qualname: str, ctx: ModuleContext) -> HeldHelpers | None:
+        self.span(qualname)
+        self._ctx.index.used(("held-imports", self.module), self._source.imports)  # parsed with them
+        return self._source.helpers(qualname, ctx)
+
+
+def _span_fact(source: _SourceModule, found: tuple[int, int, bool] | None) -> tuple[bool, str] | None:
+    """What a function's span says, wherever it sits in the module: its text, whether async."""
+    return None if found is None else (found[2], source.text[found[0] : found[1]])
+
+
+def recompute(index: ProjectIndex, key: tuple) -> object:
+    """The summary a ``ProjectIndex.remember`` key stands for, computed afresh at ``index`` (a
+    recording index asks it again at another commit, to tell whether a file's result holds)."""
+    from ..config import Settings
+
+    ctx = ModuleContext.build(ast.Module(body=[], type_ignores=[]), "", index.settings or Settings(), index=index)
+    kind, *parts = (str(part) for part in key)
+    if kind == "held-signature" and len(parts) == 2:
+        return _other_signature(ctx, *parts)
+    if kind == "held-method" and len(parts) == 4:
+        return _other_method_summary(ctx, *parts)
+    if kind not in ("held-imports", "held-instances", "held-span") or len(parts) != (2 if kind == "held-span" else 1):
+        raise KeyError(key)
+    source = _source_module(ctx, parts[0])  # the facts of a module's text: told to the index as read
+    if source is None:
+        index.used(key, None)
+    elif kind == "held-imports":
+        return source.imports
+    elif kind == "held-instances":
+        return source.instances()
+    else:
+        return source.span(parts[1])
+    return None
 
 
 def _stored_carriers(init: ast.FunctionDef | ast.AsyncFunctionDef, param: str) -> dict[str, ast.Call]:
@@ -1052,23 +1121,29 @@ def _stored_as(init: ast.FunctionDef | ast.AsyncFunctionDef, param: str) -> str 
     return None
 
 
-def _source_module(ctx: ModuleContext, module: str) -> _SourceModule | None:
+def _source_module(ctx: ModuleContext, module: str) -> _SourceModule | _SourceFacts | None:
     _note_module(ctx, module)
-    kept = _index_cache(ctx, "_dbs_held_modules")
+    kept = _index_cache(ctx, "held-modules")
     if module in kept:
         kept[module] = kept.pop(module)  # most recently used
-        return kept[module]
-    found = None
-    path = ctx.index.module_file(module)
-    if path is not None:
-        try:
-            found = _SourceModule(module, path, ctx.index.read_bytes(path).decode("utf-8", "replace"))
-        except OSError:
-            found = None
-    kept[module] = found
-    while len(kept) > _KEPT_MODULES:
-        del kept[next(iter(kept))]
-    return found
+        found = kept[module]
+    else:
+        found = None
+        path = ctx.index.module_file(module)
+        if path is not None:
+            try:
+                found = _SourceModule(module, path, ctx.index.read_bytes(path).decode("utf-8", "replace"))
+            except OSError:
+                found = None
+        kept[module] = found
+        while len(kept) > _KEPT_MODULES:
+            del kept[next(iter(kept))]
+    if _index_cache(ctx, "held-recordings").get("stack"):
+        return found  # inside a summary: what it read is kept with it
+    if found is None:
+        ctx.index.used(("held-imports", module), None)  # no such module (or unreadable)
+        return None
+    return _SourceFacts(ctx, found)
 
 
 # -- the entry point -----------------------------------------------------------------------------

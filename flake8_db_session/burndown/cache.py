@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Callable
 
-from .. import __version__
+from .. import __version__, summary_cache
 from ..analysis import Finding
 from ..config import Settings
 
@@ -35,8 +35,9 @@ SCHEMA = 2
 
 
 def default_cache_dir() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "flake8-db-session")
+    """Where the summary cache is: ``$FLAKE8_DB_SESSION_CACHE_DIR``, else the platform's user
+    cache directory."""
+    return summary_cache.cache_dir()
 
 
 # What a file's findings depend on: the analysis, its configuration and the index, the runner that
@@ -121,7 +122,11 @@ class ResultCache:
             )
         self._pending: list[tuple[str, str, str, str]] = []
         self._pending_answers: list[tuple[str, str, str]] = []
-        self._rows: dict[str, list[tuple[list, list, str]]] = {}
+        self._rows: dict[str, list[tuple[_Files, list, str]]] = {}
+        self._answer_rows: dict[str, list[tuple[_Files, str]]] = {}
+        self._tree: Mapping[str, str] | None = None
+        self._results: dict[str, CachedResult] = {}
+        self._tree_pairs: frozenset[tuple[str, str]] = frozenset()
         self.write_error = ""
 
     @staticmethod
@@ -141,18 +146,18 @@ class ResultCache:
         rows = self._rows.get(key)
         if rows is None:  # parsed once per run: a file unchanged over many commits is looked up often
             rows = self._rows[key] = [
-                (json.loads(deps), json.loads(questions), result)
+                (_Files(json.loads(deps)), json.loads(questions), result)
                 for deps, questions, result in self._db.execute(
                     "SELECT deps, questions, result FROM file_results WHERE key = ? ORDER BY rowid DESC", (key,)
                 )
             ]
         for deps, questions, result in rows:
-            if all(tree.get(path, "") == blob for path, blob in deps):
-                return _result(result), questions, False
+            if deps.hold_at(tree, self._pairs(tree)):
+                return self._parsed(result), questions, False
         if ask is not None:
             for _deps, questions, result in rows[:3]:
                 if all(digest != UNSTABLE and ask(question) == digest for question, digest in questions):
-                    return _result(result), questions, True
+                    return self._parsed(result), questions, True
         return None
 
     def store(
@@ -171,13 +176,36 @@ class ResultCache:
 
     def answer(self, key: str, tree: Mapping[str, str]) -> str | None:
         """The digest of an answer computed from files that are the same blobs in ``tree``."""
-        for deps, digest in self._db.execute("SELECT deps, digest FROM answers WHERE key = ?", (key,)):
-            if all(tree.get(path, "") == blob for path, blob in json.loads(deps)):
+        rows = self._answer_rows.get(key)
+        if rows is None:  # read once per run: the same questions are asked at every commit
+            rows = self._answer_rows[key] = [
+                (_Files(json.loads(deps)), digest)
+                for deps, digest in self._db.execute("SELECT deps, digest FROM answers WHERE key = ?", (key,))
+            ]
+        pairs = self._pairs(tree)
+        for deps, digest in rows:
+            if deps.hold_at(tree, pairs):
                 return digest
         return None
 
+    def _parsed(self, text: str) -> CachedResult:
+        """A stored result, parsed once per run (an unchanged file is looked up at every commit)."""
+        found = self._results.get(text)
+        if found is None:
+            found = self._results[text] = _result(text)
+        return found
+
+    def _pairs(self, tree: Mapping[str, str]) -> frozenset[tuple[str, str]]:
+        """The (path, blob) pairs of a tree, built once per tree (a commit looks up every file)."""
+        if self._tree is not tree:
+            self._tree, self._tree_pairs = tree, frozenset(tree.items())
+        return self._tree_pairs
+
     def store_answer(self, key: str, deps: Iterable[tuple[str, str]], digest: str) -> None:
-        self._pending_answers.append((key, json.dumps(sorted(set(deps))), digest))
+        listed = sorted(set(deps))
+        self._pending_answers.append((key, json.dumps(listed), digest))
+        if key in self._answer_rows:  # else read with it from the table, after the flush
+            self._answer_rows[key].insert(0, (_Files(listed), digest))
 
     def flush(self) -> None:
         if self._pending or self._pending_answers:
@@ -194,6 +222,26 @@ class ResultCache:
     def close(self) -> None:
         self.flush()
         self._db.close()
+
+
+class _Files:
+    """The files a result or an answer was read from: (path, blob id) pairs, "" for a path that
+    did not exist. Checked against a tree as a set (a module's answers may depend on every file
+    of its package, and every file of a commit is looked up)."""
+
+    def __init__(self, pairs: Iterable[Sequence[str]]) -> None:
+        present: list[tuple[str, str]] = []
+        absent: list[str] = []
+        for path, blob in pairs:
+            if blob:
+                present.append((path, blob))
+            else:
+                absent.append(path)
+        self.present = frozenset(present)
+        self.absent = tuple(absent)
+
+    def hold_at(self, tree: Mapping[str, str], pairs: frozenset[tuple[str, str]]) -> bool:
+        return self.present <= pairs and not any(path in tree for path in self.absent)
 
 
 def _result(text: str) -> CachedResult:

@@ -9,9 +9,9 @@ import hashlib
 import json
 import posixpath
 from collections.abc import Mapping, Sequence
-from typing import Callable
+from typing import Callable, TypeVar
 
-from ..analysis import ProjectIndex
+from ..analysis import ProjectIndex, held
 from ..analysis.names import module_of_file
 from ..config import Settings
 from ..project import FileProjectIndex
@@ -78,6 +78,10 @@ def _digest(value: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_V = TypeVar("_V")
+_UNTRACKED = frozenset({"module_file", "read_bytes", "remember", "used"})
+
+
 class GitProjectIndex(FileProjectIndex):
     """The project index over one commit's tree, recording which files each answer depended on.
 
@@ -103,10 +107,13 @@ class GitProjectIndex(FileProjectIndex):
         self._digests: dict[tuple, str] = {}
         self._asked: dict[tuple, None] = {}  # the questions the current file's analysis asked
         self._depth = 0
+        self._remembered_modules: dict[tuple, frozenset[str]] = {}
+        self._digests_by_text: dict[str, str] = {}  # the digests ``ask`` gave, by question text
         # Every question the analysis may ask (today's and future ones), but not the two
-        # primitives the answers are built from, which record what they read.
+        # primitives the answers are built from, which record what they read, nor ``remember``,
+        # recorded below (its value is asked again through ``held.recompute``).
         for name in set(dir(ProjectIndex)) | set(dir(FileProjectIndex)):
-            if name.startswith("_") or name in ("module_file", "read_bytes"):
+            if name.startswith("_") or name in _UNTRACKED:
                 continue
             if callable(getattr(FileProjectIndex, name, None)):
                 setattr(self, name, self._tracked(name, getattr(self, name)))
@@ -153,6 +160,54 @@ class GitProjectIndex(FileProjectIndex):
 
         return tracked
 
+    def remember(self, key: tuple, compute: Callable[[], tuple[_V, frozenset[str], bool]]) -> tuple[_V, frozenset[str]]:
+        """A summary the core derived from other modules, recorded as a question (``remember``
+        and its key) whose answer is the summary itself: a file's result holds at another commit
+        when the summaries it used are the same there, whatever else their modules changed. A
+        summary computed in a loop (its value depends on where the loop was entered) is never
+        equal to anything."""
+        question = ("remember", *key)
+        if self._depth == 0:
+            self._asked[question] = None
+        if question not in self._answers:
+            storable: list[bool] = []
+
+            def noted() -> tuple[_V, frozenset[str], bool]:
+                value, modules, keep = compute()
+                storable.append(keep)
+                return value, modules, keep
+
+            outer, self._touched = self._touched, set()
+            self._depth += 1
+            try:
+                value, modules = super().remember(key, noted)
+            finally:
+                self._depth -= 1
+                deps, self._touched = frozenset(self._touched), outer
+            self._answers[question] = (value, deps)
+            if storable and not storable[0]:
+                self._digests[question] = UNSTABLE
+            self._remembered_modules[question] = modules
+        answer, depended = self._answers[question]
+        self._touched.update(depended)
+        return answer, self._remembered_modules[question]  # type: ignore[return-value]
+
+    def used(self, key: tuple, value: object) -> None:
+        """Recorded as ``remember`` is: a question whose answer is the fact's value, read from
+        the module's file."""
+        question = ("remember", *key)
+        if self._depth == 0:
+            self._asked[question] = None
+        if question not in self._answers:
+            outer, self._touched = self._touched, set()
+            path = self.module_file(str(key[1])) if len(key) > 1 else None
+            if path is not None:
+                self._touched.add((path, self.files[path]))
+            deps, self._touched = frozenset(self._touched), outer
+            self._answers[question] = (value, deps)
+            self._remembered_modules[question] = frozenset()
+        self._touched.update(self._answers[question][1])
+
     def digest(self, question: tuple) -> str:
         """A digest of the answer to an asked question (its value, not its identity)."""
         if question not in self._digests:
@@ -174,27 +229,39 @@ class GitProjectIndex(FileProjectIndex):
     def ask(self, question_text: str, cache: ResultCache, key_prefix: Sequence[str]) -> str:
         """The digest of a recorded question's answer at this commit: from the answer cache when
         the files it was computed from are unchanged, else computed (and then cached)."""
+        known = self._digests_by_text.get(question_text)
+        if known is not None:
+            return known
         question = tuple(json.loads(question_text))
         if question in self._digests:
+            self._digests_by_text[question_text] = self._digests[question]
             return self._digests[question]
         key = ResultCache.key(*key_prefix, "|".join(self.tree_roots), question_text)
         digest = cache.answer(key, self.files)
         if digest is None:
             name, *args = question
             method = getattr(self, str(name), None)
-            if not callable(method) or name.startswith("_"):
+            if name == "remember":
+                method = self._recompute
+            elif not callable(method) or name.startswith("_"):
                 return ""  # a question this version cannot ask: never equal to a recorded digest
             saved, self._depth = self._depth, 1  # not one of a file's own questions
             try:
                 method(*args)
+                if question not in self._answers:
+                    return ""
             except Exception:
                 return ""
             finally:
                 self._depth = saved
             digest = self.digest(question)
             cache.store_answer(key, self._answers[question][1], digest)
-        self._digests[question] = digest
+        self._digests[question] = self._digests_by_text[question_text] = digest
         return digest
+
+    def _recompute(self, *key: object) -> None:
+        """Ask a recorded ``remember`` question again at this commit."""
+        held.recompute(self, tuple(key))
 
     def module_file(self, module: str) -> str | None:
         if not module or module.startswith("."):
@@ -225,6 +292,17 @@ class GitProjectIndex(FileProjectIndex):
         sha = self.files[path]
         self._touched.add((path, sha))
         return self.repository.read_blob(sha)
+
+    def _content_id(self, path: str) -> str:
+        """The blob id from the tree: nothing is read until a fact of it must be computed."""
+        sha = self.files[path]
+        self._touched.add((path, sha))
+        return sha
+
+    def _content_ids(self, paths: list[str]) -> dict[str, str]:
+        found = {path: self.files[path] for path in paths if path in self.files}
+        self._touched.update(found.items())
+        return found
 
     def package_paths(self, package: str) -> list[str]:
         """The package's files at this commit (each answer built from them records the ones it read)."""

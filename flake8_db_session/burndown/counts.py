@@ -142,12 +142,16 @@ def count_findings(
     but no finding (the call sits in a comment, say) still gets a row.
     """
     counts = Counts()
+    rows: dict[str, ModuleCounts] = {}  # by path: a module has many findings
 
     def row(path: str) -> ModuleCounts:
-        key = module_key(path, root)
-        if key not in counts.modules:
-            counts.modules[key] = ModuleCounts(key)
-        return counts.modules[key]
+        found = rows.get(path)
+        if found is None:
+            key = module_key(path, root)
+            if key not in counts.modules:
+                counts.modules[key] = ModuleCounts(key)
+            found = rows[path] = counts.modules[key]
+        return found
 
     for finding in findings:
         row(finding.path).add(finding)

@@ -24,7 +24,7 @@ from .. import runner
 from ..analysis import Finding
 from ..config import Settings
 from . import baseline as baseline_module
-from .cache import ResultCache, settings_fingerprint, tool_fingerprint
+from .cache import CachedResult, Questions, ResultCache, settings_fingerprint, tool_fingerprint
 from .commit_index import GitProjectIndex, join_tree_path, module_in_tree
 from .counts import Counts, count_findings, grep_count, grep_pattern
 from .git import Commit, GitError, GitRepository, every_nth
@@ -151,6 +151,8 @@ class _CommitAnalysis:
 
 
 _WORKER: _CommitAnalysis | None = None
+# The analyses of the commits of a window, inherited by the forked workers of its prefetch.
+_WINDOW: list[_CommitAnalysis] = []
 
 
 def _work(path: str) -> FileOutcome:
@@ -158,9 +160,18 @@ def _work(path: str) -> FileOutcome:
     return _WORKER.analyze(path)
 
 
+def _work_at(task: tuple[int, str]) -> FileOutcome:
+    position, path = task
+    return _WINDOW[position].analyze(path)
+
+
+def _parallel(jobs: int, tasks: int) -> bool:
+    return jobs > 1 and tasks >= PARALLEL_THRESHOLD and sys.platform.startswith("linux")
+
+
 def _analyze_all(analysis: _CommitAnalysis, paths: Sequence[str], jobs: int) -> list[FileOutcome]:
     global _WORKER
-    if jobs <= 1 or len(paths) < PARALLEL_THRESHOLD or not sys.platform.startswith("linux"):
+    if not _parallel(jobs, len(paths)):
         return [analysis.analyze(path) for path in paths]
     _WORKER = analysis  # inherited by the forked workers, which open their own git reader
     try:
@@ -169,6 +180,22 @@ def _analyze_all(analysis: _CommitAnalysis, paths: Sequence[str], jobs: int) -> 
             return pool.map(_work, paths, chunksize=max(1, len(paths) // (jobs * 8)))
     finally:
         _WORKER = None
+
+
+def _analyze_window(analyses: list[_CommitAnalysis], tasks: list[tuple[int, str]], jobs: int) -> list[FileOutcome]:
+    """Files of several commits at once, each with its own commit's index (forked workers)."""
+    global _WINDOW
+    _WINDOW = analyses
+    try:
+        context = multiprocessing.get_context("fork")
+        with context.Pool(jobs) as pool:
+            return pool.map(_work_at, tasks, chunksize=1)
+    finally:
+        _WINDOW = []
+
+
+# Commits whose new files are analyzed together, in parallel (their trees and indexes are held).
+WINDOW = 64
 
 
 def compute_history(
@@ -181,7 +208,28 @@ def compute_history(
     jobs: int = 1,
     progress: Progress | None = None,
 ) -> History:
-    """Counts at each commit. Raises GitError."""
+    """Counts at each commit. Raises GitError.
+
+    With several jobs, the files that are new at each commit of a window (a blob the previous
+    commit did not have at that path: no earlier result can hold for it) are analyzed first, all
+    commits at once, in parallel; then each commit in turn takes every file's result from the
+    cache (those just analyzed, the unchanged ones, the ones whose answers held) and analyzes
+    what is left.
+    """
+    with runner.tuned_collector():  # as ``check``: a history keeps much more alive between parses
+        return _compute_history(repository, commits, settings, cache=cache, paths=paths, jobs=jobs, progress=progress)
+
+
+def _compute_history(
+    repository: GitRepository,
+    commits: Sequence[Commit],
+    settings: Settings,
+    *,
+    cache: ResultCache,
+    paths: Sequence[str],
+    jobs: int,
+    progress: Progress | None,
+) -> History:
     started = time.perf_counter()
     toplevel = os.path.realpath(repository.toplevel)
     root = os.path.relpath(os.path.realpath(settings.root), toplevel).replace(os.sep, "/")
@@ -191,49 +239,92 @@ def compute_history(
     baseline_file = os.path.relpath(os.path.realpath(settings.baseline_path), toplevel).replace(os.sep, "/")
     baselines: dict[str, int | None] = {}  # blob id -> allowed total
     history = History([], tuple(settings.ratchet_codes))
-    for position, commit in enumerate(commits):
-        if progress is not None:
-            progress(position, len(commits), commit)
-        files = repository.tree(commit.sha)
-        selected = python_files(files, paths, excluded)
-        outcomes: dict[str, tuple[list[Finding], str, int]] = {}
-        keys: dict[str, str] = {}
-        analysis = _CommitAnalysis(repository, files, settings, root)
-        for path in selected:
-            module, is_package, import_root = module_in_tree(path, files)
-            keys[path] = ResultCache.key(*key_prefix, path, module, str(is_package), files[path])
-            index = analysis.index(import_root)
-            hit = cache.lookup(keys[path], files, _asker(index, cache, key_prefix))
-            if hit is not None:
-                cached, questions, through_answers = hit
-                outcomes[path] = (cached.findings, cached.error, cached.grep)
-                deps = index.answer_files(questions) if through_answers else None
-                if deps is not None:  # next time at these files, it holds without asking
-                    cache.store(keys[path], deps, questions, cached.findings, cached.error, cached.grep)
-        missing = [path for path in selected if path not in outcomes]
-        for path, (findings, error, number, deps, questions) in zip(
-            missing, _analyze_all(analysis, missing, jobs)
-        ):
-            cache.store(keys[path], deps, questions, findings, error, number)
-            outcomes[path] = (findings, error, number)
-        cache.flush()
-        history.analyzed += len(missing)
-        history.cached += len(selected) - len(missing)
-        all_findings = [f for path in selected for f in outcomes[path][0]]
-        grep = {path: outcomes[path][2] for path in selected if outcomes[path][2]}
-        errors = [(path, outcomes[path][1]) for path in selected if outcomes[path][1]]
-        counts = count_findings(all_findings, root=root or ".", grep=grep)
-        baseline = None
-        if baseline_file in files:
-            sha = files[baseline_file]
-            if sha not in baselines:
-                baselines[sha] = _baseline_total(repository.read_blob(sha), settings.ratchet_codes)
-            baseline = baselines[sha]
-        history.points.append(Point(commit, counts, len(selected), errors, baseline, len(missing)))
+    previous: Mapping[str, str] = {}
+    for window_start in range(0, len(commits), WINDOW):
+        window = commits[window_start : window_start + WINDOW]
+        trees = [repository.tree(commit.sha) for commit in window]
+        analyses = [_CommitAnalysis(repository, files, settings, root) for files in trees]
+        selections = [python_files(files, paths, excluded) for files in trees]
+        prefetched: list[int] = [0] * len(window)
+        if jobs > 1:
+            new_files: list[tuple[int, str]] = []
+            for position, (files, selected) in enumerate(zip(trees, selections)):
+                before = trees[position - 1] if position else previous
+                new_files.extend((position, path) for path in selected if before.get(path) != files[path])
+            tasks = [
+                (position, path)
+                for position, path in new_files
+                if _lookup(analyses[position], path, cache, key_prefix)[1] is None
+            ]
+            if _parallel(jobs, len(tasks)):
+                if progress is not None:
+                    progress(len(history.points), len(commits), window[0])
+                # Largest first, one per task (as check does): no worker is left alone with a
+                # 20,000-line file at the end. The blobs read here are inherited by the workers.
+                size = {task: len(repository.read_blob(trees[task[0]][task[1]])) for task in tasks}
+                tasks.sort(key=lambda task: -size[task])
+                for (position, path), (findings, error, number, deps, questions) in zip(
+                    tasks, _analyze_window(analyses, tasks, jobs)
+                ):
+                    key = _lookup_key(analyses[position], path, key_prefix)
+                    cache.store(key, deps, questions, findings, error, number)
+                    prefetched[position] += 1
+                cache.flush()
+        for position, commit in enumerate(window):
+            if progress is not None:
+                progress(len(history.points), len(commits), commit)
+            files, selected, analysis = trees[position], selections[position], analyses[position]
+            outcomes: dict[str, tuple[list[Finding], str, int]] = {}
+            keys: dict[str, str] = {}
+            for path in selected:
+                keys[path], hit = _lookup(analysis, path, cache, key_prefix)
+                if hit is not None:
+                    cached, asked, through_answers = hit
+                    outcomes[path] = (cached.findings, cached.error, cached.grep)
+                    index = analysis.index(module_in_tree(path, files)[2])
+                    answered = index.answer_files(asked) if through_answers else None
+                    if answered is not None:  # next time at these files, it holds without asking
+                        cache.store(keys[path], answered, asked, cached.findings, cached.error, cached.grep)
+            missing = [path for path in selected if path not in outcomes]
+            for path, (findings, error, number, deps, questions) in zip(
+                missing, _analyze_all(analysis, missing, jobs)
+            ):
+                cache.store(keys[path], deps, questions, findings, error, number)
+                outcomes[path] = (findings, error, number)
+            cache.flush()
+            analyzed = len(missing) + prefetched[position]
+            history.analyzed += analyzed
+            history.cached += len(selected) - analyzed
+            all_findings = [f for path in selected for f in outcomes[path][0]]
+            grep = {path: outcomes[path][2] for path in selected if outcomes[path][2]}
+            errors = [(path, outcomes[path][1]) for path in selected if outcomes[path][1]]
+            counts = count_findings(all_findings, root=root or ".", grep=grep)
+            baseline = None
+            if baseline_file in files:
+                sha = files[baseline_file]
+                if sha not in baselines:
+                    baselines[sha] = _baseline_total(repository.read_blob(sha), settings.ratchet_codes)
+                baseline = baselines[sha]
+            history.points.append(Point(commit, counts, len(selected), errors, baseline, analyzed))
+        previous = trees[-1]
     if progress is not None and commits:
         progress(len(commits), len(commits), commits[-1])
     history.seconds = time.perf_counter() - started
     return history
+
+
+def _lookup_key(analysis: _CommitAnalysis, path: str, key_prefix: Sequence[str]) -> str:
+    module, is_package, _import_root = module_in_tree(path, analysis.files)
+    return ResultCache.key(*key_prefix, path, module, str(is_package), analysis.files[path])
+
+
+def _lookup(
+    analysis: _CommitAnalysis, path: str, cache: ResultCache, key_prefix: Sequence[str]
+) -> tuple[str, tuple[CachedResult, Questions, bool] | None]:
+    """A file's cache key at a commit, and its cached result that holds there (or None)."""
+    key = _lookup_key(analysis, path, key_prefix)
+    index = analysis.index(module_in_tree(path, analysis.files)[2])
+    return key, cache.lookup(key, analysis.files, _asker(index, cache, key_prefix))
 
 
 def _asker(index: GitProjectIndex, cache: ResultCache, key_prefix: Sequence[str]) -> Callable[[str], str]:

@@ -8,6 +8,7 @@ import sqlite3
 import sys
 from typing import Callable
 
+from .. import summary_cache
 from ..burndown import chart
 from ..burndown.baseline import load as load_baseline
 from ..burndown.cache import ResultCache, default_cache_dir
@@ -71,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--baseline-file", metavar="PATH", help="baseline drawn as a line (default: db-session-baseline, if it exists)"
     )
     parser.add_argument(
-        "--cache-dir", metavar="DIR", help=f"where per-file results are cached (default: {default_cache_dir()})"
+        "--cache-dir", metavar="DIR", help=f"where per-file results are cached (default: {default_cache_dir()}, $FLAKE8_DB_SESSION_CACHE_DIR if set)"
     )
     parser.add_argument("--no-cache", action="store_true", help="analyze every file again, keep nothing")
     add_jobs_argument(parser)
@@ -140,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
     shown = every_nth(every_commit, args.every)
     wanted = set(shown) | set(chart.trend_commits(every_commit))
     commits = [commit for commit in every_commit if commit in wanted]
-    cache_path = None if args.no_cache else os.path.join(args.cache_dir or default_cache_dir(), "history.sqlite3")
+    no_cache = args.no_cache or (not args.cache_dir and summary_cache.disabled_by_environment())
+    cache_path = None if no_cache else os.path.join(args.cache_dir or default_cache_dir(), "history.sqlite3")
     try:
         cache = ResultCache(cache_path)
     except (OSError, sqlite3.Error) as exc:
