@@ -213,13 +213,32 @@ def function_nodes(
     import inside ``create_app()``) to ``names``, whose module-level definitions then shadow them.
     ``withs``, when given, receives every ``with``/``async with`` statement (the same walk)."""
     functions: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]] = []
-    for node, qualname in statements_with_scope(tree.body):
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.add_import(node)
-        elif qualname is not None and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            functions.append((node, qualname))
-        elif withs is not None and isinstance(node, (ast.With, ast.AsyncWith)):
-            withs.append(node)
+    add_import = names.add_import
+    imports = _IMPORTS
+    compound = _COMPOUND
+    with_classes = _WITHS if withs is not None else frozenset()
+    # The order of ``statements_with_scope`` (a later import of a name wins), without a tuple and
+    # a generator step per statement: the simple statements (most of them) cost one set lookup.
+    stack: list[tuple[Iterator[ast.stmt], str]] = [(iter(tree.body), "")]
+    while stack:
+        statements, scope = stack[-1]
+        for stmt in statements:
+            cls = stmt.__class__
+            if cls not in compound:
+                if cls in imports:
+                    add_import(stmt)  # type: ignore[arg-type]
+                continue
+            inner = scope
+            if cls in _DEFINITIONS:
+                inner = f"{scope}.{stmt.name}" if scope else stmt.name  # type: ignore[attr-defined]
+                if cls is not ast.ClassDef:
+                    functions.append((stmt, inner))  # type: ignore[arg-type]
+            elif cls in with_classes:
+                withs.append(stmt)  # type: ignore[arg-type, union-attr]
+            stack.append((iter(stmt.body if cls in _ONE_BODY else _children(stmt)), inner))  # type: ignore[attr-defined]
+            break
+        else:
+            stack.pop()
     for name in list(names.imports):
         if name in names.local:
             del names.imports[name]
@@ -287,27 +306,36 @@ def nested_bodies(stmt: ast.stmt) -> Iterator[list[ast.stmt]]:
 def statements_on_lines(body: list[ast.stmt], lines: Sequence[int]) -> list[ast.stmt]:
     """Each statement (at any depth) whose span holds one of ``lines`` (ascending), outer ones
     before the statements nested in them, once. One pass over each body and the lines in it."""
-    found: list[ast.stmt] = []
+    return list(iter_statements_on_lines(body, lines))
+
+
+def iter_statements_on_lines(body: list[ast.stmt], lines: Sequence[int]) -> Iterator[ast.stmt]:
+    """``statements_on_lines`` one at a time, for a caller that may stop at the first."""
     stack: list[tuple[list[ast.stmt], Sequence[int]]] = [(body, lines)]
     while stack:
         statements, wanted = stack.pop()
         first = 0
+        count = len(wanted)
         for stmt in statements:
-            start, end = statement_span(stmt)
-            while first < len(wanted) and wanted[first] < start:
+            start = stmt.lineno
+            if stmt.__class__ in _DEFINITIONS:  # its decorators come first
+                for decorator in stmt.decorator_list:  # type: ignore[attr-defined]
+                    if decorator.lineno < start:
+                        start = decorator.lineno
+            while first < count and wanted[first] < start:
                 first += 1
-            if first == len(wanted):
+            if first == count:
                 break
+            end = stmt.end_lineno or stmt.lineno
             if wanted[first] > end:
                 continue
             last = first
-            while last < len(wanted) and wanted[last] <= end:
+            while last < count and wanted[last] <= end:
                 last += 1
-            found.append(stmt)  # siblings on one line (``a; b``) keep ``first``: both are found
+            yield stmt  # siblings on one line (``a; b``) keep ``first``: both are found
             inner = wanted[first:last]
             for nested in nested_bodies(stmt):
                 stack.append((nested, inner))
-    return found
 
 
 def statement_header(stmt: ast.stmt) -> Iterator[ast.AST]:
@@ -330,6 +358,15 @@ def statement_header(stmt: ast.stmt) -> Iterator[ast.AST]:
 
 
 _CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def child_fields(cls: type) -> tuple[str, ...]:
+    """The fields of a node class that may hold child nodes, in order, without ``ctx`` (the
+    shared ``Load``/``Store`` objects): what ``ast.iter_child_nodes`` reads, less those."""
+    names = _CHILD_FIELDS.get(cls)
+    if names is None:
+        names = _CHILD_FIELDS[cls] = tuple(name for name in cls._fields if name != "ctx")  # type: ignore[attr-defined]
+    return names
 
 
 def walk(node: ast.AST) -> Iterator[ast.AST]:
@@ -391,32 +428,41 @@ def statements_with_scope(body: list[ast.stmt]) -> Iterator[tuple[ast.stmt, str 
     Functions and imports only sit in statement bodies, so this visits a fraction of the nodes
     a full ``ast.walk`` would; simple statements (most of them) cost one set lookup.
     """
-    stack: list[tuple[ast.stmt, str]] = [(stmt, "") for stmt in reversed(body)]
-    pop, push = stack.pop, stack.append
+    stack: list[tuple[Iterator[ast.stmt], str]] = [(iter(body), "")]
     compound = _COMPOUND
     while stack:
-        stmt, scope = pop()
-        cls = stmt.__class__
-        if cls not in compound:
-            yield stmt, None
-            continue
-        inner = scope
-        qualname = None
-        if cls in _DEFINITIONS:
-            # a class-set test rather than isinstance on this hot path, which mypy cannot narrow by
-            inner = f"{scope}.{stmt.name}" if scope else stmt.name  # type: ignore[attr-defined]
-            if cls is not ast.ClassDef:
-                qualname = inner
-        yield stmt, qualname
-        children: list[ast.stmt] = []
-        for name in _BODY_FIELDS:
-            children.extend(getattr(stmt, name, ()))
-        for handler in getattr(stmt, "handlers", ()):
-            children.extend(handler.body)
-        for case in getattr(stmt, "cases", ()):
-            children.extend(case.body)
-        for child in reversed(children):
-            push((child, inner))
+        statements, scope = stack[-1]
+        for stmt in statements:
+            cls = stmt.__class__
+            if cls not in compound:
+                yield stmt, None
+                continue
+            inner = scope
+            qualname = None
+            if cls in _DEFINITIONS:
+                # a class-set test rather than isinstance on this hot path, which mypy cannot narrow by
+                inner = f"{scope}.{stmt.name}" if scope else stmt.name  # type: ignore[attr-defined]
+                if cls is not ast.ClassDef:
+                    qualname = inner
+            yield stmt, qualname
+            stack.append((iter(stmt.body if cls in _ONE_BODY else _children(stmt)), inner))  # type: ignore[attr-defined]
+            break  # its statements first, then the rest of this body
+        else:
+            stack.pop()
+
+
+def _children(stmt: ast.stmt) -> list[ast.stmt]:
+    """The statements directly inside a compound statement: its bodies, then the handlers' and
+    the cases' (the order ``function_nodes`` and ``statements_with_scope`` keep; the callers
+    take ``body`` alone from the ``_ONE_BODY`` statements)."""
+    children: list[ast.stmt] = []
+    for name in _BODY_FIELDS:
+        children.extend(getattr(stmt, name, ()))
+    for handler in getattr(stmt, "handlers", ()):
+        children.extend(handler.body)
+    for case in getattr(stmt, "cases", ()):
+        children.extend(case.body)
+    return children
 
 
 _DEFINITIONS = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef})
@@ -429,3 +475,7 @@ _COMPOUND = frozenset(
     )
     if hasattr(ast, name)
 )
+# Compound statements whose only statement list is ``body``.
+_ONE_BODY = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.With, ast.AsyncWith})
+_IMPORTS = frozenset({ast.Import, ast.ImportFrom})
+_WITHS = frozenset({ast.With, ast.AsyncWith})

@@ -13,8 +13,8 @@ from .astutil import dotted
 from .context import (
     ModuleContext,
     SessionAlias,
+    iter_statements_on_lines,
     statement_header,
-    statements_on_lines,
     walk,
     word_lines,
 )
@@ -39,7 +39,10 @@ from .names import (
     matches_configured,
 )
 
-_CALL_WORDS = ("dependencies", *sorted(REGISTER_CALLS))  # plain substrings: much faster than a regex
+# Plain substrings (much faster than a regex) that every registering call and every
+# ``dependencies=`` spells: "Route" in "APIRoute" and "APIWebSocketRoute", "add_api_" in both
+# ``add_api_*route``. A line they match in vain costs only a short walk.
+_CALL_WORDS = ("dependencies", "add_api_", "Route")
 MODULE_SCOPE = "<module>"
 
 
@@ -169,6 +172,7 @@ class _DependencyCheck:
         self.carrier_calls: list[tuple[ast.Call, str]] = []  # (call with dependencies=, scope)
         self.decorator_calls: set[int] = set()
         self._bodies: dict[int, _BodyFacts] = {}
+        self._aliases: dict[str | None, SessionAlias | None] = {}  # by the name as written
 
     # -- collection -----------------------------------------------------------------------------
     def collect(self) -> None:
@@ -226,18 +230,20 @@ class _DependencyCheck:
             yield from self._carrier_findings(call, scope)
 
     def _function_findings(self, function: _Function, is_endpoint: bool) -> Iterator[Finding]:
-        node = function.node
-        args = node.args
-        positional = [*args.posonlyargs, *args.args]
-        defaults: dict[int, ast.expr] = {}
-        for arg, default in zip(positional[len(positional) - len(args.defaults) :], args.defaults):
-            defaults[id(arg)] = default
-        for arg, kw_default in zip(args.kwonlyargs, args.kw_defaults):
-            if kw_default is not None:
-                defaults[id(arg)] = kw_default
+        args = function.node.args
+        positional = [*args.posonlyargs, *args.args] if args.posonlyargs else args.args
+        defaults = args.defaults
+        first_default = len(positional) - len(defaults)
+        parameters = [
+            (arg, defaults[index - first_default] if index >= first_default else None)
+            for index, arg in enumerate(positional)
+        ]
+        parameters.extend(zip(args.kwonlyargs, args.kw_defaults))
         resolution = ""
-        for arg in [*positional, *args.kwonlyargs]:
-            for found in self._param_depends(arg, defaults.get(id(arg))):
+        for arg, default in parameters:
+            if default is None and arg.annotation is None:
+                continue  # nothing to find
+            for found in self._param_depends(arg, default):
                 if not is_endpoint:
                     # DBS002 only where FastAPI resolves the helper (docs/discovery.md).
                     resolution = resolution or self.ctx.discovery.resolution(function.qualname)
@@ -270,13 +276,19 @@ class _DependencyCheck:
     def _alias(self, node: ast.expr, typed: bool = False) -> SessionAlias | None:
         """The session-dependency alias a name stands for: confirmed where it is defined, or a
         dependency that discovery finds is a session provider (or used on a session parameter)."""
-        alias = None
-        if isinstance(node, ast.Name) and node.id in self.local_aliases:
-            alias = self.local_aliases[node.id]
+        # The same few annotations come back on every endpoint: each spelling is looked up once.
+        key = node.id if isinstance(node, ast.Name) else dotted(node)
+        if key in self._aliases:
+            alias = self._aliases[key]
         else:
-            qualified = self.names.qualify(node)
-            if qualified is not None and "." in qualified:
-                alias = self.ctx.index.session_alias(qualified)
+            alias = None
+            if isinstance(node, ast.Name) and node.id in self.local_aliases:
+                alias = self.local_aliases[node.id]
+            else:
+                qualified = self.names.qualify(node)
+                if qualified is not None and "." in qualified:
+                    alias = self.ctx.index.session_alias(qualified)
+            self._aliases[key] = alias
         if alias is None or alias.confirmed or (typed and self.ctx.discovery.enabled):
             return alias
         if alias.qualified and (
@@ -401,7 +413,7 @@ class _BodyFacts:
             return
         lines = [self._first + line - 1 for line in word_lines(words, self._text)]
         if lines:
-            for stmt in statements_on_lines(body, lines):
+            for stmt in iter_statements_on_lines(body, lines):  # a caller may stop at the first
                 for part in statement_header(stmt):
                     yield from walk(part)
 
@@ -446,11 +458,11 @@ def may_hold_session_dependencies(ctx: ModuleContext) -> bool:
         return True
     index = ctx.index
     for local, qualified in ctx.names.imports.items():
-        annotation = ": " + local
-        if annotation not in source:
-            continue
         module = qualified.rpartition(".")[0]
-        if not module or not index.is_project_module(module):
+        if not module:
+            continue
+        annotation = ": " + local
+        if annotation not in source or not index.is_project_module(module):
             continue
         # `db: DbSession` (an imported alias) or `db: deps.DbSession` (an alias in an imported module)
         if (annotation + ".") in source or index.session_alias(qualified) is not None:

@@ -6,9 +6,14 @@ Branches are analyzed separately and joined; a fact survives a join only if ever
 falls through agrees on it, so a value bound in a sibling block, or closed on one path only,
 never produces a finding (precision over recall).
 
+The analysis is one ``FlowContext`` per function (orm_values.py: the function, its scopes,
+findings and resolvers) and rule pieces over it: ``FunctionFlow`` here runs the statements,
+``Expressions`` (orm_expressions.py) evaluates expressions and bindings, ``StoreChecks``
+(orm_stores.py) judges writes and stores, ``Escapes`` here judges returns and yields.
+
 Where each code is reported (one ``# == DBSnnn`` section each; messages in rules.py):
-DBS003 ``FunctionFlow.escape`` here; DBS004 ``StoreChecks.write`` and DBS006 ``StoreChecks`` in
-orm_stores.py; DBS005 and DBS009 ``ExpressionFlow._read`` and DBS007 ``ExpressionFlow._reopened``
+DBS003 ``Escapes.escape`` here; DBS004 ``StoreChecks.write`` and DBS006 ``StoreChecks`` in
+orm_stores.py; DBS005 and DBS009 ``Expressions._read`` and DBS007 ``Expressions._reopened``
 in orm_expressions.py; DBS008 ``FunctionFlow.inline_acquisitions`` here and ``scopes.unclosed``.
 """
 
@@ -16,27 +21,28 @@ from __future__ import annotations
 
 import ast
 import re
+from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from ..rules import format_message
-from .astutil import closed_names, free_names, short_text
+from .astutil import closed_names, short_text
 from .context import ModuleContext, own_walk
 from .findings import Finding
 from .models import ModelResolver
-from .orm_expressions import ExpressionFlow
+from .orm_expressions import Expressions
 from .orm_gate import Gate
 from .orm_services import ServiceResolver
 from .orm_stores import Holders, StoreChecks
 from .orm_values import (
     BORROWED_CONNECTIONS,
-    MANY,
-    SCALARS,
     SESSION,
-    Scope,
+    FlowContext,
     State,
     Val,
     join,
-    session_like,
+    session_name,
     used_as_sessions,
 )
 from .scopes import (
@@ -49,80 +55,88 @@ from .scopes import (
 )
 
 
-class FunctionFlow(StoreChecks, ExpressionFlow):
-    """The forward analysis of one function body."""
+class Escapes:
+    """DBS003 in one function: ORM values returned or yielded out of their scope."""
+
+    def __init__(self, flow: FlowContext) -> None:
+        self.flow = flow
+
+    # == DBS003: an ORM object returned or yielded out of its scope ==========================
+    def escape(self, node: ast.expr, value: Val | None, state: State, returning: bool) -> None:
+        """DBS003: an ORM value handed to code that runs after its session closed."""
+        if value is None or not value.is_orm() or value.scope < 0:
+            return
+        flow = self.flow
+        scope = flow.scopes[value.scope]
+        closing = returning and value.scope in flow.exits
+        if not closing and value.scope not in state.closed:
+            return
+        if scope.kind == "param" and value.scope not in state.closed:
+            return
+        expires = closing and scope.commits_on_exit and scope.expire_on_commit
+        if flow.hazard(value, expires):
+            flow.report(node, "DBS003", name=short_text(node), session=scope.session or "session")
+
+
+class FunctionFlow:
+    """The forward analysis of one function body: its statements, in order, over the rule
+    pieces (``Expressions``, ``StoreChecks``, ``Escapes``) that share one ``FlowContext``."""
 
     def __init__(
         self,
         ctx: ModuleContext,
         models: ModelResolver,
-        function: ast.AST,
+        function: ast.FunctionDef | ast.AsyncFunctionDef,
         qualname: str,
         markers: re.Pattern[str],
         services: ServiceResolver | None = None,
         persists: frozenset[str] = frozenset(),
         holders: Holders | None = None,
     ) -> None:
-        self.markers = markers
         self.ctx = ctx
         self.models = models
-        self.services = services if services is not None else ServiceResolver(ctx, models)
-        self.holders = holders if holders is not None else Holders(ctx)
-        # Names whose attributes the function writes before a commit: a call assigned to one is
-        # resolved (a service may return an object no session holds), not skipped as quiet.
-        self.persists = persists
         self.function = function
-        self.qualname = qualname
-        self.scopes: dict[int, Scope] = {}
-        self.exits: list[int] = []  # scopes that close before a `return` reaches the caller
-        self.findings: dict[tuple[int, int, str], Finding] = {}
-        self.globals: set[str] = set()
+        self.flow = FlowContext(
+            ctx,
+            models,
+            services if services is not None else ServiceResolver(ctx, models),
+            holders if holders is not None else Holders(ctx),
+            function,
+            qualname,
+            markers,
+            persists,
+        )
+        self.stores = StoreChecks(self.flow)
+        self.escapes = Escapes(self.flow)
+        self.expressions = Expressions(self.flow, self.stores, self.escapes)
+        self.expr = self.expressions.expr
+        self.bind = self.expressions.bind
         # Sessions assigned from a factory or next(get_db()): (statement, name, source) for DBS008.
         self.acquisitions: list[tuple[ast.Assign, str, str]] = []
-        # Nested functions -> the names their bodies read (a closure carries those values).
-        self.closures: dict[str, frozenset[str]] = {}
-        self.nested: dict[str, ast.AST] = {}  # nested functions by name
-        # Commit-on-success scopes being analyzed, and the ORM values their bodies bound, by
-        # scope: an ``except`` after the block sees them rolled back (expired) and closed.
-        self._committing: list[int] = []
-        self.bound_in: dict[int, dict[str, Val]] = {}
-        self.with_scopes: dict[int, list[int]] = {}
-        self._first_store: dict[str, int] | None = None
         self._acquired = ""
 
     # -- entry -------------------------------------------------------------------------------
     def run(self) -> list[Finding]:
         state = State()
         self._bind_parameters(state)
-        self.block(self.function.body, state)  # type: ignore[attr-defined]
-        return list(self.findings.values())
-
-    def _new_scope(self, session: str, kind: str, spec: ScopeSpec | None) -> int:
-        scope_id = len(self.scopes)
-        self.scopes[scope_id] = Scope(
-            scope_id,
-            session,
-            kind,
-            spec.commits_on_exit if spec else False,
-            spec.expire_on_commit if spec else False,
-            spec.is_async if spec else False,
-        )
-        return scope_id
+        self.block(self.function.body, state)
+        return list(self.flow.findings.values())
 
     def _bind_parameters(self, state: State) -> None:
-        args = self.function.args  # type: ignore[attr-defined]
+        args = self.function.args
         unannotated = []
         for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
-            if self._is_session_annotation(arg.annotation):
+            annotation = arg.annotation
+            if annotation is not None and self._is_session_annotation(annotation):
                 # An AsyncSession parameter cannot lazy-load either (DBS009).
-                is_async = "AsyncSession" in ast.unparse(arg.annotation)
+                is_async = "AsyncSession" in ast.unparse(annotation)
                 spec = ScopeSpec(arg.arg, False, False, False, is_async)
-                state.env[arg.arg] = Val(SESSION, self._new_scope(arg.arg, "param", spec))
-            elif arg.annotation is None and session_like(ast.Name(arg.arg)):
+                state.env[arg.arg] = Val(SESSION, self.flow.new_scope(arg.arg, "param", spec))
+            elif arg.annotation is None and session_name(arg.arg):
                 unannotated.append(arg.arg)
         for name in used_as_sessions(self.function, unannotated):
             # ``def get(self, db)`` that calls ``db.query(...)``: a session without an annotation.
-            state.env[name] = Val(SESSION, self._new_scope(name, "param", ScopeSpec(name, False, False, False)))
+            state.env[name] = Val(SESSION, self.flow.new_scope(name, "param", ScopeSpec(name, False, False, False)))
 
     def _is_session_annotation(self, annotation: ast.expr | None) -> bool:
         if annotation is None:
@@ -136,36 +150,6 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         qualified = self.ctx.names.qualify(node) or ""
         return is_session_class(qualified)
 
-    # -- findings ----------------------------------------------------------------------------
-    def report(self, node: ast.AST, code: str, **fields: object) -> None:
-        # One DBS006 per line: ``create_task(to_thread(f, obj))`` hands the object on once.
-        key = (getattr(node, "lineno", 0), 0 if code == "DBS006" else getattr(node, "col_offset", 0), code)
-        if key not in self.findings:
-            self.findings[key] = self.ctx.finding(node, code, format_message(code, **fields), self.qualname)
-
-    def _session_label(self, scope_id: int) -> str:
-        return self.scopes[scope_id].session
-
-    def gone(self, value: Val, state: State) -> str:
-        """Why the object no longer has a live session ("" if it still has one)."""
-        if value.detached_source:
-            return f"it comes from {value.detached_source}()"
-        if value.scope >= 0 and value.scope in state.closed:
-            return f"session {self._session_label(value.scope)} closed on line {state.closed[value.scope]}"
-        return ""
-
-    def hazard(self, value: Val, expires_on_exit: bool) -> str:
-        """What goes wrong when this value is used after its session closed ("" if nothing)."""
-        if value.expired or (expires_on_exit and value.model is not None):
-            return "expired"
-        model = value.model
-        if model is None or "*" in value.loaded:
-            return ""
-        lazy = model.lazy_relationships() - value.loaded
-        if lazy:
-            return "lazy relationship " + min(lazy)
-        return ""
-
     # -- statements --------------------------------------------------------------------------
     def block(self, body: list[ast.stmt], state: State | None) -> State | None:
         for stmt in body:
@@ -175,37 +159,48 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         return state
 
     def stmt(self, node: ast.stmt, state: State) -> State | None:
-        method = getattr(self, "_" + type(node).__name__, None)
-        if method is not None:
-            return method(node, state)
+        """The state after a statement (None: it does not fall through)."""
+        kind = _STATEMENTS.get(node.__class__)
+        if kind is not None:
+            return kind(self, node, state)
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.expr):
-                self.expr(child, state)
+                self.expressions.discard(child, state)
         return state
 
-    def quiet(self, node: ast.AST, state: State, producing: bool = False) -> bool:
+    def quiet(self, node: ast.stmt | ast.expr, state: State, producing: bool = False) -> bool:
         """Whether an expression cannot matter: its text names no tracked value (nor a closure
         over one) and, where its value is kept, no call that could make a session or an ORM
         value. Skipping those keeps long endpoint bodies cheap."""
         lines = self.ctx.lines
         if not lines:
             return False
-        text = "".join(lines[node.lineno - 1 : getattr(node, "end_lineno", None) or node.lineno])  # type: ignore[attr-defined]
-        if any(name in text for name in state.env) or any(name in text for name in self.closures):
+        first = node.lineno
+        last = node.end_lineno or first
+        text = lines[first - 1] if first == last and first <= len(lines) else "".join(lines[first - 1 : last])
+        for name in state.env:
+            if name in text:
+                return False
+        for name in self.flow.nested:  # a closure over a tracked value
+            if name in text:
+                return False
+        if not producing:
+            return True
+        flow = self.flow
+        called = "(" in text  # every marker is a call
+        if called and flow.persists and self._persisted_target(node):
             return False
-        if producing and self.persists and "(" in text and self._persisted_target(node):
-            return False
-        return not (producing and (self.markers.search(text) or self.session_holders(text, state)))
+        return not ((called and flow.markers.search(text)) or self.expressions.session_holders(text, state))
 
     def _persisted_target(self, node: ast.AST) -> bool:
-        if "*" in self.persists:
+        if "*" in self.flow.persists:
             return True
         targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
-        return any(isinstance(t, ast.Name) and t.id in self.persists for t in targets)
+        return any(isinstance(t, ast.Name) and t.id in self.flow.persists for t in targets)
 
     def _Expr(self, node: ast.Expr, state: State) -> State:
         if not self.quiet(node, state):
-            self.expr(node.value, state)
+            self.expressions.discard(node.value, state)
         return state
 
     def _Assign(self, node: ast.Assign, state: State) -> State:
@@ -222,6 +217,9 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         return state
 
     def _forget(self, target: ast.expr, state: State) -> None:
+        if isinstance(target, ast.Name):
+            state.env.pop(target.id, None)
+            return
         for sub in ast.walk(target):
             if isinstance(sub, ast.Name):
                 state.env.pop(sub.id, None)
@@ -240,10 +238,10 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
             spec = scope_spec(inner, self.ctx, self.models)
             if spec is not None and spec.acquisition:
                 for arg in inner.args:
-                    self.expr(arg, state)
+                    self.expressions.discard(arg, state)
                 if not self._borrows_connection(inner):
                     self._acquired = f"{spec.label}()"
-                return Val(SESSION, self._new_scope("", "manual", spec))
+                return Val(SESSION, self.flow.new_scope("", "manual", spec))
             found = self.provider_next(inner)
             if found is not None:
                 dependency, provider = found
@@ -253,7 +251,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
                     self._acquired = f"next({dependency}())"
                 facts = self.models.scope_facts(self.ctx.names.qualify(provider.func) or "")
                 expire = facts[1] if facts is not None else False
-                return Val(SESSION, self._new_scope("", "manual", ScopeSpec("", False, expire, True)))
+                return Val(SESSION, self.flow.new_scope("", "manual", ScopeSpec("", False, expire, True)))
         return self.expr(value_node, state)
 
     # == DBS008: a session acquired without a guaranteed close (with scopes.unclosed) =========
@@ -279,13 +277,13 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
                     return dependency, source
         return None
 
-    def inline_acquisitions(self) -> list[Finding]:
+    def inline_acquisitions(self, lines_aligned: bool = False) -> list[Finding]:
         """DBS008 for ``next(get_db())`` whose session is never bound to a name: handed straight
         to a call (``SSOService(next(get_db()))``), nothing can close it. Returned or yielded,
-        its caller owns it."""
+        its caller owns it. ``lines_aligned``: ``ctx.lines`` are the tree's lines (``Gate.lines_aligned``)."""
         kept: set[int] = set()
         calls: list[tuple[ast.Call, str]] = []
-        for node in own_walk(self.function.body):  # type: ignore[attr-defined]
+        for node in self._near_next(lines_aligned):
             if isinstance(node, (ast.Assign, ast.AnnAssign, ast.Return, ast.Yield, ast.YieldFrom, ast.NamedExpr)):
                 value = node.value
                 kept.add(id(value.value if isinstance(value, ast.Await) else value))
@@ -297,8 +295,38 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         for call, dependency in calls:
             if id(call) not in kept:
                 message = format_message("DBS008", session="db", source=f"next({dependency}())", scope=self.ctx.settings.scope_name)
-                findings.append(self.ctx.finding(call, "DBS008", message, self.qualname))
+                findings.append(self.ctx.finding(call, "DBS008", message, self.flow.qualname))
         return findings
+
+    def _near_next(self, lines_aligned: bool) -> list[ast.AST]:
+        """``own_walk`` of the function body, but the statements whose lines never spell
+        ``next`` (the name of a ``next(...)`` call sits on a line of every statement around it)."""
+        lines = self.ctx.lines
+        if not lines or not lines_aligned:
+            return list(own_walk(self.function.body))
+        first, last = self.function.lineno, self.function.end_lineno or self.function.lineno
+        spelled = [number for number in range(first, min(last, len(lines)) + 1) if "next" in lines[number - 1]]
+        found: list[ast.AST] = []
+        stack: list[ast.AST] = list(self.function.body)
+        fields = _CHILD_FIELDS
+        while stack:
+            node = stack.pop()
+            if isinstance(node, ast.stmt):
+                at = bisect_left(spelled, node.lineno)
+                if at == len(spelled) or spelled[at] > (node.end_lineno or node.lineno):
+                    continue
+            found.append(node)
+            cls = node.__class__
+            names = fields.get(cls)
+            if names is None:
+                names = fields[cls] = tuple(name for name in cls._fields if name != "ctx")
+            for name in names:
+                value = getattr(node, name, None)
+                if value.__class__ is list:
+                    stack.extend(item for item in value if isinstance(item, ast.AST) and not isinstance(item, _NESTED_SCOPES))
+                elif isinstance(value, ast.AST) and not isinstance(value, _NESTED_SCOPES):
+                    stack.append(value)
+        return found
 
     def _borrows_connection(self, call: ast.Call) -> bool:
         """``Session(bind=op.get_bind())``: bound to a connection its caller owns (an alembic
@@ -313,91 +341,38 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         )
 
     def _assigned_in_function(self, name: str) -> ast.expr | None:
-        for node in ast.walk(self.function):
+        for node in self.flow.nodes():
             if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
                 return node.value
         return None
 
     def _AugAssign(self, node: ast.AugAssign, state: State) -> State:
-        self.expr(node.value, state)
+        self.expressions.discard(node.value, state)
         if isinstance(node.target, ast.Attribute):
-            self.write(node.target, state)
+            self.stores.write(node.target, self.expr(node.target.value, state), state)
         elif isinstance(node.target, ast.Name):
             state.env.pop(node.target.id, None)
         else:
-            self.expr(node.target, state)
+            self.expressions.discard(node.target, state)
         return state
-
-    def bind(self, target: ast.expr, value: Val | None, state: State, value_node: ast.expr | None = None) -> None:
-        if isinstance(target, ast.Name):
-            for scope_id in self._committing:
-                if value is not None and value.is_orm() and value.scope == scope_id:
-                    self.bound_in[scope_id][target.id] = value
-                else:
-                    self.bound_in[scope_id].pop(target.id, None)
-            if value is not None and value.kind == SESSION and value.scope >= 0 and not self.scopes[value.scope].session:
-                scope = self.scopes[value.scope]
-                self.scopes[value.scope] = replace(scope, session=target.id)
-            if value is None:
-                state.env.pop(target.id, None)
-            else:
-                state.env[target.id] = value
-            self.store_in_global(target, value, value_node)
-        elif isinstance(target, (ast.Tuple, ast.List)):
-            elements = value_node.elts if isinstance(value_node, (ast.Tuple, ast.List)) else None
-            # ``first, second = teams`` unpacks instances of the same scope.
-            unpacked = self.element(value) if value is not None and value.kind in (MANY, SCALARS) else None
-            for index, element in enumerate(target.elts):
-                sub = unpacked
-                if elements is not None and len(elements) == len(target.elts):
-                    sub = self.expr(elements[index], State(dict(state.env), state.closed))
-                if isinstance(element, ast.Starred):
-                    self.bind(element.value, value if unpacked is not None else None, state)
-                else:
-                    self.bind(element, sub, state)
-        elif isinstance(target, ast.Attribute):
-            self.write(target, state)
-            self.store(target, value, state, value_node)
-        elif isinstance(target, ast.Subscript):
-            self.expr(target.value, state)
-            self.expr(target.slice, state)
-            self.store(target, value, state, value_node)
-        elif isinstance(target, ast.Starred):
-            self.bind(target.value, None, state)
 
     def _Return(self, node: ast.Return, state: State) -> None:
         if node.value is not None and not self.quiet(node, state):
             value = self.expr(node.value, state)
-            self.escape(node.value, value, state, returning=True)
-            self.cached_return(node.value, value)
-
-    # == DBS003: an ORM object returned or yielded out of its scope ==========================
-    def escape(self, node: ast.expr, value: Val | None, state: State, returning: bool) -> None:
-        """DBS003: an ORM value handed to code that runs after its session closed."""
-        if value is None or not value.is_orm() or value.scope < 0:
-            return
-        scope = self.scopes[value.scope]
-        closing = returning and value.scope in self.exits
-        if not closing and value.scope not in state.closed:
-            return
-        if scope.kind == "param" and value.scope not in state.closed:
-            return
-        expires = closing and scope.commits_on_exit and scope.expire_on_commit
-        if self.hazard(value, expires):
-            self.report(node, "DBS003", name=short_text(node), session=scope.session or "session")
+            self.escapes.escape(node.value, value, state, returning=True)
+            self.stores.cached_return(node.value, value)
 
     def _Raise(self, node: ast.Raise, state: State) -> None:
         for child in (node.exc, node.cause):
             if child is not None:
-                self.expr(child, state)
+                self.expressions.discard(child, state)
 
     def _Break(self, node: ast.stmt, state: State) -> None:
         return None
 
-    _Continue = _Break
 
     def _Global(self, node: ast.Global, state: State) -> State:
-        self.globals.update(node.names)
+        self.flow.globals.update(node.names)
         return state
 
     def _Delete(self, node: ast.Delete, state: State) -> State:
@@ -405,32 +380,28 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
             if isinstance(target, ast.Name):
                 state.env.pop(target.id, None)
             else:
-                self.expr(target, state)
+                self.expressions.discard(target, state)
         return state
 
-    def _FunctionDef(self, node: ast.AST, state: State) -> State:
-        state.env.pop(node.name, None)  # type: ignore[attr-defined]
+    def _FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, state: State) -> State:
+        state.env.pop(node.name, None)
         if not isinstance(node, ast.ClassDef):
-            self.closures[node.name] = free_names(node)  # type: ignore[attr-defined]
-            self.nested[node.name] = node  # type: ignore[attr-defined]
+            self.flow.define_nested(node)
         return state
-
-    _AsyncFunctionDef = _ClassDef = _FunctionDef
 
     def _Import(self, node: ast.Import | ast.ImportFrom, state: State) -> State:
         for alias in node.names:
             state.env.pop((alias.asname or alias.name).partition(".")[0], None)
         return state
 
-    _ImportFrom = _Import
 
     def _If(self, node: ast.If, state: State) -> State | None:
         if not self.quiet(node.test, state):
-            self.expr(node.test, state)
+            self.expressions.discard(node.test, state)
         return join([self.block(node.body, state.copy()), self.block(node.orelse, state.copy())])
 
     def _For(self, node: ast.For, state: State) -> State | None:
-        element = None if self.quiet(node.iter, state) else self.element(self.expr(node.iter, state))
+        element = None if self.quiet(node.iter, state) else self.expressions.element(self.expr(node.iter, state))
         inner = state.copy()
         self.bind(node.target, element, inner)
         end = self.block(node.body, inner)
@@ -439,11 +410,10 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
             return None
         return join([after, self.block(node.orelse, after.copy())]) if node.orelse else after
 
-    _AsyncFor = _For
 
     def _While(self, node: ast.While, state: State) -> State | None:
         if not self.quiet(node.test, state):
-            self.expr(node.test, state)
+            self.expressions.discard(node.test, state)
         end = self.block(node.body, state.copy())
         after = join([state, end])
         if after is None:
@@ -456,11 +426,11 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         for item in node.items:
             expr = item.context_expr
             spec = scope_spec(expr, self.ctx, self.models)
-            if spec is not None:
-                for arg in expr.args:  # type: ignore[attr-defined]
-                    self.expr(arg, state)
+            if spec is not None and isinstance(expr, ast.Call):  # only a call opens a scope
+                for arg in expr.args:
+                    self.expressions.discard(arg, state)
                 session = item.optional_vars.id if isinstance(item.optional_vars, ast.Name) else ""
-                scope_id = self._new_scope(session, "with", replace(spec, is_async=spec.is_async or isinstance(node, ast.AsyncWith)))
+                scope_id = self.flow.new_scope(session, "with", replace(spec, is_async=spec.is_async or isinstance(node, ast.AsyncWith)))
                 opened.append(scope_id)
                 if isinstance(item.optional_vars, ast.Name):
                     state.env[session] = Val(SESSION, scope_id)
@@ -477,33 +447,32 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
                     commits_on.append(session_val.scope)
             if item.optional_vars is not None:
                 self.bind(item.optional_vars, value if value is not None and value.kind == SESSION else None, state)
-        self.exits.extend(opened)
-        committing = [scope_id for scope_id in opened if self.scopes[scope_id].commits_on_exit]
+        self.flow.exits.extend(opened)
+        committing = [scope_id for scope_id in opened if self.flow.scopes[scope_id].commits_on_exit]
         for scope_id in committing:
-            self.bound_in[scope_id] = {}
-        self._committing.extend(committing)
-        self.with_scopes[id(node)] = committing
+            self.flow.bound_in[scope_id] = {}
+        self.flow.committing.extend(committing)
+        self.flow.with_scopes[id(node)] = committing
         try:
             end = self.block(node.body, state)
         finally:
-            del self.exits[len(self.exits) - len(opened) :]
-            del self._committing[len(self._committing) - len(committing) :]
+            del self.flow.exits[len(self.flow.exits) - len(opened) :]
+            del self.flow.committing[len(self.flow.committing) - len(committing) :]
         if end is None:
             return None
         for scope_id in commits_on:
-            self.commit_scope(scope_id, end)
+            self.expressions.commit_scope(scope_id, end)
         for scope_id in opened:
-            scope = self.scopes[scope_id]
+            scope = self.flow.scopes[scope_id]
             if scope.commits_on_exit:
-                self.commit_scope(scope_id, end)
-            self.close_scope(scope_id, end, node.end_lineno or node.lineno)
+                self.expressions.commit_scope(scope_id, end)
+            self.expressions.close_scope(scope_id, end, node.end_lineno or node.lineno)
         return end
 
-    _AsyncWith = _With
 
     def _Try(self, node: ast.Try, state: State) -> State | None:
         closing = self._closed_in_finally(node.finalbody, state)
-        self.exits.extend(closing)
+        self.flow.exits.extend(closing)
         try:
             body_end = self.block(node.body, state.copy())
             handler_start = join([state, body_end]) or state
@@ -515,19 +484,18 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
                     start.env.update(rolled_back[0])
                     start.closed.update(rolled_back[1])
                 if handler.type is not None:
-                    self.expr(handler.type, start)
+                    self.expressions.discard(handler.type, start)
                 if handler.name:
                     start.env.pop(handler.name, None)
                 ends.append(self.block(handler.body, start))
         finally:
-            del self.exits[len(self.exits) - len(closing) :]
+            del self.flow.exits[len(self.flow.exits) - len(closing) :]
         after = join(ends)
         if not node.finalbody:
             return after
         final = self.block(node.finalbody, (after or handler_start).copy())
         return final if after is not None else None
 
-    _TryStar = _Try
 
     def _rolled_back(self, node: ast.Try, before: State) -> tuple[dict[str, Val], dict[int, int]] | None:
         """When a try body ends with a commit-on-success ``with`` block, an exception that
@@ -539,8 +507,8 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
             return None
         env: dict[str, Val] = {}
         closed: dict[int, int] = {}
-        for scope_id in self.with_scopes.get(id(last), ()):
-            for name, value in self.bound_in.get(scope_id, {}).items():
+        for scope_id in self.flow.with_scopes.get(id(last), ()):
+            for name, value in self.flow.bound_in.get(scope_id, {}).items():
                 if name in before.env or self._stored_before(name, node.lineno):
                     continue
                 env[name] = replace(value, expired=True, loaded=frozenset())
@@ -548,17 +516,7 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
         return (env, closed) if env else None
 
     def _stored_before(self, name: str, line: int) -> bool:
-        if self._first_store is None:
-            first: dict[str, int] = {}
-            args = self.function.args  # type: ignore[attr-defined]
-            for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
-                if arg is not None:
-                    first[arg.arg] = 0
-            for sub in ast.walk(self.function):
-                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-                    first[sub.id] = min(first.get(sub.id, sub.lineno), sub.lineno)
-            self._first_store = first
-        return self._first_store.get(name, line) < line
+        return self.flow.first_stores().get(name, line) < line
 
     def _closed_in_finally(self, finalbody: list[ast.stmt], state: State) -> list[int]:
         found: list[int] = []
@@ -568,14 +526,48 @@ class FunctionFlow(StoreChecks, ExpressionFlow):
                 found.append(value.scope)
         return found
 
-    def _Match(self, node: ast.AST, state: State) -> State | None:
-        self.expr(node.subject, state)  # type: ignore[attr-defined]
-        ends = []
-        for case in node.cases:  # type: ignore[attr-defined]
+    def _Match(self, node: ast.Match, state: State) -> State | None:
+        self.expressions.discard(node.subject, state)
+        ends: list[State | None] = []
+        for case in node.cases:
             inner = state.copy()
             ends.append(self.block(case.body, inner))
         ends.append(state)  # no case may match
         return join(ends)
+
+
+# What a statement does to the state, by node type (``FunctionFlow.stmt``); any other only
+# evaluates its expressions. ``match`` (3.10) and ``try``/``except*`` (3.11) where they exist.
+_Statement = Callable[[FunctionFlow, Any, State], "State | None"]
+_STATEMENTS: dict[type, _Statement] = {
+    ast.Expr: FunctionFlow._Expr,
+    ast.Assign: FunctionFlow._Assign,
+    ast.AnnAssign: FunctionFlow._AnnAssign,
+    ast.AugAssign: FunctionFlow._AugAssign,
+    ast.Return: FunctionFlow._Return,
+    ast.Raise: FunctionFlow._Raise,
+    ast.Break: FunctionFlow._Break,
+    ast.Continue: FunctionFlow._Break,
+    ast.Global: FunctionFlow._Global,
+    ast.Delete: FunctionFlow._Delete,
+    ast.FunctionDef: FunctionFlow._FunctionDef,
+    ast.AsyncFunctionDef: FunctionFlow._FunctionDef,
+    ast.ClassDef: FunctionFlow._FunctionDef,
+    ast.Import: FunctionFlow._Import,
+    ast.ImportFrom: FunctionFlow._Import,
+    ast.If: FunctionFlow._If,
+    ast.For: FunctionFlow._For,
+    ast.AsyncFor: FunctionFlow._For,
+    ast.While: FunctionFlow._While,
+    ast.With: FunctionFlow._With,
+    ast.AsyncWith: FunctionFlow._With,
+    ast.Try: FunctionFlow._Try,
+    **{getattr(ast, name): handler for name, handler in (("TryStar", FunctionFlow._Try), ("Match", FunctionFlow._Match)) if hasattr(ast, name)},
+}
+
+
+_NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)  # as own_walk skips them
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 # --- the check --------------------------------------------------------------------------------
@@ -602,7 +594,7 @@ def check(ctx: ModuleContext) -> list[Finding]:
             findings.extend(flow.run())
             findings.extend(unclosed(ctx, function, qualname, flow.acquisitions))
             if gate.spells_next(function):
-                findings.extend(flow.inline_acquisitions())
+                findings.extend(flow.inline_acquisitions(gate.lines_aligned))
         except RecursionError:
             continue
     return findings

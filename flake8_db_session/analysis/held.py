@@ -30,8 +30,9 @@ from __future__ import annotations
 import ast
 import re
 import textwrap
-from bisect import bisect_right
-from collections.abc import Callable, Iterator, Sequence
+import unicodedata
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
@@ -39,7 +40,7 @@ from .astutil import dotted
 
 if TYPE_CHECKING:
     from .orm_services import ServiceResolver
-from .context import ModuleContext, ProjectIndex, walk
+from .context import ModuleContext, ProjectIndex, child_fields, walk
 from .findings import HELD_TAG, Finding, HeldPoint
 from .models import imports_only
 from .orm_services import TOP_LEVEL_LINE as _TOP
@@ -72,9 +73,13 @@ _BLOCKING = frozenset(
     }
 )
 _BLOCKING_HTTP_MODULES = ("requests", "httpx")
+# The top-level packages of the names above.
+_BLOCKING_TOPS = frozenset({*(name.partition(".")[0] for name in _BLOCKING), *_BLOCKING_HTTP_MODULES})
 # Synchronous clients: a name bound to one blocks on its HTTP verbs.
 _SYNC_CLIENTS = frozenset({"httpx.Client", "requests.Session", "requests.session", "urllib3.PoolManager"})
-_NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+_SYNC_CLIENT_NAMES = frozenset(name.rpartition(".")[2] for name in _SYNC_CLIENTS)
+_NESTED_SCOPE_CLASSES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda})
+_TRY_CLASSES = frozenset({ast.Try, *((ast.TryStar,) if hasattr(ast, "TryStar") else ())})
 _MAX_CALL_TEXT = 60
 _T = TypeVar("_T")
 
@@ -149,13 +154,104 @@ class _Flow:
         self.open_at_exit = False
         self.uses = 0  # database uses seen so far (a try's handlers start open if its body used it)
         self.finally_bodies: list[list[ast.stmt]] = []
+        # Names bound later (``s = db``, ``svc = Service(db)``) are plain names: an attribute chain
+        # can only stand for a session or a carrier given at the start (``self.db``).
+        self._dotted_sessions = any("." in name for name in self.sessions)
+        self._dotted_carriers = any("." in name for name in self.carriers)
+        self._self_attributes = [name[5:] for name in self.sessions if name.startswith("self.")]
+        # Lines of the body (see ``_quiet``): those whose text spells a session's or a carrier's
+        # name, and those that may wait (``await``, a name a blocking call starts from, a
+        # synchronous client). None: nothing is skipped (no waits: an open transaction is not).
+        self._marks: list[int] | None = None
+        self._waits: list[int] | None = None
+        self._text = ""  # the body's text, from line ``_first``
+        self._first = 0
+        self._searched: set[str] = set()
+        self._clients: set[str] = set()  # the names of synchronous clients seen so far
 
     # -- running --------------------------------------------------------------------------------
     def run(self, body: list[ast.stmt], entry: bool) -> Outcome:
+        self._find_marks(body)
         end = self._block(body, entry)
         if end:
             self.open_at_exit = True
         return Outcome(tuple(sorted(self.points.values(), key=lambda p: (p.line, p.call))), self.open_at_exit)
+
+    # Skipping what cannot matter: an expression that names no session and no carrier leaves a
+    # closed transaction closed and records nothing; while one is open, it records a wait only
+    # at an ``await`` or a call that blocks, which names a blocking module (or a name imported
+    # from one) or a synchronous client. That holds when the sessions and carriers are plain
+    # names (a session given as ``self.db`` also reaches ``self.method()``, which names neither),
+    # and a name always sits on a line of its expression that spells it.
+    def _find_marks(self, body: list[ast.stmt]) -> None:
+        helpers = self.helpers
+        if self._dotted_sessions or self._dotted_carriers or helpers is None or not body:
+            return
+        end = getattr(body[-1], "end_lineno", None)
+        text = helpers.window(body[0].lineno, end) if end is not None else None
+        if text is None:
+            return
+        self._text, self._first = text, body[0].lineno
+        words = {*self.sessions, *self.carriers}
+        self._searched = words
+        self._marks = self._lines_spelling(words)
+
+    def _lines_spelling(self, words: Iterable[str]) -> list[int]:
+        """The lines of the body holding one of ``words`` (identifiers) as a whole word."""
+        first = self._first - 1
+        found = {first + line for word in words for line in _word_lines(self._text, word)}
+        return sorted(found)
+
+    def _watch(self, name: str, waits: bool = False) -> None:
+        """A name bound to the session or a carrier (or, ``waits``, a synchronous client): its
+        lines count too."""
+        if waits:
+            self._clients.add(name)
+            if self._waits is None:
+                return  # found with the other waits, if they are ever needed
+        marks = self._waits if waits else self._marks
+        if marks is None or (not waits and name in self._searched):
+            return
+        if not waits:
+            self._searched.add(name)
+        found = self._lines_spelling((name,))
+        if found:
+            merged = sorted({*marks, *found})
+            if waits:
+                self._waits = merged
+            else:
+                self._marks = merged
+
+    def _quiet(self, node: ast.AST, state: bool) -> bool:
+        """Whether an expression or a statement can be skipped in this state (see above)."""
+        marks = self._marks
+        if marks is None:
+            return False
+        end = getattr(node, "end_lineno", None)
+        if end is None:
+            return False
+        start = node.lineno  # type: ignore[attr-defined]
+        at = bisect_left(marks, start)
+        if at < len(marks) and marks[at] <= end:
+            return False
+        if not state:
+            return True
+        waits = self._waits
+        if waits is None:
+            # Found when first needed: many bodies never open the transaction.
+            blocking = self.helpers.blocking_words() if self.helpers is not None else None
+            if blocking is None:
+                self._marks = None
+                return False
+            waits = self._waits = self._lines_spelling({*blocking, *self._clients})
+        at = bisect_left(waits, start)
+        return at == len(waits) or waits[at] > end
+
+    def _top(self, node: ast.AST | None, state: bool) -> bool:
+        """``_expr`` for an expression a statement holds, unless it can be skipped."""
+        if node is None or self._quiet(node, state):
+            return state
+        return self._expr(node, state)
 
     def _block(self, body: list[ast.stmt], state: bool | None) -> bool | None:
         """The state after a statement list; None = no path reaches its end."""
@@ -166,59 +262,66 @@ class _Flow:
         return state
 
     def _stmt(self, stmt: ast.stmt, state: bool) -> bool | None:
-        if isinstance(stmt, _NESTED_SCOPES):
+        kind = stmt.__class__
+        if kind in _NESTED_SCOPE_CLASSES:
             return state
-        if isinstance(stmt, ast.Return):
-            state = self._expr(stmt.value, state) if stmt.value is not None else state
+        if kind is ast.Assign:
+            quiet = self._quiet(stmt, state)
+            if not quiet:
+                state = self._expr(stmt.value, state)  # type: ignore[attr-defined]
+            self._bind(stmt.targets, stmt.value)  # type: ignore[attr-defined]
+            if not quiet:
+                for target in stmt.targets:  # type: ignore[attr-defined]
+                    state = self._expr(target, state)
+            return state
+        if kind is ast.Expr:
+            return self._top(stmt.value, state)  # type: ignore[attr-defined]
+        if kind is ast.Return:
+            state = self._top(stmt.value, state)  # type: ignore[attr-defined]
             for body in reversed(self.finally_bodies):
                 after = self._block(body, state)
                 state = bool(after)
             if state:
                 self.open_at_exit = True
             return None
-        if isinstance(stmt, ast.Raise):
-            self._expr(stmt.exc, state)
+        if kind is ast.Raise:
+            self._top(stmt.exc, state)  # type: ignore[attr-defined]
             return None
-        if isinstance(stmt, ast.If):
-            state = self._expr(stmt.test, state)
-            return _join(self._block(stmt.body, state), self._block(stmt.orelse, state))
-        if isinstance(stmt, (ast.For, ast.AsyncFor)):
-            state = self._expr(stmt.iter, state)
-            on_session = isinstance(stmt, ast.AsyncFor) and self._mentions_session(stmt.iter)
+        if kind is ast.If:
+            state = self._top(stmt.test, state)  # type: ignore[attr-defined]
+            return _join(self._block(stmt.body, state), self._block(stmt.orelse, state))  # type: ignore[attr-defined]
+        if kind is ast.For or kind is ast.AsyncFor:
+            state = self._top(stmt.iter, state)  # type: ignore[attr-defined]
+            on_session = kind is ast.AsyncFor and self._mentions_session(stmt.iter)  # type: ignore[attr-defined]
             head: bool | None = state
             for _ in range(2):
-                if isinstance(stmt, ast.AsyncFor) and not on_session and head:
-                    self._record(stmt.iter, stmt.lineno, "async for")
-                head = _join(head, self._block(stmt.body, bool(head)))
-            return self._block(stmt.orelse, bool(head))
-        if isinstance(stmt, ast.While):
+                if kind is ast.AsyncFor and not on_session and head:
+                    self._record(stmt.iter, stmt.lineno, "async for")  # type: ignore[attr-defined]
+                head = _join(head, self._block(stmt.body, bool(head)))  # type: ignore[attr-defined]
+            return self._block(stmt.orelse, bool(head))  # type: ignore[attr-defined]
+        if kind is ast.While:
             head = state
             for _ in range(2):
-                entry = self._expr(stmt.test, bool(head))
-                head = _join(head, self._block(stmt.body, entry))
-            return self._block(stmt.orelse, bool(head))
-        if isinstance(stmt, (ast.With, ast.AsyncWith)):
-            return self._with(stmt, state)
-        if isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
+                entry = self._top(stmt.test, bool(head))  # type: ignore[attr-defined]
+                head = _join(head, self._block(stmt.body, entry))  # type: ignore[attr-defined]
+            return self._block(stmt.orelse, bool(head))  # type: ignore[attr-defined]
+        if kind is ast.With or kind is ast.AsyncWith:
+            return self._with(stmt, state)  # type: ignore[arg-type]
+        if kind in _TRY_CLASSES:
             return self._try(stmt, state)
-        if type(stmt).__name__ == "Match":
-            state = self._expr(stmt.subject, state)  # type: ignore[attr-defined]
+        if kind.__name__ == "Match":
+            state = self._top(stmt.subject, state)  # type: ignore[attr-defined]
             end: bool | None = state  # no case matched
             for case in stmt.cases:  # type: ignore[attr-defined]
-                entry = self._expr(case.guard, state) if case.guard is not None else state
+                entry = self._top(case.guard, state)
                 end = _join(end, self._block(case.body, entry))
             return end
-        if isinstance(stmt, ast.Assign):
-            state = self._expr(stmt.value, state)
-            self._bind(stmt.targets, stmt.value)
-            for target in stmt.targets:
-                state = self._expr(target, state)
-            return state
-        # Expr, AugAssign, AnnAssign, Assert, Delete...: their expressions in field order.
-        for part in _expressions(stmt):
-            state = self._expr(part, state)
-        if isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
-            self._bind([stmt.target], stmt.value)
+        # AugAssign, AnnAssign, Assert, Delete...: their expressions in field order.
+        if not self._quiet(stmt, state):
+            for part in _expressions(stmt):
+                state = self._expr(part, state)
+        if kind is ast.AnnAssign and stmt.value is not None:  # type: ignore[attr-defined]
+            self._bind([stmt.target], stmt.value)  # type: ignore[attr-defined]
         return state
 
     def _with(self, stmt: ast.With | ast.AsyncWith, state: bool) -> bool | None:
@@ -226,7 +329,7 @@ class _Flow:
         waits: list[ast.withitem] = []
         for item in stmt.items:
             expr = item.context_expr
-            state = self._expr(expr, state)
+            state = self._top(expr, state)
             if self._mentions_session(expr):
                 session = self._session_at(expr)
                 func = expr.func if isinstance(expr, ast.Call) else None
@@ -242,6 +345,7 @@ class _Flow:
                 and self._qualified(expr.func) in _SYNC_CLIENTS
             ):
                 self.sync_clients.add(item.optional_vars.id)
+                self._watch(item.optional_vars.id, waits=True)
         end = self._block(stmt.body, state)
         if end is None:
             return None
@@ -273,30 +377,33 @@ class _Flow:
     # -- expressions ------------------------------------------------------------------------------
     def _expr(self, node: ast.AST | None, state: bool) -> bool:
         """The state after evaluating an expression (children first, in evaluation order)."""
-        if node is None or isinstance(node, (ast.Constant, ast.Name)):
+        if node is None:
             return state
-        if isinstance(node, _NESTED_SCOPES):
+        # Dispatch on the exact class (parsed trees hold no subclasses): the common shapes
+        # without the generic child iteration (same children, same order).
+        kind = node.__class__
+        if kind is ast.Name or kind is ast.Constant:
             return state
-        if isinstance(node, ast.Await):
-            value = node.value
-            if isinstance(value, ast.Call):
-                state = self._call_parts(value, state)
-                return self._call(value, state, awaited=True, line=node.lineno)
-            state = self._expr(value, state)
-            if state and not self._mentions_session(value):
-                self._record(value, node.lineno, "await")
-            return state
-        if isinstance(node, ast.Call):
-            state = self._call_parts(node, state)
-            return self._call(node, state, awaited=False, line=node.lineno)
-        # The common shapes without the generic child iteration (same children, same order).
-        kind = type(node)
+        if kind is ast.Call:
+            state = self._call_parts(node, state)  # type: ignore[arg-type]
+            return self._call(node, state, awaited=False, line=node.lineno)  # type: ignore[arg-type, attr-defined]
         if kind is ast.Attribute or kind is ast.Starred:
             return self._expr(node.value, state)  # type: ignore[attr-defined]
+        if kind is ast.Await:
+            value = node.value  # type: ignore[attr-defined]
+            if value.__class__ is ast.Call:
+                state = self._call_parts(value, state)
+                return self._call(value, state, awaited=True, line=node.lineno)  # type: ignore[attr-defined]
+            state = self._expr(value, state)
+            if state and not self._mentions_session(value):
+                self._record(value, node.lineno, "await")  # type: ignore[attr-defined]
+            return state
         if kind is ast.Subscript:
             return self._expr(node.slice, self._expr(node.value, state))  # type: ignore[attr-defined]
         if kind is ast.BinOp:
             return self._expr(node.right, self._expr(node.left, state))  # type: ignore[attr-defined]
+        if kind in _NESTED_SCOPE_CLASSES:
+            return state
         if kind is ast.Compare:
             state = self._expr(node.left, state)  # type: ignore[attr-defined]
             children: list = node.comparators  # type: ignore[attr-defined]
@@ -305,16 +412,25 @@ class _Flow:
         elif kind is ast.Tuple or kind is ast.List:
             children = node.elts  # type: ignore[attr-defined]
         else:
-            children = ast.iter_child_nodes(node)  # type: ignore[assignment]
+            for name in child_fields(kind):
+                value = getattr(node, name, None)
+                if value.__class__ is list:
+                    for item in value:
+                        if isinstance(item, ast.AST):
+                            state = self._expr(item, state)
+                elif isinstance(value, ast.AST):
+                    state = self._expr(value, state)
+            return state
         for child in children:
             state = self._expr(child, state)
         return state
 
     def _call_parts(self, call: ast.Call, state: bool) -> bool:
         func = call.func
-        if isinstance(func, ast.Attribute):
-            state = self._expr(func.value, state)
-        elif not isinstance(func, ast.Name):
+        kind = func.__class__
+        if kind is ast.Attribute:
+            state = self._expr(func.value, state)  # type: ignore[attr-defined]
+        elif kind is not ast.Name:
             state = self._expr(func, state)
         for arg in call.args:
             state = self._expr(arg, state)
@@ -334,7 +450,7 @@ class _Flow:
             return self._use()  # a query, or a method on its result: on the session itself
         if isinstance(func, ast.Attribute):
             # A method of an object built around the session: ``svc.method()``, ``Service(db).method()``.
-            owner_call = self.carriers.get(dotted(func.value) or "")
+            owner_call = self.carriers.get(dotted(func.value) or "") if self.carriers else None
             if owner_call is None and isinstance(func.value, ast.Call) and self._constructs_carrier(func.value):
                 owner_call = func.value
             if owner_call is not None:
@@ -342,12 +458,13 @@ class _Flow:
                 return self._apply(summary, call, state, line) if summary is not None else self._use()
         if self._carrier_at(func):
             return self._use()
-        if self._self_member_uses_session(func):
-            # ``self._fetch(...)`` in a method whose session is ``self.db``: that method too.
-            summary = self._self_method(func)
-            return self._apply(summary, call, state, line) if summary is not None else self._use()
-        if isinstance(func, ast.Attribute) and self._self_member_uses_session(func.value):
-            return self._use()  # ``self.roles.get(...)``: a property building a service around it
+        if self._self_attributes:
+            if self._self_member_uses_session(func):
+                # ``self._fetch(...)`` in a method whose session is ``self.db``: that method too.
+                summary = self._self_method(func)
+                return self._apply(summary, call, state, line) if summary is not None else self._use()
+            if isinstance(func, ast.Attribute) and self._self_member_uses_session(func.value):
+                return self._use()  # ``self.roles.get(...)``: a property building a service around it
         if self._passes_session(call):
             summary = self._helper(call)
             if summary is not None:
@@ -381,46 +498,60 @@ class _Flow:
     def _session_at(self, node: ast.AST) -> ast.AST | None:
         """The session (a name, or ``self.db`` in a method) a call chain starts from, or None."""
         sessions = self.sessions
+        dotted_sessions = self._dotted_sessions
         while True:
-            if isinstance(node, ast.Name):
-                return node if node.id in sessions else None
-            if isinstance(node, ast.Attribute):
-                if dotted(node) in sessions:
+            kind = node.__class__
+            if kind is ast.Name:
+                return node if node.id in sessions else None  # type: ignore[attr-defined]
+            if kind is ast.Attribute:
+                if dotted_sessions and isinstance(node, ast.Attribute) and dotted(node) in sessions:
                     return node
-                node = node.value
-            elif isinstance(node, ast.Call):
-                node = node.func
-            elif isinstance(node, (ast.Subscript, ast.Await)):
-                node = node.value
+                node = node.value  # type: ignore[attr-defined]
+            elif kind is ast.Call:
+                node = node.func  # type: ignore[attr-defined]
+            elif kind is ast.Subscript or kind is ast.Await:
+                node = node.value  # type: ignore[attr-defined]
             else:
                 return None
 
     def _carrier_at(self, node: ast.AST) -> bool:
         """Whether a call chain starts from an object built around the session."""
+        carriers = self.carriers
+        if not carriers:
+            return False
+        dotted_carriers = self._dotted_carriers
         while True:
-            if isinstance(node, (ast.Name, ast.Attribute)) and dotted(node) in self.carriers:
-                return True
-            if isinstance(node, (ast.Attribute, ast.Subscript, ast.Await)):
-                node = node.value
-            elif isinstance(node, ast.Call):
-                node = node.func
+            kind = node.__class__
+            if kind is ast.Name:
+                return node.id in carriers  # type: ignore[attr-defined]
+            if kind is ast.Attribute:
+                if dotted_carriers and isinstance(node, ast.Attribute) and dotted(node) in carriers:
+                    return True
+                node = node.value  # type: ignore[attr-defined]
+            elif kind is ast.Subscript or kind is ast.Await:
+                node = node.value  # type: ignore[attr-defined]
+            elif kind is ast.Call:
+                node = node.func  # type: ignore[attr-defined]
             else:
                 return False
 
     def _is_session(self, node: ast.AST) -> bool:
-        if isinstance(node, ast.Starred):
-            node = node.value
-        return isinstance(node, (ast.Name, ast.Attribute)) and dotted(node) in self.sessions
+        kind = node.__class__
+        if kind is ast.Starred:
+            node = node.value  # type: ignore[attr-defined]
+            kind = node.__class__
+        if kind is ast.Name:
+            return node.id in self.sessions  # type: ignore[attr-defined]
+        return self._dotted_sessions and isinstance(node, ast.Attribute) and dotted(node) in self.sessions
 
     def _constructs_carrier(self, call: ast.Call) -> bool:
         """``Service(db)``: a class (capitalized) built around the session."""
-        last = (dotted(call.func) or "").rpartition(".")[2]
-        return last[:1].isupper() and self._passes_session(call)
+        return self._passes_session(call) and (dotted(call.func) or "").rpartition(".")[2][:1].isupper()
 
     def _self_member_uses_session(self, func: ast.expr) -> bool:
         if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self"):
             return False
-        attributes = [name[5:] for name in self.sessions if name.startswith("self.")]
+        attributes = self._self_attributes
         if not attributes or self.helpers is None:
             return False
         target = self.helpers.resolve(func, self.owner)
@@ -462,8 +593,19 @@ class _Flow:
             return None
         return self.ctx.names.qualify(func)
 
+    def _may_build_client(self, func: ast.expr) -> bool:
+        """Whether the last name of what a call's name qualifies to is a synchronous client's
+        (cheaper than qualifying it)."""
+        if isinstance(func, ast.Attribute):
+            return func.attr in _SYNC_CLIENT_NAMES
+        return isinstance(func, ast.Name) and self.ctx.names.qualify_name(func.id).rpartition(".")[2] in _SYNC_CLIENT_NAMES
+
     def _passes_session(self, call: ast.Call) -> bool:
-        return any(self._is_session(arg) for arg in [*call.args, *(keyword.value for keyword in call.keywords)])
+        is_session = self._is_session
+        for arg in call.args:
+            if is_session(arg):
+                return True
+        return any(is_session(keyword.value) for keyword in call.keywords)
 
     def _never_suspends(self, call: ast.Call) -> bool:
         """An awaited same-project coroutine that awaits nothing itself never gives up the loop."""
@@ -506,16 +648,21 @@ class _Flow:
             self.sync_clients.discard(name)
             if self._is_session(value):
                 self.sessions.add(name)
+                self._watch(name)
             elif isinstance(value, ast.Call):
                 if self._constructs_carrier(value):
                     self.carriers[name] = value
-                elif self._qualified(value.func) in _SYNC_CLIENTS:
+                    self._watch(name)
+                elif self._may_build_client(value.func) and self._qualified(value.func) in _SYNC_CLIENTS:
                     self.sync_clients.add(name)
+                    self._watch(name, waits=True)
 
     def _mentions_session(self, node: ast.AST) -> bool:
+        carriers = self.carriers
         return any(
-            (isinstance(child, (ast.Name, ast.Attribute)) and dotted(child) in self.carriers) or self._is_session(child)
-            for child in ast.walk(node)
+            isinstance(child, (ast.Name, ast.Attribute))
+            and ((carriers and dotted(child) in carriers) or self._is_session(child))
+            for child in walk(node)
         )
 
     def _record(self, node: ast.AST, line: int, kind: str) -> None:
@@ -587,6 +734,36 @@ def _session_parameters(function: ast.FunctionDef | ast.AsyncFunctionDef, lines:
     return found
 
 
+def _lines_aligned(lines: Sequence[str]) -> bool:
+    """Whether source lines are numbered as the parser numbers them: each but the last ends with
+    a newline, none breaks at a character the parser does not (``str.splitlines`` also breaks at
+    a form feed, a lone carriage return, a line separator...)."""
+    text = "".join(lines)
+    if not text or text.count("\n") != len(lines) - (0 if text.endswith("\n") else 1):
+        return False
+    return text.count("\r") == text.count("\r\n")
+
+
+_IDENTIFIER_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def _word_lines(text: str, word: str) -> list[int]:
+    """1-based lines holding ``word`` not next to an ASCII identifier character, ascending."""
+    lines: list[int] = []
+    line, last, size, length = 1, 0, len(word), len(text)
+    inside = _IDENTIFIER_CHARACTERS
+    at = text.find(word)
+    while at >= 0:
+        after = at + size
+        if (at == 0 or text[at - 1] not in inside) and (after == length or text[after] not in inside):
+            line += text.count("\n", last, at)
+            last = at
+            if not lines or lines[-1] != line:
+                lines.append(line)
+        at = text.find(word, after)
+    return lines
+
+
 def _suspends(function: ast.FunctionDef | ast.AsyncFunctionDef, lines: Sequence[str]) -> bool | None:
     """Whether awaiting a call of this function can suspend: an ``async def`` whose body never
     awaits runs to its end at once. None: not a coroutine function, so unknown. (An await in a
@@ -633,6 +810,37 @@ class HeldHelpers:
         self._methods_in_progress: set[tuple[str, str]] = set()
         self._services: ServiceResolver | None = None
         self._instances: dict[str, str] | None = None
+        self._aligned: bool | None = None
+        self._blocking_words: frozenset[str] | None = None
+
+    def blocking_words(self) -> frozenset[str] | None:
+        """The names a blocking call's name can start from in this module: ``await``, the
+        blocking modules, and names imported from them; None when any name may (the module is
+        itself one of them)."""
+        if self._blocking_words is None:
+            names = self.ctx.names
+            if self.ctx.module.partition(".")[0] in _BLOCKING_TOPS:
+                self._blocking_words = frozenset()
+            else:
+                imported = {local for local, target in names.imports.items() if target.partition(".")[0] in _BLOCKING_TOPS}
+                self._blocking_words = frozenset({"await", *_BLOCKING_TOPS, *imported})
+        return self._blocking_words or None
+
+    def window(self, first: int, last: int) -> str | None:
+        """The text of lines ``first`` to ``last``, identifiers in the form the parser reads
+        them (NFKC); None unless the source lines are numbered as the parser numbers them."""
+        if self._aligned is None:
+            self._aligned = _lines_aligned(self.ctx.lines)
+        lines = self.ctx.lines
+        if not self._aligned or not 0 < first <= last <= len(lines):
+            return None
+        text = "".join(lines[first - 1 : last])
+        if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
+            normal = unicodedata.normalize("NFKC", text)
+            if normal.count("\n") != text.count("\n"):
+                return None
+            text = normal
+        return text
 
     # where a call goes -------------------------------------------------------------------------
     def resolve(self, func: ast.expr, owner: str) -> tuple[str, str] | None:

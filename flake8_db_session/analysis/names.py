@@ -13,6 +13,9 @@ FASTAPI_SECURITY = frozenset(
     {"fastapi.Security", "fastapi.params.Security", "fastapi.param_functions.Security"}
 )
 ANNOTATED = frozenset({"typing.Annotated", "typing_extensions.Annotated"})
+_DEFINITIONS = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef})
+# The statements ``branches`` opens (``try``/``except*`` where it exists).
+_BRANCHING = frozenset({ast.If, ast.Try, *((ast.TryStar,) if hasattr(ast, "TryStar") else ())})
 
 
 def resolve_relative(module: str, is_package: bool, level: int, target: str | None) -> str:
@@ -83,26 +86,26 @@ class Names:
     def add_module_level_bindings(self, body: Iterable[ast.stmt]) -> None:
         """Definitions at module level (also inside top-level if/try) shadow imports."""
         stack = list(body)
+        local = self.local
         while stack:
             stmt = stack.pop()
-            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                self._bind_local(stmt.name)
-            elif isinstance(stmt, ast.Assign):
-                for target in stmt.targets:
-                    if isinstance(target, ast.Name):
-                        self._bind_local(target.id)
-            elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-                self._bind_local(stmt.target.id)
-            elif branches(stmt):
+            cls = stmt.__class__
+            if cls in _DEFINITIONS:
+                local.add(stmt.name)  # type: ignore[attr-defined]
+            elif cls is ast.Assign:
+                for target in stmt.targets:  # type: ignore[attr-defined]
+                    if target.__class__ is ast.Name:
+                        local.add(target.id)
+            elif cls is ast.AnnAssign:
+                if stmt.target.__class__ is ast.Name:  # type: ignore[attr-defined]
+                    local.add(stmt.target.id)  # type: ignore[attr-defined]
+            elif cls in _BRANCHING:
                 for block in branches(stmt):
                     stack.extend(block)
-            elif type(stmt).__name__ == "TypeAlias":
+            elif cls.__name__ == "TypeAlias":
                 name = getattr(stmt, "name", None)
                 if isinstance(name, ast.Name):
-                    self._bind_local(name.id)
-
-    def _bind_local(self, name: str) -> None:
-        self.local.add(name)
+                    local.add(name.id)
 
     # -- querying ---------------------------------------------------------------------------
     def qualify(self, node: ast.expr) -> str | None:

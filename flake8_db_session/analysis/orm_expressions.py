@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from .astutil import is_none, last_name, short_text
 from .context import statements_with_scope, walk
@@ -30,13 +31,17 @@ from .orm_values import (
     SAME_ITEMS,
     SCALARS,
     SESSION,
-    FlowPiece,
+    FlowContext,
     State,
     Val,
     harmless_call,
     loaded_by,
     refreshed_names,
 )
+
+if TYPE_CHECKING:
+    from .escapes import Escapes
+    from .orm_stores import StoreChecks
 
 
 @lru_cache(maxsize=1024)
@@ -62,8 +67,26 @@ def _lines_naming(text: str, name: str) -> str:
     return "".join(parts)
 
 
-# ``svc = TeamService(db)``: a line binding a name to a capitalized call.
-_INSTANCE_LINE = re.compile(r"^[ \t]*(\w+)[ \t]*=[ \t]*(?:\w+\.)*[A-Z]\w*[ \t]*\(([^\n]*)", re.MULTILINE)
+# ``svc = TeamService(db)``: a line binding a name to a capitalized call. Searched from the
+# ``=`` (a literal ``re`` finds quickly, where a line-start anchor is tried at every position),
+# then the text before it on the line must be one name.
+_INSTANCE_CALL = re.compile(r"=[ \t]*(?:\w+\.)*[A-Z]\w*[ \t]*\(([^\n]*)")
+_INSTANCE_TARGET = re.compile(r"[ \t]*(\w+)[ \t]*")
+
+
+def instance_lines(text: str) -> list[tuple[str, str]]:
+    """(name, the text after the call's parenthesis) for each line ``name = Class(...`` of
+    ``text``, in order."""
+    found: list[tuple[str, str]] = []
+    search, target_at = _INSTANCE_CALL.search, _INSTANCE_TARGET.fullmatch
+    call = search(text)
+    while call is not None:
+        at = call.start()
+        target = target_at(text, text.rfind("\n", 0, at) + 1, at)
+        if target is not None:
+            found.append((target.group(1), call.group(1)))
+        call = search(text, call.end())  # the rest of the line has an ``=`` before it: no target
+    return found
 
 
 @dataclass(frozen=True)
@@ -97,12 +120,26 @@ class _Undecided(Enum):
 UNDECIDED = _Undecided.UNDECIDED
 
 
-class ExpressionFlow(FlowPiece):
-    """The expression half of ``FunctionFlow``."""
+class Expressions:
+    """What expressions are worth in one function, and the reads, session calls and bindings
+    they make."""
+
+    def __init__(self, flow: FlowContext, stores: StoreChecks, escapes: Escapes) -> None:
+        self.flow = flow
+        self.ctx = flow.ctx
+        self.models = flow.models
+        self.services = flow.services
+        self.stores = stores
+        self.escapes = escapes
+        # Per function, built on first use: ``name = Class(...)`` lines (name -> the arguments'
+        # text), and the names bound once to such a call.
+        self._instance_names: dict[str, str] | None = None
+        self._instances: dict[str, ast.Call] | None = None
+        self._rebound: dict[str, bool] = {}  # name -> whether a line of the function rebinds it
 
     # -- session effects ---------------------------------------------------------------------
     def commit_scope(self, scope_id: int, state: State) -> None:
-        if not self.scopes[scope_id].expire_on_commit:
+        if not self.flow.scopes[scope_id].expire_on_commit:
             return
         self._expire_all(scope_id, state)
 
@@ -117,8 +154,8 @@ class ExpressionFlow(FlowPiece):
     # == DBS007: a session used after its close() ===============================================
     def _reopened(self, call: ast.Call, method: str, scope_id: int, state: State) -> None:
         if scope_id in state.closed and method in REOPENING:
-            scope = self.scopes[scope_id]
-            self.report(call, "DBS007", session=scope.session, close_line=state.closed[scope_id])
+            scope = self.flow.scopes[scope_id]
+            self.flow.report(call, "DBS007", session=scope.session, close_line=state.closed[scope_id])
             del state.closed[scope_id]  # SQLAlchemy reopens it: its objects are attached again
 
     def _session_call(self, call: ast.Call, method: str, session: Val, state: State) -> Val | None:
@@ -126,7 +163,7 @@ class ExpressionFlow(FlowPiece):
         self._reopened(call, method, scope_id, state)
         args = [self.expr(arg, state) for arg in call.args]
         for keyword in call.keywords:
-            self.expr(keyword.value, state)
+            self.discard(keyword.value, state)
         effect = _SESSION_EFFECTS.get(method)
         return effect(self, call, method, scope_id, args, state) if effect is not None else None
 
@@ -191,54 +228,103 @@ class ExpressionFlow(FlowPiece):
 
     # -- expressions -------------------------------------------------------------------------
     def expr(self, node: ast.expr | None, state: State) -> Val | None:
+        """The value of an expression (None: nothing tracked), after the reads, session calls
+        and bindings in it."""
         if node is None:
             return None
         if isinstance(node, ast.Name):
             return state.env.get(node.id)
-        if isinstance(node, ast.Attribute):
-            return self._attribute(node, state)
-        if isinstance(node, ast.Call):
-            return self._call(node, state)
-        if isinstance(node, ast.Await):
-            return self.expr(node.value, state)
-        if isinstance(node, ast.Subscript):
-            base = self.expr(node.value, state)
-            self.expr(node.slice, state)
-            return self.element(base)
-        if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
-            return self._comprehension(node, state)
-        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
-            values = [self.expr(e.value if isinstance(e, ast.Starred) else e, state) for e in node.elts]
-            return self._container(values)
-        if isinstance(node, ast.Dict):
-            for key in node.keys:
-                self.expr(key, state)
-            return self._container([self.expr(v, state) for v in node.values])
-        if isinstance(node, ast.IfExp):
-            self.expr(node.test, state)
-            yes, no = self.expr(node.body, state), self.expr(node.orelse, state)
-            if is_none(node.orelse):
-                return yes
-            if is_none(node.body):
-                return no
-            return yes if yes == no else None
-        if isinstance(node, ast.NamedExpr):
-            value = self.expr(node.value, state)
-            self.bind(node.target, value, state)
-            return value
-        if isinstance(node, (ast.Yield, ast.YieldFrom)):
-            value = self.expr(node.value, state)
-            if node.value is not None:
-                self.escape(node.value, value, state, returning=False)
-            return None
-        if isinstance(node, ast.Lambda):
-            return None  # runs later, with its own arguments
+        kind = _EXPRESSIONS.get(node.__class__)
+        if kind is not None:
+            return kind(self, node, state)
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.expr):
-                self.expr(child, state)
+                self.discard(child, state)
             elif isinstance(child, ast.keyword):
-                self.expr(child.value, state)
+                self.discard(child.value, state)
         return None
+
+    # Expressions by node type (``_EXPRESSIONS``); any other evaluates its parts and is untracked.
+    def _awaited(self, node: ast.Await, state: State) -> Val | None:
+        return self.expr(node.value, state)
+
+    def _subscript(self, node: ast.Subscript, state: State) -> Val | None:
+        base = self.expr(node.value, state)
+        self.discard(node.slice, state)
+        return self.element(base)
+
+    def _sequence(self, node: ast.List | ast.Tuple | ast.Set, state: State) -> Val | None:
+        values = [self.expr(e.value if isinstance(e, ast.Starred) else e, state) for e in node.elts]
+        return self._container(values)
+
+    def _dict(self, node: ast.Dict, state: State) -> Val | None:
+        for key in node.keys:
+            self.discard(key, state)
+        return self._container([self.expr(v, state) for v in node.values])
+
+    def _if_expression(self, node: ast.IfExp, state: State) -> Val | None:
+        self.discard(node.test, state)
+        yes, no = self.expr(node.body, state), self.expr(node.orelse, state)
+        if is_none(node.orelse):
+            return yes
+        if is_none(node.body):
+            return no
+        return yes if yes == no else None
+
+    def _walrus(self, node: ast.NamedExpr, state: State) -> Val | None:
+        value = self.expr(node.value, state)
+        self.bind(node.target, value, state)
+        return value
+
+    def _yielded(self, node: ast.Yield | ast.YieldFrom, state: State) -> Val | None:
+        value = self.expr(node.value, state)
+        if node.value is not None:
+            self.escapes.escape(node.value, value, state, returning=False)
+        return None
+
+    def _lambda(self, node: ast.Lambda, state: State) -> Val | None:
+        return None  # runs later, with its own arguments
+
+    # -- bindings ----------------------------------------------------------------------------
+    def bind(self, target: ast.expr, value: Val | None, state: State, value_node: ast.expr | None = None) -> None:
+        """``target = value``: the names it binds hold the value; an attribute or item it
+        stores into may outlive the session (DBS004, DBS006)."""
+        flow = self.flow
+        if isinstance(target, ast.Name):
+            for scope_id in flow.committing:
+                if value is not None and value.is_orm() and value.scope == scope_id:
+                    flow.bound_in[scope_id][target.id] = value
+                else:
+                    flow.bound_in[scope_id].pop(target.id, None)
+            if value is not None and value.kind == SESSION and value.scope >= 0 and not flow.scopes[value.scope].session:
+                scope = flow.scopes[value.scope]
+                flow.scopes[value.scope] = replace(scope, session=target.id)
+            if value is None:
+                state.env.pop(target.id, None)
+            else:
+                state.env[target.id] = value
+            self.stores.store_in_global(target, value, value_node)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            elements = value_node.elts if isinstance(value_node, (ast.Tuple, ast.List)) else None
+            # ``first, second = teams`` unpacks instances of the same scope.
+            unpacked = self.element(value) if value is not None and value.kind in (MANY, SCALARS) else None
+            for index, element in enumerate(target.elts):
+                sub = unpacked
+                if elements is not None and len(elements) == len(target.elts):
+                    sub = self.expr(elements[index], State(dict(state.env), state.closed))
+                if isinstance(element, ast.Starred):
+                    self.bind(element.value, value if unpacked is not None else None, state)
+                else:
+                    self.bind(element, sub, state)
+        elif isinstance(target, ast.Attribute):
+            self.stores.write(target, self.expr(target.value, state), state)
+            self.stores.store(target, value, state, value_node)
+        elif isinstance(target, ast.Subscript):
+            self.discard(target.value, state)
+            self.discard(target.slice, state)
+            self.stores.store(target, value, state, value_node)
+        elif isinstance(target, ast.Starred):
+            self.bind(target.value, None, state)
 
     def _container(self, values: list[Val | None]) -> Val | None:
         for value in values:
@@ -255,21 +341,21 @@ class ExpressionFlow(FlowPiece):
             return replace(value, kind=ORM)  # iterating a query yields instances
         return None
 
-    def _comprehension(self, node: ast.expr, state: State) -> Val | None:
+    def _comprehension(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp, state: State) -> Val | None:
         inner = State(dict(state.env), state.closed)
-        for generator in node.generators:  # type: ignore[attr-defined]
+        for generator in node.generators:
             element = self.element(self.expr(generator.iter, inner))
             self.bind(generator.target, element, inner)
             for condition in generator.ifs:
-                self.expr(condition, inner)
+                self.discard(condition, inner)
         if isinstance(node, ast.DictComp):
             self.expr(node.key, inner)
             value = self.expr(node.value, inner)
         else:
-            value = self.expr(node.elt, inner)  # type: ignore[attr-defined]
+            value = self.expr(node.elt, inner)
         # What the comprehension loaded through outer names (``[m.name for m in team.members]``
         # inside the scope loads team.members) stays loaded after it.
-        own = {sub.id for generator in node.generators for sub in walk(generator.target) if isinstance(sub, ast.Name)}  # type: ignore[attr-defined]
+        own = {sub.id for generator in node.generators for sub in walk(generator.target) if isinstance(sub, ast.Name)}
         for name, outer in list(state.env.items()):
             after = inner.env.get(name)
             if name not in own and after is not None and after is not outer and after.kind == outer.kind and after.scope == outer.scope:
@@ -288,13 +374,13 @@ class ExpressionFlow(FlowPiece):
         attribute = node.attr
         model = base.model
         relationship = model.relationships.get(attribute) if model is not None else None
-        gone = self.gone(base, state)
+        gone = self.flow.gone(base, state)
         raised = False
         unloaded = self._unloaded(model, attribute, base) if model is not None else _NOTHING
         name = short_text(node.value)
         if unloaded.raising and (base.scope >= 0 or base.detached_source):
             # lazy="raise": no load on access at all, with or without a session.
-            self.report(node, "DBS005", name=name, attribute=attribute, **_raise_message(unloaded.raising))
+            self.flow.report(node, "DBS005", name=name, attribute=attribute, **_raise_message(unloaded.raising))
             raised = True
         elif gone and model is not None:
             why = ""
@@ -309,12 +395,12 @@ class ExpressionFlow(FlowPiece):
             elif attribute in model.touching and "<object_session>" in model.touching[attribute]:
                 why = "it calls object_session, which has no session now"
             if why:
-                self.report(node, "DBS005", name=name, attribute=attribute, **_closed_message(self._who(base), why))
+                self.flow.report(node, "DBS005", name=name, attribute=attribute, **_closed_message(self._who(base), why))
                 raised = relationship is not None or base.expired
         elif not gone and base.scope >= 0:
-            scope = self.scopes[base.scope]
+            scope = self.flow.scopes[base.scope]
             if unloaded.lazy and scope.is_async:
-                self.report(node, "DBS009", name=name, attribute=attribute, session=scope.session)
+                self.flow.report(node, "DBS009", name=name, attribute=attribute, session=scope.session)
             if isinstance(node.value, ast.Name) and model is not None:
                 # A read inside the scope loads it (and refreshes an expired object).
                 current = state.env.get(node.value.id)
@@ -357,15 +443,25 @@ class ExpressionFlow(FlowPiece):
         if not isinstance(node, ast.Name):
             return
         value = state.env.get(node.id)
-        if value is not None and value.is_orm() and value.scope >= 0 and not self.gone(value, state):
+        if value is not None and value.is_orm() and value.scope >= 0 and not self.flow.gone(value, state):
             state.env[node.id] = replace(value, loaded=frozenset({"*"}))
 
     def _who(self, base: Val) -> str:
         if base.detached_source:
             return f"of {base.detached_source}()"
-        return self.scopes[base.scope].session if base.scope >= 0 else "session"
+        return self.flow.scopes[base.scope].session if base.scope >= 0 else "session"
 
-    def _call(self, node: ast.Call, state: State) -> Val | None:
+    def discard(self, node: ast.expr | None, state: State) -> None:
+        """Evaluate an expression whose value nothing uses (an expression statement, a test, an
+        operand of an untracked operation): its reads, session effects and hand-offs, without
+        resolving what a call to an untracked receiver returns."""
+        inner = node.value if isinstance(node, ast.Await) else node
+        if isinstance(inner, ast.Call):
+            self._call(inner, state, used=False)
+        else:
+            self.expr(node, state)
+
+    def _call(self, node: ast.Call, state: State, used: bool = True) -> Val | None:
         func = node.func
         if isinstance(func, ast.Attribute):
             receiver = self.expr(func.value, state)
@@ -377,10 +473,12 @@ class ExpressionFlow(FlowPiece):
                     self._read(func, receiver, state)
         args = [self.expr(arg, state) for arg in node.args]
         kwargs = [self.expr(keyword.value, state) for keyword in node.keywords]
-        self.check_handoff(node, args + kwargs, state)
+        self.stores.check_handoff(node, args + kwargs, state)
         if not harmless_call(func):
             for arg in (*node.args, *(k.value for k in node.keywords)):
                 self._may_load(arg, state)
+        if not used:
+            return None  # what follows only resolves the value: no effect on the state
         qualified = self.ctx.names.qualify(func) if isinstance(func, (ast.Name, ast.Attribute)) else None
         if isinstance(func, ast.Attribute):
             found = self._model_method_result(func, args)
@@ -484,7 +582,7 @@ class ExpressionFlow(FlowPiece):
         """What a call returns when the callee may return a model instance no session holds.
         Only asked in a function that writes an attribute before a commit: nowhere else can
         such an object be reported (DBS004)."""
-        if not self.persists:
+        if not self.flow.persists:
             return None
         transient = self.services.transient(owner, member)
         if transient is None:
@@ -495,73 +593,76 @@ class ExpressionFlow(FlowPiece):
 
     def _method_owner(self) -> str:
         """The qualified class of the method being analyzed ("" for a function)."""
-        owner, dot, _ = self.qualname.rpartition(".")
+        owner, dot, _ = self.flow.qualname.rpartition(".")
         if not dot or "." in owner or owner not in self.ctx.names.local:
             return ""
         return self.ctx.names.qualify_name(owner)
 
-    def _binds_instance(self, name: str) -> bool:
-        """A text test before the walk: does a line of the function assign ``name = Class(``?"""
-        bound = getattr(self, "_instance_names", None)
-        if bound is None:
-            function = self.function
-            lines = self.ctx.lines
-            start, end = function.lineno - 1, getattr(function, "end_lineno", None)  # type: ignore[attr-defined]
-            text = "".join(lines[start:end]) if lines else ""
-            self._function_text = text
-            # No source lines (a tree-only adapter): let the walk decide.
+    def _instance_lines(self) -> dict[str, str]:
+        """``name = Class(...)`` lines of the function: name -> the text of the arguments
+        (``{"*": ""}`` without source lines: let the walk decide)."""
+        if self._instance_names is None:
+            text = self.flow.text
             found: dict[str, str] = {}
-            for target, arguments in _INSTANCE_LINE.findall(text) if text else ():
+            for target, arguments in instance_lines(text) if text else ():
                 found[target] = found.get(target, "") + arguments
             self._instance_names = found if text else {"*": ""}
-            bound = self._instance_names
+        return self._instance_names
+
+    def _binds_instance(self, name: str) -> bool:
+        """A text test before the walk: does a line of the function assign ``name = Class(``?"""
+        bound = self._instance_lines()
         return "*" in bound or name in bound
 
     def _rebinds(self, name: str) -> bool:
         """Whether the function binds ``name`` itself (a parameter, an assignment, a loop or
         ``with`` target), so it is not the module-level service of that name."""
-        args = self.function.args  # type: ignore[attr-defined]
+        args = self.flow.function.args
         every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
         if any(arg is not None and arg.arg == name for arg in every):
             return True
-        self._binds_instance("")
-        text = self._function_text
+        text = self.flow.text
         if not text:
             return True  # no source lines: do not guess
-        # Every alternative spells ``name`` and stays on one line: search only those lines.
-        return _rebinding_pattern(name).search(_lines_naming(text, name)) is not None
+        found = self._rebound.get(name)
+        if found is None:
+            # Every alternative spells ``name`` and stays on one line: search only those lines.
+            found = self._rebound[name] = _rebinding_pattern(name).search(_lines_naming(text, name)) is not None
+        return found
 
     def session_holders(self, text: str, state: State) -> bool:
         """Whether ``text`` names a local service built with a tracked session
         (``service = TeamService(db)``): a call on it may return that session's objects."""
-        self._binds_instance("")
+        instances = self._instance_lines()
+        if not instances:
+            return False
         sessions = [name for name, value in state.env.items() if value.kind == SESSION]
         if not sessions:
             return False
-        for holder, arguments in self._instance_names.items():
+        for holder, arguments in instances.items():
             if holder in text and any(session in arguments for session in sessions):
                 return True
         return False
 
     def _local_instances(self) -> dict[str, ast.Call]:
         """Names the function binds once, to ``Class(...)`` (``svc = TeamService(db)``)."""
-        cached = getattr(self, "_instances", None)
-        if cached is None:
+        if self._instances is None:
             seen: dict[str, ast.Call | None] = {}
             # Statements only (a rebinding sits in one), not every expression node.
-            for node, _ in statements_with_scope(self.function.body):  # type: ignore[attr-defined]
+            for node, _ in statements_with_scope(self.flow.function.body):
                 if isinstance(node, ast.Assign) and not (len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
                     for sub in (n for target in node.targets for n in walk(target)):
                         if isinstance(sub, ast.Name):
                             seen[sub.id] = None
                 elif isinstance(node, ast.Assign):
-                    name, value = node.targets[0].id, node.value  # type: ignore[attr-defined]
-                    is_instance = (
-                        isinstance(value, ast.Call)
-                        and isinstance(value.func, (ast.Name, ast.Attribute))
-                        and last_name(value.func)[:1].isupper()
-                    )
-                    seen[name] = value if is_instance and name not in seen else None  # type: ignore[assignment]
+                    target, value = node.targets[0], node.value  # one plain name (the branch above)
+                    if isinstance(target, ast.Name):
+                        is_instance = (
+                            isinstance(value, ast.Call)
+                            and isinstance(value.func, (ast.Name, ast.Attribute))
+                            and last_name(value.func)[:1].isupper()
+                        )
+                        seen[target.id] = value if isinstance(value, ast.Call) and is_instance and target.id not in seen else None
                 elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor)):
                     for sub in walk(node.target):
                         if isinstance(sub, ast.Name):
@@ -571,9 +672,8 @@ class ExpressionFlow(FlowPiece):
                         for sub in walk(item.optional_vars) if item.optional_vars is not None else ():
                             if isinstance(sub, ast.Name):
                                 seen[sub.id] = None
-            cached = {name: call for name, call in seen.items() if call is not None}
-            self._instances = cached
-        return cached
+            self._instances = {name: call for name, call in seen.items() if call is not None}
+        return self._instances
 
     def _model_method_result(self, func: ast.Attribute, args: list[Val | None]) -> Val | None:
         """``Team.find_by_id(team_id, session)``: a model's method annotated to return a model,
@@ -601,7 +701,7 @@ class ExpressionFlow(FlowPiece):
         """Relationships a same-module function's queries eager-load (``.options(joinedload(
         User.role))``): the object it returns has them loaded. Over-approximated: any loader
         option in its body counts, as a loaded relationship never produces a finding."""
-        cached = self.holders.eager_by_function
+        cached = self.flow.holders.eager_by_function
         name = func.id if isinstance(func, ast.Name) else ""
         if name not in cached:
             loaded: set[str] = set()
@@ -615,9 +715,9 @@ class ExpressionFlow(FlowPiece):
 
     def _chain(self, node: ast.Call, method: str, receiver: Val, state: State) -> Val | None:
         for arg in node.args:
-            self.expr(arg, state)
+            self.discard(arg, state)
         for keyword in node.keywords:
-            self.expr(keyword.value, state)
+            self.discard(keyword.value, state)
         if method in CHAIN:
             if method == "options":
                 return replace(receiver, loaded=receiver.loaded | loaded_by(node))
@@ -635,36 +735,52 @@ class ExpressionFlow(FlowPiece):
         return None
 
 
-# What ``session.<method>(...)`` does, by method name (``ExpressionFlow._session_call``).
-_SessionEffect = Callable[[ExpressionFlow, ast.Call, str, int, "list[Val | None]", State], "Val | None"]
+# What ``session.<method>(...)`` does, by method name (``Expressions._session_call``).
+_SessionEffect = Callable[[Expressions, ast.Call, str, int, "list[Val | None]", State], "Val | None"]
 _SESSION_EFFECTS: dict[str, _SessionEffect] = {
-    "close": ExpressionFlow._closed_by,
-    "commit": ExpressionFlow._committed_by,
-    "rollback": ExpressionFlow._expired_by,
-    "expire_all": ExpressionFlow._expired_by,
-    **dict.fromkeys(("expire", "refresh", "add", "expunge"), ExpressionFlow._instance_effect),
-    "get": ExpressionFlow._loaded_by_key,
-    "get_one": ExpressionFlow._loaded_by_key,
-    "merge": ExpressionFlow._merged,
-    "query": ExpressionFlow._queried,
-    **dict.fromkeys(("execute", "stream", "exec", "scalars", "stream_scalars", "scalar"), ExpressionFlow._executed),
+    "close": Expressions._closed_by,
+    "commit": Expressions._committed_by,
+    "rollback": Expressions._expired_by,
+    "expire_all": Expressions._expired_by,
+    **dict.fromkeys(("expire", "refresh", "add", "expunge"), Expressions._instance_effect),
+    "get": Expressions._loaded_by_key,
+    "get_one": Expressions._loaded_by_key,
+    "merge": Expressions._merged,
+    "query": Expressions._queried,
+    **dict.fromkeys(("execute", "stream", "exec", "scalars", "stream_scalars", "scalar"), Expressions._executed),
 }
 # SQLModel's ``session.exec(select(Hero))`` gives the instances, like ``scalars``.
 _EXECUTED_KIND = {"execute": RESULT, "stream": RESULT, "exec": SCALARS, "scalars": SCALARS, "stream_scalars": SCALARS, "scalar": ORM}
 
 # A method called on a session, or on a query or result of one, by the receiver's kind.
-_MethodCall = Callable[[ExpressionFlow, ast.Call, str, Val, State], "Val | None"]
+_MethodCall = Callable[[Expressions, ast.Call, str, Val, State], "Val | None"]
 _METHOD_CALLS: dict[str, _MethodCall] = {
-    SESSION: ExpressionFlow._session_call,
-    QUERY: ExpressionFlow._chain,
-    RESULT: ExpressionFlow._chain,
-    SCALARS: ExpressionFlow._chain,
+    SESSION: Expressions._session_call,
+    QUERY: Expressions._chain,
+    RESULT: Expressions._chain,
+    SCALARS: Expressions._chain,
 }
 
 # Calls known by their last name, before models, detached sources and services are asked.
-_KnownCall = Callable[[ExpressionFlow, ast.Call, str, "list[Val | None]"], "Val | _Undecided | None"]
+_KnownCall = Callable[[Expressions, ast.Call, str, "list[Val | None]"], "Val | _Undecided | None"]
 _KNOWN_CALLS: dict[str, _KnownCall] = {
-    **dict.fromkeys(SAME_ITEMS, ExpressionFlow._same_items),
-    "select": ExpressionFlow._select,
-    **dict.fromkeys(LOADERS, ExpressionFlow._loader_option),
+    **dict.fromkeys(SAME_ITEMS, Expressions._same_items),
+    "select": Expressions._select,
+    **dict.fromkeys(LOADERS, Expressions._loader_option),
+}
+
+# What an expression is worth, by node type (``Expressions.expr``; ``Name`` is looked up first).
+_Expression = Callable[[Expressions, Any, State], "Val | None"]
+_EXPRESSIONS: dict[type, _Expression] = {
+    ast.Attribute: Expressions._attribute,
+    ast.Call: Expressions._call,
+    ast.Await: Expressions._awaited,
+    ast.Subscript: Expressions._subscript,
+    **dict.fromkeys((ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp), Expressions._comprehension),
+    **dict.fromkeys((ast.List, ast.Tuple, ast.Set), Expressions._sequence),
+    ast.Dict: Expressions._dict,
+    ast.IfExp: Expressions._if_expression,
+    ast.NamedExpr: Expressions._walrus,
+    **dict.fromkeys((ast.Yield, ast.YieldFrom), Expressions._yielded),
+    ast.Lambda: Expressions._lambda,
 }

@@ -18,7 +18,7 @@ from functools import lru_cache
 from .astutil import last_name
 from .context import ModuleContext, own_walk, word_lines
 from .orm_stores import Holders, cache_decorator
-from .orm_values import session_like, used_as_sessions
+from .orm_values import session_name, used_as_sessions, word_matches
 
 _LOCAL_FACTORY = re.compile(
     r"^(\w+)\s*(?::[^=\n]*)?=\s*(?:[\w.]*\.)?(?:async_sessionmaker|sessionmaker|scoped_session|contextmanager|asynccontextmanager)\(",
@@ -57,9 +57,15 @@ def factory_names(ctx: ModuleContext) -> set[str]:
 # ``user.name = ...`` (not ``self.x =``, not ``==``), at the start of a line.
 _ATTRIBUTE_WRITE = re.compile(r"^[ \t]+(?!self\.|cls\.)([A-Za-z_]\w*)\.\w+[ \t]*(?:\+|-)?=(?!=)", re.MULTILINE)
 # A store on the instance or the class: ``self.x = ``, ``self.x[k] = ``, ``self.x.append(``...
-_HOLDER_STORE = re.compile(
-    r"\b(?:self|cls)\.\w+(?:\[[^\n]*\])?[ \t]*=(?!=)|\b(?:self|cls)\.\w+\.(?:append|add|update|setdefault|extend|insert)\("
+# (at a word boundary: ``word_matches``). One pattern per receiver, each starting with its literal;
+# neither crosses a line end.
+_HOLDER_STORES = tuple(
+    re.compile(receiver + r"\.\w+(?:(?:\[[^\n]*\])?[ \t]*=(?!=)|\.(?:append|add|update|setdefault|extend|insert)\()")
+    for receiver in ("self", "cls")
 )
+# Line breaks of ``str.splitlines`` other than ``\n``: with one, a line of ``ctx.lines`` is not
+# a ``\n``-delimited stretch of the text, and a pattern is tested line by line instead.
+_OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 _CALL_AFTER = re.compile(r"\s*\(")
 _EMPTY_CALL = re.compile(r"\(\s*\)")
 _NEXT_CALL = re.compile(r"next\(\s*(?:\w+\.)*(\w+)\s*\(")
@@ -89,7 +95,17 @@ def _occurrences_of_each(source: str, names: set[str]) -> dict[str, list[int]]:
     return found
 
 
-def _opening_offsets(ctx: ModuleContext, factories: set[str]) -> list[int]:
+def _dependency_names(ctx: ModuleContext) -> set[str]:
+    """The last names of the session providers (``get_db``), and local names imported for them
+    (``from app.db import get_db as _get_db``): a call that resolves to a provider spells one."""
+    dependencies = {name.rpartition(".")[2] for name in ctx.settings.dependencies}
+    dependencies.update(
+        local for local, target in ctx.names.imports.items() if target.rpartition(".")[2] in dependencies
+    )
+    return dependencies
+
+
+def _opening_offsets(ctx: ModuleContext, factories: set[str], dependencies: set[str]) -> list[int]:
     """Offsets of calls to a session factory or detached source, and of ``next(get_db())``.
 
     ``str.find`` per name beats one regex alternation over the whole text by far.
@@ -104,11 +120,6 @@ def _opening_offsets(ctx: ModuleContext, factories: set[str]) -> list[int]:
             if (before.isalnum() or before == "_") or not _CALL_AFTER.match(source, start + len(name)):
                 continue
             offsets.append(start)
-    dependencies = {name.rpartition(".")[2] for name in settings.dependencies}
-    # Imported under another name: ``from app.db import get_db as _get_db``.
-    dependencies.update(
-        local for local, target in ctx.names.imports.items() if target.rpartition(".")[2] in dependencies
-    )
     for start in _occurrences(source, "next("):
         match = _NEXT_CALL.match(source, start)
         if match and match.group(1) in dependencies:
@@ -149,14 +160,16 @@ class Gate:
         self._writes: list[int] | None = None
         self._holders: Holders | None = None
         self._holding: bool | None = None
+        self._session_parameters: dict[int, tuple[str, list[str]]] = {}  # by id of the function
+        self._aligned: bool | None = None
         self.everything = not source  # only a tree: no text to test, analyze every function
+        self.factories = factory_names(ctx)
+        self.dependencies = _dependency_names(ctx)
         if self.everything:
-            self.factories = factory_names(ctx)
             self.opening: list[int] = []
             self._using = []
             return
-        self.factories = factory_names(ctx)
-        self.opening = _lines_of(source, _opening_offsets(ctx, self.factories))
+        self.opening = _lines_of(source, _opening_offsets(ctx, self.factories, self.dependencies))
 
     @property
     def using(self) -> list[int]:
@@ -184,7 +197,15 @@ class Gate:
 
     @property
     def empty(self) -> bool:
-        return not self.everything and not self.opening and not self.using and not self.writes and not self.holding
+        """No function can be admitted. ``using`` admits only a function with an annotated
+        session parameter, ``holding`` only one with any session parameter (``holds``): asked
+        after the parameters, as they read the whole text or the module's long-lived state."""
+        if self.everything or self.opening or self.writes:
+            return False
+        parameters = [self._parameters(function) for function, _ in self._ctx.functions]
+        if any(annotated for annotated, _ in parameters) and self.using:
+            return False
+        return not (any(annotated or named for annotated, named in parameters) and self.holding)
 
     @property
     def holders(self) -> Holders:
@@ -198,51 +219,74 @@ class Gate:
         if self._holding is None:
             holders = self.holders
             source = self._ctx.source
+            # the instances kept by functions are the costly part: asked last
             self._holding = bool(
-                holders.singletons or holders.class_containers or (holders.classes and "cls." in source) or "cache" in source
+                "cache" in source or holders.class_containers or (holders.classes and "cls." in source) or holders.singletons
             )
         return self._holding
 
-    def _spells(self, function: ast.AST, word: str) -> bool:
+    @property
+    def lines_aligned(self) -> bool:
+        """Whether line N of ``ctx.lines`` is line N of the tree: no line break of
+        ``str.splitlines`` that Python does not count (a form feed) in the source."""
+        if self._aligned is None:
+            self._aligned = not _OTHER_BREAKS.search(self._ctx.source)
+        return self._aligned
+
+    def _parameters(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str, list[str]]:
+        """``_session_parameters`` of a function of this module, computed once."""
+        found = self._session_parameters.get(id(function))
+        if found is None:
+            found = self._session_parameters[id(function)] = _session_parameters(function)
+        return found
+
+    def _text_of(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+        """The function's lines, from its ``def``."""
+        start = function.lineno
+        return "".join(self._ctx.lines[start - 1 : function.end_lineno or start])
+
+    def _spells(self, function: ast.FunctionDef | ast.AsyncFunctionDef, word: str) -> bool:
         """Whether the function's lines contain ``word`` (True without source lines)."""
+        if not self._ctx.lines:
+            return True
+        # ``word`` holds no line break: in a line of the function exactly when in their text.
+        return word in self._text_of(function)
+
+    def _stores_on_holder(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        """Whether a line of the function stores on ``self``/``cls`` (``_HOLDER_STORES``; True
+        without source lines)."""
         lines = self._ctx.lines
         if not lines:
             return True
-        start = function.lineno  # type: ignore[attr-defined]
-        end = getattr(function, "end_lineno", None) or start
-        return any(word in line for line in lines[start - 1 : end])
+        text = self._text_of(function)
+        if _OTHER_BREAKS.search(text):  # a line of ctx.lines may end inside the text
+            first = function.lineno
+            return any(next(word_matches(p, line), None) for p in _HOLDER_STORES for line in lines[first - 1 : function.end_lineno or first])
+        return any(next(word_matches(p, text), None) for p in _HOLDER_STORES)
 
-    def _matches(self, function: ast.AST, pattern: re.Pattern[str]) -> bool:
-        """Whether a line of the function matches ``pattern`` (True without source lines)."""
-        lines = self._ctx.lines
-        if not lines:
-            return True
-        start = function.lineno  # type: ignore[attr-defined]
-        end = getattr(function, "end_lineno", None) or start
-        return any(pattern.search(line) for line in lines[start - 1 : end])
+    def spells_next(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        """Whether the function may call ``next(...)`` on a session provider (for DBS008 on
+        ``next(get_db())``): its lines spell ``next(`` and a provider's name."""
+        if not self._ctx.lines:
+            return bool(self.dependencies)
+        text = self._text_of(function)
+        return "next(" in text and any(name in text for name in self.dependencies)
 
-    def spells_next(self, function: ast.AST) -> bool:
-        """Whether the function may call ``next(...)`` (for DBS008 on ``next(get_db())``)."""
-        return self._spells(function, "next(")
-
-    def holds(self, function: ast.AST, qualname: str) -> bool:
+    def holds(self, function: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str) -> bool:
         """A function with a session parameter whose results may outlive the call: a method of a
         class with a process-lifetime instance or class-level state, or a cached function."""
-        if not self.holding:
+        parameter, names = self._parameters(function)
+        if not (parameter or names) or not self.holding:
             return False
         owner, _, method = qualname.partition(".")
         is_method = bool(method) and "." not in method and owner in self.holders.classes
         if not (cache_decorator(function) or (is_method and (
-            ((owner in self.holders.singletons or owner in self.holders.class_containers)
-            and self._matches(function, _HOLDER_STORE))
+            ((owner in self.holders.class_containers or owner in self.holders.singletons)
+            and self._stores_on_holder(function))
             or (self._spells(function, "cls.") and _stores_on_class(function))
         ))):
             return False
-        if _session_parameter(function):
-            return True
-        args = function.args  # type: ignore[attr-defined]
-        names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs) if a.annotation is None and session_like(ast.Name(a.arg))]
-        return bool(used_as_sessions(function, names))
+        return bool(parameter) or bool(used_as_sessions(function, names))
 
     @property
     def writes(self) -> list[int]:
@@ -250,12 +294,10 @@ class Gate:
         object no session holds before it (DBS004)."""
         if self._writes is None:
             source = self._ctx.source
-            self._writes = []
-            if source and (".commit(" in source or ".flush(" in source):
-                self._writes = word_lines((".commit(", ".flush("), source)
+            self._writes = word_lines((".commit(", ".flush("), source) if source else []
         return self._writes
 
-    def persists(self, function: ast.AST) -> frozenset[str]:
+    def persists(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> frozenset[str]:
         """The plain names whose attributes the function writes before a later commit
         (``user.name = ...`` then ``db.commit()``), bound to what a call returns; empty when
         there are none."""
@@ -263,8 +305,8 @@ class Gate:
         if self.everything or not lines:
             return frozenset({"*"})
         commits = self.writes
-        start = function.lineno  # type: ignore[attr-defined]
-        end = getattr(function, "end_lineno", None) or start
+        start = function.lineno
+        end = function.end_lineno or start
         index = bisect_left(commits, start)
         if index == len(commits) or commits[index] > end:
             return frozenset()
@@ -280,31 +322,34 @@ class Gate:
         # Only a name bound to what a call returns (``user = svc.get(...)``, ``for t in svc.all()``)
         # can hold an object a service built.
         text = "".join(lines[start - 1 : end])
-        return frozenset(name for name in names if _bound_from_call(name).search(text))
+        return frozenset(
+            name for name in names if any(next(word_matches(pattern, text), None) for pattern in _bound_from_call(name))
+        )
 
-    def admits(self, function: ast.AST) -> bool:
+    def admits(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         if self.everything:
             return True
-        start = function.lineno  # type: ignore[attr-defined]
-        end = getattr(function, "end_lineno", None) or start
+        start = function.lineno
+        end = function.end_lineno or start
         if _inside(self.opening, start, end):
             return True
-        parameter = _session_parameter(function)
+        parameter = self._parameters(function)[0]
         # An AsyncSession parameter: a lazy load through it raises MissingGreenlet (DBS009).
         return parameter == "AsyncSession" or (bool(parameter) and _inside(self.using, start, end))
 
 
 @lru_cache(maxsize=1024)
-def _bound_from_call(name: str) -> re.Pattern[str]:
-    return re.compile(
-        rf"\b{re.escape(name)}[ \t]*(?::[^=\n]*)?=[ \t]*(?:await[ \t]+)?[\w.]+(?:\([^\n]*\))?(?:\.\w+)*\("
-        rf"|\bfor[ \t]+{re.escape(name)}[ \t]+in[ \t]+[^\n]*\("
+def _bound_from_call(name: str) -> tuple[re.Pattern[str], ...]:
+    """``name = call(...)`` and ``for name in call(...)``, at a word boundary (``word_matches``)."""
+    return (
+        re.compile(rf"{re.escape(name)}[ \t]*(?::[^=\n]*)?=[ \t]*(?:await[ \t]+)?[\w.]+(?:\([^\n]*\))?(?:\.\w+)*\("),
+        re.compile(rf"for[ \t]+{re.escape(name)}[ \t]+in[ \t]+[^\n]*\("),
     )
 
 
-def _stores_on_class(function: ast.AST) -> bool:
+def _stores_on_class(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     """``cls.x = ...``/``cls.x[k] = ...`` in the function."""
-    for node in own_walk(function.body):  # type: ignore[attr-defined]
+    for node in own_walk(function.body):
         if isinstance(node, (ast.Assign, ast.AugAssign)):
             for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
                 base = target.value if isinstance(target, ast.Subscript) else target
@@ -313,16 +358,26 @@ def _stores_on_class(function: ast.AST) -> bool:
     return False
 
 
-def _session_parameter(function: ast.AST) -> str:
+def _session_parameters(function: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str, list[str]]:
+    """The annotation name of the first Session/AsyncSession parameter, or "" and the
+    parameters without an annotation named like a session (``db``)."""
+    parameter = _session_parameter(function)
+    if parameter:
+        return parameter, []
+    args = function.args
+    return "", [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs) if a.annotation is None and session_name(a.arg)]
+
+
+def _session_parameter(function: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
     """The annotation name of the first Session/AsyncSession parameter, or ""."""
-    args = function.args  # type: ignore[attr-defined]
+    args = function.args
     for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs):
         annotation = arg.annotation
         if isinstance(annotation, ast.Subscript):
             annotation = annotation.slice
             if isinstance(annotation, ast.Tuple) and annotation.elts:
                 annotation = annotation.elts[0]
-        name = last_name(annotation)
+        name = last_name(annotation) if annotation is not None else ""
         if name in _SESSION_ANNOTATIONS:
             return name
     return ""

@@ -27,6 +27,7 @@ from .astutil import last_name
 from .context import module_names, own_walk
 from .models import annotation_class, imports_only
 from .names import Names
+from .orm_values import at_word_start, word_matches
 
 if TYPE_CHECKING:
     from .context import ModuleContext
@@ -153,6 +154,11 @@ def _annotated_model(annotation: str) -> tuple[bool, str] | None:
         node = ast.parse(annotation, mode="eval").body
     except SyntaxError:
         return None
+    return _annotated_node(node)
+
+
+def _annotated_node(node: ast.expr) -> tuple[bool, str] | None:
+    """``_annotated_model`` of a parsed annotation."""
     single = annotation_class(node)
     if single:
         return False, single
@@ -191,10 +197,34 @@ EMPTY_FACTS = ServiceFacts()
 
 # Text that shows a function may return an object no session holds: a class built from a dict
 # (``Model(**cached)``), ``return Model(...)``, ``model_validate``, a copy, an unpickled object.
-_PRODUCING = re.compile(
-    r"\b[A-Z]\w*\(\s*\*\*|\breturn[ \t]+(?:await[ \t]+)?(?:\w+\.)*[A-Z]\w*\(|\.model_validate\(|\bdeepcopy\(|"
-    r"\bcopy\.copy\(|\bpickle\.loads\("
+# Each is searched from its own literal (``re`` finds a literal quickly; a leading ``\b`` or class
+# makes it try every position), and ``may_produce`` checks the word boundary before it.
+_PRODUCING_WORDS = (
+    re.compile(r"return[ \t]+(?:await[ \t]+)?(?:\w+\.)*[A-Z]\w*\("),
+    re.compile(r"deepcopy\("),
+    re.compile(r"copy\.copy\("),
+    re.compile(r"pickle\.loads\("),
 )
+_SPREAD_CALL = re.compile(r"\(\s*\*\*")  # ``Model(**data)``: the class is the word before it
+
+
+def may_produce(text: str) -> bool:
+    """Whether ``text`` shows a function that may return an object no session holds."""
+    if ".model_validate(" in text:
+        return True
+    if any(next(word_matches(pattern, text), None) is not None for pattern in _PRODUCING_WORDS):
+        return True
+    found = _SPREAD_CALL.search(text)
+    while found is not None:
+        start = end = found.start()
+        while not at_word_start(text, start):
+            start -= 1
+        if start < end and "A" <= text[start] <= "Z":
+            return True
+        found = _SPREAD_CALL.search(text, end + 1)
+    return False
+
+
 _KEEPING = frozenset({"add", "add_all", "merge"})  # session calls after which the object is held
 _COPIES = frozenset({"copy.copy", "copy.deepcopy", "pickle.loads"})
 
@@ -202,7 +232,7 @@ _COPIES = frozenset({"copy.copy", "copy.deepcopy", "pickle.loads"})
 def facts_of_source(data: bytes, path: str, module: str, is_package: bool, imports: dict[str, str] | None) -> ServiceFacts:
     """The facts of another module, from its bytes (``imports`` from its model summary, if any)."""
     text = data.decode("utf-8", "replace")
-    if _PRODUCING.search(text):
+    if may_produce(text):
         try:
             tree = ast.parse(data, filename=path)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -220,10 +250,10 @@ def tree_facts(body: list[ast.stmt], names: Names, produce: bool) -> ServiceFact
     returns: dict[str, tuple[bool, str]] = {}
     instances: dict[str, str] = {}
     attributes: dict[str, str] = {}
-    functions: list[tuple[str, ast.AST, str | None]] = []
+    functions: list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef, str | None]] = []
 
     def record(key: str, annotation: ast.expr | None) -> None:
-        found = _annotated_model(ast.unparse(annotation)) if annotation is not None else None
+        found = _annotated_node(annotation) if annotation is not None else None
         if found is not None and found[1].rpartition(".")[2][:1].isupper():
             head, dot, rest = found[1].partition(".")
             returns[key] = (found[0], names.qualify_name(head) + dot + rest)
@@ -267,7 +297,7 @@ class OwnOrigins:
 
     def __init__(self, body: list[ast.stmt], names: Names) -> None:
         self.names = names
-        self.functions: dict[str, tuple[ast.AST, str | None]] = {}
+        self.functions: dict[str, tuple[ast.FunctionDef | ast.AsyncFunctionDef, str | None]] = {}
         for stmt in body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 self.functions[stmt.name] = (stmt, None)
@@ -285,10 +315,10 @@ class OwnOrigins:
         return self._found[key]
 
 
-def _constructed_attributes(init: ast.AST, owner: str, names: Names) -> dict[str, str]:
+def _constructed_attributes(init: ast.FunctionDef | ast.AsyncFunctionDef, owner: str, names: Names) -> dict[str, str]:
     """``self.auth_service = EmailAuthService(db)`` in ``__init__``: "Owner.auth_service" -> class."""
     found: dict[str, str] = {}
-    for stmt in init.body:  # type: ignore[attr-defined]
+    for stmt in init.body:
         if not isinstance(stmt, ast.Assign) or len(stmt.targets) != 1 or not isinstance(stmt.value, ast.Call):
             continue
         target, func = stmt.targets[0], stmt.value.func
@@ -304,13 +334,13 @@ def _constructed_attributes(init: ast.AST, owner: str, names: Names) -> dict[str
     return found
 
 
-def _origins(function: ast.AST, owner: str | None, names: Names, module_functions: frozenset[str]) -> tuple[Origin, ...]:
+def _origins(function: ast.FunctionDef | ast.AsyncFunctionDef, owner: str | None, names: Names, module_functions: frozenset[str]) -> tuple[Origin, ...]:
     """What ``function`` may return that no session holds, on any path: an instance it builds
     and never hands to ``add``/``merge``, a copy, or what another function it calls returns."""
     assigned: dict[str, list[ast.expr]] = {}
     kept: set[str] = set()
     returned: list[ast.expr] = []
-    for node in own_walk(function.body):  # type: ignore[attr-defined]
+    for node in own_walk(function.body):
         if isinstance(node, ast.Return):
             if node.value is not None:
                 returned.append(node.value)
@@ -359,7 +389,7 @@ def _call_origin(
     call: ast.Call, many: bool, owner: str | None, names: Names, module_functions: frozenset[str]
 ) -> Origin | None:
     func = call.func
-    last = func.attr if isinstance(func, ast.Attribute) else func.id  # type: ignore[attr-defined]
+    last = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
     if last == "model_validate" and isinstance(func, ast.Attribute):
         qualified = names.qualify(func.value) or ""
         return Origin("new", many, qualified) if qualified else None
@@ -400,6 +430,7 @@ class ServiceResolver:
         self._facts: dict[str, ServiceFacts] = {}
         self._own_origins: OwnOrigins | None = None
         self._transient: dict[tuple[str, str | None], tuple[bool, ModelInfo, str] | None] = {}
+        self._located: dict[tuple[str, str | None], tuple[str, str] | None] = {}  # memo of _locate
 
     # facts ---------------------------------------------------------------------------------
     def facts(self, module: str) -> ServiceFacts:
@@ -468,12 +499,18 @@ class ServiceResolver:
         if module != ctx.module and module:
             return facts.produces.get(key, ())
         if self._own_origins is None:
-            producing = not ctx.source or _PRODUCING.search(ctx.source) is not None
+            producing = not ctx.source or may_produce(ctx.source)
             self._own_origins = OwnOrigins(ctx.tree.body if producing else [], ctx.names)
         return self._own_origins.get(key)
 
     def _locate(self, qualified: str, member: str | None) -> tuple[str, str] | None:
         """(module, "name" or "Class.member") where a qualified name is defined, following re-exports."""
+        key = (qualified, member)
+        if key not in self._located:
+            self._located[key] = self._follow(qualified, member)
+        return self._located[key]
+
+    def _follow(self, qualified: str, member: str | None) -> tuple[str, str] | None:
         for _ in range(_MAX_HOPS):
             module, _, name = qualified.rpartition(".")
             if not module:

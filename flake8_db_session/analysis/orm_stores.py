@@ -1,6 +1,7 @@
 """Where ORM objects go in the ORM flow analysis: attribute writes on objects without a live
-session (DBS004) and stores into something that outlives the session (DBS006). Mixed into
-``FunctionFlow`` (escapes.py).
+session (DBS004) and stores into something that outlives the session (DBS006). One
+``StoreChecks`` per analyzed function, over its ``FlowContext``; ``Expressions`` hands it the
+writes, stores and calls it evaluates.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .orm_values import (
     STATE_HOLDERS,
     STREAMING,
     TASK_CALLS,
-    FlowPiece,
+    FlowContext,
     State,
     Val,
     harmless_call,
@@ -31,25 +32,32 @@ from .orm_values import (
 )
 
 
-class StoreChecks(FlowPiece):
-    """The write and store half of ``FunctionFlow``."""
+class StoreChecks:
+    """Writes and stores of ORM objects in one function."""
 
-    _commits: list[tuple[int, str]] | None = None
-    _calls: list[ast.Call] = []  # noqa: RUF012 - replaced per flow, never mutated
-    _commit_writes: frozenset[tuple[str, str]] = frozenset()
+    def __init__(self, flow: FlowContext) -> None:
+        self.flow = flow
+        # Built on first use: the session-like commits and flushes (line, as written), and the
+        # calls that may hand an object on, of the function.
+        self._commits: list[tuple[int, str]] | None = None
+        self._calls: list[ast.Call] = []
+        self._commit_writes: frozenset[tuple[str, str]] = frozenset()  # (object, commit) reported
+        self._local_names: set[str] | None = None
+        self._written_bases: set[int] | None = None  # ids of ``x`` in ``x.attr = ...``
+        self._reattached: set[str] | None = None  # names handed to add/merge/add_all
 
     # == DBS004: a write to an ORM object without a live session ================================
-    def write(self, target: ast.Attribute, state: State) -> None:
-        """DBS004: an attribute write on an object without a live session. A write followed by
+    def write(self, target: ast.Attribute, base: Val | None, state: State) -> None:
+        """DBS004: an attribute write on ``base`` (the value of ``target.value``, evaluated by
+        the caller) without a live session. A write followed by
         a ``commit()``/``flush()`` is meant for the database, so it is reported even when the
         object is read again; an object that may be a transient copy (``inferred``) is reported
         only then, since on its other paths the write may be saved."""
-        base = self.expr(target.value, state)
         if base is None or base.kind != ORM:
             return
         if base.model is not None and not base.model.mapped(target.attr):
             return  # a plain Python attribute: not a lost write
-        gone = self.gone(base, state)
+        gone = self.flow.gone(base, state)
         if gone:
             if base.model is None and not base.detached_source:
                 return
@@ -57,14 +65,14 @@ class StoreChecks(FlowPiece):
                 return
             commit = self._committed_after(target.lineno, target.value)
             if (commit and self._first_write_before(target, commit)) or (not commit and not self._used_after(target.value, target.lineno)):
-                self.report(target, "DBS004", name=short_text(target.value), attribute=target.attr, why=gone)
+                self.flow.report(target, "DBS004", name=short_text(target.value), attribute=target.attr, why=gone)
             return
         if base.inferred and base.model is not None and not self._reattached_later(target.value):
             commit = self._committed_after(target.lineno, target.value)
             if commit and self._first_write_before(target, commit):
                 name = short_text(target.value)
                 why = f"{name} may be a new object from {base.inferred} that no session holds, which {commit} does not save"
-                self.report(target, "DBS004", name=name, attribute=target.attr, why=why)
+                self.flow.report(target, "DBS004", name=name, attribute=target.attr, why=why)
 
     def _first_write_before(self, target: ast.Attribute, commit: str) -> bool:
         """One finding per object and commit: the first write the commit was meant to save."""
@@ -83,7 +91,7 @@ class StoreChecks(FlowPiece):
         if self._commits is None:
             commits: list[tuple[int, str]] = []
             calls: list[ast.Call] = []
-            for node in own_walk(self.function.body):  # type: ignore[attr-defined]
+            for node in own_walk(self.flow.function.body):
                 if not isinstance(node, ast.Call):
                     continue
                 if (
@@ -121,37 +129,41 @@ class StoreChecks(FlowPiece):
         so only a write nothing reads afterwards, whose only purpose is the database, is reported."""
         if not isinstance(node, ast.Name):
             return True
-        for sub in ast.walk(self.function):
-            if isinstance(sub, ast.Name) and sub.id == node.id and isinstance(sub.ctx, ast.Load) and sub.lineno > line:
-                parent_is_write = any(
-                    isinstance(t, ast.Attribute) and t.value is sub
-                    for stmt in ast.walk(self.function)
-                    if isinstance(stmt, (ast.Assign, ast.AugAssign))
-                    for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])
-                )
-                if not parent_is_write:
-                    return True
-        return False
+        if self._written_bases is None:
+            # The objects attributes are assigned on: ``x`` of ``x.a = ...`` and ``x.a += ...``.
+            self._written_bases = {
+                id(target.value)
+                for stmt in self.flow.nodes()
+                if isinstance(stmt, (ast.Assign, ast.AugAssign))
+                for target in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])
+                if isinstance(target, ast.Attribute)
+            }
+        written = self._written_bases
+        return any(
+            isinstance(sub, ast.Name) and sub.id == node.id and isinstance(sub.ctx, ast.Load) and sub.lineno > line and id(sub) not in written
+            for sub in self.flow.nodes()
+        )
 
     def _reattached_later(self, node: ast.expr) -> bool:
         """The object is handed to ``add``/``merge`` somewhere in the function: the write may be kept."""
         if not isinstance(node, ast.Name):
             return False
-        for sub in ast.walk(self.function):
-            if (
-                isinstance(sub, ast.Call)
-                and isinstance(sub.func, ast.Attribute)
-                and sub.func.attr in ("add", "merge", "add_all")
-                and any(isinstance(a, ast.Name) and a.id == node.id for arg in sub.args for a in ast.walk(arg))
-            ):
-                return True
-        return False
+        if self._reattached is None:
+            self._reattached = {
+                name.id
+                for sub in self.flow.nodes()
+                if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in ("add", "merge", "add_all")
+                for arg in sub.args
+                for name in ast.walk(arg)
+                if isinstance(name, ast.Name)
+            }
+        return node.id in self._reattached
 
     # == DBS006: an ORM object stored where it outlives its session ==============================
     def store_in_global(self, target: ast.Name, value: Val | None, value_node: ast.expr | None) -> None:
         """``global x; x = obj``: the module keeps the instance after its session closed."""
-        if target.id in self.globals and value is not None and value.is_orm() and value.scope >= 0:
-            self.report(target, "DBS006", name=short_text(value_node or target), target=f"module global {target.id}")
+        if target.id in self.flow.globals and value is not None and value.is_orm() and value.scope >= 0:
+            self.flow.report(target, "DBS006", name=short_text(value_node or target), target=f"module global {target.id}")
 
     def store(self, target: ast.expr, value: Val | None, state: State, value_node: ast.expr | None) -> None:
         """DBS006: an ORM object stored where it outlives its session."""
@@ -159,7 +171,7 @@ class StoreChecks(FlowPiece):
             return
         where = self._long_lived(target)
         if where:
-            self.report(target, "DBS006", name=short_text(value_node or target), target=where)
+            self.flow.report(target, "DBS006", name=short_text(value_node or target), target=where)
 
     def _long_lived(self, target: ast.expr) -> str:
         if isinstance(target, ast.Attribute):
@@ -184,14 +196,14 @@ class StoreChecks(FlowPiece):
 
     def _module_level(self, name: str) -> bool:
         """A module-level container (``_CACHE = {}``), not shadowed by a local of the same name."""
-        return name in self.holders.containers and name not in self._locals
+        return name in self.flow.holders.containers and name not in self._locals
 
     def _held_by_instance(self, node: ast.Attribute) -> str:
         """``self.x`` in a method of a class whose instance lives as long as the process."""
         owner = self._own_class()
         if not owner or not (isinstance(node.value, ast.Name) and node.value.id == "self"):
             return ""
-        how = self.holders.singletons.get(owner)
+        how = self.flow.holders.singletons.get(owner)
         return f"{short_text(node)} of the {how} {owner} instance" if how else ""
 
     def _class_attribute(self, node: ast.Attribute) -> str:
@@ -199,7 +211,7 @@ class StoreChecks(FlowPiece):
         base = node.value
         owner = self._own_class()
         if isinstance(base, ast.Name) and (
-            (base.id == "cls" and owner) or (base.id in self.holders.classes and base.id not in self._locals)
+            (base.id == "cls" and owner) or (base.id in self.flow.holders.classes and base.id not in self._locals)
         ):
             return f"class attribute {owner if base.id == 'cls' else base.id}.{node.attr}"
         return ""
@@ -211,15 +223,15 @@ class StoreChecks(FlowPiece):
             owner
             and isinstance(node.value, ast.Name)
             and node.value.id == "self"
-            and node.attr in self.holders.class_containers.get(owner, ())
+            and node.attr in self.flow.holders.class_containers.get(owner, ())
         ):
             return f"class attribute {owner}.{node.attr}"
         return ""
 
     def _own_class(self) -> str:
         """The class whose method is being analyzed ("" for a function or a nested one)."""
-        owner, _, method = self.qualname.partition(".")
-        return owner if method and "." not in method and owner in self.holders.classes else ""
+        owner, _, method = self.flow.qualname.partition(".")
+        return owner if method and "." not in method and owner in self.flow.holders.classes else ""
 
     # -- DBS006 continued: hand-offs to tasks and streaming responses, cached returns ----------
     def check_handoff(self, node: ast.Call, values: list[Val | None], state: State) -> None:
@@ -231,15 +243,15 @@ class StoreChecks(FlowPiece):
         if name in TASK_CALLS or STREAMING.search(name):
             carried = self._carried(node, state, streaming=name not in TASK_CALLS)
             if carried is not None:
-                self.report(node, "DBS006", name=carried, target=f"{name}()")
+                self.flow.report(node, "DBS006", name=carried, target=f"{name}()")
             return
         if isinstance(func, ast.Attribute) and func.attr in ("append", "add", "setdefault", "update", "extend", "insert"):
-            where = self._outliving(func.value)
-            if where:
-                for arg, value in zip(node.args, values):
-                    if value is not None and value.is_orm() and value.scope >= 0:
-                        self.report(node, "DBS006", name=short_text(arg), target=where)
-                        return
+            for arg, value in zip(node.args, values):
+                if value is not None and value.is_orm() and value.scope >= 0:
+                    where = self._outliving(func.value)
+                    if where:
+                        self.flow.report(node, "DBS006", name=short_text(arg), target=where)
+                    return
 
     def _carried(self, node: ast.Call, state: State, streaming: bool = False) -> str | None:
         """An ORM object that travels with the task and can fail there: an argument (followed
@@ -254,7 +266,7 @@ class StoreChecks(FlowPiece):
         def outlives(value: Val | None) -> bool:
             if value is None or not value.is_orm() or value.scope < 0:
                 return False
-            return not streaming or self.scopes[value.scope].kind != "param" or value.scope in state.closed
+            return not streaming or self.flow.scopes[value.scope].kind != "param" or value.scope in state.closed
 
         # (expression, the function it is handed to, its position there)
         pending: list[tuple[ast.expr, ast.expr | None, int]] = []
@@ -282,17 +294,17 @@ class StoreChecks(FlowPiece):
                 pending.extend((a, arg.func, i) for i, a in enumerate(arg.args))
                 pending.extend((k.value, None, -1) for k in arg.keywords)
                 arg = arg.func  # a nested generator or coroutine function carries what it closes over
-            if isinstance(arg, ast.Name) and arg.id in self.closures:
-                for name in sorted(self.closures[arg.id]):
+            if isinstance(arg, ast.Name) and arg.id in self.flow.nested:
+                for name in sorted(self.flow.closure(arg.id)):
                     value = state.env.get(name)
-                    if outlives(value) and self._fails_with(value, self._uses(self.nested.get(arg.id), name)):  # type: ignore[arg-type]
+                    if value is not None and outlives(value) and self._fails_with(value, self._uses(self.flow.nested.get(arg.id), name)):
                         return name
                 continue
             if isinstance(arg, ast.Lambda):
                 for sub in ast.walk(arg.body):
                     value = state.env.get(sub.id) if isinstance(sub, ast.Name) else None
-                    if outlives(value) and self._fails_with(value, self._uses(arg, sub.id)):  # type: ignore[arg-type, attr-defined]
-                        return sub.id  # type: ignore[attr-defined]
+                    if value is not None and isinstance(sub, ast.Name) and outlives(value) and self._fails_with(value, self._uses(arg, sub.id)):
+                        return sub.id
                 continue
             if isinstance(arg, ast.Name) and outlives(state.env.get(arg.id)):
                 uses = self._uses_in_callee(receiver, index) if receiver is not None else None
@@ -304,14 +316,14 @@ class StoreChecks(FlowPiece):
                 pending.extend((v, None, -1) for v in arg.values if v is not None)
         return None
 
-    def _function_node(self, func: ast.expr) -> ast.AST | None:
+    def _function_node(self, func: ast.expr) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
         """A nested function of this one, or a module-level function of this module."""
         if not isinstance(func, ast.Name):
             return None
-        if func.id in self.nested:
-            return self.nested[func.id]
-        if func.id in self.ctx.names.local:
-            for stmt in self.ctx.tree.body:
+        if func.id in self.flow.nested:
+            return self.flow.nested[func.id]
+        if func.id in self.flow.ctx.names.local:
+            for stmt in self.flow.ctx.tree.body:
                 if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == func.id:
                     return stmt
         return None
@@ -321,7 +333,7 @@ class StoreChecks(FlowPiece):
         function = self._function_node(func)
         if function is None or index < 0:
             return None
-        args = function.args  # type: ignore[attr-defined]
+        args = function.args
         positional = [*args.posonlyargs, *args.args]
         if index >= len(positional):
             return None
@@ -355,10 +367,10 @@ class StoreChecks(FlowPiece):
         member that reads one), any read of an expired object, a write that nothing saves. Code
         that cannot be read here (another module's function) fails only with an expired object:
         whether it reads a relationship is not known, and most such code reads columns."""
-        scope = self.scopes[value.scope]
+        scope = self.flow.scopes[value.scope]
         expires = scope.commits_on_exit and scope.expire_on_commit
         if uses is None:
-            return self.hazard(value, expires) == "expired"
+            return self.flow.hazard(value, expires) == "expired"
         reads, writes = uses
         model = value.model
         if model is None:
@@ -377,26 +389,18 @@ class StoreChecks(FlowPiece):
         cache and handed to later callers after its session is gone."""
         if value is None or not value.is_orm() or value.scope < 0:
             return
-        decorator = cache_decorator(self.function)
+        decorator = cache_decorator(self.flow.function)
         if decorator:
-            name = getattr(self.function, "name", "function")
-            self.report(node, "DBS006", name=short_text(node), target=f"the {decorator} of {name}()")
+            name = getattr(self.flow.function, "name", "function")
+            self.flow.report(node, "DBS006", name=short_text(node), target=f"the {decorator} of {name}()")
 
     @property
     def _locals(self) -> set[str]:
-        cached = getattr(self, "_local_names", None)
-        if cached is None:
-            cached = set()
-            args = self.function.args  # type: ignore[attr-defined]
-            for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
-                if arg is not None:
-                    cached.add(arg.arg)
-            for node in ast.walk(self.function):
-                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                    cached.add(node.id)
-            cached -= self.globals
-            self._local_names = cached
-        return cached
+        """The function's own names (parameters and names it binds), but its globals as
+        declared when first asked."""
+        if self._local_names is None:
+            self._local_names = set(self.flow.first_stores()) - self.flow.globals
+        return self._local_names
 
 
 # --- what lives as long as the process -----------------------------------------------------------
@@ -427,16 +431,56 @@ class Holders:
     classes with a process-lifetime instance, class-level containers. Computed once per module."""
 
     def __init__(self, ctx: ModuleContext) -> None:
-        self.containers: set[str] = set()
+        self._ctx = ctx
+        self._containers: set[str] = set()
         # class -> how its instance lives on: "module-level", "singleton", "cached"
-        self.singletons: dict[str, str] = {}
-        self.classes: set[str] = set()
-        self.class_containers: dict[str, set[str]] = {}
-        # Per-module memo of ExpressionFlow._eager_in: function name -> relationships it eager-loads.
+        self._singletons: dict[str, str] = {}
+        self._classes: set[str] = set()
+        self._class_containers: dict[str, set[str]] = {}
+        self._class_nodes: dict[str, ast.ClassDef] = {}
+        self._built = False  # the module is read on first need: many flows never ask
+        self._singletons_found = False  # the instances kept by a function or the class itself
+        # Per-module memo of Expressions._eager_in: function name -> relationships it eager-loads.
         self.eager_by_function: dict[str, frozenset[str]] = {}
+
+    @property
+    def containers(self) -> set[str]:
+        """Module-level containers and caches (``_CACHE = {}``)."""
+        self._build()
+        return self._containers
+
+    @property
+    def singletons(self) -> dict[str, str]:
+        """Classes with a process-lifetime instance -> how it lives on."""
+        self._build()
+        if not self._singletons_found:
+            self._singletons_found = True
+            source = self._ctx.source
+            if self._classes and (not source or "global " in source or "instance" in source or "cache" in source):
+                self._singleton_patterns(self._ctx, self._ctx.tree.body, self._class_nodes)
+        return self._singletons
+
+    @property
+    def classes(self) -> set[str]:
+        """The module's top-level classes."""
+        self._build()
+        return self._classes
+
+    @property
+    def class_containers(self) -> dict[str, set[str]]:
+        """Class -> its class-level containers (``_cache = {}`` in the class body)."""
+        self._build()
+        return self._class_containers
+
+    def _build(self) -> None:
+        if self._built:
+            return
+        self._built = True
+        ctx = self._ctx
         body = ctx.tree.body
         classes = {stmt.name: stmt for stmt in body if isinstance(stmt, ast.ClassDef)}
-        self.classes = set(classes)
+        self._class_nodes = classes
+        self._classes = set(classes)
         for stmt in body:
             targets, value = _assignment(stmt)
             names = [t.id for t in targets if isinstance(t, ast.Name)]
@@ -444,19 +488,16 @@ class Holders:
                 continue
             callee = last_name(value.func) if isinstance(value, ast.Call) else ""
             if callee in classes:
-                self.singletons.setdefault(callee, "module-level")
+                self._singletons.setdefault(callee, "module-level")
             elif _is_container(value):
-                self.containers.update(names)
+                self._containers.update(names)
         for name, cls in classes.items():
             for member in cls.body:
                 targets, value = _assignment(member)
                 if targets and _is_container(value):
-                    self.class_containers.setdefault(name, set()).update(
+                    self._class_containers.setdefault(name, set()).update(
                         t.id for t in targets if isinstance(t, ast.Name)
                     )
-        source = ctx.source
-        if classes and (not source or "global " in source or "instance" in source or "cache" in source):
-            self._singleton_patterns(ctx, body, classes)
 
     def _singleton_patterns(self, ctx: ModuleContext, body: list[ast.stmt], classes: dict[str, ast.ClassDef]) -> None:
         """``global _x; _x = Cls()`` in a function, ``cls._instance = cls()`` in the class, a
@@ -464,12 +505,11 @@ class Holders:
         ``global`` or ``instance`` are walked (all of them when there is no source text)."""
         source = ctx.source
         declaring = word_lines(("global ",), source) if source else None
-        instance_lines = word_lines(("instance",), source) if source else None
+        instance_lines = _target_lines(source, "instance") if source else None
         for stmt in body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                start, end = statement_span(stmt)
                 cached = bool(cache_decorator(stmt))
-                if not (cached or declaring is None or _spans(declaring, start, end)):
+                if not (cached or declaring is None or (declaring and _spans(declaring, *statement_span(stmt)))):
                     continue
                 nodes = list(own_walk(stmt.body))
                 declared = {n for node in nodes if isinstance(node, ast.Global) for n in node.names}
@@ -477,11 +517,11 @@ class Holders:
                     if declared and isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
                         callee = last_name(node.value.func)
                         if callee in classes and any(isinstance(t, ast.Name) and t.id in declared for t in node.targets):
-                            self.singletons.setdefault(callee, "singleton")
+                            self._singletons.setdefault(callee, "singleton")
                     elif cached and isinstance(node, ast.Return) and isinstance(node.value, ast.Call):
                         callee = last_name(node.value.func)
                         if callee in classes:
-                            self.singletons.setdefault(callee, "cached")
+                            self._singletons.setdefault(callee, "cached")
             elif isinstance(stmt, ast.ClassDef) and stmt.name in classes:
                 name = stmt.name
                 statements = (
@@ -492,8 +532,25 @@ class Holders:
                         isinstance(t, ast.Attribute) and t.attr.endswith("instance") and last_name(t.value) in ("cls", name)
                         for t in node.targets
                     ):
-                        self.singletons.setdefault(name, "singleton")
+                        self._singletons.setdefault(name, "singleton")
                         break
+
+
+def _target_lines(source: str, word: str) -> list[int]:
+    """1-based lines holding ``word`` not followed by ``(``, ascending, without duplicates: an
+    assignment target ending in ``word`` is never called there (``isinstance(`` is no target)."""
+    lines: list[int] = []
+    line, last = 1, 0
+    after = len(word)
+    at = source.find(word)
+    while at >= 0:
+        if not source.startswith("(", at + after):
+            line += source.count("\n", last, at)
+            last = at
+            if not lines or lines[-1] != line:
+                lines.append(line)
+        at = source.find(word, at + after)
+    return lines
 
 
 def _spans(lines: list[int], start: int, end: int) -> bool:

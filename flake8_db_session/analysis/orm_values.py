@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
-from .astutil import last_name
+from ..rules import format_message
+from .astutil import free_names, last_name
 from .context import own_walk
 from .models import ModelInfo
 
 if TYPE_CHECKING:
     from .context import ModuleContext
+    from .findings import Finding
     from .models import ModelResolver
     from .orm_services import ServiceResolver
     from .orm_stores import Holders
+    from .scopes import ScopeSpec
 
 # Kinds of abstract values.
 ORM, MANY, SESSION, QUERY, RESULT, SCALARS = "orm", "many", "session", "query", "result", "scalars"
@@ -110,6 +113,53 @@ def join(states: Iterable[State | None]) -> State | None:
 
 
 
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def walk_breadth_first(node: ast.AST) -> list[ast.AST]:
+    """The nodes ``ast.walk`` yields, in its order, but the shared ``Load``/``Store`` contexts:
+    about twice as fast (no generator per node)."""
+    found = [node]
+    fields = _CHILD_FIELDS
+    at = 0
+    while at < len(found):
+        current = found[at]
+        at += 1
+        cls = current.__class__
+        names = fields.get(cls)
+        if names is None:
+            names = fields[cls] = tuple(name for name in cls._fields if name != "ctx")
+        for name in names:
+            value = getattr(current, name, None)
+            if value.__class__ is list:
+                found.extend(item for item in value if isinstance(item, ast.AST))
+            elif isinstance(value, ast.AST):
+                found.append(value)
+    return found
+
+
+_WORD_CHAR = re.compile(r"\w")
+
+
+def at_word_start(text: str, start: int) -> bool:
+    """Whether ``\b`` holds before ``text[start]``, a word character: no word character before it."""
+    return not (start and _WORD_CHAR.match(text, start - 1))
+
+
+def word_matches(pattern: re.Pattern[str], text: str, start: int = 0, end: int | None = None) -> Iterator[re.Match[str]]:
+    """The matches of ``pattern`` in ``text[start:end]`` that start at a word boundary,
+    overlapping ones included: what ``\b`` before the pattern finds, for a pattern that starts
+    with a word character. Searched without the ``\b``, which would make ``re`` try every
+    position instead of scanning for the pattern's literal start."""
+    stop = len(text) if end is None else end
+    found = pattern.search(text, start, stop)
+    while found is not None:
+        at = found.start()
+        if at_word_start(text, at):
+            yield found
+        found = pattern.search(text, at + 1, stop)
+
+
 def loaded_by(call: ast.Call) -> frozenset:
     names: set[str] = set()
     for arg in call.args:
@@ -153,20 +203,24 @@ _NOT_SESSIONS = re.compile(r"(?:http|client|aiohttp|requests|redis|ws|web|browse
 
 def session_like(node: ast.expr) -> bool:
     """Whether an expression's last name is one a database session goes by."""
-    name = last_name(node)
+    return session_name(last_name(node))
+
+
+def session_name(name: str) -> bool:
+    """Whether a name is one a database session goes by."""
     return bool(name) and _SESSION_NAME.search(name) is not None and _NOT_SESSIONS.search(name) is None
 
 
 _SESSION_METHODS = frozenset({"query", "execute", "scalars", "scalar", "get", "exec", "add", "commit", "flush", "merge", "refresh"})
 
 
-def used_as_sessions(function: ast.AST, candidates: list[str]) -> list[str]:
+def used_as_sessions(function: ast.FunctionDef | ast.AsyncFunctionDef, candidates: list[str]) -> list[str]:
     """Of parameters named like a session, those the function calls session methods on
     (``db.query(...)``, ``db.execute(...)``): ``db`` as a Redis index or a path is not one."""
     if not candidates:
         return []
     found: list[str] = []
-    for node in own_walk(function.body):  # type: ignore[attr-defined]
+    for node in own_walk(function.body):
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
@@ -181,42 +235,126 @@ def used_as_sessions(function: ast.AST, candidates: list[str]) -> list[str]:
 
 
 
-class FlowHost(Protocol):
-    """What the rule pieces of the flow analysis (``ExpressionFlow``, ``StoreChecks``) share: the
-    function being analyzed, its scopes and resolvers, and the operations each piece offers the
-    others. ``FunctionFlow`` (escapes.py) is the one implementation."""
+class FlowContext:
+    """One function's flow analysis, shared by its rule pieces (``Expressions``, ``StoreChecks``,
+    ``Escapes`` and the statements of ``FunctionFlow``): the function and its module, the
+    resolvers, the scopes opened so far, the findings, and what the statements learned about
+    the function (globals, nested functions, commit-on-success blocks)."""
 
-    ctx: ModuleContext
-    models: ModelResolver
-    services: ServiceResolver
-    holders: Holders
-    function: ast.AST
-    qualname: str
-    persists: frozenset[str]
-    scopes: dict[int, Scope]
-    closures: dict[str, frozenset[str]]
-    nested: dict[str, ast.AST]
-    globals: set[str]
+    def __init__(
+        self,
+        ctx: ModuleContext,
+        models: ModelResolver,
+        services: ServiceResolver,
+        holders: Holders,
+        function: ast.FunctionDef | ast.AsyncFunctionDef,
+        qualname: str,
+        markers: re.Pattern[str],
+        persists: frozenset[str],
+    ) -> None:
+        self.ctx = ctx
+        self.models = models
+        self.services = services
+        self.holders = holders
+        self.function = function
+        self.qualname = qualname
+        # Calls whose value must be seen even when no tracked name is around (``Gate.markers``).
+        self.markers = markers
+        # Names whose attributes the function writes before a commit: a call assigned to one is
+        # resolved (a service may return an object no session holds), not skipped as quiet.
+        self.persists = persists
+        self.scopes: dict[int, Scope] = {}
+        self.exits: list[int] = []  # scopes that close before a `return` reaches the caller
+        self.findings: dict[tuple[int, int, str], Finding] = {}
+        self.globals: set[str] = set()
+        self.nested: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}  # nested functions by name
+        self._closures: dict[str, frozenset[str]] = {}
+        # Commit-on-success scopes being analyzed, and the ORM values their bodies bound, by
+        # scope: an ``except`` after the block sees them rolled back (expired) and closed.
+        self.committing: list[int] = []
+        self.bound_in: dict[int, dict[str, Val]] = {}
+        self.with_scopes: dict[int, list[int]] = {}  # id of a ``with`` -> the committing scopes it opened
+        self._first_stores: dict[str, int] | None = None
+        self._text: str | None = None
+        self._nodes: list[ast.AST] | None = None
 
-    def report(self, node: ast.AST, code: str, **fields: object) -> None: ...
-    def bind(self, target: ast.expr, value: Val | None, state: State, value_node: ast.expr | None = None) -> None: ...
-    def gone(self, value: Val, state: State) -> str: ...
-    def hazard(self, value: Val, expires_on_exit: bool) -> str: ...
-    def escape(self, node: ast.expr, value: Val | None, state: State, returning: bool) -> None: ...
-    # ExpressionFlow
-    def expr(self, node: ast.expr | None, state: State) -> Val | None: ...
-    def element(self, value: Val | None) -> Val | None: ...
-    def commit_scope(self, scope_id: int, state: State) -> None: ...
-    def close_scope(self, scope_id: int, state: State, line: int) -> None: ...
-    # StoreChecks
-    def write(self, target: ast.Attribute, state: State) -> None: ...
-    def store_in_global(self, target: ast.Name, value: Val | None, value_node: ast.expr | None) -> None: ...
-    def store(self, target: ast.expr, value: Val | None, state: State, value_node: ast.expr | None) -> None: ...
-    def check_handoff(self, node: ast.Call, values: list[Val | None], state: State) -> None: ...
-    def cached_return(self, node: ast.expr, value: Val | None) -> None: ...
+    def define_nested(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        """A nested ``def`` reached: its name now stands for this function."""
+        self.nested[function.name] = function
+        self._closures.pop(function.name, None)
 
+    def closure(self, name: str) -> frozenset[str]:
+        """The names the nested function ``name`` reads and does not bind: a closure carries
+        those values (computed when a hand-off asks)."""
+        found = self._closures.get(name)
+        if found is None:
+            found = self._closures[name] = free_names(self.nested[name])
+        return found
 
-if TYPE_CHECKING:
-    FlowPiece = FlowHost  # the pieces are typed against the host they are mixed into
-else:
-    FlowPiece = object
+    def new_scope(self, session: str, kind: str, spec: ScopeSpec | None) -> int:
+        scope_id = len(self.scopes)
+        self.scopes[scope_id] = Scope(
+            scope_id,
+            session,
+            kind,
+            spec.commits_on_exit if spec else False,
+            spec.expire_on_commit if spec else False,
+            spec.is_async if spec else False,
+        )
+        return scope_id
+
+    def report(self, node: ast.AST, code: str, **fields: object) -> None:
+        # One DBS006 per line: ``create_task(to_thread(f, obj))`` hands the object on once.
+        key = (getattr(node, "lineno", 0), 0 if code == "DBS006" else getattr(node, "col_offset", 0), code)
+        if key not in self.findings:
+            self.findings[key] = self.ctx.finding(node, code, format_message(code, **fields), self.qualname)
+
+    def gone(self, value: Val, state: State) -> str:
+        """Why the object no longer has a live session ("" if it still has one)."""
+        if value.detached_source:
+            return f"it comes from {value.detached_source}()"
+        if value.scope >= 0 and value.scope in state.closed:
+            return f"session {self.scopes[value.scope].session} closed on line {state.closed[value.scope]}"
+        return ""
+
+    def hazard(self, value: Val, expires_on_exit: bool) -> str:
+        """What goes wrong when this value is used after its session closed ("" if nothing)."""
+        if value.expired or (expires_on_exit and value.model is not None):
+            return "expired"
+        model = value.model
+        if model is None or "*" in value.loaded:
+            return ""
+        lazy = model.lazy_relationships() - value.loaded
+        if lazy:
+            return "lazy relationship " + min(lazy)
+        return ""
+
+    @property
+    def text(self) -> str:
+        """The function's source lines from its ``def`` ("" without source lines)."""
+        if self._text is None:
+            function = self.function
+            lines = self.ctx.lines
+            self._text = "".join(lines[function.lineno - 1 : function.end_lineno]) if lines else ""
+        return self._text
+
+    def nodes(self) -> list[ast.AST]:
+        """Every node of the function, nested code included, in ``ast.walk`` order (walked once)."""
+        if self._nodes is None:
+            self._nodes = walk_breadth_first(self.function)
+        return self._nodes
+
+    def first_stores(self) -> dict[str, int]:
+        """Every name the function binds (nested code included), with the first line that
+        binds it: 0 for a parameter."""
+        if self._first_stores is None:
+            first: dict[str, int] = {}
+            args = self.function.args
+            for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+                if arg is not None:
+                    first[arg.arg] = 0
+            for sub in self.nodes():
+                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                    first[sub.id] = min(first.get(sub.id, sub.lineno), sub.lineno)
+            self._first_stores = first
+        return self._first_stores
