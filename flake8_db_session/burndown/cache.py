@@ -126,7 +126,7 @@ class ResultCache:
             )
         self._pending: list[tuple[str, str, str, str]] = []
         self._pending_answers: list[tuple[str, str, str]] = []
-        self._rows: dict[str, list[tuple[_Files, list, str]]] = {}
+        self._rows: dict[str, list[_Row]] = {}
         self._answer_rows: dict[str, list[tuple[_Files, str]]] = {}
         self._tree: Mapping[str, str] | None = None
         self._results: dict[str, CachedResult] = {}
@@ -257,7 +257,9 @@ class _Row:
 
     def questions(self) -> list:
         if isinstance(self._questions, str):
-            self._questions = json.loads(self._questions)
+            parsed: list = json.loads(self._questions)
+            self._questions = parsed
+            return parsed
         return self._questions
 
 
