@@ -8,8 +8,12 @@ import ast
 import os
 import textwrap
 
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
 from flake8_db_session.analysis import analyze
-from flake8_db_session.analysis.models import summarize_source
+from flake8_db_session.analysis.models import _member_reads, summarize_source
 from flake8_db_session.config import Settings
 from flake8_db_session.project import context_for_path
 
@@ -212,3 +216,30 @@ def test_the_model_core_opens_no_files():
             if isinstance(node, ast.Call)
         }
         assert not calls & forbidden, (name, calls & forbidden)
+
+
+def _member_reads_by_every_attribute(reads, wanted):
+    """The closure as first written: every pass looks at every attribute each member reads."""
+    found = {member: attrs & wanted for member, attrs in reads.items()}
+    for _ in range(3):
+        changed = False
+        for member, attrs in reads.items():
+            through = found[member].union(*(found.get(other, frozenset()) for other in attrs if other != member))
+            if through != found[member]:
+                found[member] = frozenset(through)
+                changed = True
+        if not changed:
+            break
+    return {member: frozenset(attrs) for member, attrs in found.items() if attrs}
+
+
+WORDS = ["a", "b", "c", "d", "team", "owner", "members", "<object_session>", "x"]
+
+
+@hypothesis_settings(max_examples=500, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(WORDS[:6]), st.frozensets(st.sampled_from(WORDS), max_size=6), max_size=6),
+    st.sets(st.sampled_from(WORDS), max_size=4),
+)
+def test_member_reads_follow_members_as_a_walk_over_every_attribute_does(reads, wanted):
+    assert _member_reads(reads, wanted) == _member_reads_by_every_attribute(reads, wanted)

@@ -9,7 +9,8 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flake8_db_session.analysis.orm_expressions import instance_lines
+from flake8_db_session.analysis.orm_expressions import instance_lines, rebinds_in
+from flake8_db_session.analysis.orm_gate import CallMarkers, bound_from_call
 from flake8_db_session.analysis.orm_services import may_produce
 from flake8_db_session.analysis.orm_values import walk_breadth_first, word_matches
 
@@ -17,8 +18,11 @@ from flake8_db_session.analysis.orm_values import walk_breadth_first, word_match
 PIECES = [
     "return", "await", "deepcopy", "copy", "pickle", "loads", "model_validate", "Team", "team", "x",
     "_Team", "é", "1", "self", "cls", "svc", "TeamService", "db", ".", "(", ")", "**", "*", "=", "==",
-    ":", ",", "[", "]", " ", "\t", "\n", "  ", "append", "for", "in", "a",
+    ":", ",", "[", "]", " ", "\t", "\n", "  ", "append", "for", "in", "a", "as", "user", "users", "select",
+    "next", "get_db", "fresh_db", "ÿ",
 ]
+# The names the per-name tests look for: plain, a prefix of another piece, one with a non-ASCII letter.
+NAMES = st.sampled_from(["user", "db", "a", "team", "x", "get_db", "fresh_db", "é"])
 source_text = st.lists(st.sampled_from(PIECES), max_size=40).map("".join)
 
 PRODUCING = re.compile(
@@ -64,3 +68,56 @@ def test_breadth_first_walk_is_ast_walk_without_contexts():
     tree = ast.parse("def f(db):\n    team = db.get(Team, 1)\n    for m in team.members:\n        print(m.name)\n")
     expected = [node for node in ast.walk(tree) if not isinstance(node, ast.expr_context)]
     assert walk_breadth_first(tree) == expected
+
+
+# The per-name patterns the text tests above replaced (each was compiled once per name).
+def rebinding_pattern(name):
+    return re.compile(
+        rf"\b{name}[ \t]*(?::[^=\n]*)?=(?!=)|\bas[ \t]+{name}\b|\bfor[ \t]+{name}\b|\b{name}[ \t]*,|,[ \t]*{name}[ \t]*="
+    )
+
+
+def bound_from_call_patterns(name):
+    return (
+        re.compile(rf"\b{re.escape(name)}[ \t]*(?::[^=\n]*)?=[ \t]*(?:await[ \t]+)?[\w.]+(?:\([^\n]*\))?(?:\.\w+)*\("),
+        re.compile(rf"\bfor[ \t]+{re.escape(name)}[ \t]+in[ \t]+[^\n]*\("),
+    )
+
+
+def markers_pattern(factories):
+    alternatives = "".join(r"|\b" + re.escape(name) + r"\s*\(" for name in sorted(factories))
+    return re.compile(r"\b[A-Z]\w*\s*\(|\bselect\(|\bnext\(" + alternatives)
+
+
+@settings(max_examples=600, deadline=None)
+@given(source_text, NAMES)
+def test_rebinds_in_finds_what_the_per_name_pattern_finds(text, name):
+    assert rebinds_in(text, name) == (rebinding_pattern(name).search(text) is not None)
+
+
+@settings(max_examples=600, deadline=None)
+@given(source_text, NAMES)
+def test_bound_from_call_finds_what_the_per_name_patterns_find(text, name):
+    expected = any(pattern.search(text) for pattern in bound_from_call_patterns(name))
+    assert bound_from_call(text, name) == expected
+
+
+@settings(max_examples=600, deadline=None)
+@given(source_text, st.sets(NAMES, max_size=3))
+def test_call_markers_find_what_the_module_pattern_finds(text, factories):
+    assert CallMarkers(factories).search(text) == (markers_pattern(factories).search(text) is not None)
+
+
+def test_the_per_name_searches_on_examples():
+    assert rebinds_in("    for user in users:\n", "user")
+    assert rebinds_in("    user: User = get()\n", "user")
+    assert rebinds_in("    a, user = pair\n", "user")
+    assert not rebinds_in("    if user == other:\n", "user")
+    assert not rebinds_in("    users = []\n", "user")
+    assert bound_from_call("    user = await svc.get(db, 1)\n", "user")
+    assert bound_from_call("    for user in svc.all(db):\n", "user")
+    assert not bound_from_call("    user = other\n", "user")
+    assert CallMarkers({"fresh_db"}).search("    with fresh_db () as db:\n")
+    assert not CallMarkers({"fresh_db"}).search("    with my_fresh_db() as db:\n")
+    # A configured name that is not an identifier keeps the plain pattern.
+    assert CallMarkers({"a-b"}).search("x = a-b(1)") == (markers_pattern({"a-b"}).search("x = a-b(1)") is not None)

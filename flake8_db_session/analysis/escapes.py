@@ -20,7 +20,6 @@ in orm_expressions.py; DBS008 ``FunctionFlow.inline_acquisitions`` here and ``sc
 from __future__ import annotations
 
 import ast
-import re
 from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import replace
@@ -32,7 +31,7 @@ from .context import ModuleContext, own_walk
 from .findings import Finding
 from .models import ModelResolver
 from .orm_expressions import Expressions
-from .orm_gate import Gate
+from .orm_gate import CallMarkers, Gate
 from .orm_services import ServiceResolver
 from .orm_stores import Holders, StoreChecks
 from .orm_values import (
@@ -88,7 +87,7 @@ class FunctionFlow:
         models: ModelResolver,
         function: ast.FunctionDef | ast.AsyncFunctionDef,
         qualname: str,
-        markers: re.Pattern[str],
+        markers: CallMarkers,
         services: ServiceResolver | None = None,
         persists: frozenset[str] = frozenset(),
         holders: Holders | None = None,

@@ -693,10 +693,15 @@ def _member_reads(reads: dict[str, frozenset[str]], wanted: set[str]) -> dict[st
     """Member -> the ``wanted`` attributes it reads, directly or through members it reads
     (a property calling a method that reads a relationship); members reading none left out."""
     found = {member: attrs & wanted for member, attrs in reads.items()}
+    # Only the members a member reads can pass anything on: each member's reads of the others,
+    # found once (a member reads hundreds of attributes, a handful of them members).
+    members = reads.keys()
+    callers = [(member, (attrs & members) - {member}) for member, attrs in reads.items()]
+    callers = [(member, others) for member, others in callers if others]
     for _ in range(3):
         changed = False
-        for member, attrs in reads.items():
-            through = found[member].union(*(found.get(other, frozenset()) for other in attrs if other != member))
+        for member, others in callers:
+            through = found[member].union(*(found[other] for other in others))
             if through != found[member]:
                 found[member] = frozenset(through)
                 changed = True

@@ -11,7 +11,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from .astutil import is_none, last_name, short_text
@@ -34,6 +33,8 @@ from .orm_values import (
     FlowContext,
     State,
     Val,
+    at_word_end,
+    at_word_start,
     harmless_call,
     loaded_by,
     refreshed_names,
@@ -44,13 +45,36 @@ if TYPE_CHECKING:
     from .orm_stores import StoreChecks
 
 
-@lru_cache(maxsize=1024)
-def _rebinding_pattern(name: str) -> re.Pattern[str]:
-    """``name = ...``, ``as name``, ``for name``, ``name, ...``: compiled once per name (the
-    ``re`` module's own cache is small and shared, and compiling is most of a search's cost)."""
-    return re.compile(
-        rf"\b{name}[ \t]*(?::[^=\n]*)?=(?!=)|\bas[ \t]+{name}\b|\bfor[ \t]+{name}\b|\b{name}[ \t]*,|,[ \t]*{name}[ \t]*="
-    )
+# What may follow or precede ``name`` where it is bound; tested at each place ``name`` is spelled,
+# so no pattern is compiled per name (compiling cost more than all the searches).
+_ASSIGNED_AFTER = re.compile(r"[ \t]*(?::[^=\n]*)?=(?!=)")
+_COMMA_AFTER = re.compile(r"[ \t]*,")
+_EQUALS_AFTER = re.compile(r"[ \t]*=")
+
+
+def rebinds_in(text: str, name: str) -> bool:
+    r"""Whether ``text`` binds the identifier ``name``: ``name = ...`` (annotated too), ``as name``,
+    ``for name``, ``name, ...``, ``..., name =``; what the pattern
+    ``\bname[ \t]*(?::[^=\n]*)?=(?!=)|\bas[ \t]+name\b|\bfor[ \t]+name\b|\bname[ \t]*,|,[ \t]*name[ \t]*=``
+    finds."""
+    size = len(name)
+    at = text.find(name)
+    while at != -1:
+        end = at + size
+        if at_word_start(text, at) and (_ASSIGNED_AFTER.match(text, end) or _COMMA_AFTER.match(text, end)):
+            return True
+        before = at
+        while before and text[before - 1] in " \t":
+            before -= 1
+        if before < at and at_word_end(text, end):
+            for keyword in ("as", "for"):
+                start = before - len(keyword)
+                if start >= 0 and text.startswith(keyword, start) and at_word_start(text, start):
+                    return True
+        if before and text[before - 1] == "," and _EQUALS_AFTER.match(text, end):
+            return True
+        at = text.find(name, at + 1)
+    return False
 
 
 def _lines_naming(text: str, name: str) -> str:
@@ -627,7 +651,7 @@ class Expressions:
         found = self._rebound.get(name)
         if found is None:
             # Every alternative spells ``name`` and stays on one line: search only those lines.
-            found = self._rebound[name] = _rebinding_pattern(name).search(_lines_naming(text, name)) is not None
+            found = self._rebound[name] = rebinds_in(_lines_naming(text, name), name)
         return found
 
     def session_holders(self, text: str, state: State) -> bool:

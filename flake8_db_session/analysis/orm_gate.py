@@ -13,12 +13,11 @@ import ast
 import re
 from bisect import bisect_left
 from collections.abc import Sequence
-from functools import lru_cache
 
 from .astutil import last_name
 from .context import ModuleContext, own_walk, word_lines
 from .orm_stores import Holders, cache_decorator
-from .orm_values import session_name, used_as_sessions, word_matches
+from .orm_values import at_word_start, session_name, used_as_sessions, word_matches
 
 _LOCAL_FACTORY = re.compile(
     r"^(\w+)\s*(?::[^=\n]*)?=\s*(?:[\w.]*\.)?(?:async_sessionmaker|sessionmaker|scoped_session|contextmanager|asynccontextmanager)\(",
@@ -133,6 +132,35 @@ def _opening_offsets(ctx: ModuleContext, factories: set[str], dependencies: set[
     return offsets
 
 
+_CLASS_OR_QUERY_CALL = re.compile(r"\b[A-Z]\w*\s*\(|\bselect\(|\bnext\(")
+
+
+class CallMarkers:
+    """Calls whose value the flow analysis must see even when no tracked name is around: a class
+    (model constructor, ``SessionLocal()``), ``select()``, ``next(get_db())``, a session factory."""
+
+    def __init__(self, factories: set[str]) -> None:
+        self._factories = sorted(factories)
+        # A name that is not an identifier (a stray configuration value) keeps the plain pattern.
+        self._pattern = None if all(name.isidentifier() for name in factories) else re.compile(
+            _CLASS_OR_QUERY_CALL.pattern + "".join(r"|\b" + re.escape(name) + r"\s*\(" for name in self._factories)
+        )
+
+    def search(self, text: str) -> bool:
+        """Whether ``text`` calls one of them (a factory's name at a word start, then ``(``)."""
+        if self._pattern is not None:
+            return self._pattern.search(text) is not None
+        if _CLASS_OR_QUERY_CALL.search(text):
+            return True
+        for name in self._factories:
+            at = text.find(name)
+            while at != -1:
+                if at_word_start(text, at) and _CALL_AFTER.match(text, at + len(name)):
+                    return True
+                at = text.find(name, at + 1)
+        return False
+
+
 def _lines_of(source: str, offsets: list[int]) -> list[int]:
     """1-based line numbers of sorted offsets (one pass, counting newlines between)."""
     lines: list[int] = []
@@ -155,7 +183,7 @@ class Gate:
     def __init__(self, ctx: ModuleContext) -> None:
         source = ctx.source
         self._ctx = ctx
-        self._markers: re.Pattern[str] | None = None
+        self._markers: CallMarkers | None = None
         self._using: list[int] | None = None
         self._writes: list[int] | None = None
         self._holders: Holders | None = None
@@ -185,14 +213,11 @@ class Gate:
         return self._using
 
     @property
-    def markers(self) -> re.Pattern[str]:
-        """Calls whose value the flow analysis must see even when no tracked name is around:
-        a class (model constructor, SessionLocal()), select(), next(get_db()), a factory."""
+    def markers(self) -> CallMarkers:
+        """Calls whose value the flow analysis must see even when no tracked name is around."""
         if self._markers is None:
             ctx = self._ctx
-            extra = sorted(self.factories | {n.rpartition(".")[2] for n in ctx.settings.detached_sources})
-            alternatives = "".join(r"|\b" + re.escape(name) + r"\s*\(" for name in extra)
-            self._markers = re.compile(r"\b[A-Z]\w*\s*\(|\bselect\(|\bnext\(" + alternatives)
+            self._markers = CallMarkers(self.factories | {n.rpartition(".")[2] for n in ctx.settings.detached_sources})
         return self._markers
 
     @property
@@ -322,9 +347,7 @@ class Gate:
         # Only a name bound to what a call returns (``user = svc.get(...)``, ``for t in svc.all()``)
         # can hold an object a service built.
         text = "".join(lines[start - 1 : end])
-        return frozenset(
-            name for name in names if any(next(word_matches(pattern, text), None) for pattern in _bound_from_call(name))
-        )
+        return frozenset(name for name in names if bound_from_call(text, name))
 
     def admits(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         if self.everything:
@@ -338,13 +361,21 @@ class Gate:
         return parameter == "AsyncSession" or (bool(parameter) and _inside(self.using, start, end))
 
 
-@lru_cache(maxsize=1024)
-def _bound_from_call(name: str) -> tuple[re.Pattern[str], ...]:
-    """``name = call(...)`` and ``for name in call(...)``, at a word boundary (``word_matches``)."""
-    return (
-        re.compile(rf"{re.escape(name)}[ \t]*(?::[^=\n]*)?=[ \t]*(?:await[ \t]+)?[\w.]+(?:\([^\n]*\))?(?:\.\w+)*\("),
-        re.compile(rf"for[ \t]+{re.escape(name)}[ \t]+in[ \t]+[^\n]*\("),
-    )
+# ``name = call(...)`` after the name (annotated, awaited, a chained call) and ``for name in call(...)``.
+_BOUND_FROM_CALL = re.compile(r"[ \t]*(?::[^=\n]*)?=[ \t]*(?:await[ \t]+)?[\w.]+(?:\([^\n]*\))?(?:\.\w+)*\(")
+_FOR_FROM_CALL = re.compile(r"for[ \t]+(\w+)[ \t]+in[ \t]+[^\n]*\(")
+
+
+def bound_from_call(text: str, name: str) -> bool:
+    r"""Whether ``text`` binds the identifier ``name`` to what a call returns, at a word boundary:
+    what ``\bname[ \t]*(?::[^=\n]*)?=[ \t]*(?:await[ \t]+)?[\w.]+(?:\([^\n]*\))?(?:\.\w+)*\(`` or
+    ``\bfor[ \t]+name[ \t]+in[ \t]+[^\n]*\(`` finds, with no pattern compiled per name."""
+    at = text.find(name)
+    while at != -1:
+        if at_word_start(text, at) and _BOUND_FROM_CALL.match(text, at + len(name)):
+            return True
+        at = text.find(name, at + 1)
+    return any(match.group(1) == name for match in word_matches(_FOR_FROM_CALL, text))
 
 
 def _stores_on_class(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:

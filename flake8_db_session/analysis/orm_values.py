@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .context import ModuleContext
     from .findings import Finding
     from .models import ModelResolver
+    from .orm_gate import CallMarkers
     from .orm_services import ServiceResolver
     from .orm_stores import Holders
     from .scopes import ScopeSpec
@@ -146,6 +147,11 @@ def at_word_start(text: str, start: int) -> bool:
     return not (start and _WORD_CHAR.match(text, start - 1))
 
 
+def at_word_end(text: str, end: int) -> bool:
+    """Whether ``\b`` holds after ``text[end - 1]``, a word character: no word character at ``end``."""
+    return not _WORD_CHAR.match(text, end)
+
+
 def word_matches(pattern: re.Pattern[str], text: str, start: int = 0, end: int | None = None) -> Iterator[re.Match[str]]:
     """The matches of ``pattern`` in ``text[start:end]`` that start at a word boundary,
     overlapping ones included: what ``\b`` before the pattern finds, for a pattern that starts
@@ -249,7 +255,7 @@ class FlowContext:
         holders: Holders,
         function: ast.FunctionDef | ast.AsyncFunctionDef,
         qualname: str,
-        markers: re.Pattern[str],
+        markers: CallMarkers,
         persists: frozenset[str],
     ) -> None:
         self.ctx = ctx
