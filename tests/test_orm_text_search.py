@@ -1,4 +1,4 @@
-"""The ORM pass's text tests, searched from a literal for speed, find exactly what the plain
+"""The text tests of the checks, searched from a literal for speed, find exactly what the plain
 patterns they replace find (``\\b`` and line-start anchors make ``re`` try every position)."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flake8_db_session.analysis.dependencies import annotated_words, spells_annotation
 from flake8_db_session.analysis.orm_expressions import instance_lines, rebinds_in
 from flake8_db_session.analysis.orm_gate import CallMarkers, bound_from_call
 from flake8_db_session.analysis.orm_services import may_produce
@@ -121,3 +122,11 @@ def test_the_per_name_searches_on_examples():
     assert not CallMarkers({"fresh_db"}).search("    with my_fresh_db() as db:\n")
     # A configured name that is not an identifier keeps the plain pattern.
     assert CallMarkers({"a-b"}).search("x = a-b(1)") == (markers_pattern({"a-b"}).search("x = a-b(1)") is not None)
+
+
+@settings(max_examples=600, deadline=None)
+@given(source_text, st.sampled_from(["db", "DbSession", "deps", "a", "Team", "é", "x.y", "a b"]))
+def test_spells_annotation_is_the_substring_test(text, name):
+    # the DBS001 text gate: ``": " + name`` in the text, found from one scan of it
+    text = text.replace("=", ": ")  # more annotations than the pieces give
+    assert spells_annotation(text, annotated_words(text), name) == (": " + name in text)

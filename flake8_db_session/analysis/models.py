@@ -153,8 +153,12 @@ def _commits(function: ast.AST) -> bool:
     return False
 
 
-def summarize(tree: ast.Module, module: str, is_package: bool, names: Names | None = None) -> ModuleSummary:
-    """The ORM-relevant facts of one module, from its top-level statements only."""
+def summarize(
+    tree: ast.Module, module: str, is_package: bool, names: Names | None = None, *, member_reads: bool = True
+) -> ModuleSummary:
+    """The ORM-relevant facts of one module, from its top-level statements only. Without
+    ``member_reads`` the classes leave out what their members read (``class_member_reads``
+    finds it for the classes that turn out to be models)."""
     if names is None:
         names = Names(module, is_package)
         names.add_module_level_bindings(tree.body)
@@ -179,7 +183,7 @@ def summarize(tree: ast.Module, module: str, is_package: bool, names: Names | No
                     functions[f"{stmt.name}.{method.name}"] = method
                     if _commits(method):
                         committing.add(f"{stmt.name}.{method.name}")
-            summary, refs = _summarize_class(stmt, names)
+            summary, refs = _summarize_class(stmt, names, member_reads=member_reads)
             classes[stmt.name] = summary
             backrefs.extend(refs)
             if any(_call_name(names, _decorator_target(d)) in _ROOT_DECORATORS for d in stmt.decorator_list):
@@ -359,7 +363,9 @@ def _qualify_target(raw: str, names: Names) -> str:
     return names.qualify_name(raw) if not names.is_unbound(raw) else f"{names.module}.{raw}" if names.module else raw
 
 
-def _summarize_class(node: ast.ClassDef, names: Names) -> tuple[ClassSummary, list[tuple[str, str, str, str]]]:
+def _summarize_class(
+    node: ast.ClassDef, names: Names, *, member_reads: bool = True
+) -> tuple[ClassSummary, list[tuple[str, str, str, str]]]:
     bases = tuple(q for q in (names.qualify(b) for b in node.bases) if q)
     table = any(k.arg == "table" and isinstance(k.value, ast.Constant) and k.value.value is True for k in node.keywords)
     mapped_decorator = any(_call_name(names, _decorator_target(d)) in _MAPPED_DECORATORS for d in node.decorator_list)
@@ -409,11 +415,8 @@ def _summarize_class(node: ast.ClassDef, names: Names) -> tuple[ClassSummary, li
     returns: list[tuple[str, str]] = []
     if relationships or columns or fields or mapped_decorator or table:
         # Only a class that looks mapped needs to know which members touch a relationship.
-        # A hybrid's ``@x.expression``/``@x.setter`` share its name: their reads add up.
-        merged: dict[str, frozenset[str]] = {}
-        for method in methods:
-            merged[method.name] = merged.get(method.name, frozenset()) | _self_reads(method)
-        members = list(merged.items())
+        if member_reads:
+            members = class_member_reads(methods)
         for method in methods:
             target = _qualify_target(annotation_class(method.returns), names)
             if target:
@@ -479,6 +482,15 @@ def _is_mapped_annotation(annotation: ast.expr) -> bool:
     return _last(getattr(node, "id", None) or getattr(node, "attr", None)) in ("Mapped", "WriteOnlyMapped", "DynamicMapped")
 
 
+def class_member_reads(methods: list[ast.FunctionDef | ast.AsyncFunctionDef]) -> list[tuple[str, frozenset[str]]]:
+    """Method/property name -> the ``self`` attributes it reads. A hybrid's
+    ``@x.expression``/``@x.setter`` share its name: their reads add up."""
+    merged: dict[str, frozenset[str]] = {}
+    for method in methods:
+        merged[method.name] = merged.get(method.name, frozenset()) | _self_reads(method)
+    return list(merged.items())
+
+
 def _self_reads(function: ast.AST) -> frozenset[str]:
     reads: set[str] = set()
     for node in ast.walk(function):
@@ -500,6 +512,8 @@ class ModelResolver:
         self.names = ctx.names
         self._ctx = ctx
         self._own: ModuleSummary | None = None
+        self._own_member_reads: dict[str, tuple[tuple[str, frozenset[str]], ...]] = {}
+        self._own_classes: dict[str, ast.ClassDef] | None = None
         self._models: dict[str, ModelInfo | None] = {}
         self._kinds: dict[str, str] = {}
         self.settings = ctx.settings
@@ -510,8 +524,23 @@ class ModelResolver:
         """The analyzed module's own summary, built on first need."""
         if self._own is None:
             ctx = self._ctx
-            self._own = summarize(ctx.tree, ctx.module, ctx.is_package, ctx.names)
+            # What members read is only needed for the classes that are models: found then.
+            self._own = summarize(ctx.tree, ctx.module, ctx.is_package, ctx.names, member_reads=False)
         return self._own
+
+    def _member_reads_of(self, summary: ModuleSummary, cls: ClassSummary) -> tuple[tuple[str, frozenset[str]], ...]:
+        if summary is not self._own:
+            return cls.member_reads
+        found = self._own_member_reads.get(cls.name)
+        if found is None:
+            if self._own_classes is None:  # by name, the last definition wins (as in ``summarize``)
+                statements = module_level_statements(self._ctx.tree.body)
+                self._own_classes = {node.name: node for node in statements if isinstance(node, ast.ClassDef)}
+            node = self._own_classes.get(cls.name)
+            methods = [m for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))] if node else []
+            looks_mapped = cls.relationships or cls.columns or cls.fields or cls.mapped_decorator or cls.table
+            found = self._own_member_reads[cls.name] = tuple(class_member_reads(methods)) if looks_mapped else ()
+        return found
 
     # summaries -----------------------------------------------------------------------------
     def summary(self, module: str) -> ModuleSummary | None:
@@ -633,7 +662,7 @@ class ModelResolver:
                 if target_class == cls.name:
                     relationships[name] = (f"{summary.module}.{source}" if summary.module else source, lazy)
             columns.update(cls.columns)
-            reads.update(cls.member_reads)
+            reads.update(self._member_reads_of(summary, cls))
             fields.update(cls.fields)
             returns.update(cls.returns)
         if chain and chain[0][1].table:
