@@ -419,6 +419,7 @@ def own_walk(body: list[ast.stmt]) -> Iterator[ast.AST]:
 
 
 _BODY_FIELDS = ("body", "orelse", "finalbody")
+_BODY_AND_ELSE = (ast.If, ast.For, ast.AsyncFor, ast.While)  # ``body`` and ``orelse`` only
 _NESTED_FIELDS = frozenset({"body", "orelse", "finalbody", "handlers", "cases"})
 
 
@@ -455,6 +456,8 @@ def _children(stmt: ast.stmt) -> list[ast.stmt]:
     """The statements directly inside a compound statement: its bodies, then the handlers' and
     the cases' (the order ``function_nodes`` and ``statements_with_scope`` keep; the callers
     take ``body`` alone from the ``_ONE_BODY`` statements)."""
+    if isinstance(stmt, _BODY_AND_ELSE):  # most of them: no list is built when there is no ``else``
+        return stmt.body + stmt.orelse if stmt.orelse else stmt.body
     children: list[ast.stmt] = []
     for name in _BODY_FIELDS:
         children.extend(getattr(stmt, name, ()))
