@@ -47,6 +47,7 @@ from .orm_services import TOP_LEVEL_LINE as _TOP
 from .orm_services import class_matches as _classes
 from .orm_services import def_matches as _defs
 from .orm_services import service_facts
+from .syntax import TryNode, is_try
 
 # Session methods that end the transaction and hand the connection back to the pool.
 _ENDS = frozenset({"commit", "rollback", "close", "reset", "invalidate"})
@@ -222,7 +223,7 @@ class _Flow:
             else:
                 self._marks = merged
 
-    def _quiet(self, node: ast.AST, state: bool) -> bool:
+    def _quiet(self, node: ast.expr | ast.stmt, state: bool) -> bool:
         """Whether an expression or a statement can be skipped in this state (see above)."""
         marks = self._marks
         if marks is None:
@@ -230,7 +231,7 @@ class _Flow:
         end = getattr(node, "end_lineno", None)
         if end is None:
             return False
-        start = node.lineno  # type: ignore[attr-defined]
+        start = node.lineno
         at = bisect_left(marks, start)
         if at < len(marks) and marks[at] <= end:
             return False
@@ -247,7 +248,7 @@ class _Flow:
         at = bisect_left(waits, start)
         return at == len(waits) or waits[at] > end
 
-    def _top(self, node: ast.AST | None, state: bool) -> bool:
+    def _top(self, node: ast.expr | None, state: bool) -> bool:
         """``_expr`` for an expression a statement holds, unless it can be skipped."""
         if node is None or self._quiet(node, state):
             return state
@@ -262,57 +263,60 @@ class _Flow:
         return state
 
     def _stmt(self, stmt: ast.stmt, state: bool) -> bool | None:
-        kind = stmt.__class__
+        # Dispatch on the exact class (parsed trees hold no subclasses), spelled ``type(stmt) is C``
+        # where the branch reads the node's fields: the type checker narrows on that form.
+        kind = type(stmt)
         if kind in _NESTED_SCOPE_CLASSES:
             return state
-        if kind is ast.Assign:
+        if type(stmt) is ast.Assign:
             quiet = self._quiet(stmt, state)
             if not quiet:
-                state = self._expr(stmt.value, state)  # type: ignore[attr-defined]
-            self._bind(stmt.targets, stmt.value)  # type: ignore[attr-defined]
+                state = self._expr(stmt.value, state)
+            self._bind(stmt.targets, stmt.value)
             if not quiet:
-                for target in stmt.targets:  # type: ignore[attr-defined]
+                for target in stmt.targets:
                     state = self._expr(target, state)
             return state
-        if kind is ast.Expr:
-            return self._top(stmt.value, state)  # type: ignore[attr-defined]
-        if kind is ast.Return:
-            state = self._top(stmt.value, state)  # type: ignore[attr-defined]
+        if type(stmt) is ast.Expr:
+            return self._top(stmt.value, state)
+        if type(stmt) is ast.Return:
+            state = self._top(stmt.value, state)
             for body in reversed(self.finally_bodies):
                 after = self._block(body, state)
                 state = bool(after)
             if state:
                 self.open_at_exit = True
             return None
-        if kind is ast.Raise:
-            self._top(stmt.exc, state)  # type: ignore[attr-defined]
+        if type(stmt) is ast.Raise:
+            self._top(stmt.exc, state)
             return None
-        if kind is ast.If:
-            state = self._top(stmt.test, state)  # type: ignore[attr-defined]
-            return _join(self._block(stmt.body, state), self._block(stmt.orelse, state))  # type: ignore[attr-defined]
-        if kind is ast.For or kind is ast.AsyncFor:
-            state = self._top(stmt.iter, state)  # type: ignore[attr-defined]
-            on_session = kind is ast.AsyncFor and self._mentions_session(stmt.iter)  # type: ignore[attr-defined]
+        if type(stmt) is ast.If:
+            state = self._top(stmt.test, state)
+            return _join(self._block(stmt.body, state), self._block(stmt.orelse, state))
+        if type(stmt) is ast.For or type(stmt) is ast.AsyncFor:
+            state = self._top(stmt.iter, state)
+            on_session = kind is ast.AsyncFor and self._mentions_session(stmt.iter)
             head: bool | None = state
             for _ in range(2):
                 if kind is ast.AsyncFor and not on_session and head:
-                    self._record(stmt.iter, stmt.lineno, "async for")  # type: ignore[attr-defined]
-                head = _join(head, self._block(stmt.body, bool(head)))  # type: ignore[attr-defined]
-            return self._block(stmt.orelse, bool(head))  # type: ignore[attr-defined]
-        if kind is ast.While:
+                    self._record(stmt.iter, stmt.lineno, "async for")
+                head = _join(head, self._block(stmt.body, bool(head)))
+            return self._block(stmt.orelse, bool(head))
+        if type(stmt) is ast.While:
             head = state
             for _ in range(2):
-                entry = self._top(stmt.test, bool(head))  # type: ignore[attr-defined]
-                head = _join(head, self._block(stmt.body, entry))  # type: ignore[attr-defined]
-            return self._block(stmt.orelse, bool(head))  # type: ignore[attr-defined]
-        if kind is ast.With or kind is ast.AsyncWith:
-            return self._with(stmt, state)  # type: ignore[arg-type]
-        if kind in _TRY_CLASSES:
+                entry = self._top(stmt.test, bool(head))
+                head = _join(head, self._block(stmt.body, entry))
+            return self._block(stmt.orelse, bool(head))
+        if type(stmt) is ast.With or type(stmt) is ast.AsyncWith:
+            return self._with(stmt, state)
+        if kind in _TRY_CLASSES and is_try(stmt):  # ``is_try``: the same test, which the type checker narrows on
             return self._try(stmt, state)
-        if kind.__name__ == "Match":
-            state = self._top(stmt.subject, state)  # type: ignore[attr-defined]
+        # By name first: ``ast.Match`` is new in Python 3.10.
+        if kind.__name__ == "Match" and type(stmt) is ast.Match:
+            state = self._top(stmt.subject, state)
             end: bool | None = state  # no case matched
-            for case in stmt.cases:  # type: ignore[attr-defined]
+            for case in stmt.cases:
                 entry = self._top(case.guard, state)
                 end = _join(end, self._block(case.body, entry))
             return end
@@ -320,8 +324,8 @@ class _Flow:
         if not self._quiet(stmt, state):
             for part in _expressions(stmt):
                 state = self._expr(part, state)
-        if kind is ast.AnnAssign and stmt.value is not None:  # type: ignore[attr-defined]
-            self._bind([stmt.target], stmt.value)  # type: ignore[attr-defined]
+        if type(stmt) is ast.AnnAssign and stmt.value is not None:
+            self._bind([stmt.target], stmt.value)
         return state
 
     def _with(self, stmt: ast.With | ast.AsyncWith, state: bool) -> bool | None:
@@ -356,16 +360,16 @@ class _Flow:
                 self._record(item.context_expr, stmt.lineno, "async with")
         return end
 
-    def _try(self, stmt: ast.stmt, state: bool) -> bool | None:
+    def _try(self, stmt: TryNode, state: bool) -> bool | None:
         finalbody = getattr(stmt, "finalbody", [])
         if finalbody:
             self.finally_bodies.append(finalbody)
         uses_before = self.uses
-        body_end = self._block(stmt.body, state)  # type: ignore[attr-defined]
+        body_end = self._block(stmt.body, state)
         # A handler may start anywhere in the body: open if the body used the session.
         handler_entry = state or bool(body_end) or self.uses > uses_before
-        ends: bool | None = self._block(stmt.orelse, body_end) if body_end is not None else None  # type: ignore[attr-defined]
-        for handler in stmt.handlers:  # type: ignore[attr-defined]
+        ends: bool | None = self._block(stmt.orelse, body_end) if body_end is not None else None
+        for handler in stmt.handlers:
             ends = _join(ends, self._block(handler.body, handler_entry))
         if finalbody:
             self.finally_bodies.pop()
@@ -380,37 +384,39 @@ class _Flow:
         if node is None:
             return state
         # Dispatch on the exact class (parsed trees hold no subclasses): the common shapes
-        # without the generic child iteration (same children, same order).
-        kind = node.__class__
+        # without the generic child iteration (same children, same order). ``type(node) is C``
+        # where the branch reads the node's fields: the type checker narrows on that form.
+        kind = type(node)
         if kind is ast.Name or kind is ast.Constant:
             return state
-        if kind is ast.Call:
-            state = self._call_parts(node, state)  # type: ignore[arg-type]
-            return self._call(node, state, awaited=False, line=node.lineno)  # type: ignore[arg-type, attr-defined]
-        if kind is ast.Attribute or kind is ast.Starred:
-            return self._expr(node.value, state)  # type: ignore[attr-defined]
-        if kind is ast.Await:
-            value = node.value  # type: ignore[attr-defined]
-            if value.__class__ is ast.Call:
-                state = self._call_parts(value, state)
-                return self._call(value, state, awaited=True, line=node.lineno)  # type: ignore[attr-defined]
-            state = self._expr(value, state)
-            if state and not self._mentions_session(value):
-                self._record(value, node.lineno, "await")  # type: ignore[attr-defined]
+        if type(node) is ast.Call:
+            state = self._call_parts(node, state)
+            return self._call(node, state, awaited=False, line=node.lineno)
+        if type(node) is ast.Attribute or type(node) is ast.Starred:
+            return self._expr(node.value, state)
+        if type(node) is ast.Await:
+            awaited = node.value
+            if type(awaited) is ast.Call:
+                state = self._call_parts(awaited, state)
+                return self._call(awaited, state, awaited=True, line=node.lineno)
+            state = self._expr(awaited, state)
+            if state and not self._mentions_session(awaited):
+                self._record(awaited, node.lineno, "await")
             return state
-        if kind is ast.Subscript:
-            return self._expr(node.slice, self._expr(node.value, state))  # type: ignore[attr-defined]
-        if kind is ast.BinOp:
-            return self._expr(node.right, self._expr(node.left, state))  # type: ignore[attr-defined]
+        if type(node) is ast.Subscript:
+            return self._expr(node.slice, self._expr(node.value, state))
+        if type(node) is ast.BinOp:
+            return self._expr(node.right, self._expr(node.left, state))
         if kind in _NESTED_SCOPE_CLASSES:
             return state
-        if kind is ast.Compare:
-            state = self._expr(node.left, state)  # type: ignore[attr-defined]
-            children: list = node.comparators  # type: ignore[attr-defined]
-        elif kind is ast.BoolOp:
-            children = node.values  # type: ignore[attr-defined]
-        elif kind is ast.Tuple or kind is ast.List:
-            children = node.elts  # type: ignore[attr-defined]
+        children: list[ast.expr]
+        if type(node) is ast.Compare:
+            state = self._expr(node.left, state)
+            children = node.comparators
+        elif type(node) is ast.BoolOp:
+            children = node.values
+        elif type(node) is ast.Tuple or type(node) is ast.List:
+            children = node.elts
         else:
             for name in child_fields(kind):
                 value = getattr(node, name, None)
@@ -427,10 +433,9 @@ class _Flow:
 
     def _call_parts(self, call: ast.Call, state: bool) -> bool:
         func = call.func
-        kind = func.__class__
-        if kind is ast.Attribute:
-            state = self._expr(func.value, state)  # type: ignore[attr-defined]
-        elif kind is not ast.Name:
+        if type(func) is ast.Attribute:
+            state = self._expr(func.value, state)
+        elif type(func) is not ast.Name:
             state = self._expr(func, state)
         for arg in call.args:
             state = self._expr(arg, state)
@@ -500,17 +505,16 @@ class _Flow:
         sessions = self.sessions
         dotted_sessions = self._dotted_sessions
         while True:
-            kind = node.__class__
-            if kind is ast.Name:
-                return node if node.id in sessions else None  # type: ignore[attr-defined]
-            if kind is ast.Attribute:
-                if dotted_sessions and isinstance(node, ast.Attribute) and dotted(node) in sessions:
+            if type(node) is ast.Name:
+                return node if node.id in sessions else None
+            if type(node) is ast.Attribute:
+                if dotted_sessions and dotted(node) in sessions:
                     return node
-                node = node.value  # type: ignore[attr-defined]
-            elif kind is ast.Call:
-                node = node.func  # type: ignore[attr-defined]
-            elif kind is ast.Subscript or kind is ast.Await:
-                node = node.value  # type: ignore[attr-defined]
+                node = node.value
+            elif type(node) is ast.Call:
+                node = node.func
+            elif type(node) is ast.Subscript or type(node) is ast.Await:
+                node = node.value
             else:
                 return None
 
@@ -521,27 +525,24 @@ class _Flow:
             return False
         dotted_carriers = self._dotted_carriers
         while True:
-            kind = node.__class__
-            if kind is ast.Name:
-                return node.id in carriers  # type: ignore[attr-defined]
-            if kind is ast.Attribute:
-                if dotted_carriers and isinstance(node, ast.Attribute) and dotted(node) in carriers:
+            if type(node) is ast.Name:
+                return node.id in carriers
+            if type(node) is ast.Attribute:
+                if dotted_carriers and dotted(node) in carriers:
                     return True
-                node = node.value  # type: ignore[attr-defined]
-            elif kind is ast.Subscript or kind is ast.Await:
-                node = node.value  # type: ignore[attr-defined]
-            elif kind is ast.Call:
-                node = node.func  # type: ignore[attr-defined]
+                node = node.value
+            elif type(node) is ast.Subscript or type(node) is ast.Await:
+                node = node.value
+            elif type(node) is ast.Call:
+                node = node.func
             else:
                 return False
 
     def _is_session(self, node: ast.AST) -> bool:
-        kind = node.__class__
-        if kind is ast.Starred:
-            node = node.value  # type: ignore[attr-defined]
-            kind = node.__class__
-        if kind is ast.Name:
-            return node.id in self.sessions  # type: ignore[attr-defined]
+        if type(node) is ast.Starred:
+            node = node.value
+        if type(node) is ast.Name:
+            return node.id in self.sessions
         return self._dotted_sessions and isinstance(node, ast.Attribute) and dotted(node) in self.sessions
 
     def _constructs_carrier(self, call: ast.Call) -> bool:
