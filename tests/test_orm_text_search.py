@@ -20,10 +20,11 @@ PIECES = [
     "return", "await", "deepcopy", "copy", "pickle", "loads", "model_validate", "Team", "team", "x",
     "_Team", "é", "1", "self", "cls", "svc", "TeamService", "db", ".", "(", ")", "**", "*", "=", "==",
     ":", ",", "[", "]", " ", "\t", "\n", "  ", "append", "for", "in", "a", "as", "user", "users", "select",
-    "next", "get_db", "fresh_db", "ÿ",
+    "next", "get_db", "fresh_db", "ÿ", "पानी", "l·l", "℘", "ा", "·",
 ]
 # The names the per-name tests look for: plain, a prefix of another piece, one with a non-ASCII letter.
-NAMES = st.sampled_from(["user", "db", "a", "team", "x", "get_db", "fresh_db", "é"])
+# "पानी", "l·l" and "℘" are identifiers with characters that are not word characters (``\w``).
+NAMES = st.sampled_from(["user", "db", "a", "team", "x", "get_db", "fresh_db", "é", "पानी", "l·l", "℘"])
 source_text = st.lists(st.sampled_from(PIECES), max_size=40).map("".join)
 
 PRODUCING = re.compile(
@@ -125,8 +126,18 @@ def test_the_per_name_searches_on_examples():
 
 
 @settings(max_examples=600, deadline=None)
-@given(source_text, st.sampled_from(["db", "DbSession", "deps", "a", "Team", "é", "x.y", "a b"]))
+@given(source_text, st.sampled_from(["db", "DbSession", "deps", "a", "Team", "é", "x.y", "a b", "पानी", "l·l"]))
 def test_spells_annotation_is_the_substring_test(text, name):
     # the DBS001 text gate: ``": " + name`` in the text, found from one scan of it
     text = text.replace("=", ": ")  # more annotations than the pieces give
     assert spells_annotation(text, annotated_words(text), name) == (": " + name in text)
+
+
+def test_names_with_characters_that_are_not_word_characters_keep_the_plain_patterns():
+    # ``\w+`` stops inside "पानी" (a vowel sign) and ``\b`` differs next to "℘" or a middle dot.
+    assert spells_annotation("db: पानी.DbSession", annotated_words("db: पानी.DbSession"), "पानी")
+    assert not rebinds_in("    with f() as पानी:\n", "पानी")
+    assert not rebinds_in("℘ = 1", "℘")
+    assert rebinds_in("a·bᢅ,", "ᢅ")
+    assert not CallMarkers({"℘_session"}).search("db = ℘_session()")
+    assert bound_from_call("for a·b in svc.all(db):", "a·b")

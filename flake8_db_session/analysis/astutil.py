@@ -1,8 +1,9 @@
-"""Small AST helpers shared by the analysis modules: names of expressions, short source text."""
+"""Small AST and text helpers shared by the analysis modules: names of expressions, short source text, word tests."""
 
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 
@@ -62,3 +63,13 @@ def closed_names(statements: list[ast.stmt], methods: tuple[str, ...] = ("close"
                 and isinstance(node.func.value, ast.Name)
             ):
                 yield node.func.value.id
+
+
+_WORD = re.compile(r"\w+")
+
+
+def is_word(name: str) -> bool:
+    r"""Whether every character of ``name`` is a word character (``\w``): then ``\b`` before and after
+    it is what ``at_word_start``/``at_word_end`` test. Python also allows a few other characters in
+    identifiers (a middle dot, combining marks): names with one keep their plain pattern."""
+    return _WORD.fullmatch(name) is not None

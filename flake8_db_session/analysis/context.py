@@ -455,7 +455,8 @@ def statements_with_scope(body: list[ast.stmt]) -> Iterator[tuple[ast.stmt, str 
 def _children(stmt: ast.stmt) -> list[ast.stmt]:
     """The statements directly inside a compound statement: its bodies, then the handlers' and
     the cases' (the order ``function_nodes`` and ``statements_with_scope`` keep; the callers
-    take ``body`` alone from the ``_ONE_BODY`` statements)."""
+    take ``body`` alone from the ``_ONE_BODY`` statements). It may be the tree's own list:
+    to be read, never changed."""
     if isinstance(stmt, _BODY_AND_ELSE):  # most of them: no list is built when there is no ``else``
         return stmt.body + stmt.orelse if stmt.orelse else stmt.body
     children: list[ast.stmt] = []

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ..rules import format_message
 from . import held
-from .astutil import dotted
+from .astutil import dotted, is_word
 from .context import (
     ModuleContext,
     SessionAlias,
@@ -462,9 +462,9 @@ def annotated_words(source: str) -> list[str]:
 
 
 def spells_annotation(source: str, words: list[str], name: str) -> bool:
-    """Whether ``": " + name`` is in the text: for an identifier, whether one of the words after
+    """Whether ``": " + name`` is in the text: for a name of word characters, whether one of the words after
     ``: `` starts with it (found by bisection: one scan of the text, not one per imported name)."""
-    if not name.isidentifier():
+    if not is_word(name):  # ``\w+`` would stop inside it
         return ": " + name in source
     at = bisect_left(words, name)
     return at < len(words) and words[at].startswith(name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from .names import Names, resolve_relative
@@ -71,6 +71,12 @@ class ClassSummary:
     member_reads: tuple[tuple[str, frozenset[str]], ...] = ()
     # method -> the class its return annotation names (``find_by_id(...) -> "Team"``), qualified
     returns: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def looks_mapped(self) -> bool:
+        """Whether the class may be mapped: only such a class needs to know which members touch a
+        relationship (``member_reads``)."""
+        return bool(self.relationships or self.columns or self.fields or self.mapped_decorator or self.table)
 
 
 @dataclass(frozen=True)
@@ -374,7 +380,6 @@ def _summarize_class(
     fields: set[str] = set()
     abstract = False
     backrefs: list[tuple[str, str, str, str]] = []
-    members: list[tuple[str, frozenset[str]]] = []
     methods: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
     for stmt in node.body:
         target: str | None = None
@@ -412,30 +417,25 @@ def _summarize_class(
             fields.add(target)
             if value is None or table:
                 columns.add(target)  # dataclass-style fields; every field of a SQLModel table
-    returns: list[tuple[str, str]] = []
-    if relationships or columns or fields or mapped_decorator or table:
-        # Only a class that looks mapped needs to know which members touch a relationship.
-        if member_reads:
-            members = class_member_reads(methods)
-        for method in methods:
-            target = _qualify_target(annotation_class(method.returns), names)
-            if target:
-                returns.append((method.name, target))
-    return (
-        ClassSummary(
-            name=node.name,
-            bases=bases,
-            mapped_decorator=mapped_decorator,
-            table=table,
-            abstract=abstract,
-            relationships=tuple(relationships),
-            columns=frozenset(columns),
-            fields=frozenset(fields),
-            member_reads=tuple(members),
-            returns=tuple(returns),
-        ),
-        backrefs,
+    summary = ClassSummary(
+        name=node.name,
+        bases=bases,
+        mapped_decorator=mapped_decorator,
+        table=table,
+        abstract=abstract,
+        relationships=tuple(relationships),
+        columns=frozenset(columns),
+        fields=frozenset(fields),
     )
+    if summary.looks_mapped:
+        returns = tuple(
+            (method.name, target)
+            for method in methods
+            if (target := _qualify_target(annotation_class(method.returns), names))
+        )
+        members = tuple(class_member_reads(methods)) if member_reads else ()
+        summary = replace(summary, member_reads=members, returns=returns)
+    return summary, backrefs
 
 
 def annotation_class(node: ast.expr | None) -> str:
@@ -529,17 +529,17 @@ class ModelResolver:
         return self._own
 
     def _member_reads_of(self, summary: ModuleSummary, cls: ClassSummary) -> tuple[tuple[str, frozenset[str]], ...]:
-        if summary is not self._own:
+        """``cls.member_reads``; for a class of the analyzed module (summarized without them),
+        found from its definition the first time a model needs them."""
+        if summary is not self._own or not cls.looks_mapped:
             return cls.member_reads
         found = self._own_member_reads.get(cls.name)
         if found is None:
             if self._own_classes is None:  # by name, the last definition wins (as in ``summarize``)
                 statements = module_level_statements(self._ctx.tree.body)
                 self._own_classes = {node.name: node for node in statements if isinstance(node, ast.ClassDef)}
-            node = self._own_classes.get(cls.name)
-            methods = [m for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))] if node else []
-            looks_mapped = cls.relationships or cls.columns or cls.fields or cls.mapped_decorator or cls.table
-            found = self._own_member_reads[cls.name] = tuple(class_member_reads(methods)) if looks_mapped else ()
+            methods = [m for m in self._own_classes[cls.name].body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))]
+            found = self._own_member_reads[cls.name] = tuple(class_member_reads(methods))
         return found
 
     # summaries -----------------------------------------------------------------------------

@@ -11,9 +11,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from .astutil import is_none, last_name, short_text
+from .astutil import is_none, is_word, last_name, short_text
 from .context import statements_with_scope, walk
 from .models import ModelInfo
 from .names import matches_configured
@@ -52,11 +53,22 @@ _COMMA_AFTER = re.compile(r"[ \t]*,")
 _EQUALS_AFTER = re.compile(r"[ \t]*=")
 
 
+@lru_cache(maxsize=64)
+def _rebinding_pattern(name: str) -> re.Pattern[str]:
+    """``rebinds_in`` as one pattern, for a name with a character that is not a word character."""
+    name = re.escape(name)
+    return re.compile(
+        rf"\b{name}[ \t]*(?::[^=\n]*)?=(?!=)|\bas[ \t]+{name}\b|\bfor[ \t]+{name}\b|\b{name}[ \t]*,|,[ \t]*{name}[ \t]*="
+    )
+
+
 def rebinds_in(text: str, name: str) -> bool:
     r"""Whether ``text`` binds the identifier ``name``: ``name = ...`` (annotated too), ``as name``,
     ``for name``, ``name, ...``, ``..., name =``; what the pattern
     ``\bname[ \t]*(?::[^=\n]*)?=(?!=)|\bas[ \t]+name\b|\bfor[ \t]+name\b|\bname[ \t]*,|,[ \t]*name[ \t]*=``
     finds."""
+    if not is_word(name):
+        return _rebinding_pattern(name).search(text) is not None
     size = len(name)
     at = text.find(name)
     while at != -1:

@@ -13,8 +13,9 @@ import ast
 import re
 from bisect import bisect_left
 from collections.abc import Sequence
+from functools import lru_cache
 
-from .astutil import last_name
+from .astutil import is_word, last_name
 from .context import ModuleContext, own_walk, word_lines
 from .orm_stores import Holders, cache_decorator
 from .orm_values import at_word_start, session_name, used_as_sessions, word_matches
@@ -141,8 +142,9 @@ class CallMarkers:
 
     def __init__(self, factories: set[str]) -> None:
         self._factories = sorted(factories)
-        # A name that is not an identifier (a stray configuration value) keeps the plain pattern.
-        self._pattern = None if all(name.isidentifier() for name in factories) else re.compile(
+        # A name with a character that is not a word character (a stray configuration value, a
+        # middle dot) keeps the plain pattern.
+        self._pattern = None if all(is_word(name) for name in factories) else re.compile(
             _CLASS_OR_QUERY_CALL.pattern + "".join(r"|\b" + re.escape(name) + r"\s*\(" for name in self._factories)
         )
 
@@ -366,10 +368,22 @@ _BOUND_FROM_CALL = re.compile(r"[ \t]*(?::[^=\n]*)?=[ \t]*(?:await[ \t]+)?[\w.]+
 _FOR_FROM_CALL = re.compile(r"for[ \t]+(\w+)[ \t]+in[ \t]+[^\n]*\(")
 
 
+@lru_cache(maxsize=64)
+def _bound_from_call_patterns(name: str) -> tuple[re.Pattern[str], ...]:
+    """``bound_from_call`` as patterns, for a name with a character that is not a word character."""
+    name = re.escape(name)
+    return (
+        re.compile(rf"{name}[ \t]*(?::[^=\n]*)?=[ \t]*(?:await[ \t]+)?[\w.]+(?:\([^\n]*\))?(?:\.\w+)*\("),
+        re.compile(rf"for[ \t]+{name}[ \t]+in[ \t]+[^\n]*\("),
+    )
+
+
 def bound_from_call(text: str, name: str) -> bool:
     r"""Whether ``text`` binds the identifier ``name`` to what a call returns, at a word boundary:
     what ``\bname[ \t]*(?::[^=\n]*)?=[ \t]*(?:await[ \t]+)?[\w.]+(?:\([^\n]*\))?(?:\.\w+)*\(`` or
     ``\bfor[ \t]+name[ \t]+in[ \t]+[^\n]*\(`` finds, with no pattern compiled per name."""
+    if not is_word(name):
+        return any(next(word_matches(pattern, text), None) for pattern in _bound_from_call_patterns(name))
     at = text.find(name)
     while at != -1:
         if at_word_start(text, at) and _BOUND_FROM_CALL.match(text, at + len(name)):
