@@ -34,7 +34,7 @@ import pickle
 import sqlite3
 import sys
 import time
-from typing import Callable, TypeVar
+from typing import Callable, NamedTuple, TypeVar, cast
 
 LOG = logging.getLogger(__name__)
 _V = TypeVar("_V")
@@ -43,7 +43,8 @@ DIR_ENV = "FLAKE8_DB_SESSION_CACHE_DIR"
 OFF_ENV = "FLAKE8_DB_SESSION_NO_CACHE"
 FILENAME = "summaries-v1.sqlite3"
 # Bump when the stored form changes (the tool's own source is part of every key as well).
-SCHEMA = 1
+# 2: a derived value is stored as a ``_DerivedEntry`` (was a plain tuple).
+SCHEMA = 2
 MAX_BYTES = 64 * 1024 * 1024
 # Eviction trims to this share of the bound, so it runs rarely.
 _EVICT_TO = 0.75
@@ -313,7 +314,8 @@ class SummaryCache:
     def get_or_compute(self, parts: tuple, compute: Callable[[], _V]) -> _V:
         found = self.get(parts)
         if found is not _MISSING:
-            return found  # type: ignore[return-value]
+            # what ``compute`` gave when it was stored under these parts (the key says which computation)
+            return cast(_V, found)
         value = compute()
         self.put(parts, value)
         return value
@@ -378,6 +380,14 @@ class SummaryCache:
         return int(db.execute("SELECT COALESCE(SUM(size), 0) FROM summaries").fetchone()[0])
 
 
+class _DerivedEntry(NamedTuple):
+    """A derived value as kept and stored, with (module, state) for each module it was computed
+    from: a tuple class of this package, which the unpickler builds."""
+
+    states: tuple[tuple[str, str], ...]
+    value: object
+
+
 def remember_derived(
     key: tuple, compute: Callable[[], tuple[_V, frozenset, bool]], module_state: Callable[[str], str]
 ) -> tuple[_V, frozenset]:
@@ -386,17 +396,20 @@ def remember_derived(
     holds as long as they do. ``compute()`` gives (value, modules read, whether it may be stored)."""
     cache = shared_cache()
     parts = ("derived", *key)
-    stored = _DERIVED.get(parts, _MISSING)
-    if stored is _MISSING:
-        stored = cache.get(parts)
-    if stored is not _MISSING:
-        states: tuple[tuple[str, str], ...] = stored[0]  # type: ignore[index]
+    stored = _DERIVED.get(parts)
+    if stored is None:
+        found = cache.get(parts)
+        if isinstance(found, _DerivedEntry):  # anything else (missing, another form) is computed again
+            stored = found
+    if stored is not None:
+        states = stored.states
         if all(module_state(module) == state for module, state in states):
-            _keep_derived(parts, stored)  # type: ignore[arg-type]
-            return stored[1], frozenset(module for module, _ in states)  # type: ignore[index]
+            _keep_derived(parts, stored)
+            # what ``compute`` gave for this key (the key says which computation)
+            return cast(_V, stored.value), frozenset(module for module, _ in states)
     value, modules, storable = compute()
     if storable:
-        entry = (tuple(sorted((m, module_state(m)) for m in modules)), value)
+        entry = _DerivedEntry(tuple(sorted((m, module_state(m)) for m in modules)), value)
         _keep_derived(parts, entry)
         if not cache.disabled:
             cache.put(parts, entry)
@@ -405,11 +418,11 @@ def remember_derived(
 
 # The derived values this process read or computed, by key, with the module states they hold
 # for: a history's index of the next commit finds them here (checked the same way).
-_DERIVED: dict[tuple, tuple] = {}
+_DERIVED: dict[tuple, _DerivedEntry] = {}
 _MAX_DERIVED = 4096
 
 
-def _keep_derived(parts: tuple, entry: tuple) -> None:
+def _keep_derived(parts: tuple, entry: _DerivedEntry) -> None:
     if len(_DERIVED) >= _MAX_DERIVED:
         _DERIVED.clear()
     _DERIVED[parts] = entry

@@ -41,9 +41,9 @@ def is_none(node: ast.expr) -> bool:
     return isinstance(node, ast.Constant) and node.value is None
 
 
-def free_names(function: ast.AST) -> frozenset[str]:
+def free_names(function: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> frozenset[str]:
     """Names a nested function reads but does not bind (its parameters and assignments)."""
-    args = function.args  # type: ignore[attr-defined]
+    args = function.args
     bound = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg) if a is not None}
     read: set[str] = set()
     for node in ast.walk(function):

@@ -169,7 +169,9 @@ class ModuleContext:
         effective = discovery.effective_settings()
         return cls(tree, path, source, lines, module, is_package, effective, index, names, functions, discovery)
 
-    def finding(self, node: ast.AST, code: str, message: str, function: str, **extra: object) -> Finding:
+    def finding(
+        self, node: ast.AST, code: str, message: str, function: str, *, tags: frozenset[str] = frozenset(), subject: str = ""
+    ) -> Finding:
         from .findings import Finding, noqa_covers
 
         line = getattr(node, "lineno", 1)
@@ -183,8 +185,8 @@ class ModuleContext:
             message=message,
             function=function,
             noqa=noqa_covers(text, code),
-            # the optional fields of Finding by name (tags, subject, ...); its constructor checks them
-            **extra,  # type: ignore[arg-type]
+            tags=tags,
+            subject=subject,
         )
 
 
@@ -216,26 +218,32 @@ def function_nodes(
     add_import = names.add_import
     imports = _IMPORTS
     compound = _COMPOUND
-    with_classes = _WITHS if withs is not None else frozenset()
+    one_body = _ONE_BODY
     # The order of ``statements_with_scope`` (a later import of a name wins), without a tuple and
     # a generator step per statement: the simple statements (most of them) cost one set lookup.
+    # Set tests on the class first (the cheapest), then ``type(stmt) is C`` where a branch reads
+    # the node's fields: the type checker narrows on that form.
     stack: list[tuple[Iterator[ast.stmt], str]] = [(iter(tree.body), "")]
     while stack:
         statements, scope = stack[-1]
         for stmt in statements:
             cls = stmt.__class__
             if cls not in compound:
-                if cls in imports:
-                    add_import(stmt)  # type: ignore[arg-type]
+                if cls in imports and (type(stmt) is ast.ImportFrom or type(stmt) is ast.Import):
+                    add_import(stmt)
                 continue
-            inner = scope
-            if cls in _DEFINITIONS:
-                inner = f"{scope}.{stmt.name}" if scope else stmt.name  # type: ignore[attr-defined]
-                if cls is not ast.ClassDef:
-                    functions.append((stmt, inner))  # type: ignore[arg-type]
-            elif cls in with_classes:
-                withs.append(stmt)  # type: ignore[arg-type, union-attr]
-            stack.append((iter(stmt.body if cls in _ONE_BODY else _children(stmt)), inner))  # type: ignore[attr-defined]
+            if cls not in one_body:  # if/for/while/try/match, the most common
+                stack.append((iter(_children(stmt)), scope))
+            elif type(stmt) is ast.FunctionDef or type(stmt) is ast.AsyncFunctionDef:
+                inner = f"{scope}.{stmt.name}" if scope else stmt.name
+                functions.append((stmt, inner))
+                stack.append((iter(stmt.body), inner))
+            elif type(stmt) is ast.ClassDef:
+                stack.append((iter(stmt.body), f"{scope}.{stmt.name}" if scope else stmt.name))
+            elif type(stmt) is ast.With or type(stmt) is ast.AsyncWith:
+                if withs is not None:
+                    withs.append(stmt)
+                stack.append((iter(stmt.body), scope))
             break
         else:
             stack.pop()
@@ -318,8 +326,8 @@ def iter_statements_on_lines(body: list[ast.stmt], lines: Sequence[int]) -> Iter
         count = len(wanted)
         for stmt in statements:
             start = stmt.lineno
-            if stmt.__class__ in _DEFINITIONS:  # its decorators come first
-                for decorator in stmt.decorator_list:  # type: ignore[attr-defined]
+            if stmt.__class__ in _DEFINITIONS and isinstance(stmt, _DEFINITION_CLASSES):  # its decorators come first
+                for decorator in stmt.decorator_list:
                     if decorator.lineno < start:
                         start = decorator.lineno
             while first < count and wanted[first] < start:
@@ -360,12 +368,12 @@ def statement_header(stmt: ast.stmt) -> Iterator[ast.AST]:
 _CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
-def child_fields(cls: type) -> tuple[str, ...]:
+def child_fields(cls: type[ast.AST]) -> tuple[str, ...]:
     """The fields of a node class that may hold child nodes, in order, without ``ctx`` (the
     shared ``Load``/``Store`` objects): what ``ast.iter_child_nodes`` reads, less those."""
     names = _CHILD_FIELDS.get(cls)
     if names is None:
-        names = _CHILD_FIELDS[cls] = tuple(name for name in cls._fields if name != "ctx")  # type: ignore[attr-defined]
+        names = _CHILD_FIELDS[cls] = tuple(name for name in cls._fields if name != "ctx")
     return names
 
 
@@ -431,6 +439,7 @@ def statements_with_scope(body: list[ast.stmt]) -> Iterator[tuple[ast.stmt, str 
     """
     stack: list[tuple[Iterator[ast.stmt], str]] = [(iter(body), "")]
     compound = _COMPOUND
+    one_body = _ONE_BODY
     while stack:
         statements, scope = stack[-1]
         for stmt in statements:
@@ -438,15 +447,21 @@ def statements_with_scope(body: list[ast.stmt]) -> Iterator[tuple[ast.stmt, str 
             if cls not in compound:
                 yield stmt, None
                 continue
-            inner = scope
-            qualname = None
-            if cls in _DEFINITIONS:
-                # a class-set test rather than isinstance on this hot path, which mypy cannot narrow by
-                inner = f"{scope}.{stmt.name}" if scope else stmt.name  # type: ignore[attr-defined]
-                if cls is not ast.ClassDef:
-                    qualname = inner
-            yield stmt, qualname
-            stack.append((iter(stmt.body if cls in _ONE_BODY else _children(stmt)), inner))  # type: ignore[attr-defined]
+            # a set test first (one lookup for most statements), then ``type(stmt) is C`` where a
+            # branch reads the node's fields: the type checker narrows on that form
+            if cls not in one_body:  # if/for/while/try/match, the most common
+                yield stmt, None
+                stack.append((iter(_children(stmt)), scope))
+            elif type(stmt) is ast.FunctionDef or type(stmt) is ast.AsyncFunctionDef:
+                inner = f"{scope}.{stmt.name}" if scope else stmt.name
+                yield stmt, inner
+                stack.append((iter(stmt.body), inner))
+            elif type(stmt) is ast.ClassDef:
+                yield stmt, None
+                stack.append((iter(stmt.body), f"{scope}.{stmt.name}" if scope else stmt.name))
+            elif type(stmt) is ast.With or type(stmt) is ast.AsyncWith:
+                yield stmt, None
+                stack.append((iter(stmt.body), scope))
             break  # its statements first, then the rest of this body
         else:
             stack.pop()
@@ -469,7 +484,8 @@ def _children(stmt: ast.stmt) -> list[ast.stmt]:
     return children
 
 
-_DEFINITIONS = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef})
+_DEFINITION_CLASSES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_DEFINITIONS = frozenset(_DEFINITION_CLASSES)
 # Statements that hold other statements (the names that exist in this Python version).
 _COMPOUND = frozenset(
     getattr(ast, name)
@@ -482,4 +498,3 @@ _COMPOUND = frozenset(
 # Compound statements whose only statement list is ``body``.
 _ONE_BODY = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.With, ast.AsyncWith})
 _IMPORTS = frozenset({ast.Import, ast.ImportFrom})
-_WITHS = frozenset({ast.With, ast.AsyncWith})

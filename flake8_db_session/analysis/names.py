@@ -13,7 +13,9 @@ FASTAPI_SECURITY = frozenset(
     {"fastapi.Security", "fastapi.params.Security", "fastapi.param_functions.Security"}
 )
 ANNOTATED = frozenset({"typing.Annotated", "typing_extensions.Annotated"})
-_DEFINITIONS = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef})
+_DEFINITION_CLASSES = (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)  # most common first
+_DEFINITIONS = frozenset(_DEFINITION_CLASSES)
+_IMPORTS = frozenset({ast.Import, ast.ImportFrom})
 # The statements ``branches`` opens (``try``/``except*`` where it exists).
 _BRANCHING = frozenset({ast.If, ast.Try, *((ast.TryStar,) if hasattr(ast, "TryStar") else ())})
 
@@ -90,15 +92,20 @@ class Names:
         while stack:
             stmt = stack.pop()
             cls = stmt.__class__
-            if cls in _DEFINITIONS:
-                local.add(stmt.name)  # type: ignore[attr-defined]
-            elif cls is ast.Assign:
-                for target in stmt.targets:  # type: ignore[attr-defined]
-                    if target.__class__ is ast.Name:
+            if cls in _IMPORTS:  # the most common (``function_nodes`` adds them): one test, not five
+                continue
+            # ``type(stmt) is C`` (or isinstance after the set test) where a branch reads the
+            # node's fields: the type checker narrows on those forms
+            if cls in _DEFINITIONS and isinstance(stmt, _DEFINITION_CLASSES):
+                local.add(stmt.name)
+            elif type(stmt) is ast.Assign:
+                for target in stmt.targets:
+                    if type(target) is ast.Name:
                         local.add(target.id)
-            elif cls is ast.AnnAssign:
-                if stmt.target.__class__ is ast.Name:  # type: ignore[attr-defined]
-                    local.add(stmt.target.id)  # type: ignore[attr-defined]
+            elif type(stmt) is ast.AnnAssign:
+                target = stmt.target
+                if type(target) is ast.Name:
+                    local.add(target.id)
             elif cls in _BRANCHING:
                 for block in branches(stmt):
                     stack.extend(block)
