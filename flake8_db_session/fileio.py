@@ -13,6 +13,7 @@ import errno
 import json
 import os
 import re
+import stat
 import tempfile
 import time
 
@@ -41,8 +42,18 @@ def describe_os_error(exc: OSError) -> str:
 
 
 def write_atomic(path: str, text: str | bytes) -> None:
-    """Write to a temporary file beside ``path``, fsync, then rename over it. Raises WriteError."""
+    """Write to a temporary file beside ``path``, fsync, then rename over it. Raises WriteError.
+
+    A device, FIFO or socket (``-o /dev/null``, a named pipe) and anything under ``/dev`` or
+    ``/proc`` (``/dev/stdout``) are written in place: renaming over one would put a regular file
+    where the device was (as root, in place of ``/dev/null`` itself). A symbolic link is followed:
+    the file it names is replaced, the link is kept."""
     data = text.encode("utf-8") if isinstance(text, str) else text
+    if _special(path):
+        _write_in_place(path, data)
+        return
+    if os.path.islink(path):
+        path = os.path.realpath(path)
     tmp = write_temporary(path, data)
     try:
         os.replace(tmp, path)
@@ -52,6 +63,27 @@ def write_atomic(path: str, text: str | bytes) -> None:
     except BaseException:
         discard(tmp)
         raise
+
+
+def _special(path: str) -> bool:
+    """Whether ``path`` is not a file a rename may replace: a device, FIFO or socket, or a path
+    under ``/dev`` or ``/proc`` (``/dev/stdout`` resolves to whatever the stream is)."""
+    absolute = os.path.abspath(path)
+    if absolute.startswith(("/dev/", "/proc/")):
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False  # a new file (or one that cannot be read: the write reports it)
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _write_in_place(path: str, data: bytes) -> None:
+    try:
+        with open(path, "wb") as handle:
+            handle.write(data)
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot write: {describe_os_error(exc)}") from None
 
 
 def write_temporary(path: str, data: bytes) -> str:

@@ -160,6 +160,38 @@ def test_output_file_in_a_missing_directory(project):
     assert leftovers(project) == []
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_output_file_that_is_a_named_pipe_is_written_in_place(project):
+    # ``-o /dev/null`` and a named pipe: a rename over one would put a regular file in its place
+    # (as root, in place of /dev/null itself). The pipe must stay a pipe and get the report.
+    fifo = project / "report.fifo"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    try:
+        result = cli("check", "a.py", "--exit-zero", "--output-file", str(fifo), cwd=project)
+        received = reader.communicate(timeout=30)[0].decode()
+    except subprocess.TimeoutExpired:
+        received = ""  # nothing was written to the pipe: the reader still waits
+    finally:
+        reader.kill()
+        reader.wait()
+    assert result.returncode == 0, result.stderr
+    assert FINDING in received
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert leftovers(project) == []
+
+
+def test_output_file_that_is_a_symlink_keeps_the_link(project):
+    (project / "reports").mkdir()
+    (project / "reports" / "real.txt").write_text("old\n")
+    (project / "link.txt").symlink_to(project / "reports" / "real.txt")
+    result = cli("check", "a.py", "--exit-zero", "--output-file", "link.txt", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert (project / "link.txt").is_symlink()
+    assert FINDING in (project / "reports" / "real.txt").read_text()
+    assert leftovers(project) == [] and leftovers(project / "reports") == []
+
+
 def test_history_output_in_a_missing_directory(project):
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)
