@@ -139,9 +139,9 @@ class ResultCache:
 
     def lookup(
         self, key: str, tree: Mapping[str, str], ask: Callable[[str], str] | None = None
-    ) -> tuple[CachedResult, Questions, bool] | None:
+    ) -> tuple[CachedResult, Questions, frozenset[str] | None] | None:
         """The stored result for ``key`` that holds at ``tree`` (path -> blob id), its questions,
-        and whether it held only through its answers.
+        and the paths of the files it held by (None: it held only through its answers).
 
         First try: every file its answers were read from is the same blob in ``tree``. Else, when
         ``ask`` (question -> digest of the answer at this tree) is given: every answer is the same
@@ -158,12 +158,12 @@ class ResultCache:
         pairs = self._pairs(tree)
         for row in rows:
             if row.files.hold_at(tree, pairs):
-                return self._parsed(row.result), row.questions(), False
+                return self._parsed(row.result), row.questions(), row.files.paths()
         if ask is not None:
             for row in rows[:3]:
                 questions = row.questions()
                 if all(digest != UNSTABLE and ask(question) == digest for question, digest in questions):
-                    return self._parsed(row.result), questions, True
+                    return self._parsed(row.result), questions, None
         return None
 
     def store(
@@ -278,6 +278,13 @@ class _Files:
                 absent.append(path)
         self.present = frozenset(present)
         self.absent = tuple(absent)
+        self._paths: frozenset[str] | None = None
+
+    def paths(self) -> frozenset[str]:
+        """Every path it was read from (or found absent at)."""
+        if self._paths is None:
+            self._paths = frozenset(path for path, _blob in self.present).union(self.absent)
+        return self._paths
 
     def pairs(self) -> frozenset[tuple[str, str]]:
         return self.present.union((path, "") for path in self.absent)
