@@ -49,6 +49,7 @@ _FINGERPRINTED = (
     "runner.py",
     "rules.py",
     "burndown/cache.py",
+    "burndown/commit_index.py",
     "burndown/history.py",
 )
 

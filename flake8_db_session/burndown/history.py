@@ -26,7 +26,7 @@ from ..analysis import Finding
 from ..config import Settings
 from . import baseline as baseline_module
 from .cache import CachedResult, Questions, ResultCache, settings_fingerprint, tool_fingerprint
-from .commit_index import GitProjectIndex, join_tree_path, module_in_tree
+from .commit_index import AnswerCarry, GitProjectIndex, join_tree_path, module_in_tree
 from .counts import Counts, count_findings, grep_count, grep_pattern
 from .git import Commit, GitError, GitRepository, every_nth
 
@@ -131,6 +131,7 @@ class _CommitAnalysis:
         self.root = root
         self.pattern = grep_pattern(settings.dependencies)
         self.indexes: dict[str, GitProjectIndex] = {}  # one per import root, as on disk
+        self.carry: AnswerCarry | None = None  # while this commit is walked
         self._modules: dict[str, tuple[str, bool, str]] = {}
 
     def module(self, path: str) -> tuple[str, bool, str]:
@@ -156,8 +157,15 @@ class _CommitAnalysis:
         if index is None:
             roots = (import_root, self.root, join_tree_path(self.root, "src"))
             index = GitProjectIndex(self.repository, self.files, self.settings, roots)
+            index.carry = self.carry
             self.indexes[import_root] = index
         return index
+
+    def walked(self, carry: AnswerCarry | None) -> None:
+        """Answers of the previous commits hold here (``carry``) while this commit is walked."""
+        self.carry = carry
+        for index in self.indexes.values():
+            index.carry = carry
 
 
 _WORKER: _CommitAnalysis | None = None
@@ -253,6 +261,7 @@ def _compute_history(
     history = History([], tuple(settings.ratchet_codes))
     previous: Mapping[str, str] = {}
     carried: dict[str, _Carried] = {}
+    carry = AnswerCarry()
     for window_start in range(0, len(commits), WINDOW):
         window = commits[window_start : window_start + WINDOW]
         trees = [repository.tree(commit.sha) for commit in window]
@@ -300,6 +309,8 @@ def _compute_history(
                 changed = {path for path, _blob in files.items() ^ previous.items()}
                 if any(path.rpartition("/")[2] == "__init__.py" for path in changed):
                     carried.clear()  # the module names (and import roots) of other files may differ
+                carry.advance(changed)
+                analysis.walked(carry)
                 outcomes: dict[str, Outcome] = {}
                 keys: dict[str, str] = {}
                 for path in selected:
@@ -329,6 +340,7 @@ def _compute_history(
                     cache.store(keys[path], deps, questions, findings, error, number)
                     outcomes[path] = (findings, error, number)
                     carried[path] = (files[path], keys[path], frozenset(where for where, _blob in deps), outcomes[path])
+                analysis.walked(None)
                 cache.flush()
                 analyzed = len(missing) + prefetched[position]
                 history.analyzed += analyzed
