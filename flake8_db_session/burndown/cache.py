@@ -128,6 +128,7 @@ class ResultCache:
         self._pending: list[tuple[str, str, str, str]] = []
         self._pending_answers: list[tuple[str, str, str]] = []
         self._rows: dict[str, list[_Row]] = {}
+        self._held: dict[str, _Row] = {}  # by key: the row that held at the last lookup that found one
         self._answer_rows: dict[str, list[tuple[_Files, str]]] = {}
         self._tree: Mapping[str, str] | None = None
         self._results: dict[str, CachedResult] = {}
@@ -159,11 +160,16 @@ class ResultCache:
         pairs = self._pairs(tree)
         for row in rows:
             if row.files.hold_at(tree, pairs):
+                self._held[key] = row
                 return self._parsed(row.result), row.questions(), row.files.paths()
         if ask is not None:
-            for row in rows[:3]:
+            # The row that held last in this run first (a file that held by the files of an old
+            # row until a module it imports changed), then the newest ones.
+            last = self._held.get(key)
+            for row in ([last] if last is not None else []) + [row for row in rows[:3] if row is not last]:
                 questions = row.questions()
                 if all(digest != UNSTABLE and ask(question) == digest for question, digest in questions):
+                    self._held[key] = row
                     return self._parsed(row.result), questions, None
         return None
 

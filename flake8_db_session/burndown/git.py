@@ -16,6 +16,7 @@ from ..config import ConfigError
 _KEPT_BLOB_BYTES = 32 * 1024 * 1024
 # Regular files only: a symlink (120000) or a submodule (160000) is not a source file here.
 _BLOB_MODES = ("100644", "100755")
+_TREE_MODES = ("40000", "040000")
 
 
 class GitError(ConfigError):
@@ -40,6 +41,7 @@ class GitRepository:
         self._batch_pid = 0
         self._blobs: dict[str, bytes] = {}
         self._blob_bytes = 0
+        self._tree_files: dict[str, dict[str, str]] = {}  # tree id -> its files (see ``tree``)
 
     def git(self, *args: str) -> str:
         try:
@@ -80,16 +82,41 @@ class GitRepository:
             raise GitError(f"unknown revision: {rev}") from None
 
     def tree(self, commit: str) -> dict[str, str]:
-        """path -> blob id of every regular file at a commit (paths relative to the top level)."""
+        """path -> blob id of every regular file at a commit (paths relative to the top level),
+        as ``git ls-tree -r --full-tree`` lists them, read from the tree objects through the
+        long-lived ``cat-file`` (no process per commit); a directory unchanged since another
+        commit is not read again."""
+        kind, data = self._read_object(commit)
+        if kind != b"commit" or not data.startswith(b"tree "):
+            raise GitError(f"git cat-file: {commit} is not a commit")
+        return dict(self._files_of_tree(data[5 : data.index(b"\n")].decode("ascii")))
+
+    def _files_of_tree(self, tree: str) -> dict[str, str]:
+        """path (relative to the tree) -> blob id of the regular files under a tree, kept by id."""
+        found = self._tree_files.get(tree)
+        if found is not None:
+            return found
+        kind, data = self._read_object(tree)
+        if kind != b"tree":
+            raise GitError(f"git cat-file: cannot read tree {tree}")
+        size = len(tree) // 2  # bytes of an object id (SHA-1 or SHA-256 repository)
         files: dict[str, str] = {}
-        for entry in self.git("ls-tree", "-r", "-z", "--full-tree", commit).split("\0"):
-            if not entry:
-                continue
-            meta, _, path = entry.partition("\t")
-            mode, kind, sha = meta.split(" ")
-            if kind == "blob" and mode in _BLOB_MODES:
-                files[path] = sha
-        return files
+        position = 0
+        while position < len(data):
+            space = data.index(b" ", position)
+            nul = data.index(b"\0", space)
+            mode = data[position:space].decode("ascii")
+            name = data[space + 1 : nul].decode("utf-8", "surrogateescape")
+            oid = data[nul + 1 : nul + 1 + size].hex()
+            position = nul + 1 + size
+            if mode in _TREE_MODES:
+                files.update((f"{name}/{path}", blob) for path, blob in self._files_of_tree(oid).items())
+            elif mode in _BLOB_MODES:
+                files[name] = oid
+        # Entries are in git's order, not ls-tree's (a directory sorts as if its name ended
+        # with "/"): sorted here, so a tree lists its paths in one order however it is read.
+        found = self._tree_files[tree] = dict(sorted(files.items()))
+        return found
 
     def read_blob(self, sha: str) -> bytes:
         """A blob's bytes; the most recently read ones are kept (a history reads the same
@@ -106,6 +133,13 @@ class GitRepository:
         return data
 
     def _read_blob(self, sha: str) -> bytes:
+        kind, data = self._read_object(sha)
+        if kind != b"blob":
+            raise GitError(f"git cat-file: cannot read blob {sha}")
+        return data
+
+    def _read_object(self, sha: str) -> tuple[bytes, bytes]:
+        """(type, contents) of an object, from the long-lived ``git cat-file --batch``."""
         if self._batch is not None and self._batch_pid != os.getpid():
             self._batch = None  # a forked worker: the parent's pipe is not ours to share
         if self._batch is None:
@@ -117,11 +151,11 @@ class GitRepository:
         self._batch.stdin.write(sha.encode() + b"\n")
         self._batch.stdin.flush()
         header = self._batch.stdout.readline().split()
-        if len(header) != 3 or header[1] != b"blob":
-            raise GitError(f"git cat-file: cannot read blob {sha}")
+        if len(header) != 3:  # "<id> missing" (or git gone)
+            raise GitError(f"git cat-file: cannot read {sha}")
         data = self._batch.stdout.read(int(header[2]))
         self._batch.stdout.read(1)  # the newline after the contents
-        return data
+        return header[1], data
 
     def close(self) -> None:
         if self._batch is not None:

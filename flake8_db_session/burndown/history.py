@@ -27,7 +27,7 @@ from ..config import Settings
 from . import baseline as baseline_module
 from .cache import CachedResult, Questions, ResultCache, settings_fingerprint, tool_fingerprint
 from .commit_index import AnswerCarry, GitProjectIndex, join_tree_path, module_in_tree
-from .counts import Counts, count_findings, grep_count, grep_pattern
+from .counts import Counts, ModuleCounts, count_findings, grep_count, grep_pattern
 from .git import Commit, GitError, GitRepository, every_nth
 
 __all__ = [  # the git side is re-exported: callers of the history need not know where it lives
@@ -261,6 +261,7 @@ def _compute_history(
     history = History([], tuple(settings.ratchet_codes))
     previous: Mapping[str, str] = {}
     carried: dict[str, _Carried] = {}
+    file_counts = _FileCounts(root or ".")
     carry = AnswerCarry()
     for window_start in range(0, len(commits), WINDOW):
         window = commits[window_start : window_start + WINDOW]
@@ -345,10 +346,8 @@ def _compute_history(
                 analyzed = len(missing) + prefetched[position]
                 history.analyzed += analyzed
                 history.cached += len(selected) - analyzed
-                all_findings = [f for path in selected for f in outcomes[path][0]]
-                grep = {path: outcomes[path][2] for path in selected if outcomes[path][2]}
                 errors = [(path, outcomes[path][1]) for path in selected if outcomes[path][1]]
-                counts = count_findings(all_findings, root=root or ".", grep=grep)
+                counts = file_counts.total(selected, outcomes)
                 baseline = None
                 if baseline_file in files:
                     sha = files[baseline_file]
@@ -366,6 +365,36 @@ def _compute_history(
         progress(len(commits), len(commits), commits[-1])
     history.seconds = time.perf_counter() - started
     return history
+
+
+class _FileCounts:
+    """The counts of a commit from those of its files, each computed once per result (most
+    files keep theirs from one commit to the next)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._known: dict[str, tuple[list[Finding], int, Counts]] = {}
+
+    def total(self, paths: Sequence[str], outcomes: Mapping[str, Outcome]) -> Counts:
+        """As ``count_findings`` over every file's findings and grep count (each module a new
+        row, in the same order: those with findings by file, then those with a grep count only)."""
+        per_file: list[tuple[bool, Counts]] = []
+        for path in paths:
+            findings, _error, number = outcomes[path]
+            known = self._known.get(path)
+            if known is None or known[0] is not findings or known[1] != number:
+                grep = {path: number} if number else None
+                known = self._known[path] = (findings, number, count_findings(findings, root=self.root, grep=grep))
+            per_file.append((bool(findings), known[2]))
+        total = Counts()
+        for with_findings in (True, False):
+            for has_findings, counts in per_file:
+                if has_findings is with_findings:
+                    for module, row in counts.modules.items():
+                        if module not in total.modules:
+                            total.modules[module] = ModuleCounts(module)
+                        total.modules[module].merge(row)
+        return total
 
 
 def _lookup_key(analysis: _CommitAnalysis, path: str, key_prefix: Sequence[str]) -> str:
