@@ -265,9 +265,12 @@ def _compute_history(
     carry = AnswerCarry()
     for window_start in range(0, len(commits), WINDOW):
         window = commits[window_start : window_start + WINDOW]
-        trees = [repository.tree(commit.sha) for commit in window]
+        trees = repository.trees([commit.sha for commit in window])
         analyses = [_CommitAnalysis(repository, files, settings, root) for files in trees]
-        selections = [python_files(files, paths, excluded) for files in trees]
+        selections: list[list[str]] = []
+        for files in trees:  # most commits have the files of the one before (other contents)
+            same = selections and files.keys() == trees[len(selections) - 1].keys()
+            selections.append(selections[-1] if same else python_files(files, paths, excluded))
         prefetched: list[int] = [0] * len(window)
         tasks: list[tuple[int, str]] = []
         if jobs > 1:
@@ -288,7 +291,8 @@ def _compute_history(
             # largest first within each (as check does): no worker is left alone with a
             # 20,000-line file at the end of the first commit. The blobs read here are
             # inherited by the workers.
-            size = {task: len(repository.read_blob(trees[task[0]][task[1]])) for task in tasks}
+            sizes = repository.blob_sizes([trees[position][path] for position, path in tasks])
+            size = dict(zip(tasks, sizes))
             tasks.sort(key=lambda task: (task[0], -size[task]))
             pool = _window_pool(analyses, jobs)
             results = pool.imap(_work_at, tasks, chunksize=1)
