@@ -32,6 +32,9 @@ Questions = Sequence[tuple[str, str]]
 # never equal to anything, so such a result holds only through its files.
 UNSTABLE = "unstable"
 SCHEMA = 2
+# Rows waiting to be written are written together once they hold this many bytes (and at the
+# end of each window of commits, and on close): a commit stores a few rows of a few kilobytes.
+_PENDING_BYTES = 4 * 1024 * 1024
 
 
 def default_cache_dir() -> str:
@@ -127,6 +130,8 @@ class ResultCache:
             )
         self._pending: list[tuple[str, str, str, str]] = []
         self._pending_answers: list[tuple[str, str, str]] = []
+        self._pending_bytes = 0
+        self._pair_texts: dict[tuple[str, str], str] = {}
         self._rows: dict[str, list[_Row]] = {}
         self._held: dict[str, _Row] = {}  # by key: the row that held at the last lookup that found one
         self._answer_rows: dict[str, list[tuple[_Files, str]]] = {}
@@ -149,14 +154,7 @@ class ResultCache:
         ``ask`` (question -> digest of the answer at this tree) is given: every answer is the same
         (a module it imports changed, but not in a way it asked about).
         """
-        rows = self._rows.get(key)
-        if rows is None:  # parsed once per run: a file unchanged over many commits is looked up often
-            rows = self._rows[key] = [
-                _Row(_Files(json.loads(deps)), questions, result)
-                for deps, questions, result in self._db.execute(
-                    "SELECT deps, questions, result FROM file_results WHERE key = ? ORDER BY rowid DESC", (key,)
-                )
-            ]
+        rows = self._file_rows(key)
         pairs = self._pairs(tree)
         for row in rows:
             if row.files.hold_at(tree, pairs):
@@ -173,6 +171,19 @@ class ResultCache:
                     return self._parsed(row.result), questions, None
         return None
 
+    def _file_rows(self, key: str) -> list[_Row]:
+        """The stored results of a key, newest first: read and parsed once per run (a file
+        unchanged over many commits is looked up often), then kept with what this run stores."""
+        rows = self._rows.get(key)
+        if rows is None:
+            rows = self._rows[key] = [
+                _Row(_Files(json.loads(deps)), questions, result)
+                for deps, questions, result in self._db.execute(
+                    "SELECT deps, questions, result FROM file_results WHERE key = ? ORDER BY rowid DESC", (key,)
+                )
+            ]
+        return rows
+
     def store(
         self,
         key: str,
@@ -188,28 +199,41 @@ class ResultCache:
     def store_held(
         self, key: str, deps: Iterable[tuple[str, str]], questions: Questions, held: CachedResult
     ) -> None:
-        """A looked-up result again, with the files it holds at here (its stored text reused)."""
+        """A looked-up result again, with the files it holds at here (its stored texts reused)."""
+        row = self._held.get(key)
+        questions_text = row.questions_text if row is not None and row.questions() is questions else None
         self._store_text(key, deps, questions, held.text or json.dumps(
             {"findings": [finding_to_json(f) for f in held.findings], "error": held.error, "grep": held.grep}
-        ))
+        ), questions_text)
 
-    def _store_text(self, key: str, deps: Iterable[tuple[str, str]], questions: Questions, result: str) -> None:
+    def _store_text(
+        self, key: str, deps: Iterable[tuple[str, str]], questions: Questions, result: str, questions_text: str | None = None
+    ) -> None:
         listed = sorted(set(deps))
-        questions_text = json.dumps(sorted(questions))
-        self._pending.append((key, json.dumps(listed), questions_text, result))
-        rows = self._rows.get(key)
-        if rows is not None:  # newest first, as read from the table (else read with it, after the flush)
-            rows.insert(0, _Row(_Files(listed), questions_text, result))
+        if questions_text is None:
+            questions_text = json.dumps(sorted(questions))
+        self._pending.append((key, self._deps_text(listed), questions_text, result))
+        self._pending_bytes += len(self._pending[-1][1]) + len(result)
+        # Newest first, as read from the table: a row waiting to be written is found all the same.
+        self._file_rows(key).insert(0, _Row(_Files(listed), questions_text, result))
+        if self._pending_bytes > _PENDING_BYTES:
+            self.flush()
+
+    def _deps_text(self, listed: list[tuple[str, str]]) -> str:
+        """``json.dumps(listed)``, each pair's text kept (the same files recur in many rows)."""
+        texts = self._pair_texts
+        parts = []
+        for pair in listed:
+            text = texts.get(pair)
+            if text is None:
+                text = texts[pair] = json.dumps(list(pair))
+            parts.append(text)
+        return "[" + ", ".join(parts) + "]"
 
     def answer(self, key: str, tree: Mapping[str, str]) -> tuple[str, frozenset[tuple[str, str]]] | None:
         """The digest of an answer computed from files that are the same blobs in ``tree``, with
         those files (so a result that held through it can be stored with them)."""
-        rows = self._answer_rows.get(key)
-        if rows is None:  # read once per run: the same questions are asked at every commit
-            rows = self._answer_rows[key] = [
-                (_Files(json.loads(deps)), digest)
-                for deps, digest in self._db.execute("SELECT deps, digest FROM answers WHERE key = ?", (key,))
-            ]
+        rows = self._answer_rows_of(key)
         pairs = self._pairs(tree)
         for deps, digest in rows:
             if deps.hold_at(tree, pairs):
@@ -229,11 +253,24 @@ class ResultCache:
             self._tree, self._tree_pairs = tree, frozenset(tree.items())
         return self._tree_pairs
 
+    def _answer_rows_of(self, key: str) -> list[tuple[_Files, str]]:
+        """The stored digests of a question, read once per run (the same questions are asked at
+        every commit), then kept with what this run stores."""
+        rows = self._answer_rows.get(key)
+        if rows is None:
+            rows = self._answer_rows[key] = [
+                (_Files(json.loads(deps)), digest)
+                for deps, digest in self._db.execute("SELECT deps, digest FROM answers WHERE key = ?", (key,))
+            ]
+        return rows
+
     def store_answer(self, key: str, deps: Iterable[tuple[str, str]], digest: str) -> None:
         listed = sorted(set(deps))
-        self._pending_answers.append((key, json.dumps(listed), digest))
-        if key in self._answer_rows:  # else read with it from the table, after the flush
-            self._answer_rows[key].insert(0, (_Files(listed), digest))
+        self._pending_answers.append((key, self._deps_text(listed), digest))
+        self._pending_bytes += len(self._pending_answers[-1][1])
+        self._answer_rows_of(key).insert(0, (_Files(listed), digest))
+        if self._pending_bytes > _PENDING_BYTES:
+            self.flush()
 
     def flush(self) -> None:
         if self._pending or self._pending_answers:
@@ -246,6 +283,7 @@ class ResultCache:
                 self.write_error = self.write_error or str(exc)
             self._pending.clear()
             self._pending_answers.clear()
+            self._pending_bytes = 0
 
     def close(self) -> None:
         self.flush()
@@ -255,18 +293,17 @@ class ResultCache:
 class _Row:
     """A stored result: its files, its questions (parsed when first needed) and its text."""
 
-    __slots__ = ("_questions", "files", "result")
+    __slots__ = ("_questions", "files", "questions_text", "result")
 
     def __init__(self, files: _Files, questions: str, result: str) -> None:
         self.files = files
-        self._questions: str | list = questions
+        self.questions_text = questions
+        self._questions: list | None = None
         self.result = result
 
     def questions(self) -> list:
-        if isinstance(self._questions, str):
-            parsed: list = json.loads(self._questions)
-            self._questions = parsed
-            return parsed
+        if self._questions is None:
+            self._questions = json.loads(self.questions_text)
         return self._questions
 
 

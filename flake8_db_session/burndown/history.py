@@ -346,7 +346,6 @@ def _compute_history(
                     outcomes[path] = (findings, error, number)
                     carried[path] = (files[path], keys[path], frozenset(where for where, _blob in deps), outcomes[path])
                 analysis.walked(None)
-                cache.flush()
                 analyzed = len(missing) + prefetched[position]
                 history.analyzed += analyzed
                 history.cached += len(selected) - analyzed
@@ -365,6 +364,7 @@ def _compute_history(
                 pool.terminate()
                 pool.join()
             _WINDOW = []
+        cache.flush()
     if progress is not None and commits:
         progress(len(commits), len(commits), commits[-1])
     history.seconds = time.perf_counter() - started
