@@ -271,3 +271,58 @@ def test_trees_are_those_git_lists(tmp_path, object_format):
         assert list(tree.items()) == list(_ls_tree(repo, sha).items())
     assert "run.sh" in trees[1] and "link.py" not in trees[1] and "sub" not in trees[1]
     assert trees[0]["z/é.py"] == trees[1]["z/é.py"]
+
+
+DEPS = '''\
+from fastapi import Depends
+from sqlalchemy.orm import Session
+
+from app.db import get_db
+
+
+def current_user(db: Session = Depends(get_db)):
+    return db
+'''
+
+JOBS = '''\
+from app.db import SessionLocal
+from app.deps import current_user
+
+
+def run():
+    return current_user(SessionLocal())
+'''
+
+DB = '''\
+from sqlalchemy.orm import sessionmaker
+
+SessionLocal = sessionmaker()
+
+
+def get_db():
+    db = SessionLocal()
+    try:
+        yield db
+    finally:
+        db.close()
+'''
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_module_added_to_the_package_invalidates_what_read_the_package(tmp_path, jobs):
+    """deps.py's helper is referenced nowhere (DBS002, unreferenced) until jobs.py, a new module
+    of the package, calls it directly (then FastAPI never resolves it: no finding). Nothing
+    deps.py read changed, only the package's listing; then jobs.py goes away again."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    commit(repo, "one", {"app/__init__.py": "", "app/db.py": DB, "app/deps.py": DEPS})
+    commit(repo, "two", {"app/jobs.py": JOBS})
+    commit(repo, "three", {"app/jobs.py": None})
+    shas = git(repo, "rev-list", "--reverse", "HEAD").split()
+    expected = [checked(repo, sha, tmp_path) for sha in shas]
+    assert [counts["totals"]["codes"] for counts in expected] == [{"DBS002": 1}, {}, {"DBS002": 1}]
+    cache_file = str(tmp_path / "cache.sqlite3")
+    for cache in (ResultCache(None), ResultCache(cache_file), ResultCache(cache_file)):
+        history = run_history(repo, cache, jobs)
+        assert [point.counts.to_dict() for point in history.points] == expected

@@ -138,6 +138,7 @@ class ResultCache:
         self._tree: Mapping[str, str] | None = None
         self._results: dict[str, CachedResult] = {}
         self._tree_pairs: frozenset[tuple[str, str]] = frozenset()
+        self._listings: dict[str, str] = {}  # of that tree, by pseudo-path
         self.write_error = ""
 
     @staticmethod
@@ -157,7 +158,7 @@ class ResultCache:
         rows = self._file_rows(key)
         pairs = self._pairs(tree)
         for row in rows:
-            if row.files.hold_at(tree, pairs):
+            if row.files.hold_at(tree, pairs, self._listing):
                 self._held[key] = row
                 return self._parsed(row.result), row.questions(), row.files.paths()
         if ask is not None:
@@ -236,7 +237,7 @@ class ResultCache:
         rows = self._answer_rows_of(key)
         pairs = self._pairs(tree)
         for deps, digest in rows:
-            if deps.hold_at(tree, pairs):
+            if deps.hold_at(tree, pairs, self._listing):
                 return digest, deps.pairs()
         return None
 
@@ -251,7 +252,16 @@ class ResultCache:
         """The (path, blob) pairs of a tree, built once per tree (a commit looks up every file)."""
         if self._tree is not tree:
             self._tree, self._tree_pairs = tree, frozenset(tree.items())
+            self._listings = {}
         return self._tree_pairs
+
+    def _listing(self, pseudo_path: str) -> str:
+        """The listing digest of a directory of the tree of the last ``_pairs`` call."""
+        found = self._listings.get(pseudo_path)
+        if found is None:
+            assert self._tree is not None
+            found = self._listings[pseudo_path] = listing_digest(self._tree, pseudo_path[len(LISTING) :])
+        return found
 
     def _answer_rows_of(self, key: str) -> list[tuple[_Files, str]]:
         """The stored digests of a question, read once per run (the same questions are asked at
@@ -307,34 +317,58 @@ class _Row:
         return self._questions
 
 
+# The pseudo-path of a directory's listing (which Python files it holds, at any depth): this
+# prefix, then the directory's own prefix ("app/", or "" for the top). No tree path starts with it.
+LISTING = "/"
+
+
+def listing_digest(paths: Iterable[str], prefix: str) -> str:
+    """A digest of the Python files under ``prefix`` among ``paths`` (a package's listing: an
+    answer built from every file of a package changes when one is added, not only when one
+    of those it read changes)."""
+    names = sorted(path for path in paths if path.startswith(prefix) and path.endswith(".py"))
+    return hashlib.sha256("\n".join(names).encode("utf-8", "surrogateescape")).hexdigest()
+
+
 class _Files:
     """The files a result or an answer was read from: (path, blob id) pairs, "" for a path that
-    did not exist. Checked against a tree as a set (a module's answers may depend on every file
-    of its package, and every file of a commit is looked up)."""
+    did not exist, and (``LISTING`` + prefix, digest) for a directory whose listing it read.
+    Checked against a tree as a set (a module's answers may depend on every file of its
+    package, and every file of a commit is looked up)."""
 
     def __init__(self, pairs: Iterable[Sequence[str]]) -> None:
         present: list[tuple[str, str]] = []
         absent: list[str] = []
+        listings: list[tuple[str, str]] = []
         for path, blob in pairs:
-            if blob:
+            if path.startswith(LISTING):
+                listings.append((path, blob))
+            elif blob:
                 present.append((path, blob))
             else:
                 absent.append(path)
         self.present = frozenset(present)
         self.absent = tuple(absent)
+        self.listings = tuple(listings)
         self._paths: frozenset[str] | None = None
 
     def paths(self) -> frozenset[str]:
-        """Every path it was read from (or found absent at)."""
+        """Every path it was read from (or found absent at), and the listings' pseudo-paths."""
         if self._paths is None:
-            self._paths = frozenset(path for path, _blob in self.present).union(self.absent)
+            self._paths = frozenset(path for path, _blob in self.present).union(
+                self.absent, (path for path, _digest in self.listings)
+            )
         return self._paths
 
     def pairs(self) -> frozenset[tuple[str, str]]:
-        return self.present.union((path, "") for path in self.absent)
+        return self.present.union(((path, "") for path in self.absent), self.listings)
 
-    def hold_at(self, tree: Mapping[str, str], pairs: frozenset[tuple[str, str]]) -> bool:
-        return self.present <= pairs and not any(path in tree for path in self.absent)
+    def hold_at(self, tree: Mapping[str, str], pairs: frozenset[tuple[str, str]], listing: Callable[[str], str]) -> bool:
+        return (
+            self.present <= pairs
+            and not any(path in tree for path in self.absent)
+            and all(listing(path) == digest for path, digest in self.listings)
+        )
 
 
 def _result(text: str) -> CachedResult:

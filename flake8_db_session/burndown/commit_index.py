@@ -15,7 +15,7 @@ from ..analysis import ProjectIndex, held
 from ..analysis.names import module_of_file
 from ..config import Settings
 from ..project import FileProjectIndex
-from .cache import UNSTABLE, ResultCache
+from .cache import LISTING, UNSTABLE, ResultCache, listing_digest
 from .git import GitRepository
 
 
@@ -405,4 +405,8 @@ class GitProjectIndex(FileProjectIndex):
         if not init.endswith("__init__.py"):
             return [init]
         prefix = init[: -len("__init__.py")]
-        return sorted(p for p in self.files if p.startswith(prefix) and p.endswith(".py"))
+        paths = sorted(p for p in self.files if p.startswith(prefix) and p.endswith(".py"))
+        # What depends on the whole package depends on its listing too: a module added there
+        # changes it (its files' blobs alone would not say so).
+        self._touched.add((LISTING + prefix, listing_digest(paths, prefix)))
+        return paths

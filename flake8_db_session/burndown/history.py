@@ -25,7 +25,7 @@ from .. import runner
 from ..analysis import Finding
 from ..config import Settings
 from . import baseline as baseline_module
-from .cache import CachedResult, Questions, ResultCache, settings_fingerprint, tool_fingerprint
+from .cache import LISTING, CachedResult, Questions, ResultCache, settings_fingerprint, tool_fingerprint
 from .commit_index import AnswerCarry, GitProjectIndex, join_tree_path, module_in_tree
 from .counts import Counts, ModuleCounts, count_findings, grep_count, grep_pattern
 from .git import Commit, GitError, GitRepository, every_nth
@@ -311,7 +311,7 @@ def _compute_history(
                     prefetched[task_position] += 1
                     done += 1
                 files, selected, analysis = trees[position], selections[position], analyses[position]
-                changed = {path for path, _blob in files.items() ^ previous.items()}
+                changed = _with_listings({path for path, _blob in files.items() ^ previous.items()}, files, previous)
                 if any(path.rpartition("/")[2] == "__init__.py" for path in changed):
                     carried.clear()  # the module names (and import roots) of other files may differ
                 carry.advance(changed)
@@ -369,6 +369,19 @@ def _compute_history(
         progress(len(commits), len(commits), commits[-1])
     history.seconds = time.perf_counter() - started
     return history
+
+
+def _with_listings(changed: set[str], files: Mapping[str, str], previous: Mapping[str, str]) -> set[str]:
+    """The changed paths, and the listing pseudo-path of every directory above a Python file
+    added or removed (a package's listing changed with it)."""
+    listings = set()
+    for path in changed:
+        if path.endswith(".py") and (path in files) != (path in previous):
+            directory = path
+            while directory:
+                directory = directory.rpartition("/")[0]
+                listings.add(LISTING + (directory + "/" if directory else ""))
+    return changed | listings
 
 
 class _FileCounts:
