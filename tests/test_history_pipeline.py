@@ -239,7 +239,8 @@ def _ls_tree(repo, sha: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("object_format", ["sha1", "sha256"])
-def test_trees_are_those_git_lists(tmp_path, object_format):
+@pytest.mark.parametrize("kept", [None, 1])
+def test_trees_are_those_git_lists(tmp_path, object_format, kept, monkeypatch):
     """Nested directories, names that sort around "/", an executable, a symlink and a submodule
     (neither is a file here), a non-ASCII name; unchanged directories are shared between commits."""
     repo = tmp_path / "repo"
@@ -262,12 +263,14 @@ def test_trees_are_those_git_lists(tmp_path, object_format):
     git(repo, "add", "a/c/d.py")
     git(repo, "commit", "--quiet", "-m", "two")
     shas = git(repo, "rev-list", "--reverse", "HEAD").split()
+    if kept is not None:  # the directories read are forgotten after each call (a long range)
+        monkeypatch.setattr("flake8_db_session.burndown.git._KEPT_TREE_ENTRIES", kept)
     repository = GitRepository(str(repo))
     try:
-        trees = [repository.tree(sha) for sha in shas]
+        trees = [repository.tree(sha) for sha in shas] + repository.trees(shas)
     finally:
         repository.close()
-    for sha, tree in zip(shas, trees):
+    for sha, tree in zip(shas + shas, trees):
         assert list(tree.items()) == list(_ls_tree(repo, sha).items())
     assert "run.sh" in trees[1] and "link.py" not in trees[1] and "sub" not in trees[1]
     assert trees[0]["z/é.py"] == trees[1]["z/é.py"]

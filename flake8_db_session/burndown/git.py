@@ -17,6 +17,8 @@ _KEPT_BLOB_BYTES = 32 * 1024 * 1024
 # Regular files only: a symlink (120000) or a submodule (160000) is not a source file here.
 _BLOB_MODES = ("100644", "100755")
 _TREE_MODES = ("40000", "040000")
+# Paths kept in the flattened trees by id (about 100 bytes each) before they are forgotten.
+_KEPT_TREE_ENTRIES = 1_000_000
 # Object requests written to cat-file at once: 48 SHA-256 ids are about 3 KB, under the smallest
 # pipe buffer (4 KB).
 _REQUESTS_AT_ONCE = 48
@@ -46,6 +48,7 @@ class GitRepository:
         self._blob_bytes = 0
         self._tree_files: dict[str, dict[str, str]] = {}  # tree id -> its files (see ``trees``)
         self._tree_entries: dict[str, list[tuple[str, str, str]]] = {}  # read, not yet flattened
+        self._tree_entries_kept = 0
 
     def git(self, *args: str) -> str:
         try:
@@ -110,7 +113,11 @@ class GitRepository:
             wanted = [
                 tree for tree in dict.fromkeys(below) if tree not in self._tree_files and tree not in self._tree_entries
             ]
-        return [dict(self._files_of_tree(root)) for root in roots]
+        listed = [dict(self._files_of_tree(root)) for root in roots]
+        if self._tree_entries_kept > _KEPT_TREE_ENTRIES:  # each commit's root is new: a long range adds up
+            self._tree_files.clear()
+            self._tree_entries_kept = 0
+        return listed
 
     def _files_of_tree(self, tree: str) -> dict[str, str]:
         """path (relative to the tree) -> blob id of the regular files under a tree, kept by id."""
@@ -126,6 +133,7 @@ class GitRepository:
                 files[name] = oid
         # In git's order (a directory sorts as if its name ended with "/"), as ls-tree lists them.
         found = self._tree_files[tree] = files
+        self._tree_entries_kept += len(files)
         return found
 
     def read_blob(self, sha: str) -> bytes:
