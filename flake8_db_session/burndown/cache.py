@@ -24,6 +24,7 @@ from typing import Callable
 
 from .. import __version__, summary_cache
 from ..analysis import Finding
+from ..analysis.findings import HeldPoint
 from ..config import Settings
 
 # (question asked to the project index, as JSON; digest of its answer)
@@ -87,9 +88,18 @@ def settings_fingerprint(settings: Settings, root: str) -> str:
 
 
 def finding_to_json(finding: Finding) -> dict:
-    values = dataclasses.asdict(finding)
+    """``dataclasses.asdict`` of a finding (its tags sorted), without its deep copies: every
+    field is a plain value but the held points, small dataclasses of plain values."""
+    values = {name: getattr(finding, name) for name in _FINDING_FIELDS}
     values["tags"] = sorted(finding.tags)
+    values["held_across"] = tuple(
+        {name: getattr(point, name) for name in _HELD_POINT_FIELDS} for point in finding.held_across
+    )
     return values
+
+
+_FINDING_FIELDS = tuple(f.name for f in dataclasses.fields(Finding))
+_HELD_POINT_FIELDS = tuple(f.name for f in dataclasses.fields(HeldPoint))
 
 
 def finding_from_json(values: Mapping) -> Finding:
