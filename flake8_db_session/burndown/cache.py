@@ -270,7 +270,7 @@ class ResultCache:
         found = self._listings.get(pseudo_path)
         if found is None:
             assert self._tree is not None
-            found = self._listings[pseudo_path] = listing_digest(self._tree, pseudo_path[len(LISTING) :])
+            found = self._listings[pseudo_path] = pseudo_digest(self._tree, pseudo_path)
         return found
 
     def _answer_rows_of(self, key: str) -> list[tuple[_Files, str]]:
@@ -330,6 +330,9 @@ class _Row:
 # The pseudo-path of a directory's listing (which Python files it holds, at any depth): this
 # prefix, then the directory's own prefix ("app/", or "" for the top). No tree path starts with it.
 LISTING = "/"
+# The pseudo-path of those files with their contents (their blob ids): what read every file of a
+# package depends on them all, one entry instead of hundreds in each of its rows.
+CONTENTS = "//"
 
 
 def listing_digest(paths: Iterable[str], prefix: str) -> str:
@@ -340,9 +343,24 @@ def listing_digest(paths: Iterable[str], prefix: str) -> str:
     return hashlib.sha256("\n".join(names).encode("utf-8", "surrogateescape")).hexdigest()
 
 
+def contents_digest(files: Mapping[str, str], prefix: str) -> str:
+    """A digest of the Python files under ``prefix`` in ``files`` (path -> blob id) and of their blobs."""
+    listed = sorted((path, blob) for path, blob in files.items() if path.startswith(prefix) and path.endswith(".py"))
+    text = "\n".join(f"{path}\0{blob}" for path, blob in listed)
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def pseudo_digest(files: Mapping[str, str], pseudo_path: str) -> str:
+    """The digest a ``LISTING`` or ``CONTENTS`` pseudo-path stands for in a tree."""
+    if pseudo_path.startswith(CONTENTS):
+        return contents_digest(files, pseudo_path[len(CONTENTS) :])
+    return listing_digest(files, pseudo_path[len(LISTING) :])
+
+
 class _Files:
     """The files a result or an answer was read from: (path, blob id) pairs, "" for a path that
-    did not exist, and (``LISTING`` + prefix, digest) for a directory whose listing it read.
+    did not exist, and (``LISTING`` or ``CONTENTS`` + prefix, digest) for a directory whose
+    listing (or every file) it read.
     Checked against a tree as a set (a module's answers may depend on every file of its
     package, and every file of a commit is looked up)."""
 

@@ -15,7 +15,7 @@ from ..analysis import ProjectIndex, held
 from ..analysis.names import module_of_file
 from ..config import Settings
 from ..project import FileProjectIndex
-from .cache import LISTING, UNSTABLE, ResultCache, listing_digest
+from .cache import CONTENTS, LISTING, UNSTABLE, ResultCache, contents_digest, listing_digest
 from .git import GitRepository
 
 
@@ -171,6 +171,7 @@ class GitProjectIndex(FileProjectIndex):
         self._questions_by_text: dict[str, tuple] = {}
         # The files of the answers ``ask`` took from the answer cache (not computed here).
         self._cached_answer_files: dict[tuple, frozenset[tuple[str, str]]] = {}
+        self._package_prefixes: dict[tuple[str, ...], str] = {}  # a package's files -> its prefix
         # Set while this index's commit is the one walked (never for an index asked out of order).
         self.carry: AnswerCarry | None = None
         self._carried_files: dict[str, frozenset[tuple[str, str]]] = {}  # by question text
@@ -394,7 +395,11 @@ class GitProjectIndex(FileProjectIndex):
 
     def _content_ids(self, paths: list[str]) -> dict[str, str]:
         found = {path: self.files[path] for path in paths if path in self.files}
-        self._touched.update(found.items())
+        prefix = self._package_prefixes.get(tuple(paths))
+        if prefix is None:
+            self._touched.update(found.items())
+        else:  # every file of a package: one entry for all of them (and their listing)
+            self._touched.add((CONTENTS + prefix, contents_digest(found, prefix)))
         return found
 
     def package_paths(self, package: str) -> list[str]:
@@ -409,4 +414,5 @@ class GitProjectIndex(FileProjectIndex):
         # What depends on the whole package depends on its listing too: a module added there
         # changes it (its files' blobs alone would not say so).
         self._touched.add((LISTING + prefix, listing_digest(paths, prefix)))
+        self._package_prefixes[tuple(paths)] = prefix
         return paths

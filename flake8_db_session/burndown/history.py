@@ -25,7 +25,7 @@ from .. import runner
 from ..analysis import Finding
 from ..config import Settings
 from . import baseline as baseline_module
-from .cache import LISTING, CachedResult, Questions, ResultCache, settings_fingerprint, tool_fingerprint
+from .cache import CONTENTS, LISTING, CachedResult, Questions, ResultCache, settings_fingerprint, tool_fingerprint
 from .commit_index import AnswerCarry, GitProjectIndex, join_tree_path, module_in_tree
 from .counts import Counts, ModuleCounts, count_findings, grep_count, grep_pattern
 from .git import Commit, GitError, GitRepository, every_nth
@@ -372,16 +372,20 @@ def _compute_history(
 
 
 def _with_listings(changed: set[str], files: Mapping[str, str], previous: Mapping[str, str]) -> set[str]:
-    """The changed paths, and the listing pseudo-path of every directory above a Python file
-    added or removed (a package's listing changed with it)."""
-    listings = set()
+    """The changed paths, the contents pseudo-path of every directory above a Python file that
+    changed, and the listing pseudo-path of every directory above one added or removed."""
+    pseudo = set()
     for path in changed:
-        if path.endswith(".py") and (path in files) != (path in previous):
+        if path.endswith(".py"):
+            listed = (path in files) != (path in previous)
             directory = path
             while directory:
                 directory = directory.rpartition("/")[0]
-                listings.add(LISTING + (directory + "/" if directory else ""))
-    return changed | listings
+                prefix = directory + "/" if directory else ""
+                pseudo.add(CONTENTS + prefix)
+                if listed:
+                    pseudo.add(LISTING + prefix)
+    return changed | pseudo
 
 
 class _FileCounts:
