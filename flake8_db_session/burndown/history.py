@@ -388,6 +388,19 @@ def _with_listings(changed: set[str], files: Mapping[str, str], previous: Mappin
     return changed | pseudo
 
 
+class _CommitCounts(Counts):
+    """A commit's counts, final once built: their totals are summed once (the outputs ask for
+    them for every column of every commit)."""
+
+    _totals: ModuleCounts | None = None
+
+    @property
+    def totals(self) -> ModuleCounts:
+        if self._totals is None:
+            self._totals = Counts.totals.fget(self)  # type: ignore[attr-defined]
+        return self._totals
+
+
 class _FileCounts:
     """The counts of a commit from those of its files, each computed once per result (most
     files keep theirs from one commit to the next)."""
@@ -407,7 +420,7 @@ class _FileCounts:
                 grep = {path: number} if number else None
                 known = self._known[path] = (findings, number, count_findings(findings, root=self.root, grep=grep))
             per_file.append((bool(findings), known[2]))
-        total = Counts()
+        total = _CommitCounts()
         for with_findings in (True, False):
             for has_findings, counts in per_file:
                 if has_findings is with_findings:
