@@ -329,3 +329,26 @@ def test_a_module_added_to_the_package_invalidates_what_read_the_package(tmp_pat
     for cache in (ResultCache(None), ResultCache(cache_file), ResultCache(cache_file)):
         history = run_history(repo, cache, jobs)
         assert [point.counts.to_dict() for point in history.points] == expected
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_module_of_the_package_starting_to_call_a_helper_is_seen_through_the_answers(tmp_path, jobs):
+    """jobs.py exists from the start; at the second commit it calls deps.py's helper directly
+    (FastAPI then never resolves it: no finding). What the package hands to Depends is the
+    same, its listing too: only where the helper is mentioned changed, an answer read from
+    every file of the package (it must say so even when that package was read for an earlier
+    question of the same commit)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    commit(repo, "one", {"app/__init__.py": "", "app/db.py": DB, "app/deps.py": DEPS,
+                         "app/jobs.py": "from app.db import SessionLocal\n\n\ndef run():\n    return SessionLocal()\n"})
+    commit(repo, "two", {"app/jobs.py": JOBS})
+    commit(repo, "three", {"app/jobs.py": JOBS + "\n# a comment\n"})
+    shas = git(repo, "rev-list", "--reverse", "HEAD").split()
+    expected = [checked(repo, sha, tmp_path) for sha in shas]
+    assert [counts["totals"]["codes"] for counts in expected] == [{"DBS002": 1}, {}, {}]
+    cache_file = str(tmp_path / "cache.sqlite3")
+    for cache in (ResultCache(None), ResultCache(cache_file), ResultCache(cache_file)):
+        history = run_history(repo, cache, jobs)
+        assert [point.counts.to_dict() for point in history.points] == expected

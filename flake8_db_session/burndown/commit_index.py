@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Callable, TypeVar
 
 from ..analysis import ProjectIndex, held
+from ..analysis.discovery import Discovered, Resolver
 from ..analysis.names import module_of_file
 from ..config import Settings
 from ..project import FileProjectIndex
@@ -171,9 +172,10 @@ class GitProjectIndex(FileProjectIndex):
         self._questions_by_text: dict[str, tuple] = {}
         # The files of the answers ``ask`` took from the answer cache (not computed here).
         self._cached_answer_files: dict[tuple, frozenset[tuple[str, str]]] = {}
-        self._package_prefixes: dict[tuple[str, ...], str] = {}  # a package's files -> its prefix
         # Set while this index's commit is the one walked (never for an index asked out of order).
         self.carry: AnswerCarry | None = None
+        self._package_deps: dict[str, frozenset[tuple[str, str]]] = {}
+        self._package_prefixes: dict[tuple[str, ...], str] = {}  # a package's files -> its prefix
         self._carried_files: dict[str, frozenset[tuple[str, str]]] = {}  # by question text
         # Every question the analysis may ask (today's and future ones), but not the two
         # primitives the answers are built from, which record what they read, nor ``remember``,
@@ -376,6 +378,29 @@ class GitProjectIndex(FileProjectIndex):
             self._file_deps[module] = (found, frozenset(looked))
         found, depended = self._file_deps[module]
         self._touched.update(depended)
+        return found
+
+    def discovered(self, qualified: str) -> Discovered | None:
+        """As on disk, with a resolver per question: what it remembered for one question (a
+        re-export followed on the way) would be taken without recording the files it was read
+        from in the next one (whose answer would then hold where it does not)."""
+        return Resolver(self.name_facts, self.is_project_module).classify(qualified)
+
+    def _package(self, package: str):
+        """As on disk, and each call records the files the package's facts were read from (the
+        first call computes and memoizes them: a later question, ``mentions`` after
+        ``dependency_uses``, would otherwise depend on none of them)."""
+        deps = self._package_deps.get(package)
+        if deps is None:
+            outer, self._touched = self._touched, set()
+            try:
+                found = super()._package(package)
+            finally:
+                deps, self._touched = frozenset(self._touched), outer
+            self._package_deps[package] = deps
+        else:
+            found = super()._package(package)
+        self._touched.update(deps)
         return found
 
     def _load(self, module: str, name: str):
