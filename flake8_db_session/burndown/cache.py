@@ -24,6 +24,7 @@ from typing import Callable
 
 from .. import __version__, summary_cache
 from ..analysis import Finding
+from ..analysis.findings import HeldPoint
 from ..config import Settings
 
 # (question asked to the project index, as JSON; digest of its answer)
@@ -32,6 +33,9 @@ Questions = Sequence[tuple[str, str]]
 # never equal to anything, so such a result holds only through its files.
 UNSTABLE = "unstable"
 SCHEMA = 2
+# Rows waiting to be written are written together once they hold this many bytes (and at the
+# end of each window of commits, and on close): a commit stores a few rows of a few kilobytes.
+_PENDING_BYTES = 4 * 1024 * 1024
 
 
 def default_cache_dir() -> str:
@@ -49,6 +53,7 @@ _FINGERPRINTED = (
     "runner.py",
     "rules.py",
     "burndown/cache.py",
+    "burndown/commit_index.py",
     "burndown/history.py",
 )
 
@@ -83,9 +88,18 @@ def settings_fingerprint(settings: Settings, root: str) -> str:
 
 
 def finding_to_json(finding: Finding) -> dict:
-    values = dataclasses.asdict(finding)
+    """``dataclasses.asdict`` of a finding (its tags sorted), without its deep copies: every
+    field is a plain value but the held points, small dataclasses of plain values."""
+    values = {name: getattr(finding, name) for name in _FINDING_FIELDS}
     values["tags"] = sorted(finding.tags)
+    values["held_across"] = tuple(
+        {name: getattr(point, name) for name in _HELD_POINT_FIELDS} for point in finding.held_across
+    )
     return values
+
+
+_FINDING_FIELDS = tuple(f.name for f in dataclasses.fields(Finding))
+_HELD_POINT_FIELDS = tuple(f.name for f in dataclasses.fields(HeldPoint))
 
 
 def finding_from_json(values: Mapping) -> Finding:
@@ -126,11 +140,15 @@ class ResultCache:
             )
         self._pending: list[tuple[str, str, str, str]] = []
         self._pending_answers: list[tuple[str, str, str]] = []
+        self._pending_bytes = 0
+        self._pair_texts: dict[tuple[str, str], str] = {}
         self._rows: dict[str, list[_Row]] = {}
+        self._held: dict[str, _Row] = {}  # by key: the row that held at the last lookup that found one
         self._answer_rows: dict[str, list[tuple[_Files, str]]] = {}
         self._tree: Mapping[str, str] | None = None
         self._results: dict[str, CachedResult] = {}
         self._tree_pairs: frozenset[tuple[str, str]] = frozenset()
+        self._listings: dict[str, str] = {}  # of that tree, by pseudo-path
         self.write_error = ""
 
     @staticmethod
@@ -139,32 +157,43 @@ class ResultCache:
 
     def lookup(
         self, key: str, tree: Mapping[str, str], ask: Callable[[str], str] | None = None
-    ) -> tuple[CachedResult, Questions, bool] | None:
+    ) -> tuple[CachedResult, Questions, frozenset[str] | None] | None:
         """The stored result for ``key`` that holds at ``tree`` (path -> blob id), its questions,
-        and whether it held only through its answers.
+        and the paths of the files it held by (None: it held only through its answers).
 
         First try: every file its answers were read from is the same blob in ``tree``. Else, when
         ``ask`` (question -> digest of the answer at this tree) is given: every answer is the same
         (a module it imports changed, but not in a way it asked about).
         """
+        rows = self._file_rows(key)
+        pairs = self._pairs(tree)
+        for row in rows:
+            if row.files.hold_at(tree, pairs, self._listing):
+                self._held[key] = row
+                return self._parsed(row.result), row.questions(), row.files.paths()
+        if ask is not None:
+            # The row that held last in this run first (a file that held by the files of an old
+            # row until a module it imports changed), then the newest ones.
+            last = self._held.get(key)
+            for row in ([last] if last is not None else []) + [row for row in rows[:3] if row is not last]:
+                questions = row.questions()
+                if all(digest != UNSTABLE and ask(question) == digest for question, digest in questions):
+                    self._held[key] = row
+                    return self._parsed(row.result), questions, None
+        return None
+
+    def _file_rows(self, key: str) -> list[_Row]:
+        """The stored results of a key, newest first: read and parsed once per run (a file
+        unchanged over many commits is looked up often), then kept with what this run stores."""
         rows = self._rows.get(key)
-        if rows is None:  # parsed once per run: a file unchanged over many commits is looked up often
+        if rows is None:
             rows = self._rows[key] = [
                 _Row(_Files(json.loads(deps)), questions, result)
                 for deps, questions, result in self._db.execute(
                     "SELECT deps, questions, result FROM file_results WHERE key = ? ORDER BY rowid DESC", (key,)
                 )
             ]
-        pairs = self._pairs(tree)
-        for row in rows:
-            if row.files.hold_at(tree, pairs):
-                return self._parsed(row.result), row.questions(), False
-        if ask is not None:
-            for row in rows[:3]:
-                questions = row.questions()
-                if all(digest != UNSTABLE and ask(question) == digest for question, digest in questions):
-                    return self._parsed(row.result), questions, True
-        return None
+        return rows
 
     def store(
         self,
@@ -181,31 +210,44 @@ class ResultCache:
     def store_held(
         self, key: str, deps: Iterable[tuple[str, str]], questions: Questions, held: CachedResult
     ) -> None:
-        """A looked-up result again, with the files it holds at here (its stored text reused)."""
+        """A looked-up result again, with the files it holds at here (its stored texts reused)."""
+        row = self._held.get(key)
+        questions_text = row.questions_text if row is not None and row.questions() is questions else None
         self._store_text(key, deps, questions, held.text or json.dumps(
             {"findings": [finding_to_json(f) for f in held.findings], "error": held.error, "grep": held.grep}
-        ))
+        ), questions_text)
 
-    def _store_text(self, key: str, deps: Iterable[tuple[str, str]], questions: Questions, result: str) -> None:
+    def _store_text(
+        self, key: str, deps: Iterable[tuple[str, str]], questions: Questions, result: str, questions_text: str | None = None
+    ) -> None:
         listed = sorted(set(deps))
-        questions_text = json.dumps(sorted(questions))
-        self._pending.append((key, json.dumps(listed), questions_text, result))
-        rows = self._rows.get(key)
-        if rows is not None:  # newest first, as read from the table (else read with it, after the flush)
-            rows.insert(0, _Row(_Files(listed), questions_text, result))
+        if questions_text is None:
+            questions_text = json.dumps(sorted(questions))
+        self._pending.append((key, self._deps_text(listed), questions_text, result))
+        self._pending_bytes += len(self._pending[-1][1]) + len(result)
+        # Newest first, as read from the table: a row waiting to be written is found all the same.
+        self._file_rows(key).insert(0, _Row(_Files(listed), questions_text, result))
+        if self._pending_bytes > _PENDING_BYTES:
+            self.flush()
+
+    def _deps_text(self, listed: list[tuple[str, str]]) -> str:
+        """``json.dumps(listed)``, each pair's text kept (the same files recur in many rows)."""
+        texts = self._pair_texts
+        parts = []
+        for pair in listed:
+            text = texts.get(pair)
+            if text is None:
+                text = texts[pair] = json.dumps(list(pair))
+            parts.append(text)
+        return "[" + ", ".join(parts) + "]"
 
     def answer(self, key: str, tree: Mapping[str, str]) -> tuple[str, frozenset[tuple[str, str]]] | None:
         """The digest of an answer computed from files that are the same blobs in ``tree``, with
         those files (so a result that held through it can be stored with them)."""
-        rows = self._answer_rows.get(key)
-        if rows is None:  # read once per run: the same questions are asked at every commit
-            rows = self._answer_rows[key] = [
-                (_Files(json.loads(deps)), digest)
-                for deps, digest in self._db.execute("SELECT deps, digest FROM answers WHERE key = ?", (key,))
-            ]
+        rows = self._answer_rows_of(key)
         pairs = self._pairs(tree)
         for deps, digest in rows:
-            if deps.hold_at(tree, pairs):
+            if deps.hold_at(tree, pairs, self._listing):
                 return digest, deps.pairs()
         return None
 
@@ -220,13 +262,35 @@ class ResultCache:
         """The (path, blob) pairs of a tree, built once per tree (a commit looks up every file)."""
         if self._tree is not tree:
             self._tree, self._tree_pairs = tree, frozenset(tree.items())
+            self._listings = {}
         return self._tree_pairs
+
+    def _listing(self, pseudo_path: str) -> str:
+        """The listing digest of a directory of the tree of the last ``_pairs`` call."""
+        found = self._listings.get(pseudo_path)
+        if found is None:
+            assert self._tree is not None
+            found = self._listings[pseudo_path] = pseudo_digest(self._tree, pseudo_path)
+        return found
+
+    def _answer_rows_of(self, key: str) -> list[tuple[_Files, str]]:
+        """The stored digests of a question, read once per run (the same questions are asked at
+        every commit), then kept with what this run stores."""
+        rows = self._answer_rows.get(key)
+        if rows is None:
+            rows = self._answer_rows[key] = [
+                (_Files(json.loads(deps)), digest)
+                for deps, digest in self._db.execute("SELECT deps, digest FROM answers WHERE key = ?", (key,))
+            ]
+        return rows
 
     def store_answer(self, key: str, deps: Iterable[tuple[str, str]], digest: str) -> None:
         listed = sorted(set(deps))
-        self._pending_answers.append((key, json.dumps(listed), digest))
-        if key in self._answer_rows:  # else read with it from the table, after the flush
-            self._answer_rows[key].insert(0, (_Files(listed), digest))
+        self._pending_answers.append((key, self._deps_text(listed), digest))
+        self._pending_bytes += len(self._pending_answers[-1][1])
+        self._answer_rows_of(key).insert(0, (_Files(listed), digest))
+        if self._pending_bytes > _PENDING_BYTES:
+            self.flush()
 
     def flush(self) -> None:
         if self._pending or self._pending_answers:
@@ -239,6 +303,7 @@ class ResultCache:
                 self.write_error = self.write_error or str(exc)
             self._pending.clear()
             self._pending_answers.clear()
+            self._pending_bytes = 0
 
     def close(self) -> None:
         self.flush()
@@ -248,42 +313,90 @@ class ResultCache:
 class _Row:
     """A stored result: its files, its questions (parsed when first needed) and its text."""
 
-    __slots__ = ("_questions", "files", "result")
+    __slots__ = ("_questions", "files", "questions_text", "result")
 
     def __init__(self, files: _Files, questions: str, result: str) -> None:
         self.files = files
-        self._questions: str | list = questions
+        self.questions_text = questions
+        self._questions: list | None = None
         self.result = result
 
     def questions(self) -> list:
-        if isinstance(self._questions, str):
-            parsed: list = json.loads(self._questions)
-            self._questions = parsed
-            return parsed
+        if self._questions is None:
+            self._questions = json.loads(self.questions_text)
         return self._questions
+
+
+# The pseudo-path of a directory's listing (which Python files it holds, at any depth): this
+# prefix, then the directory's own prefix ("app/", or "" for the top). No tree path starts with it.
+LISTING = "/"
+# The pseudo-path of those files with their contents (their blob ids): what read every file of a
+# package depends on them all, one entry instead of hundreds in each of its rows.
+CONTENTS = "//"
+
+
+def listing_digest(paths: Iterable[str], prefix: str) -> str:
+    """A digest of the Python files under ``prefix`` among ``paths`` (a package's listing: an
+    answer built from every file of a package changes when one is added, not only when one
+    of those it read changes)."""
+    names = sorted(path for path in paths if path.startswith(prefix) and path.endswith(".py"))
+    return hashlib.sha256("\n".join(names).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def contents_digest(files: Mapping[str, str], prefix: str) -> str:
+    """A digest of the Python files under ``prefix`` in ``files`` (path -> blob id) and of their blobs."""
+    listed = sorted((path, blob) for path, blob in files.items() if path.startswith(prefix) and path.endswith(".py"))
+    text = "\n".join(f"{path}\0{blob}" for path, blob in listed)
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def pseudo_digest(files: Mapping[str, str], pseudo_path: str) -> str:
+    """The digest a ``LISTING`` or ``CONTENTS`` pseudo-path stands for in a tree."""
+    if pseudo_path.startswith(CONTENTS):
+        return contents_digest(files, pseudo_path[len(CONTENTS) :])
+    return listing_digest(files, pseudo_path[len(LISTING) :])
 
 
 class _Files:
     """The files a result or an answer was read from: (path, blob id) pairs, "" for a path that
-    did not exist. Checked against a tree as a set (a module's answers may depend on every file
-    of its package, and every file of a commit is looked up)."""
+    did not exist, and (``LISTING`` or ``CONTENTS`` + prefix, digest) for a directory whose
+    listing (or every file) it read.
+    Checked against a tree as a set (a module's answers may depend on every file of its
+    package, and every file of a commit is looked up)."""
 
     def __init__(self, pairs: Iterable[Sequence[str]]) -> None:
         present: list[tuple[str, str]] = []
         absent: list[str] = []
+        listings: list[tuple[str, str]] = []
         for path, blob in pairs:
-            if blob:
+            if path.startswith(LISTING):
+                listings.append((path, blob))
+            elif blob:
                 present.append((path, blob))
             else:
                 absent.append(path)
         self.present = frozenset(present)
         self.absent = tuple(absent)
+        self.listings = tuple(listings)
+        self._paths: frozenset[str] | None = None
+
+    def paths(self) -> frozenset[str]:
+        """Every path it was read from (or found absent at), and the listings' pseudo-paths."""
+        if self._paths is None:
+            self._paths = frozenset(path for path, _blob in self.present).union(
+                self.absent, (path for path, _digest in self.listings)
+            )
+        return self._paths
 
     def pairs(self) -> frozenset[tuple[str, str]]:
-        return self.present.union((path, "") for path in self.absent)
+        return self.present.union(((path, "") for path in self.absent), self.listings)
 
-    def hold_at(self, tree: Mapping[str, str], pairs: frozenset[tuple[str, str]]) -> bool:
-        return self.present <= pairs and not any(path in tree for path in self.absent)
+    def hold_at(self, tree: Mapping[str, str], pairs: frozenset[tuple[str, str]], listing: Callable[[str], str]) -> bool:
+        return (
+            self.present <= pairs
+            and not any(path in tree for path in self.absent)
+            and all(listing(path) == digest for path, digest in self.listings)
+        )
 
 
 def _result(text: str) -> CachedResult:

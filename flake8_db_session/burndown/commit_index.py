@@ -12,10 +12,11 @@ from collections.abc import Mapping, Sequence
 from typing import Callable, TypeVar
 
 from ..analysis import ProjectIndex, held
+from ..analysis.discovery import Discovered, Resolver
 from ..analysis.names import module_of_file
 from ..config import Settings
 from ..project import FileProjectIndex
-from .cache import UNSTABLE, ResultCache
+from .cache import CONTENTS, LISTING, UNSTABLE, ResultCache, contents_digest, listing_digest
 from .git import GitRepository
 
 
@@ -45,41 +46,99 @@ def _split_tree_path(path: str) -> tuple[str, str]:
     return parent, name
 
 
-def _canonical(value: object) -> object:
-    """A JSON-able form of an answer that is the same in every process (sets sorted)."""
+def _canonical_text(value: object) -> str:
+    """A JSON text of an answer that is the same in every process (fields and sets sorted):
+    ``json.dumps`` of its plain form with sorted keys, built in one pass (each element's text is
+    also what it sorts by)."""
     if value is None or isinstance(value, (bool, int, float, str)):
-        return value
+        return json.dumps(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return [type(value).__name__, {f.name: _canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}]
+        fields = sorted(
+            (json.dumps(f.name), _canonical_text(getattr(value, f.name))) for f in dataclasses.fields(value)
+        )
+        body = ", ".join(f"{name}: {text}" for name, text in fields)
+        return f"[{json.dumps(type(value).__name__)}, {{{body}}}]"
     if isinstance(value, Mapping):
-        items = [[_canonical(k), _canonical(v)] for k, v in value.items()]
-        return sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
+        return "[" + ", ".join(sorted(f"[{_canonical_text(k)}, {_canonical_text(v)}]" for k, v in value.items())) + "]"
     if isinstance(value, (set, frozenset)):
-        return sorted((_canonical(v) for v in value), key=lambda item: json.dumps(item, sort_keys=True))
+        return "[" + ", ".join(sorted(_canonical_text(v) for v in value)) + "]"
     if isinstance(value, (list, tuple)):
-        return [_canonical(v) for v in value]
+        return "[" + ", ".join(_canonical_text(v) for v in value) + "]"
     if hasattr(value, "__dict__"):
-        return [type(value).__name__, _canonical(vars(value))]
+        return f"[{json.dumps(type(value).__name__)}, {_canonical_text(vars(value))}]"
     text = repr(value)
     if " at 0x" in text:
         raise _Unstable
-    return text
+    return json.dumps(text)
 
 
 class _Unstable(Exception):
     """An answer known only by its identity."""
 
 
+# Digests of immutable answers by identity, each kept alive with it (so its id is not reused): a
+# summary kept by content is the same object at every commit, and each commit's index digests it.
+_DIGESTS_BY_ID: dict[int, tuple[object, str]] = {}
+_MAX_DIGESTS_BY_ID = 16384
+
+
 def _digest(value: object) -> str:
+    frozen = (
+        dataclasses.is_dataclass(value)
+        and not isinstance(value, type)
+        and getattr(getattr(value, "__dataclass_params__", None), "frozen", False)
+    )
+    if frozen:
+        known = _DIGESTS_BY_ID.get(id(value))
+        if known is not None and known[0] is value:
+            return known[1]
     try:
-        text = json.dumps(_canonical(value), sort_keys=True)
+        text = _canonical_text(value)
     except (_Unstable, RecursionError, TypeError, ValueError):
         return UNSTABLE
-    return hashlib.sha256(text.encode()).hexdigest()
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    if frozen:
+        if len(_DIGESTS_BY_ID) >= _MAX_DIGESTS_BY_ID:
+            _DIGESTS_BY_ID.clear()
+        _DIGESTS_BY_ID[id(value)] = (value, digest)
+    return digest
 
 
 _V = TypeVar("_V")
 _UNTRACKED = frozenset({"module_file", "read_bytes", "remember", "used"})
+
+
+class AnswerCarry:
+    """The digests ``ask`` gave at the commits walked so far, each with the files its answer was
+    read from: at the next commit, an answer none of whose files changed is the same, with no
+    key to hash and no answer cache to search (a file whose imports changed asks dozens of
+    questions, most of them about modules that did not)."""
+
+    def __init__(self) -> None:
+        self.serial = -1  # the commit being walked
+        self._changes: list[set[str]] = []  # the paths changed at each commit walked
+        self._entries: dict[tuple[str, str], tuple[int, str, frozenset[tuple[str, str]], frozenset[str]]] = {}
+
+    def advance(self, changed: set[str]) -> None:
+        """The next commit is walked; ``changed``: the paths whose blob differs from the previous one."""
+        self.serial += 1
+        self._changes.append(changed)
+
+    def get(self, roots: str, question: str) -> tuple[str, frozenset[tuple[str, str]]] | None:
+        entry = self._entries.get((roots, question))
+        if entry is None:
+            return None
+        serial, digest, pairs, paths = entry
+        for changed in self._changes[serial + 1 : self.serial + 1]:
+            if not paths.isdisjoint(changed):
+                del self._entries[(roots, question)]
+                return None
+        if serial != self.serial:
+            self._entries[(roots, question)] = (self.serial, digest, pairs, paths)
+        return digest, pairs
+
+    def put(self, roots: str, question: str, digest: str, pairs: frozenset[tuple[str, str]]) -> None:
+        self._entries[(roots, question)] = (self.serial, digest, pairs, frozenset(path for path, _blob in pairs))
 
 
 class GitProjectIndex(FileProjectIndex):
@@ -101,6 +160,7 @@ class GitProjectIndex(FileProjectIndex):
         # Where ``import x`` looks, as on disk: above the file's top package, the configuration
         # directory and its ``src`` (tree paths; "" is the top level).
         self.tree_roots = tuple(dict.fromkeys(_normalize(r) for r in roots))
+        self._roots_key = "|".join(self.tree_roots)
         self._touched: set[tuple[str, str]] = set()
         self._file_deps: dict[str, tuple[str | None, frozenset[tuple[str, str]]]] = {}
         self._answers: dict[tuple, tuple[object, frozenset[tuple[str, str]]]] = {}
@@ -112,6 +172,11 @@ class GitProjectIndex(FileProjectIndex):
         self._questions_by_text: dict[str, tuple] = {}
         # The files of the answers ``ask`` took from the answer cache (not computed here).
         self._cached_answer_files: dict[tuple, frozenset[tuple[str, str]]] = {}
+        # Set while this index's commit is the one walked (never for an index asked out of order).
+        self.carry: AnswerCarry | None = None
+        self._package_deps: dict[str, frozenset[tuple[str, str]]] = {}
+        self._package_prefixes: dict[tuple[str, ...], str] = {}  # a package's files -> its prefix
+        self._carried_files: dict[str, frozenset[tuple[str, str]]] = {}  # by question text
         # Every question the analysis may ask (today's and future ones), but not the two
         # primitives the answers are built from, which record what they read, nor ``remember``,
         # recorded below (its value is asked again through ``held.recompute``).
@@ -225,6 +290,10 @@ class GitProjectIndex(FileProjectIndex):
         this commit next time (the answers are not asked again, in this run or the next)."""
         deps: set[tuple[str, str]] = set()
         for question_text, _digest in questions:
+            carried = self._carried_files.get(question_text)
+            if carried is not None:
+                deps.update(carried)
+                continue
             question = self._question(question_text)
             answer = self._answers.get(question)
             if answer is not None:
@@ -241,14 +310,21 @@ class GitProjectIndex(FileProjectIndex):
         known = self._digests_by_text.get(question_text)
         if known is not None:
             return known
+        if self.carry is not None:
+            carried = self.carry.get(self._roots_key, question_text)
+            if carried is not None:
+                digest, self._carried_files[question_text] = carried
+                self._digests_by_text[question_text] = digest
+                return digest
         question = self._question(question_text)
         if question in self._digests:
             self._digests_by_text[question_text] = self._digests[question]
             return self._digests[question]
-        key = ResultCache.key(*key_prefix, "|".join(self.tree_roots), question_text)
+        key = ResultCache.key(*key_prefix, self._roots_key, question_text)
         cached = cache.answer(key, self.files)
         if cached is not None:
-            digest, self._cached_answer_files[question] = cached
+            digest, files = cached
+            self._cached_answer_files[question] = files
         else:
             name, *args = question
             method = getattr(self, str(name), None)
@@ -266,7 +342,10 @@ class GitProjectIndex(FileProjectIndex):
             finally:
                 self._depth = saved
             digest = self.digest(question)
-            cache.store_answer(key, self._answers[question][1], digest)
+            files = self._answers[question][1]
+            cache.store_answer(key, files, digest)
+        if self.carry is not None and digest != UNSTABLE:
+            self.carry.put(self._roots_key, question_text, digest, files)
         self._digests[question] = self._digests_by_text[question_text] = digest
         return digest
 
@@ -301,6 +380,29 @@ class GitProjectIndex(FileProjectIndex):
         self._touched.update(depended)
         return found
 
+    def discovered(self, qualified: str) -> Discovered | None:
+        """As on disk, with a resolver per question: what it remembered for one question (a
+        re-export followed on the way) would be taken without recording the files it was read
+        from in the next one (whose answer would then hold where it does not)."""
+        return Resolver(self.name_facts, self.is_project_module).classify(qualified)
+
+    def _package(self, package: str):
+        """As on disk, and each call records the files the package's facts were read from (the
+        first call computes and memoizes them: a later question, ``mentions`` after
+        ``dependency_uses``, would otherwise depend on none of them)."""
+        deps = self._package_deps.get(package)
+        if deps is None:
+            outer, self._touched = self._touched, set()
+            try:
+                found = super()._package(package)
+            finally:
+                deps, self._touched = frozenset(self._touched), outer
+            self._package_deps[package] = deps
+        else:
+            found = super()._package(package)
+        self._touched.update(deps)
+        return found
+
     def _load(self, module: str, name: str):
         self.module_file(module)  # a memoized answer still depends on the module's file
         return super()._load(module, name)
@@ -318,7 +420,11 @@ class GitProjectIndex(FileProjectIndex):
 
     def _content_ids(self, paths: list[str]) -> dict[str, str]:
         found = {path: self.files[path] for path in paths if path in self.files}
-        self._touched.update(found.items())
+        prefix = self._package_prefixes.get(tuple(paths))
+        if prefix is None:
+            self._touched.update(found.items())
+        else:  # every file of a package: one entry for all of them (and their listing)
+            self._touched.add((CONTENTS + prefix, contents_digest(found, prefix)))
         return found
 
     def package_paths(self, package: str) -> list[str]:
@@ -329,4 +435,9 @@ class GitProjectIndex(FileProjectIndex):
         if not init.endswith("__init__.py"):
             return [init]
         prefix = init[: -len("__init__.py")]
-        return sorted(p for p in self.files if p.startswith(prefix) and p.endswith(".py"))
+        paths = sorted(p for p in self.files if p.startswith(prefix) and p.endswith(".py"))
+        # What depends on the whole package depends on its listing too: a module added there
+        # changes it (its files' blobs alone would not say so).
+        self._touched.add((LISTING + prefix, listing_digest(paths, prefix)))
+        self._package_prefixes[tuple(paths)] = prefix
+        return paths

@@ -10,12 +10,13 @@ a commit costs about the files it changed.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.pool
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Optional
 
 from flake8 import defaults as flake8_defaults
 from flake8 import utils as flake8_utils
@@ -24,9 +25,9 @@ from .. import runner
 from ..analysis import Finding
 from ..config import Settings
 from . import baseline as baseline_module
-from .cache import CachedResult, Questions, ResultCache, settings_fingerprint, tool_fingerprint
-from .commit_index import GitProjectIndex, join_tree_path, module_in_tree
-from .counts import Counts, count_findings, grep_count, grep_pattern
+from .cache import CONTENTS, LISTING, CachedResult, Questions, ResultCache, settings_fingerprint, tool_fingerprint
+from .commit_index import AnswerCarry, GitProjectIndex, join_tree_path, module_in_tree
+from .counts import Counts, ModuleCounts, count_findings, grep_count, grep_pattern
 from .git import Commit, GitError, GitRepository, every_nth
 
 __all__ = [  # the git side is re-exported: callers of the history need not know where it lives
@@ -130,6 +131,7 @@ class _CommitAnalysis:
         self.root = root
         self.pattern = grep_pattern(settings.dependencies)
         self.indexes: dict[str, GitProjectIndex] = {}  # one per import root, as on disk
+        self.carry: AnswerCarry | None = None  # while this commit is walked
         self._modules: dict[str, tuple[str, bool, str]] = {}
 
     def module(self, path: str) -> tuple[str, bool, str]:
@@ -155,8 +157,15 @@ class _CommitAnalysis:
         if index is None:
             roots = (import_root, self.root, join_tree_path(self.root, "src"))
             index = GitProjectIndex(self.repository, self.files, self.settings, roots)
+            index.carry = self.carry
             self.indexes[import_root] = index
         return index
+
+    def walked(self, carry: AnswerCarry | None) -> None:
+        """Answers of the previous commits hold here (``carry``) while this commit is walked."""
+        self.carry = carry
+        for index in self.indexes.values():
+            index.carry = carry
 
 
 _WORKER: _CommitAnalysis | None = None
@@ -191,20 +200,20 @@ def _analyze_all(analysis: _CommitAnalysis, paths: Sequence[str], jobs: int) -> 
         _WORKER = None
 
 
-def _analyze_window(analyses: list[_CommitAnalysis], tasks: list[tuple[int, str]], jobs: int) -> list[FileOutcome]:
-    """Files of several commits at once, each with its own commit's index (forked workers)."""
+def _window_pool(analyses: list[_CommitAnalysis], jobs: int) -> multiprocessing.pool.Pool:
+    """Workers forked with the analyses of a window's commits (each task is analyzed with its
+    own commit's index)."""
     global _WINDOW
     _WINDOW = analyses
-    try:
-        context = multiprocessing.get_context("fork")
-        with context.Pool(jobs) as pool:
-            return pool.map(_work_at, tasks, chunksize=1)
-    finally:
-        _WINDOW = []
+    return multiprocessing.get_context("fork").Pool(jobs)
 
 
 # Commits whose new files are analyzed together, in parallel (their trees and indexes are held).
 WINDOW = 64
+Outcome = tuple[list[Finding], str, int]
+# A file's result at the last commit walked: (its blob, its cache key, the paths it held by, the
+# result); None as paths when it held through answers whose files are not known.
+_Carried = tuple[str, str, Optional[frozenset[str]], Outcome]
 
 
 def compute_history(
@@ -220,10 +229,11 @@ def compute_history(
     """Counts at each commit. Raises GitError.
 
     With several jobs, the files that are new at each commit of a window (a blob the previous
-    commit did not have at that path: no earlier result can hold for it) are analyzed first, all
-    commits at once, in parallel; then each commit in turn takes every file's result from the
-    cache (those just analyzed, the unchanged ones, the ones whose answers held) and analyzes
-    what is left.
+    commit did not have at that path: no earlier result can hold for it) go to worker processes
+    first, commit by commit; meanwhile this process walks the commits in order, each as soon as
+    its new files are done, taking every other file's result from the previous commit (when
+    none of the files it depended on changed) or from the cache (those whose answers held), and
+    analyzing what is left.
     """
     with runner.tuned_collector():  # as ``check``: a history keeps much more alive between parses
         return _compute_history(repository, commits, settings, cache=cache, paths=paths, jobs=jobs, progress=progress)
@@ -239,6 +249,7 @@ def _compute_history(
     jobs: int,
     progress: Progress | None,
 ) -> History:
+    global _WINDOW
     started = time.perf_counter()
     toplevel = os.path.realpath(repository.toplevel)
     root = os.path.relpath(os.path.realpath(settings.root), toplevel).replace(os.sep, "/")
@@ -249,77 +260,175 @@ def _compute_history(
     baselines: dict[str, int | None] = {}  # blob id -> allowed total
     history = History([], tuple(settings.ratchet_codes))
     previous: Mapping[str, str] = {}
+    carried: dict[str, _Carried] = {}
+    file_counts = _FileCounts(root or ".")
+    carry = AnswerCarry()
     for window_start in range(0, len(commits), WINDOW):
         window = commits[window_start : window_start + WINDOW]
-        trees = [repository.tree(commit.sha) for commit in window]
+        trees = repository.trees([commit.sha for commit in window])
         analyses = [_CommitAnalysis(repository, files, settings, root) for files in trees]
-        selections = [python_files(files, paths, excluded) for files in trees]
+        selections: list[list[str]] = []
+        for files in trees:  # most commits have the files of the one before (other contents)
+            same = selections and files.keys() == trees[len(selections) - 1].keys()
+            selections.append(selections[-1] if same else python_files(files, paths, excluded))
         prefetched: list[int] = [0] * len(window)
+        tasks: list[tuple[int, str]] = []
         if jobs > 1:
-            new_files: list[tuple[int, str]] = []
             for position, (files, selected) in enumerate(zip(trees, selections)):
                 before = trees[position - 1] if position else previous
-                new_files.extend((position, path) for path in selected if before.get(path) != files[path])
-            tasks = [
-                (position, path)
-                for position, path in new_files
-                if _lookup(analyses[position], path, cache, key_prefix)[1] is None
-            ]
-            if _parallel(jobs, len(tasks)):
-                if progress is not None:
-                    progress(len(history.points), len(commits), window[0])
-                # Largest first, one per task (as check does): no worker is left alone with a
-                # 20,000-line file at the end. The blobs read here are inherited by the workers.
-                size = {task: len(repository.read_blob(trees[task[0]][task[1]])) for task in tasks}
-                tasks.sort(key=lambda task: -size[task])
-                for (position, path), (findings, error, number, deps, questions) in zip(
-                    tasks, _analyze_window(analyses, tasks, jobs)
-                ):
-                    key = _lookup_key(analyses[position], path, key_prefix)
-                    cache.store(key, deps, questions, findings, error, number)
-                    prefetched[position] += 1
-                cache.flush()
-        for position, commit in enumerate(window):
+                tasks.extend(
+                    (position, path)
+                    for path in selected
+                    if before.get(path) != files[path]
+                    and _lookup(analyses[position], path, cache, key_prefix)[1] is None
+                )
+        pool = None
+        results: Iterator[FileOutcome] = iter(())
+        if _parallel(jobs, len(tasks)):
             if progress is not None:
-                progress(len(history.points), len(commits), commit)
-            files, selected, analysis = trees[position], selections[position], analyses[position]
-            outcomes: dict[str, tuple[list[Finding], str, int]] = {}
-            keys: dict[str, str] = {}
-            for path in selected:
-                keys[path], hit = _lookup(analysis, path, cache, key_prefix)
-                if hit is not None:
-                    cached, asked, through_answers = hit
+                progress(len(history.points), len(commits), window[0])
+            # Commit by commit (this process walks them in that order as they are done), the
+            # largest first within each (as check does): no worker is left alone with a
+            # 20,000-line file at the end of the first commit. The blobs read here are
+            # inherited by the workers.
+            sizes = repository.blob_sizes([trees[position][path] for position, path in tasks])
+            size = dict(zip(tasks, sizes))
+            tasks.sort(key=lambda task: (task[0], -size[task]))
+            pool = _window_pool(analyses, jobs)
+            results = pool.imap(_work_at, tasks, chunksize=1)
+        else:
+            tasks = []
+        try:
+            done = 0  # tasks whose results are stored
+            for position, commit in enumerate(window):
+                if progress is not None:
+                    progress(len(history.points), len(commits), commit)
+                while done < len(tasks) and tasks[done][0] <= position:
+                    task_position, path = tasks[done]
+                    findings, error, number, deps, questions = next(results)
+                    key = _lookup_key(analyses[task_position], path, key_prefix)
+                    cache.store(key, deps, questions, findings, error, number)
+                    prefetched[task_position] += 1
+                    done += 1
+                files, selected, analysis = trees[position], selections[position], analyses[position]
+                changed = _with_listings({path for path, _blob in files.items() ^ previous.items()}, files, previous)
+                if any(path.rpartition("/")[2] == "__init__.py" for path in changed):
+                    carried.clear()  # the module names (and import roots) of other files may differ
+                carry.advance(changed)
+                analysis.walked(carry)
+                outcomes: dict[str, Outcome] = {}
+                keys: dict[str, str] = {}
+                for path in selected:
+                    found = carried.get(path)
+                    if found is not None and found[0] == files[path] and found[2] is not None and found[2].isdisjoint(changed):
+                        keys[path], outcomes[path] = found[1], found[3]  # nothing it read changed
+                        continue
+                    keys[path], hit = _lookup(analysis, path, cache, key_prefix)
+                    if hit is None:
+                        continue
+                    cached, asked, held_by = hit
                     outcomes[path] = (cached.findings, cached.error, cached.grep)
-                    index = analysis.index(analysis.module(path)[2])
-                    answered = index.answer_files(asked) if through_answers else None
-                    if answered is not None:  # next time at these files, it holds without asking
-                        cache.store_held(keys[path], answered, asked, cached)
-            missing = [path for path in selected if path not in outcomes]
-            for path, (findings, error, number, deps, questions) in zip(
-                missing, _analyze_all(analysis, missing, jobs)
-            ):
-                cache.store(keys[path], deps, questions, findings, error, number)
-                outcomes[path] = (findings, error, number)
-            cache.flush()
-            analyzed = len(missing) + prefetched[position]
-            history.analyzed += analyzed
-            history.cached += len(selected) - analyzed
-            all_findings = [f for path in selected for f in outcomes[path][0]]
-            grep = {path: outcomes[path][2] for path in selected if outcomes[path][2]}
-            errors = [(path, outcomes[path][1]) for path in selected if outcomes[path][1]]
-            counts = count_findings(all_findings, root=root or ".", grep=grep)
-            baseline = None
-            if baseline_file in files:
-                sha = files[baseline_file]
-                if sha not in baselines:
-                    baselines[sha] = _baseline_total(repository.read_blob(sha), settings.ratchet_codes)
-                baseline = baselines[sha]
-            history.points.append(Point(commit, counts, len(selected), errors, baseline, analyzed))
-        previous = trees[-1]
+                    if held_by is None:  # through its answers
+                        index = analysis.index(analysis.module(path)[2])
+                        answered = index.answer_files(asked)
+                        if answered is not None:  # next time at these files, it holds without asking
+                            cache.store_held(keys[path], answered, asked, cached)
+                            held_by = frozenset(where for where, _blob in answered)
+                    carried[path] = (files[path], keys[path], held_by, outcomes[path])
+                missing = [path for path in selected if path not in outcomes]
+                if pool is not None and _parallel(jobs, len(missing)):
+                    # Queued behind what is left of the window's new files.
+                    analyzed_now = pool.map(_work_at, [(position, path) for path in missing], chunksize=1)
+                else:
+                    analyzed_now = _analyze_all(analysis, missing, jobs)
+                for path, (findings, error, number, deps, questions) in zip(missing, analyzed_now):
+                    cache.store(keys[path], deps, questions, findings, error, number)
+                    outcomes[path] = (findings, error, number)
+                    carried[path] = (files[path], keys[path], frozenset(where for where, _blob in deps), outcomes[path])
+                analysis.walked(None)
+                analyzed = len(missing) + prefetched[position]
+                history.analyzed += analyzed
+                history.cached += len(selected) - analyzed
+                errors = [(path, outcomes[path][1]) for path in selected if outcomes[path][1]]
+                counts = file_counts.total(selected, outcomes)
+                baseline = None
+                if baseline_file in files:
+                    sha = files[baseline_file]
+                    if sha not in baselines:
+                        baselines[sha] = _baseline_total(repository.read_blob(sha), settings.ratchet_codes)
+                    baseline = baselines[sha]
+                history.points.append(Point(commit, counts, len(selected), errors, baseline, analyzed))
+                previous = files
+        finally:
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+            _WINDOW = []
+        cache.flush()
     if progress is not None and commits:
         progress(len(commits), len(commits), commits[-1])
     history.seconds = time.perf_counter() - started
     return history
+
+
+def _with_listings(changed: set[str], files: Mapping[str, str], previous: Mapping[str, str]) -> set[str]:
+    """The changed paths, the contents pseudo-path of every directory above a Python file that
+    changed, and the listing pseudo-path of every directory above one added or removed."""
+    pseudo = set()
+    for path in changed:
+        if path.endswith(".py"):
+            listed = (path in files) != (path in previous)
+            directory = path
+            while directory:
+                directory = directory.rpartition("/")[0]
+                prefix = directory + "/" if directory else ""
+                pseudo.add(CONTENTS + prefix)
+                if listed:
+                    pseudo.add(LISTING + prefix)
+    return changed | pseudo
+
+
+class _CommitCounts(Counts):
+    """A commit's counts, final once built: their totals are summed once (the outputs ask for
+    them for every column of every commit)."""
+
+    _totals: ModuleCounts | None = None
+
+    @property
+    def totals(self) -> ModuleCounts:
+        if self._totals is None:
+            self._totals = Counts.totals.fget(self)  # type: ignore[attr-defined]
+        return self._totals
+
+
+class _FileCounts:
+    """The counts of a commit from those of its files, each computed once per result (most
+    files keep theirs from one commit to the next)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._known: dict[str, tuple[list[Finding], int, Counts]] = {}
+
+    def total(self, paths: Sequence[str], outcomes: Mapping[str, Outcome]) -> Counts:
+        """As ``count_findings`` over every file's findings and grep count (each module a new
+        row, in the same order: those with findings by file, then those with a grep count only)."""
+        per_file: list[tuple[bool, Counts]] = []
+        for path in paths:
+            findings, _error, number = outcomes[path]
+            known = self._known.get(path)
+            if known is None or known[0] is not findings or known[1] != number:
+                grep = {path: number} if number else None
+                known = self._known[path] = (findings, number, count_findings(findings, root=self.root, grep=grep))
+            per_file.append((bool(findings), known[2]))
+        total = _CommitCounts()
+        for with_findings in (True, False):
+            for has_findings, counts in per_file:
+                if has_findings is with_findings:
+                    for module, row in counts.modules.items():
+                        if module not in total.modules:
+                            total.modules[module] = ModuleCounts(module)
+                        total.modules[module].merge(row)
+        return total
 
 
 def _lookup_key(analysis: _CommitAnalysis, path: str, key_prefix: Sequence[str]) -> str:
@@ -329,7 +438,7 @@ def _lookup_key(analysis: _CommitAnalysis, path: str, key_prefix: Sequence[str])
 
 def _lookup(
     analysis: _CommitAnalysis, path: str, cache: ResultCache, key_prefix: Sequence[str]
-) -> tuple[str, tuple[CachedResult, Questions, bool] | None]:
+) -> tuple[str, tuple[CachedResult, Questions, frozenset[str] | None] | None]:
     """A file's cache key at a commit, and its cached result that holds there (or None)."""
     key = _lookup_key(analysis, path, key_prefix)
     index = analysis.index(analysis.module(path)[2])

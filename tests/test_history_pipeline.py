@@ -1,0 +1,354 @@
+"""``history`` with worker processes: the commits are walked while the workers analyze the files
+new at later commits, results and answers carry from one commit to the next, trees are read
+from git objects. At every commit the counts must be those of ``check`` on that commit's files."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import tarfile
+
+import pytest
+
+from flake8_db_session import project, runner
+from flake8_db_session.burndown.cache import ResultCache
+from flake8_db_session.burndown.counts import counts_for_run
+from flake8_db_session.burndown.history import GitRepository, compute_history
+from flake8_db_session.config import Settings
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="worker processes fork (Linux)")
+
+MODELS = """\
+from typing import List
+
+from sqlalchemy import ForeignKey
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Team(Base):
+    __tablename__ = "teams"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    members: Mapped[List["Member"]] = relationship({lazy})
+
+
+class Member(Base):
+    __tablename__ = "members"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
+
+
+SessionLocal = sessionmaker(expire_on_commit=False)
+
+
+def get_db():
+    with SessionLocal() as db:
+        yield db
+"""
+
+SERVICE_MODEL = """\
+from app.models import Team
+
+
+def get_team(db, team_id) -> Team:
+    return db.get(Team, team_id)
+
+
+def count(db) -> int:
+    return 1
+"""
+
+SERVICE_DICT = """\
+from app.models import Team
+
+
+def get_team(db, team_id) -> dict:
+    return {"id": team_id}
+
+
+def count(db) -> int:
+    return 1
+"""
+
+HELPER_QUIET = "def ping(session):\n    session.execute('select 1')\n"
+HELPER_BLOCKS = "import time\n\n\ndef ping(session):\n    session.execute('select 1')\n    time.sleep(0.5)\n"
+
+ROUTE = '''\
+from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
+
+from app import helpers
+from app.models import SessionLocal, get_db
+from app.services import get_team
+
+router = APIRouter()
+
+
+@router.get("/{name}")
+async def {name}(db: Session = Depends(get_db)):
+    helpers.ping(db)
+    return 1
+
+
+def load_{name}(team_id):
+    with SessionLocal() as db:
+        team = get_team(db, team_id)
+    return team.members
+'''
+
+# A directory that becomes a package at some commit: its modules change names (and import roots).
+LOOSE = '''\
+from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
+
+from app.models import get_db
+
+router = APIRouter()
+
+
+@router.get("/loose/{name}")
+def {name}(db: Session = Depends(get_db)):
+    return db
+'''
+
+
+def git(repo, *args: str) -> str:
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com",
+               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.com")
+    return subprocess.run(
+        ["git", "-C", str(repo), "-c", "commit.gpgsign=false", *args],
+        check=True, capture_output=True, text=True, env=env,
+    ).stdout
+
+
+def commit(repo, message: str, files: dict[str, str | None]) -> None:
+    for name, text in files.items():
+        if text is None:
+            git(repo, "rm", "--quiet", name)
+            continue
+        target = repo / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        git(repo, "add", name)
+    git(repo, "commit", "--quiet", "-m", message)
+
+
+def routes(first: int, last: int) -> dict[str, str | None]:
+    return {f"app/routes/r{i}.py": ROUTE.replace("{name}", f"r{i}") for i in range(first, last)}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    """40 route modules over one service, one helper and the models, then commits that change
+    what they import (and nothing of theirs), add 34 files at once, make a directory a package,
+    delete files."""
+    path = tmp_path_factory.mktemp("pipeline") / "repo"
+    path.mkdir()
+    git(path, "init", "--quiet", "--initial-branch=main")
+    commit(path, "start", {
+        "app/__init__.py": "", "app/routes/__init__.py": "", "app/models.py": MODELS.replace("{lazy}", ""),
+        "app/services.py": SERVICE_MODEL, "app/helpers.py": HELPER_QUIET,
+        "app/loose/a.py": LOOSE.replace("{name}", "a"), "app/loose/b.py": LOOSE.replace("{name}", "b"),
+        **routes(0, 40),
+    })
+    commit(path, "members load eagerly", {"app/models.py": MODELS.replace("{lazy}", 'lazy="selectin"')})
+    commit(path, "the helper blocks", {"app/helpers.py": HELPER_BLOCKS})
+    commit(path, "34 more routes, one changed", {**routes(40, 74), "app/routes/r3.py": ROUTE.replace("{name}", "r3x")})
+    commit(path, "members load lazily", {"app/models.py": MODELS.replace("{lazy}", "")})
+    commit(path, "the service returns a dict", {"app/services.py": SERVICE_DICT})
+    commit(path, "loose becomes a package", {"app/loose/__init__.py": ""})
+    commit(path, "the service returns a model again", {"app/services.py": SERVICE_MODEL, "app/routes/r5.py": None})
+    commit(path, "the helper is quiet", {"app/helpers.py": HELPER_QUIET, "app/loose/__init__.py": None})
+    commit(path, "a comment in the service", {"app/services.py": SERVICE_MODEL + "# nothing to see\n"})
+    return path
+
+
+def checked(repo, sha: str, directory) -> dict:
+    """``check`` over the commit's files, extracted (counts keyed by path from the top)."""
+    target = directory / sha[:12]
+    target.mkdir()
+    archive = subprocess.run(["git", "-C", str(repo), "archive", sha], check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(target)
+    project.reset_caches()
+    settings = Settings(root=str(target))
+    result = runner.run(runner.discover([str(target)], settings), settings, jobs=1)
+    project.reset_caches()
+    return counts_for_run(result, settings).to_dict()
+
+
+def run_history(repo, cache: ResultCache, jobs: int):
+    repository = GitRepository(str(repo))
+    try:
+        return compute_history(repository, repository.commits(), Settings(root=str(repo)), cache=cache, jobs=jobs)
+    finally:
+        repository.close()
+        cache.close()
+
+
+@pytest.fixture(scope="module")
+def expected(repo, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("checked")
+    shas = git(repo, "rev-list", "--reverse", "HEAD").split()
+    return [checked(repo, sha, directory) for sha in shas]
+
+
+def test_the_fixture_changes_what_check_says(expected):
+    """Most commits change findings of files that did not change (else they prove nothing)."""
+    totals = [counts["totals"] for counts in expected]
+    assert [(t["codes"]["DBS001"], t["codes"].get("DBS005", 0), t["statuses"]["held-across-await"]) for t in totals] == [
+        (42, 40, 0), (42, 0, 0), (42, 0, 40), (76, 0, 74), (76, 74, 74), (76, 0, 74), (76, 0, 74), (75, 73, 73),
+        (75, 73, 0), (75, 73, 0),
+    ]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_history_says_what_check_says_at_every_commit(repo, expected, tmp_path, jobs):
+    cache_file = str(tmp_path / "cache.sqlite3")
+    for cache in (ResultCache(None), ResultCache(cache_file), ResultCache(cache_file)):
+        history = run_history(repo, cache, jobs)
+        assert [point.counts.to_dict() for point in history.points] == expected
+    assert history.analyzed == 0  # the third run: everything from the cache
+
+
+def test_a_change_nothing_asks_about_analyzes_only_the_changed_file(repo, expected):
+    """The last commit comments the service: every route asks about it, gets the same answers,
+    and holds (through them, then by its files at the next commit with the same files)."""
+    for jobs in (1, 2):
+        history = run_history(repo, ResultCache(None), jobs)
+        assert history.points[-1].analyzed == 1
+        assert history.points[0].analyzed == history.points[0].files
+
+
+def _ls_tree(repo, sha: str) -> dict[str, str]:
+    files = {}
+    out = subprocess.run(["git", "-C", str(repo), "ls-tree", "-r", "-z", "--full-tree", sha],
+                         check=True, capture_output=True).stdout.decode("utf-8", "surrogateescape")
+    for entry in out.split("\0"):
+        if entry:
+            meta, _, path = entry.partition("\t")
+            mode, kind, blob = meta.split(" ")
+            if kind == "blob" and mode in ("100644", "100755"):
+                files[path] = blob
+    return files
+
+
+@pytest.mark.parametrize("object_format", ["sha1", "sha256"])
+@pytest.mark.parametrize("kept", [None, 1])
+def test_trees_are_those_git_lists(tmp_path, object_format, kept, monkeypatch):
+    """Nested directories, names that sort around "/", an executable, a symlink and a submodule
+    (neither is a file here), a non-ASCII name; unchanged directories are shared between commits."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    try:
+        git(repo, "init", "--quiet", f"--object-format={object_format}", "--initial-branch=main")
+    except subprocess.CalledProcessError:
+        pytest.skip(f"this git cannot make {object_format} repositories")
+    files = {"a.b": "1", "a/b.py": "2", "a-b": "3", "a0": "4", "a/c/d.py": "5", "z/é.py": "6", "run.sh": "7"}
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    os.chmod(repo / "run.sh", 0o755)
+    os.symlink("a/b.py", repo / "link.py")
+    git(repo, "add", ".")
+    git(repo, "commit", "--quiet", "-m", "one")
+    first = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "update-index", "--add", "--cacheinfo", f"160000,{first},sub")  # a submodule entry
+    (repo / "a" / "c" / "d.py").write_text("changed")
+    git(repo, "add", "a/c/d.py")
+    git(repo, "commit", "--quiet", "-m", "two")
+    shas = git(repo, "rev-list", "--reverse", "HEAD").split()
+    if kept is not None:  # the directories read are forgotten after each call (a long range)
+        monkeypatch.setattr("flake8_db_session.burndown.git._KEPT_TREE_ENTRIES", kept)
+    repository = GitRepository(str(repo))
+    try:
+        trees = [repository.tree(sha) for sha in shas] + repository.trees(shas)
+    finally:
+        repository.close()
+    for sha, tree in zip(shas + shas, trees):
+        assert list(tree.items()) == list(_ls_tree(repo, sha).items())
+    assert "run.sh" in trees[1] and "link.py" not in trees[1] and "sub" not in trees[1]
+    assert trees[0]["z/é.py"] == trees[1]["z/é.py"]
+
+
+DEPS = '''\
+from fastapi import Depends
+from sqlalchemy.orm import Session
+
+from app.db import get_db
+
+
+def current_user(db: Session = Depends(get_db)):
+    return db
+'''
+
+JOBS = '''\
+from app.db import SessionLocal
+from app.deps import current_user
+
+
+def run():
+    return current_user(SessionLocal())
+'''
+
+DB = '''\
+from sqlalchemy.orm import sessionmaker
+
+SessionLocal = sessionmaker()
+
+
+def get_db():
+    db = SessionLocal()
+    try:
+        yield db
+    finally:
+        db.close()
+'''
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_module_added_to_the_package_invalidates_what_read_the_package(tmp_path, jobs):
+    """deps.py's helper is referenced nowhere (DBS002, unreferenced) until jobs.py, a new module
+    of the package, calls it directly (then FastAPI never resolves it: no finding). Nothing
+    deps.py read changed, only the package's listing; then jobs.py goes away again."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    commit(repo, "one", {"app/__init__.py": "", "app/db.py": DB, "app/deps.py": DEPS})
+    commit(repo, "two", {"app/jobs.py": JOBS})
+    commit(repo, "three", {"app/jobs.py": None})
+    shas = git(repo, "rev-list", "--reverse", "HEAD").split()
+    expected = [checked(repo, sha, tmp_path) for sha in shas]
+    assert [counts["totals"]["codes"] for counts in expected] == [{"DBS002": 1}, {}, {"DBS002": 1}]
+    cache_file = str(tmp_path / "cache.sqlite3")
+    for cache in (ResultCache(None), ResultCache(cache_file), ResultCache(cache_file)):
+        history = run_history(repo, cache, jobs)
+        assert [point.counts.to_dict() for point in history.points] == expected
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_module_of_the_package_starting_to_call_a_helper_is_seen_through_the_answers(tmp_path, jobs):
+    """jobs.py exists from the start; at the second commit it calls deps.py's helper directly
+    (FastAPI then never resolves it: no finding). What the package hands to Depends is the
+    same, its listing too: only where the helper is mentioned changed, an answer read from
+    every file of the package (it must say so even when that package was read for an earlier
+    question of the same commit)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    commit(repo, "one", {"app/__init__.py": "", "app/db.py": DB, "app/deps.py": DEPS,
+                         "app/jobs.py": "from app.db import SessionLocal\n\n\ndef run():\n    return SessionLocal()\n"})
+    commit(repo, "two", {"app/jobs.py": JOBS})
+    commit(repo, "three", {"app/jobs.py": JOBS + "\n# a comment\n"})
+    shas = git(repo, "rev-list", "--reverse", "HEAD").split()
+    expected = [checked(repo, sha, tmp_path) for sha in shas]
+    assert [counts["totals"]["codes"] for counts in expected] == [{"DBS002": 1}, {}, {}]
+    cache_file = str(tmp_path / "cache.sqlite3")
+    for cache in (ResultCache(None), ResultCache(cache_file), ResultCache(cache_file)):
+        history = run_history(repo, cache, jobs)
+        assert [point.counts.to_dict() for point in history.points] == expected
