@@ -9,7 +9,7 @@ import hashlib
 import json
 import posixpath
 from collections.abc import Mapping, Sequence
-from typing import Callable, TypeVar
+from typing import Callable, TypeVar, cast
 
 from ..analysis import ProjectIndex, held
 from ..analysis.discovery import Discovered, Resolver
@@ -258,7 +258,7 @@ class GitProjectIndex(FileProjectIndex):
             self._remembered_modules[question] = modules
         answer, depended = self._answers[question]
         self._touched.update(depended)
-        return answer, self._remembered_modules[question]  # type: ignore[return-value]
+        return cast(_V, answer), self._remembered_modules[question]  # the store holds every key's kind
 
     def used(self, key: tuple, value: object) -> None:
         """Recorded as ``remember`` is: a question whose answer is the fact's value, read from

@@ -397,7 +397,7 @@ class _CommitCounts(Counts):
     @property
     def totals(self) -> ModuleCounts:
         if self._totals is None:
-            self._totals = Counts.totals.fget(self)  # type: ignore[attr-defined]
+            self._totals = super().totals
         return self._totals
 
 
