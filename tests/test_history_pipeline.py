@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import threading
 
 import pytest
 
@@ -352,3 +353,50 @@ def test_a_module_of_the_package_starting_to_call_a_helper_is_seen_through_the_a
     for cache in (ResultCache(None), ResultCache(cache_file), ResultCache(cache_file)):
         history = run_history(repo, cache, jobs)
         assert [point.counts.to_dict() for point in history.points] == expected
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_deleted_file_that_comes_back_is_looked_up_again(tmp_path, jobs):
+    """r0.py goes away while the helper it calls starts to block, then comes back with the same
+    bytes: its result of the first commit no longer holds (DBS001 is now held across the helper)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    route = ROUTE.replace("{name}", "r0")
+    commit(repo, "one", {
+        "app/__init__.py": "", "app/routes/__init__.py": "", "app/models.py": MODELS.replace("{lazy}", ""),
+        "app/services.py": SERVICE_MODEL, "app/helpers.py": HELPER_QUIET, "app/routes/r0.py": route,
+    })
+    commit(repo, "two: r0 gone, the helper blocks", {"app/routes/r0.py": None, "app/helpers.py": HELPER_BLOCKS})
+    commit(repo, "three: r0 back, the same blob", {"app/routes/r0.py": route})
+    shas = git(repo, "rev-list", "--reverse", "HEAD").split()
+    expected = [checked(repo, sha, tmp_path) for sha in shas]
+    assert expected[0] != expected[2]  # the same file, another finding status
+    cache_file = str(tmp_path / "cache.sqlite3")
+    for cache in (ResultCache(None), ResultCache(cache_file), ResultCache(cache_file)):
+        history = run_history(repo, cache, jobs)
+        assert [point.counts.to_dict() for point in history.points] == expected
+
+
+def test_closing_git_after_a_read_cut_short_does_not_hang(tmp_path):
+    """An interrupt between a request and its answer leaves git writing a large object into a
+    full pipe: closing the repository must still end (it waited for ever)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    commit(repo, "big", {"big.txt": "x" * 4_000_000 + "\n", "small.txt": "small\n"})
+    repository = GitRepository(str(repo))
+    repository.read_blob(git(repo, "rev-parse", "HEAD:small.txt").strip())  # the batch process runs
+    big = git(repo, "rev-parse", "HEAD:big.txt").strip()
+    batch = repository._batch
+    assert batch is not None and batch.stdin is not None and batch.stdout is not None
+    batch.stdin.write(big.encode() + b"\n")  # the request, as a read cut short leaves it
+    batch.stdin.flush()
+    batch.stdout.readline()
+    closing = threading.Thread(target=repository.close, daemon=True)  # a hang fails, not blocks
+    closing.start()
+    closing.join(timeout=30)
+    alive = closing.is_alive()
+    if alive:
+        batch.kill()
+    assert not alive

@@ -1,10 +1,11 @@
 """Git access for the history: commits of a first-parent range, trees and blobs, read through git
-plumbing (``git log``, ``git ls-tree``, one long-lived ``git cat-file --batch``), always with
+plumbing (``git log``, one long-lived ``git cat-file --batch`` for trees and blobs), always with
 argument lists, never a shell. Nothing is checked out: the working tree and the index are never
 touched."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from collections.abc import Sequence
@@ -195,10 +196,18 @@ class GitRepository:
 
     def close(self) -> None:
         if self._batch is not None:
-            assert self._batch.stdin is not None
-            self._batch.stdin.close()
-            self._batch.wait()
-            self._batch = None
+            batch, self._batch = self._batch, None
+            # After a read cut short (an interrupt, a short header) git may be blocked writing the
+            # rest of a large object: closing its output too lets it end; a stuck one is killed.
+            for stream in (batch.stdin, batch.stdout):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+            try:
+                batch.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                batch.kill()
+                batch.wait()
 
 
 def _tree_entries(data: bytes, id_size: int) -> list[tuple[str, str, str]]:

@@ -1,7 +1,7 @@
 """Burndown history: per-module counts at each commit of a range, read from git objects.
 
-Nothing is checked out: trees come from ``git ls-tree`` and file contents from one long-lived
-``git cat-file --batch``, so the working tree and the index are never touched. Every commit is
+Nothing is checked out: trees and file contents come from one long-lived ``git cat-file
+--batch``, so the working tree and the index are never touched. Every commit is
 analyzed with the same settings (those of the working tree, or the command line), so the series
 measures the code, not changes of configuration. Per-file results are cached (see ``cache.py``):
 a commit costs about the files it changed.
@@ -314,6 +314,12 @@ def _compute_history(
                 changed = _with_listings({path for path, _blob in files.items() ^ previous.items()}, files, previous)
                 if any(path.rpartition("/")[2] == "__init__.py" for path in changed):
                     carried.clear()  # the module names (and import roots) of other files may differ
+                else:
+                    # A result carries only while its file is selected at every commit: a file that
+                    # goes away and comes back may find what it read changed meanwhile.
+                    chosen = set(selected)
+                    for path in [path for path in carried if path not in chosen]:
+                        del carried[path]
                 carry.advance(changed)
                 analysis.walked(carry)
                 outcomes: dict[str, Outcome] = {}
