@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import sqlite3
 import subprocess
 import sys
 import tarfile
@@ -400,3 +401,18 @@ def test_closing_git_after_a_read_cut_short_does_not_hang(tmp_path):
     if alive:
         batch.kill()
     assert not alive
+
+
+def test_a_cache_that_cannot_be_read_is_a_miss_and_a_note(tmp_path):
+    """Another run holding the cache past the timeout, or a damaged file: the lookups miss, the
+    run goes on, and the command says once that the cache could not be read."""
+    path = str(tmp_path / "cache.sqlite3")
+    cache = ResultCache(path)
+    broken = sqlite3.connect(path)
+    broken.execute("DROP TABLE answers")
+    broken.execute("DROP TABLE file_results")
+    broken.commit()
+    broken.close()
+    assert cache.answer("question", {"app/a.py": "0" * 40}) is None
+    assert cache.lookup("key", {"app/a.py": "0" * 40}, lambda question: "") is None
+    assert "no such table" in cache.read_error

@@ -150,6 +150,7 @@ class ResultCache:
         self._tree_pairs: frozenset[tuple[str, str]] = frozenset()
         self._listings: dict[str, str] = {}  # of that tree, by pseudo-path
         self.write_error = ""
+        self.read_error = ""
 
     @staticmethod
     def key(*parts: str) -> str:
@@ -187,13 +188,18 @@ class ResultCache:
         unchanged over many commits is looked up often), then kept with what this run stores."""
         rows = self._rows.get(key)
         if rows is None:
-            rows = self._rows[key] = [
-                _Row(_Files(json.loads(deps)), questions, result)
-                for deps, questions, result in self._db.execute(
-                    "SELECT deps, questions, result FROM file_results WHERE key = ? ORDER BY rowid DESC", (key,)
-                )
-            ]
+            stored = self._read("SELECT deps, questions, result FROM file_results WHERE key = ? ORDER BY rowid DESC", key)
+            rows = self._rows[key] = [_Row(_Files(json.loads(deps)), questions, result) for deps, questions, result in stored]
         return rows
+
+    def _read(self, query: str, key: str) -> list[tuple[str, ...]]:
+        """The rows of one query; none when the cache cannot be read (locked by another run past
+        the timeout, damaged): a miss costs time, the run goes on and says so once."""
+        try:
+            return list(self._db.execute(query, (key,)))
+        except sqlite3.Error as exc:
+            self.read_error = self.read_error or str(exc)
+            return []
 
     def store(
         self,
@@ -278,10 +284,8 @@ class ResultCache:
         every commit), then kept with what this run stores."""
         rows = self._answer_rows.get(key)
         if rows is None:
-            rows = self._answer_rows[key] = [
-                (_Files(json.loads(deps)), digest)
-                for deps, digest in self._db.execute("SELECT deps, digest FROM answers WHERE key = ?", (key,))
-            ]
+            stored = self._read("SELECT deps, digest FROM answers WHERE key = ?", key)
+            rows = self._answer_rows[key] = [(_Files(json.loads(deps)), digest) for deps, digest in stored]
         return rows
 
     def store_answer(self, key: str, deps: Iterable[tuple[str, str]], digest: str) -> None:

@@ -164,6 +164,8 @@ def run(args: argparse.Namespace) -> int:
     by_commit = {point.commit: point for point in history.points}
     history.trend_points = [by_commit[commit] for commit in chart.trend_commits(every_commit)]
     history.points = [by_commit[commit] for commit in shown]
+    if cache.read_error:
+        print(f"flake8-db-session: note: the cache could not be read: {cache.read_error}", file=sys.stderr)
     if cache.write_error:
         print(f"flake8-db-session: note: the cache could not be written: {cache.write_error}", file=sys.stderr)
 
