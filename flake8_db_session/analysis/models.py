@@ -725,8 +725,7 @@ def _member_reads(reads: dict[str, frozenset[str]], wanted: set[str]) -> dict[st
     # Only the members a member reads can pass anything on: each member's reads of the others,
     # found once (a member reads hundreds of attributes, a handful of them members).
     members = reads.keys()
-    callers = [(member, (attrs & members) - {member}) for member, attrs in reads.items()]
-    callers = [(member, others) for member, others in callers if others]
+    callers = [(member, others) for member, attrs in reads.items() if (others := (attrs & members) - {member})]
     for _ in range(3):
         changed = False
         for member, others in callers:

@@ -18,7 +18,7 @@ from functools import lru_cache
 from .astutil import is_word, last_name
 from .context import ModuleContext, own_walk, word_lines
 from .orm_stores import Holders, cache_decorator
-from .orm_values import at_word_start, session_name, used_as_sessions, word_matches
+from .orm_values import session_name, spelled_before, used_as_sessions, word_matches
 
 _LOCAL_FACTORY = re.compile(
     r"^(\w+)\s*(?::[^=\n]*)?=\s*(?:[\w.]*\.)?(?:async_sessionmaker|sessionmaker|scoped_session|contextmanager|asynccontextmanager)\(",
@@ -154,13 +154,7 @@ class CallMarkers:
             return self._pattern.search(text) is not None
         if _CLASS_OR_QUERY_CALL.search(text):
             return True
-        for name in self._factories:
-            at = text.find(name)
-            while at != -1:
-                if at_word_start(text, at) and _CALL_AFTER.match(text, at + len(name)):
-                    return True
-                at = text.find(name, at + 1)
-        return False
+        return any(spelled_before(text, name, _CALL_AFTER) for name in self._factories)
 
 
 def _lines_of(source: str, offsets: list[int]) -> list[int]:
@@ -384,11 +378,8 @@ def bound_from_call(text: str, name: str) -> bool:
     ``\bfor[ \t]+name[ \t]+in[ \t]+[^\n]*\(`` finds, with no pattern compiled per name."""
     if not is_word(name):
         return any(next(word_matches(pattern, text), None) for pattern in _bound_from_call_patterns(name))
-    at = text.find(name)
-    while at != -1:
-        if at_word_start(text, at) and _BOUND_FROM_CALL.match(text, at + len(name)):
-            return True
-        at = text.find(name, at + 1)
+    if spelled_before(text, name, _BOUND_FROM_CALL):
+        return True
     return any(match.group(1) == name for match in word_matches(_FOR_FROM_CALL, text))
 
 

@@ -152,6 +152,18 @@ def at_word_end(text: str, end: int) -> bool:
     return not _WORD_CHAR.match(text, end)
 
 
+def spelled_before(text: str, name: str, pattern: re.Pattern[str]) -> bool:
+    """Whether ``name`` is spelled at a word start somewhere in ``text`` with ``pattern`` matching
+    right after it: what ``\bname`` followed by the pattern finds, without a pattern per name."""
+    size = len(name)
+    at = text.find(name)
+    while at != -1:
+        if at_word_start(text, at) and pattern.match(text, at + size):
+            return True
+        at = text.find(name, at + 1)
+    return False
+
+
 def word_matches(pattern: re.Pattern[str], text: str, start: int = 0, end: int | None = None) -> Iterator[re.Match[str]]:
     """The matches of ``pattern`` in ``text[start:end]`` that start at a word boundary,
     overlapping ones included: what ``\b`` before the pattern finds, for a pattern that starts
