@@ -37,11 +37,11 @@ _V = TypeVar("_V")
 _MAX_REEXPORT_DEPTH = 8
 # Text gates before parsing another module: an alias definition starts a line with
 # ``Name = Annotated[``/``Depends(``/``Security(`` (maybe annotated, or ``type Name =``); a
-# re-export names it in an import statement.
-_ALIAS_LINE = re.compile(
-    r"^(?:type\s+)?(\w+)\s*(?::[^=\n]*)?=\s*[\w.]*(?:Annotated\[|Depends\(|Security\()", re.MULTILINE
-)
-_IMPORT_LIST = re.compile(r"^[ \t]*from[ \t]+\.*[\w.]*[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)", re.MULTILINE)
+# re-export names it in an import statement. Both are matched over "\n" + text: a pattern that
+# starts with the newline lets the engine jump from one line to the next (``^`` with MULTILINE
+# tries every position).
+_ALIAS_LINE = re.compile(r"\n(?:type\s+)?(\w+)\s*(?::[^=\n]*)?=\s*[\w.]*(?:Annotated\[|Depends\(|Security\()")
+_IMPORT_LIST = re.compile(r"\n[ \t]*from[ \t]+\.*[\w.]*[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)")
 _WORD = re.compile(r"\w+")
 
 
@@ -518,6 +518,7 @@ def _mentions_in(text: str, word: str) -> int:
 
 
 def _candidates_in(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    text = "\n" + text
     imported: set[str] = set()
     for statement in _IMPORT_LIST.findall(text):
         imported.update(_WORD.findall(statement))

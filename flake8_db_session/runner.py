@@ -13,7 +13,6 @@ import io
 import logging
 import multiprocessing
 import os
-import re
 import stat
 import subprocess
 import sys
@@ -223,12 +222,12 @@ def decode(data: bytes) -> str:
         return io.IncrementalNewlineDecoder(None, translate=True).decode(data.decode("latin-1"), final=True)
 
 
-_FLAKE8_WORD = re.compile("flake8", re.IGNORECASE)
-
-
 def has_file_noqa(source: str) -> bool:
     """A line starting with ``# flake8: noqa`` (any case): flake8 then skips the whole file."""
-    if not _FLAKE8_WORD.search(source):
+    # Such a line holds "8:" or "8=" (``flake8`` right before the separator): two plain searches
+    # rule out most files faster than one case-insensitive search for "flake8" (which tries
+    # every position of a large module).
+    if "8:" not in source and "8=" not in source:
         return False
     return any(flake8_defaults.NOQA_FILE.match(line) for line in source.split("\n"))
 

@@ -14,6 +14,9 @@ from flake8_db_session.analysis.orm_expressions import instance_lines, rebinds_i
 from flake8_db_session.analysis.orm_gate import CallMarkers, bound_from_call
 from flake8_db_session.analysis.orm_services import may_produce
 from flake8_db_session.analysis.orm_values import walk_breadth_first, word_matches
+from flake8_db_session.analysis.syntax import from_imports
+from flake8_db_session.project import _candidates_in
+from flake8_db_session.runner import has_file_noqa
 
 # Source-like text: the words and punctuation the patterns look at, in any order.
 PIECES = [
@@ -141,3 +144,39 @@ def test_names_with_characters_that_are_not_word_characters_keep_the_plain_patte
     assert rebinds_in("a·bᢅ,", "ᢅ")
     assert not CallMarkers({"℘_session"}).search("db = ℘_session()")
     assert bound_from_call("for a·b in svc.all(db):", "a·b")
+
+
+# The import and alias lines of other modules' texts (re-exports, alias candidates), as the
+# line-anchored patterns they replace found them.
+IMPORT_PIECES = [
+    "from", "import", "as", "type", "Annotated[", "Depends(", "Security(", "get_db", ".", "..", "x", "(",
+    ")", ",", "#", ":", "=", " ", "\t", "\n", "  ", "Session", "é",
+]
+import_text = st.lists(st.sampled_from(IMPORT_PIECES), max_size=40).map("".join)
+FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)", re.MULTILINE)
+ALIAS_LINE = re.compile(r"^(?:type\s+)?(\w+)\s*(?::[^=\n]*)?=\s*[\w.]*(?:Annotated\[|Depends\(|Security\()", re.MULTILINE)
+IMPORT_LIST = re.compile(r"^[ \t]*from[ \t]+\.*[\w.]*[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)", re.MULTILINE)
+
+
+@settings(max_examples=400, deadline=None)
+@given(import_text)
+def test_from_imports_are_the_line_anchored_matches(text):
+    assert from_imports(text) == FROM_IMPORT.findall(text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(import_text)
+def test_alias_candidates_are_the_line_anchored_matches(text):
+    imported = {word for statement in IMPORT_LIST.findall(text) for word in re.findall(r"\w+", statement)}
+    assert _candidates_in(text) == (frozenset(ALIAS_LINE.findall(text)), frozenset(imported))
+
+
+NOQA_PIECES = ["#", " ", "\t", "\n", "flake8", "FLAKE8", "Flake8", "8", ":", "=", "noqa", "NOQA", "x", "utf-8"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(NOQA_PIECES), max_size=30).map("".join))
+def test_file_noqa_is_any_line_flake8_skips(text):
+    from flake8 import defaults
+
+    assert has_file_noqa(text) == any(defaults.NOQA_FILE.match(line) for line in text.split("\n"))

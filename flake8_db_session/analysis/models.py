@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from .names import Names, resolve_relative
-from .syntax import FROM_IMPORT, IMPORTED_NAME, module_level_statements
+from .syntax import IMPORTED_NAME, from_imports, module_level_statements
 
 if TYPE_CHECKING:
     from .context import ModuleContext, ProjectIndex
@@ -764,7 +764,7 @@ def _needs_parse(data: bytes) -> bool:
 def imports_only(text: str, module: str, is_package: bool) -> ModuleSummary:
     """A module without ORM markers: only its ``from x import y`` names, to follow re-exports."""
     imports: dict[str, str] = {}
-    for origin, names in FROM_IMPORT.findall(text):
+    for origin, names in from_imports(text):
         level = len(origin) - len(origin.lstrip("."))
         base = resolve_relative(module, is_package, level, origin.lstrip(".") or None) if level else origin
         for name, alias in IMPORTED_NAME.findall(names.split("#")[0] if "(" not in names else names):

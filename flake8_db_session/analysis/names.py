@@ -6,7 +6,7 @@ import ast
 import re
 from collections.abc import Callable, Iterable
 
-from .syntax import FROM_IMPORT, IMPORTED_NAME, branches
+from .syntax import IMPORTED_NAME, branches, from_imports
 
 FASTAPI_DEPENDS = frozenset({"fastapi.Depends", "fastapi.params.Depends", "fastapi.param_functions.Depends"})
 FASTAPI_SECURITY = frozenset(
@@ -172,7 +172,7 @@ def matches_configured(qualified: str, configured: Iterable[str]) -> bool:
 
 def reexport_target(text: str, module: str, is_package: bool, name: str) -> str | None:
     """The qualified name a ``from x import name`` (or ``... as name``) in a module's text binds."""
-    for origin, names in FROM_IMPORT.findall(text):
+    for origin, names in from_imports(text):
         if name not in names:
             continue
         for imported, alias in IMPORTED_NAME.findall(re.sub(r"#[^\n]*", "", names.strip("()"))):
