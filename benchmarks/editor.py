@@ -1,4 +1,5 @@
-"""An editor save, in process: ``ast.parse`` of one file against our analysis of its tree.
+"""An editor save, in process: ``ast.parse`` of one file against our analysis of its tree, run
+as the flake8 plugin runs it (``plugin.lint_tree``: its collector setting, the baseline check).
 
 Run as ``python -m benchmarks.editor FILE [--repeat N]`` from the project root (so module names
 and the project index resolve as flake8 would); prints one JSON object. ``analysis_first`` is the
@@ -27,11 +28,13 @@ def main(argv: list[str]) -> int:
         print("usage: python -m benchmarks.editor FILE [--repeat N]", file=sys.stderr)
         return 2
     path = argv[0]
-    from flake8_db_session.analysis import analyze_tree
+    from flake8_db_session.burndown import inline
     from flake8_db_session.config import load_settings
-    from flake8_db_session.project import context_for_path
+    from flake8_db_session.plugin import lint_tree
 
-    settings = load_settings(os.getcwd())
+    root = os.getcwd()
+    settings = load_settings(root)
+    baseline = inline.cached_baseline(inline.baseline_file(settings, root))  # as the plugin loads it
     with open(path, "rb") as handle:
         data = handle.read()
     source = data.decode("utf-8")
@@ -39,8 +42,7 @@ def main(argv: list[str]) -> int:
 
     def analysis(tree: ast.Module) -> float:
         start = time.perf_counter()
-        module, is_package, index = context_for_path(path, settings)
-        analyze_tree(tree, path, settings, source=source, lines=lines, module=module, is_package=is_package, index=index)
+        lint_tree(tree, path, lines, settings, root, baseline)  # what the plugin runs per file
         return time.perf_counter() - start
 
     parses: list[float] = []
