@@ -13,7 +13,8 @@ from flake8_db_session.analysis.dependencies import annotated_words, spells_anno
 from flake8_db_session.analysis.orm_expressions import instance_lines, rebinds_in
 from flake8_db_session.analysis.orm_gate import CallMarkers, bound_from_call
 from flake8_db_session.analysis.orm_services import may_produce
-from flake8_db_session.analysis.orm_values import walk_breadth_first, word_matches
+from flake8_db_session.analysis.astutil import word_matches
+from flake8_db_session.analysis.orm_values import walk_breadth_first
 from flake8_db_session.analysis.syntax import from_imports
 from flake8_db_session.project import _candidates_in
 from flake8_db_session.runner import has_file_noqa

@@ -73,3 +73,42 @@ def is_word(name: str) -> bool:
     it is what ``at_word_start``/``at_word_end`` test. Python also allows a few other characters in
     identifiers (a middle dot, combining marks): names with one keep their plain pattern."""
     return _WORD.fullmatch(name) is not None
+
+
+_WORD_CHAR = re.compile(r"\w")
+
+
+def at_word_start(text: str, start: int) -> bool:
+    """Whether ``\b`` holds before ``text[start]``, a word character: no word character before it."""
+    return not (start and _WORD_CHAR.match(text, start - 1))
+
+
+def at_word_end(text: str, end: int) -> bool:
+    """Whether ``\b`` holds after ``text[end - 1]``, a word character: no word character at ``end``."""
+    return not _WORD_CHAR.match(text, end)
+
+
+def spelled_before(text: str, name: str, pattern: re.Pattern[str]) -> bool:
+    """Whether ``name`` is spelled at a word start somewhere in ``text`` with ``pattern`` matching
+    right after it: what ``\bname`` followed by the pattern finds, without a pattern per name."""
+    size = len(name)
+    at = text.find(name)
+    while at != -1:
+        if at_word_start(text, at) and pattern.match(text, at + size):
+            return True
+        at = text.find(name, at + 1)
+    return False
+
+
+def word_matches(pattern: re.Pattern[str], text: str, start: int = 0, end: int | None = None) -> Iterator[re.Match[str]]:
+    """The matches of ``pattern`` in ``text[start:end]`` that start at a word boundary,
+    overlapping ones included: what ``\b`` before the pattern finds, for a pattern that starts
+    with a word character. Searched without the ``\b``, which would make ``re`` try every
+    position instead of scanning for the pattern's literal start."""
+    stop = len(text) if end is None else end
+    found = pattern.search(text, start, stop)
+    while found is not None:
+        at = found.start()
+        if at_word_start(text, at):
+            yield found
+        found = pattern.search(text, at + 1, stop)

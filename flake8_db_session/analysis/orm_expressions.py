@@ -14,7 +14,7 @@ from enum import Enum
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from .astutil import is_none, is_word, last_name, short_text
+from .astutil import at_word_end, at_word_start, is_none, is_word, last_name, short_text
 from .context import statements_with_scope, walk
 from .models import ModelInfo
 from .names import matches_configured
@@ -34,8 +34,6 @@ from .orm_values import (
     FlowContext,
     State,
     Val,
-    at_word_end,
-    at_word_start,
     harmless_call,
     loaded_by,
     refreshed_names,

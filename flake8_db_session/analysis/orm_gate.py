@@ -15,10 +15,10 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from functools import lru_cache
 
-from .astutil import is_word, last_name
+from .astutil import at_word_start, is_word, last_name, spelled_before, word_matches
 from .context import ModuleContext, own_walk, word_lines
 from .orm_stores import Holders, cache_decorator
-from .orm_values import session_name, spelled_before, used_as_sessions, word_matches
+from .orm_values import session_name, used_as_sessions
 
 _LOCAL_FACTORY = re.compile(
     r"^(\w+)\s*(?::[^=\n]*)?=\s*(?:[\w.]*\.)?(?:async_sessionmaker|sessionmaker|scoped_session|contextmanager|asynccontextmanager)\(",
@@ -116,10 +116,8 @@ def _opening_offsets(ctx: ModuleContext, factories: set[str], dependencies: set[
     calls = factories | {n.rpartition(".")[2] for n in settings.detached_sources}
     for name, starts in _occurrences_of_each(source, calls).items():
         for start in starts:
-            before = source[start - 1] if start else " "
-            if (before.isalnum() or before == "_") or not _CALL_AFTER.match(source, start + len(name)):
-                continue
-            offsets.append(start)
+            if at_word_start(source, start) and _CALL_AFTER.match(source, start + len(name)):
+                offsets.append(start)
     for start in _occurrences(source, "next("):
         match = _NEXT_CALL.match(source, start)
         if match and match.group(1) in dependencies:

@@ -23,11 +23,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .astutil import last_name
+from .astutil import at_word_start, last_name, word_matches
 from .context import module_names, own_walk
 from .models import annotation_class, imports_only
 from .names import Names
-from .orm_values import at_word_start, word_matches
 
 if TYPE_CHECKING:
     from .context import ModuleContext
