@@ -209,6 +209,11 @@ def history_scenarios(repo: str, first: str, work: str) -> list[Scenario]:
             "history.check_jN", f"check -j{jobs} of the last commit", [*TOOL, "check", f"-j{jobs}", "."], repo,
             env=_env_with_project,
         ),
+        # Like for like: a first check also starts with no summary cache.
+        Scenario(
+            "history.check_jN_cold", f"check -j{jobs} of the last commit, empty cache", [*TOOL, "check", f"-j{jobs}", "."],
+            repo, env=cold_env,
+        ),
         Scenario("history.cold", "history over the commits, empty cache", history, repo, env=cold_env),
         Scenario("history.warm", "history over the commits, cache filled", history, repo, env=warm_env),
     ]
@@ -241,6 +246,7 @@ TARGETS = (
 CONTEXT_RATIOS = (
     ("parse+walk floor / parse floor", "real.floor_walk:wall", "real.floor_parse:wall"),
     ("largest file: first analysis, empty cache / ast.parse", "editor.inprocess_cold:analysis_first", "editor.inprocess_cold:parse"),
+    ("history, empty cache / check -jN, empty cache", "history.cold:wall", "history.check_jN_cold:wall"),
     ("ruff --select FAST / parse+walk floor", "real.ruff:wall", "real.floor_walk:wall"),
     ("report -jN / parse+walk floor", "real.report_jN:wall", "real.floor_walk:wall"),
     ("flake8 default plugins / parse+walk floor", "real.flake8_without:wall", "real.floor_walk:wall"),
