@@ -416,3 +416,26 @@ def test_a_cache_that_cannot_be_read_is_a_miss_and_a_note(tmp_path):
     assert cache.answer("question", {"app/a.py": "0" * 40}) is None
     assert cache.lookup("key", {"app/a.py": "0" * 40}, lambda question: "") is None
     assert "no such table" in cache.read_error
+
+
+def test_a_carried_answer_holds_until_one_of_its_files_changes_and_nothing_grows_per_commit():
+    from flake8_db_session.burndown.commit_index import AnswerCarry
+
+    carry = AnswerCarry()
+    carry.advance(set())
+    carry.put("", "q1", "d1", frozenset({("a.py", "1"), ("b.py", "2")}))
+    carry.put("", "q2", "d2", frozenset({("c.py", "3")}))
+    for _ in range(1000):  # commits that touch other files: both hold, and nothing piles up
+        carry.advance({"other.py"})
+    assert carry.get("", "q1") == ("d1", frozenset({("a.py", "1"), ("b.py", "2")}))
+    assert carry.get("", "q2") == ("d2", frozenset({("c.py", "3")}))
+    assert sum(len(keys) for keys in carry._by_path.values()) == 3
+    carry.advance({"b.py"})
+    assert carry.get("", "q1") is None
+    assert carry.get("", "q2") is not None
+    assert "a.py" not in carry._by_path or not carry._by_path["a.py"]
+    carry.put("", "q1", "d1b", frozenset({("a.py", "1")}))  # asked again at the new commit
+    carry.advance({"b.py"})  # no longer read from b.py: it holds
+    assert carry.get("", "q1") == ("d1b", frozenset({("a.py", "1")}))
+    assert carry.get("", "q1x") is None
+    assert carry.get("root", "q1") is None  # another index's roots: another answer

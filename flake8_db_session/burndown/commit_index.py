@@ -112,33 +112,38 @@ class AnswerCarry:
     """The digests ``ask`` gave at the commits walked so far, each with the files its answer was
     read from: at the next commit, an answer none of whose files changed is the same, with no
     key to hash and no answer cache to search (a file whose imports changed asks dozens of
-    questions, most of them about modules that did not)."""
+    questions, most of them about modules that did not). An answer is dropped as soon as one
+    of its files changes, so nothing grows with the number of commits walked."""
 
     def __init__(self) -> None:
-        self.serial = -1  # the commit being walked
-        self._changes: list[set[str]] = []  # the paths changed at each commit walked
-        self._entries: dict[tuple[str, str], tuple[int, str, frozenset[tuple[str, str]], frozenset[str]]] = {}
+        self._entries: dict[tuple[str, str], tuple[str, frozenset[tuple[str, str]], frozenset[str]]] = {}
+        self._by_path: dict[str, set[tuple[str, str]]] = {}  # the entries read from each file
 
     def advance(self, changed: set[str]) -> None:
         """The next commit is walked; ``changed``: the paths whose blob differs from the previous one."""
-        self.serial += 1
-        self._changes.append(changed)
+        for path in changed:
+            for key in self._by_path.pop(path, ()):
+                self._drop(key)
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            for path in entry[2]:
+                keys = self._by_path.get(path)
+                if keys is not None:
+                    keys.discard(key)
 
     def get(self, roots: str, question: str) -> tuple[str, frozenset[tuple[str, str]]] | None:
         entry = self._entries.get((roots, question))
-        if entry is None:
-            return None
-        serial, digest, pairs, paths = entry
-        for changed in self._changes[serial + 1 : self.serial + 1]:
-            if not paths.isdisjoint(changed):
-                del self._entries[(roots, question)]
-                return None
-        if serial != self.serial:
-            self._entries[(roots, question)] = (self.serial, digest, pairs, paths)
-        return digest, pairs
+        return None if entry is None else (entry[0], entry[1])
 
     def put(self, roots: str, question: str, digest: str, pairs: frozenset[tuple[str, str]]) -> None:
-        self._entries[(roots, question)] = (self.serial, digest, pairs, frozenset(path for path, _blob in pairs))
+        key = (roots, question)
+        self._drop(key)
+        paths = frozenset(path for path, _blob in pairs)
+        self._entries[key] = (digest, pairs, paths)
+        for path in paths:
+            self._by_path.setdefault(path, set()).add(key)
 
 
 class GitProjectIndex(FileProjectIndex):
