@@ -218,6 +218,19 @@ def test_history_says_what_check_says_at_every_commit(repo, expected, tmp_path, 
     assert history.analyzed == 0  # the third run: everything from the cache
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_run_that_forgets_what_it_read_says_the_same(repo, expected, tmp_path, jobs, monkeypatch):
+    """Rows written after every store and forgotten at once (a range long enough to pass the
+    bound): read back from the table when asked again, with the same counts."""
+    monkeypatch.setattr("flake8_db_session.burndown.cache._PENDING_BYTES", 0)
+    monkeypatch.setattr("flake8_db_session.burndown.cache._MAX_KEPT_KEYS", 0)
+    cache_file = str(tmp_path / "cache.sqlite3")
+    for cache in (ResultCache(None), ResultCache(cache_file), ResultCache(cache_file)):
+        history = run_history(repo, cache, jobs)
+        assert [point.counts.to_dict() for point in history.points] == expected
+    assert history.analyzed == 0
+
+
 def test_a_change_nothing_asks_about_analyzes_only_the_changed_file(repo, expected):
     """The last commit comments the service: every route asks about it, gets the same answers,
     and holds (through them, then by its files at the next commit with the same files)."""
