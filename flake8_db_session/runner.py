@@ -13,6 +13,7 @@ import io
 import logging
 import multiprocessing
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -291,6 +292,13 @@ def _init_worker(settings: Settings) -> None:
     global _WORKER_SETTINGS
     _WORKER_SETTINGS = settings
     gc.set_threshold(*RUN_GC_THRESHOLDS)  # inherited with fork, not with spawn
+    quiet_on_interrupt()
+
+
+def quiet_on_interrupt() -> None:
+    """In a worker process: leave Ctrl-C to the parent, which stops the pool and exits 130 (each
+    worker would otherwise print a traceback of its own)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _work(path: str) -> FileResult:

@@ -590,3 +590,63 @@ def test_migrate_removes_temporaries_of_a_run_killed_before_its_journal(tmp_path
     assert result.returncode == 0, result.stderr
     assert leftovers(tmp_path) == []
     assert {p: p.read_bytes() for p in paths} == before
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
+            return [int(child) for child in handle.read().split()]
+    except OSError:
+        return []
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads the process tree from /proc")
+def test_ctrl_c_during_a_parallel_check_exits_130_without_a_traceback_per_worker(tmp_path):
+    body = "\n\n".join(
+        f"@router.get('/items/{n}')\ndef items_{n}(db=Depends(get_db)):\n    return [x for x in db.query(Item)]\n"
+        for n in range(300)
+    )
+    for number in range(120):
+        (tmp_path / f"m{number}.py").write_text("from fastapi import APIRouter, Depends\n\nrouter = APIRouter()\n\n" + body)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flake8_db_session", "check", "-j2", "."],
+        cwd=str(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(_children(process.pid)) < 2 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert process.poll() is None, "the check ended before its workers could be interrupted"
+    time.sleep(0.5)  # the workers are analyzing
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "Traceback" not in stderr and "Worker" not in stderr, stderr
+
+
+def _interrupt_handler(*_args: object) -> str:
+    return str(signal.getsignal(signal.SIGINT))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux")
+def test_the_workers_of_check_and_history_leave_ctrl_c_to_the_parent(monkeypatch):
+    """Deterministic half of the test above: in every kind of worker, SIGINT is ignored."""
+    from flake8_db_session import runner
+    from flake8_db_session.burndown import history
+
+    monkeypatch.setattr(runner, "check_path", lambda path, _settings: runner.FileResult(path, [], _interrupt_handler()))
+    results = runner._parallel(["a.py", "b.py", "c.py"], runner.Settings(), 2)
+    assert {result.error for result in results} == {str(signal.SIG_IGN)}
+
+    class Analysis:
+        def analyze(self, path: str) -> str:
+            return _interrupt_handler()
+
+    paths = [f"m{n}.py" for n in range(history.PARALLEL_THRESHOLD)]
+    assert set(history._analyze_all(Analysis(), paths, 2)) == {str(signal.SIG_IGN)}
+    pool = history._window_pool([Analysis()], 2)
+    try:
+        assert set(pool.map(history._work_at, [(0, path) for path in paths])) == {str(signal.SIG_IGN)}
+    finally:
+        pool.terminate()
+        pool.join()
+        history._WINDOW = []
