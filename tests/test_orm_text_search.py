@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from flake8_db_session.analysis.dependencies import annotated_words, spells_annotation
 from flake8_db_session.analysis.orm_expressions import instance_lines, rebinds_in
-from flake8_db_session.analysis.orm_gate import CallMarkers, bound_from_call
+from flake8_db_session.analysis.orm_gate import CallMarkers, bound_from_call, has_other_breaks
 from flake8_db_session.analysis.orm_services import may_produce
 from flake8_db_session.analysis.astutil import word_matches
 from flake8_db_session.analysis.orm_values import walk_breadth_first
@@ -181,3 +181,12 @@ def test_file_noqa_is_any_line_flake8_skips(text):
     from flake8 import defaults
 
     assert has_file_noqa(text) == any(defaults.NOQA_FILE.match(line) for line in text.split("\n"))
+
+
+BREAK_PIECES = ["a", "\n", "\r", "\r\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "\x85", "\u2028", "\u2029", "é", " "]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(BREAK_PIECES), max_size=20).map("".join))
+def test_other_line_breaks_are_those_of_the_character_class(text):
+    assert has_other_breaks(text) == bool(re.search("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]", text))

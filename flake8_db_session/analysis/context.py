@@ -131,7 +131,7 @@ EMPTY_INDEX = ProjectIndex()
 class ModuleContext:
     tree: ast.Module
     path: str
-    source: str  # "" when the adapter only has the tree; checks must cope
+    source: str  # the lines joined; "" when the adapter only has the tree (checks must cope)
     lines: Sequence[str]
     module: str
     is_package: bool

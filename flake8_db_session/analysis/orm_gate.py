@@ -65,7 +65,15 @@ _HOLDER_STORES = tuple(
 )
 # Line breaks of ``str.splitlines`` other than ``\n``: with one, a line of ``ctx.lines`` is not
 # a ``\n``-delimited stretch of the text, and a pattern is tested line by line instead.
-_OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+_OTHER_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_OTHER_ASCII_BREAKS = _OTHER_BREAKS[:6]
+
+
+def has_other_breaks(text: str) -> bool:
+    """Whether ``text`` holds one of ``_OTHER_BREAKS``: a plain search per character (a character
+    class makes ``re`` try every position of a large module); the last three are not ASCII."""
+    characters = _OTHER_ASCII_BREAKS if text.isascii() else _OTHER_BREAKS
+    return any(character in text for character in characters)
 _CALL_AFTER = re.compile(r"\s*\(")
 _EMPTY_CALL = re.compile(r"\(\s*\)")
 _NEXT_CALL = re.compile(r"next\(\s*(?:\w+\.)*(\w+)\s*\(")
@@ -249,7 +257,7 @@ class Gate:
         """Whether line N of ``ctx.lines`` is line N of the tree: no line break of
         ``str.splitlines`` that Python does not count (a form feed) in the source."""
         if self._aligned is None:
-            self._aligned = not _OTHER_BREAKS.search(self._ctx.source)
+            self._aligned = not has_other_breaks(self._ctx.source)
         return self._aligned
 
     def _parameters(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str, list[str]]:
@@ -278,7 +286,7 @@ class Gate:
         if not lines:
             return True
         text = self._text_of(function)
-        if _OTHER_BREAKS.search(text):  # a line of ctx.lines may end inside the text
+        if has_other_breaks(text):  # a line of ctx.lines may end inside the text
             first = function.lineno
             return any(next(word_matches(p, line), None) for p in _HOLDER_STORES for line in lines[first - 1 : function.end_lineno or first])
         return any(next(word_matches(p, text), None) for p in _HOLDER_STORES)
