@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from flake8_db_session.analysis.dependencies import annotated_words, spells_annotation
 from flake8_db_session.analysis.orm_expressions import instance_lines, rebinds_in
 from flake8_db_session.analysis.orm_gate import CallMarkers, bound_from_call, has_other_breaks
-from flake8_db_session.analysis.orm_services import may_produce
+from flake8_db_session.analysis.orm_services import may_produce, service_facts, top_level_lines
 from flake8_db_session.analysis.astutil import word_matches
 from flake8_db_session.analysis.orm_values import walk_breadth_first
 from flake8_db_session.analysis.syntax import from_imports
@@ -190,3 +190,17 @@ BREAK_PIECES = ["a", "\n", "\r", "\r\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e",
 @given(st.lists(st.sampled_from(BREAK_PIECES), max_size=20).map("".join))
 def test_other_line_breaks_are_those_of_the_character_class(text):
     assert has_other_breaks(text) == bool(re.search("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]", text))
+
+
+TOP_PIECES = ["class", "def", "x", "=", "Cls", "(", ")", ":", "#", "@", "'", '"', "]", "}", " ", "\t", "\n", "\n\n", "é", "a.b"]
+TOP_LEVEL_LINE = re.compile(r"^[^\s#)\]}'\"@]", re.MULTILINE)
+INSTANCE = re.compile(r"^(\w+)[ \t]*(?::[^=\n]*)?=[ \t]*((?:\w+\.)*[A-Z]\w*)[ \t]*\(", re.MULTILINE)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(TOP_PIECES), max_size=40).map("".join))
+def test_top_level_lines_and_instances_are_the_line_anchored_matches(text):
+    assert top_level_lines(text) == [m.start() for m in TOP_LEVEL_LINE.finditer(text)]
+    assert service_facts(text, "m", {}).instances == {
+        target: f"m.{cls}" for target, cls in INSTANCE.findall(text)
+    } or "->" not in text and "= " not in text

@@ -43,10 +43,9 @@ if TYPE_CHECKING:
 from .context import ModuleContext, ProjectIndex, child_fields, walk
 from .findings import HELD_TAG, Finding, HeldPoint
 from .models import imports_only
-from .orm_services import TOP_LEVEL_LINE as _TOP
 from .orm_services import class_matches as _classes
 from .orm_services import def_matches as _defs
-from .orm_services import service_facts
+from .orm_services import service_facts, top_level_lines
 from .syntax import TryNode, is_try
 
 # Session methods that end the transaction and hand the connection back to the pool.
@@ -1041,7 +1040,7 @@ class _SourceModule:
         ``def`` line, end of ``def name(``, its indent, is a coroutine function). One pass."""
         if self._defs is None:
             text = self.text
-            tops = [m.start() for m in _TOP.finditer(text)]
+            tops = top_level_lines(text)
             classes = {m.start(): m.group(1) for m in _classes(text)}
             defs: dict[str, tuple[int, int, int, bool]] = {}
             for match in _defs(text):

@@ -34,9 +34,16 @@ if TYPE_CHECKING:
 
 _DEF = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]+(\w+)[ \t]*\(", re.MULTILINE)
 _CLASS = re.compile(r"^class[ \t]+(\w+)", re.MULTILINE)
-# Lines that start a top-level statement (a class, a function, an assignment...).
-TOP_LEVEL_LINE = re.compile(r"^[^\s#)\]}'\"@]", re.MULTILINE)
-_INSTANCE = re.compile(r"^(\w+)[ \t]*(?::[^=\n]*)?=[ \t]*((?:\w+\.)*[A-Z]\w*)[ \t]*\(", re.MULTILINE)
+# Lines that start a top-level statement (a class, a function, an assignment...), and
+# module-level instances, matched over "\n" + text: a pattern that starts with the newline lets
+# the engine jump from line to line (``^`` with MULTILINE tries every position of the module).
+_TOP_LEVEL_LINE = re.compile(r"\n[^\s#)\]}'\"@]")
+_INSTANCE = re.compile(r"\n(\w+)[ \t]*(?::[^=\n]*)?=[ \t]*((?:\w+\.)*[A-Z]\w*)[ \t]*\(")
+
+
+def top_level_lines(text: str) -> list[int]:
+    """The offset of every line of ``text`` that starts a top-level statement."""
+    return [match.start() for match in _TOP_LEVEL_LINE.finditer("\n" + text)]  # "\n" at i: line at i
 _CONTAINERS = frozenset({"List", "list", "Sequence", "Iterable", "Iterator", "Set", "set", "Tuple", "tuple"})
 _MAX_SIGNATURE = 4000  # characters scanned for one signature's closing parenthesis
 
@@ -71,14 +78,14 @@ def service_facts(text: str, module: str, imports: dict[str, str]) -> ServiceFac
                 key = match.group(2)
             else:
                 if not tops:  # only now: most annotated defs return nothing of interest
-                    tops = [m.start() for m in TOP_LEVEL_LINE.finditer(text)]
+                    tops = top_level_lines(text)
                     classes = {m.start(): m.group(1) for m in class_matches(text)}
                 owner = _owning_class(tops, classes, match.start(), indent)
                 if owner is None:
                     continue
                 key = f"{owner}.{match.group(2)}"
             returns[key] = (many, qualify(name))
-    instances = {target: qualify(cls) for target, cls in _INSTANCE.findall(text)}
+    instances = {target: qualify(cls) for target, cls in _INSTANCE.findall("\n" + text)}
     return ServiceFacts(returns, instances)
 
 
