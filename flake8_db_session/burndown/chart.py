@@ -13,13 +13,15 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..analysis.findings import HELD_TAG
 from .counts import STATUSES, ModuleCounts
-from .history import Commit, History, Point
 from .tables import code_column as module_code_column
 from .tables import status_column as module_status_column
+
+if TYPE_CHECKING:  # the history itself is imported by the command that computes one
+    from .history import Commit, History, Point
 
 FORMAT = "flake8-db-session-history"
 VERSION = 1

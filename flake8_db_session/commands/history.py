@@ -12,7 +12,6 @@ from .. import summary_cache
 from ..burndown import chart
 from ..burndown.baseline import load as load_baseline
 from ..burndown.cache import ResultCache, default_cache_dir
-from ..burndown.history import GitError, GitRepository, compute_history, every_nth
 from ..burndown.workflow import baseline_path
 from ..config import ConfigError, Settings
 from .common import add_jobs_argument, add_settings_arguments, emit, settings_from_args
@@ -125,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
     size = _size(args.size)
     if args.every < 1:
         raise ConfigError("--every must be 1 or more")
+    # Here, not at the top: every command builds this one's options, only this one walks git.
+    from ..burndown.history import GitError, GitRepository, compute_history, every_nth
 
     repository = GitRepository(args.repo)
     settings = settings_from_args(args, repository.path)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from ..burndown.git import Commit
-from ..burndown.history import Progress
+if TYPE_CHECKING:
+    from ..burndown.git import Commit
+    from ..burndown.history import Progress
 
 
 def terminal_progress(stream=None, clock: Callable[[], float] = time.monotonic) -> Progress | None:
