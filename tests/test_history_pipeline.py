@@ -228,6 +228,8 @@ def test_a_run_that_forgets_what_it_read_says_the_same(repo, expected, tmp_path,
     for cache in (ResultCache(None), ResultCache(cache_file), ResultCache(cache_file)):
         history = run_history(repo, cache, jobs)
         assert [point.counts.to_dict() for point in history.points] == expected
+        # also a run that only reads (the third: nothing to write) forgets what it read
+        assert not cache._rows and not cache._results and not cache._answer_rows
     assert history.analyzed == 0
 
 
@@ -446,7 +448,7 @@ def test_a_carried_answer_holds_until_one_of_its_files_changes_and_nothing_grows
     carry.advance({"b.py"})
     assert carry.get("", "q1") is None
     assert carry.get("", "q2") is not None
-    assert "a.py" not in carry._by_path or not carry._by_path["a.py"]
+    assert "a.py" not in carry._by_path and "b.py" not in carry._by_path  # no empty sets left
     carry.put("", "q1", "d1b", frozenset({("a.py", "1")}))  # asked again at the new commit
     carry.advance({"b.py"})  # no longer read from b.py: it holds
     assert carry.get("", "q1") == ("d1b", frozenset({("a.py", "1")}))

@@ -66,18 +66,18 @@ _HOLDER_STORES = tuple(
 # Line breaks of ``str.splitlines`` other than ``\n``: with one, a line of ``ctx.lines`` is not
 # a ``\n``-delimited stretch of the text, and a pattern is tested line by line instead.
 _OTHER_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
-_OTHER_ASCII_BREAKS = _OTHER_BREAKS[:6]
-
-
-def has_other_breaks(text: str) -> bool:
-    """Whether ``text`` holds one of ``_OTHER_BREAKS``: a plain search per character (a character
-    class makes ``re`` try every position of a large module); the last three are not ASCII."""
-    characters = _OTHER_ASCII_BREAKS if text.isascii() else _OTHER_BREAKS
-    return any(character in text for character in characters)
+_OTHER_ASCII_BREAKS = "".join(character for character in _OTHER_BREAKS if character.isascii())
 _CALL_AFTER = re.compile(r"\s*\(")
 _EMPTY_CALL = re.compile(r"\(\s*\)")
 _NEXT_CALL = re.compile(r"next\(\s*(?:\w+\.)*(\w+)\s*\(")
 _PARAMETER_WORDS = (".close(", ".state.", "add_task(", "create_task(", "ensure_future(", "global ", "Streaming")
+
+
+def has_other_breaks(text: str) -> bool:
+    """Whether ``text`` holds one of ``_OTHER_BREAKS``: a plain search per character (a character
+    class makes ``re`` try every position of a large module)."""
+    characters = _OTHER_ASCII_BREAKS if text.isascii() else _OTHER_BREAKS
+    return any(character in text for character in characters)
 
 
 def _occurrences(source: str, word: str) -> list[int]:

@@ -39,11 +39,6 @@ _CLASS = re.compile(r"^class[ \t]+(\w+)", re.MULTILINE)
 # the engine jump from line to line (``^`` with MULTILINE tries every position of the module).
 _TOP_LEVEL_LINE = re.compile(r"\n[^\s#)\]}'\"@]")
 _INSTANCE = re.compile(r"\n(\w+)[ \t]*(?::[^=\n]*)?=[ \t]*((?:\w+\.)*[A-Z]\w*)[ \t]*\(")
-
-
-def top_level_lines(text: str) -> list[int]:
-    """The offset of every line of ``text`` that starts a top-level statement."""
-    return [match.start() for match in _TOP_LEVEL_LINE.finditer("\n" + text)]  # "\n" at i: line at i
 _CONTAINERS = frozenset({"List", "list", "Sequence", "Iterable", "Iterator", "Set", "set", "Tuple", "tuple"})
 _MAX_SIGNATURE = 4000  # characters scanned for one signature's closing parenthesis
 
@@ -87,6 +82,11 @@ def service_facts(text: str, module: str, imports: dict[str, str]) -> ServiceFac
             returns[key] = (many, qualify(name))
     instances = {target: qualify(cls) for target, cls in _INSTANCE.findall("\n" + text)}
     return ServiceFacts(returns, instances)
+
+
+def top_level_lines(text: str) -> list[int]:
+    """The offset of every line of ``text`` that starts a top-level statement."""
+    return [match.start() for match in _TOP_LEVEL_LINE.finditer("\n" + text)]  # "\n" at i: line at i
 
 
 def def_matches(text: str) -> Iterator[re.Match[str]]:

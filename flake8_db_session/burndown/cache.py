@@ -36,7 +36,8 @@ SCHEMA = 2
 # Rows waiting to be written are written together once they hold this many bytes (and at the
 # end of each window of commits, and on close): a commit stores a few rows of a few kilobytes.
 _PENDING_BYTES = 4 * 1024 * 1024
-# Keys whose rows a run keeps in memory before it forgets them (once they are written).
+# Keys (files' results and answers) whose rows a run keeps in memory: past this many, at a
+# flush, what is written is forgotten and read again when asked.
 _MAX_KEPT_KEYS = 20_000
 
 
@@ -310,11 +311,11 @@ class ResultCache:
             self._pending.clear()
             self._pending_answers.clear()
             self._pending_bytes = 0
-            if not self.write_error and len(self._rows) + len(self._answer_rows) > _MAX_KEPT_KEYS:
-                # Everything is in the table now: what a long range read is read again when asked
-                # (the run's own rows are kept only while they cannot be read back).
-                for kept in (self._rows, self._held, self._answer_rows, self._results, self._pair_texts):
-                    kept.clear()
+        if not self.write_error and len(self._rows) + len(self._answer_rows) > _MAX_KEPT_KEYS:
+            # Everything is in the table now: what a long range read is read again when asked
+            # (the run's own rows are kept only while they cannot be read back).
+            for kept in (self._rows, self._held, self._answer_rows, self._results, self._pair_texts):
+                kept.clear()
 
     def close(self) -> None:
         self.flush()

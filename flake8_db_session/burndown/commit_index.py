@@ -122,16 +122,17 @@ class AnswerCarry:
     def advance(self, changed: set[str]) -> None:
         """The next commit is walked; ``changed``: the paths whose blob differs from the previous one."""
         for path in changed:
-            for key in self._by_path.pop(path, ()):
+            for key in list(self._by_path.get(path, ())):
                 self._drop(key)
 
     def _drop(self, key: tuple[str, str]) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
             for path in entry[2]:
-                keys = self._by_path.get(path)
-                if keys is not None:
-                    keys.discard(key)
+                keys = self._by_path[path]
+                keys.discard(key)
+                if not keys:
+                    del self._by_path[path]
 
     def get(self, roots: str, question: str) -> tuple[str, frozenset[tuple[str, str]]] | None:
         entry = self._entries.get((roots, question))

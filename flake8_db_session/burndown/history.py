@@ -284,21 +284,21 @@ def _compute_history(
                 )
         pool = None
         results: Iterator[FileOutcome] = iter(())
-        if _parallel(jobs, len(tasks)):
-            if progress is not None:
-                progress(len(history.points), len(commits), window[0])
-            # Commit by commit (this process walks them in that order as they are done), the
-            # largest first within each (as check does): no worker is left alone with a
-            # 20,000-line file at the end of the first commit. The blobs read here are
-            # inherited by the workers.
-            sizes = repository.blob_sizes([trees[position][path] for position, path in tasks])
-            size = dict(zip(tasks, sizes))
-            tasks.sort(key=lambda task: (task[0], -size[task]))
-            pool = _window_pool(analyses, jobs)
-            results = pool.imap(_work_at, tasks, chunksize=1)
-        else:
-            tasks = []
-        try:
+        try:  # the pool is stopped whatever happens once it exists (Ctrl-C included)
+            if _parallel(jobs, len(tasks)):
+                if progress is not None:
+                    progress(len(history.points), len(commits), window[0])
+                # Commit by commit (this process walks them in that order as they are done), the
+                # largest first within each (as check does): no worker is left alone with a
+                # 20,000-line file at the end of the first commit. The blobs read here are
+                # inherited by the workers.
+                sizes = repository.blob_sizes([trees[position][path] for position, path in tasks])
+                size = dict(zip(tasks, sizes))
+                tasks.sort(key=lambda task: (task[0], -size[task]))
+                pool = _window_pool(analyses, jobs)
+                results = pool.imap(_work_at, tasks, chunksize=1)
+            else:
+                tasks = []
             done = 0  # tasks whose results are stored
             for position, commit in enumerate(window):
                 if progress is not None:
