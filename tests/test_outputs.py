@@ -379,7 +379,13 @@ def test_sarif_rules_have_help_uri_regions_end_column_and_messages_without_the_c
     schema = sarif_schema()
     jsonschema.validators.validator_for(schema)(schema).validate(log)
     rules = log["runs"][0]["tool"]["driver"]["rules"]
-    assert all(rule["helpUri"].endswith(f"/docs/rules/{rule['id']}.md") for rule in rules)
+    from flake8_db_session.output.sarif import rule_doc_uri_template
+
+    if rule_doc_uri_template() is None:  # the distribution names no repository: no made-up link
+        assert not any("helpUri" in rule for rule in rules)
+    else:
+        assert all(rule["helpUri"].endswith(f"/docs/rules/{rule['id']}.md") for rule in rules)
+    assert all(rule["help"]["markdown"] for rule in rules)  # the rule's document travels in the log
     (result,) = log["runs"][0]["results"]
     region = result["locations"][0]["physicalLocation"]["region"]
     line = path.read_text(encoding="utf-8").splitlines()[region["startLine"] - 1]
@@ -450,3 +456,27 @@ def test_a_parse_error_alone_is_not_a_clean_summary(tmp_path, run_cli):
     assert proc.returncode == 2
     assert summary.read_text().startswith("## flake8-db-session: 0 findings, 1 file not checked")
     assert "::error file=app/broken.py,line=1," in proc.stdout
+
+
+def test_sarif_help_links_come_from_the_repository_the_distribution_names(monkeypatch):
+    from email.message import Message
+
+    from flake8_db_session.output import sarif
+
+    def fake_metadata(urls):
+        message = Message()
+        for url in urls:
+            message["Project-URL"] = url
+        return lambda _name: message
+
+    cases = [
+        (["Repository, https://github.com/acme/flake8-db-session/"], "https://github.com/acme/flake8-db-session/blob/main/docs/rules/{code}.md"),
+        (["Documentation, https://example.org", "Source, https://github.com/acme/x"], "https://github.com/acme/x/blob/main/docs/rules/{code}.md"),
+        (["Homepage, https://example.org"], None),  # not a repository whose files have a known address
+        ([], None),
+    ]
+    for urls, expected in cases:
+        monkeypatch.setattr(sarif.metadata, "metadata", fake_metadata(urls))
+        sarif.rule_doc_uri_template.cache_clear()
+        assert sarif.rule_doc_uri_template() == expected
+    sarif.rule_doc_uri_template.cache_clear()

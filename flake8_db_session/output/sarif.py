@@ -11,6 +11,8 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
+from functools import lru_cache
+from importlib import metadata
 from typing import Any
 from urllib.parse import quote
 
@@ -22,8 +24,28 @@ from .severity import message_text, severity
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://pypi.org/project/flake8-db-session/"
-# Each rule's document (docs/rules/<CODE>.md, the text `flake8-db-session explain CODE` prints).
-RULE_DOC_URI = "https://github.com/OWNER/flake8-db-session/blob/main/docs/rules/{code}.md"
+# Where the installed distribution says its repository is (``[project.urls]``), by label.
+_REPOSITORY_LABELS = ("repository", "source", "source code", "homepage")
+
+
+@lru_cache(maxsize=1)
+def rule_doc_uri_template() -> str | None:
+    """Each rule's document (docs/rules/<CODE>.md, the text ``flake8-db-session explain CODE``
+    prints) in the repository the distribution's metadata names; None when it names none (no
+    link then, rather than a made-up one: the rule's help travels in the log all the same)."""
+    try:
+        urls = metadata.metadata("flake8-db-session").get_all("Project-URL") or []
+    except metadata.PackageNotFoundError:
+        return None
+    found = {}
+    for entry in urls:
+        label, _, url = entry.partition(",")
+        found[label.strip().lower()] = url.strip().rstrip("/")
+    for label in _REPOSITORY_LABELS:
+        url = found.get(label, "")
+        if url.startswith("https://github.com/"):  # where /blob/<branch>/<path> shows a file
+            return url + "/blob/main/docs/rules/{code}.md"
+    return None
 
 
 def level(code: str) -> str:
@@ -89,15 +111,18 @@ def _inside(path: str, root: str) -> bool:
 def _rule_descriptor(code: str) -> dict[str, Any]:
     rule = RULES[code]
     help_markdown = f"{rule.why}\n\nBad:\n\n```python\n{rule.bad}\n```\n\nGood:\n\n```python\n{rule.good}\n```\n"
-    return {
+    descriptor: dict[str, Any] = {
         "id": code,
         "name": rule.name,
         "shortDescription": {"text": rule.summary},
         "fullDescription": {"text": " ".join(rule.why.split())},
         "help": {"text": " ".join(rule.why.split()), "markdown": help_markdown},
-        "helpUri": RULE_DOC_URI.format(code=code),
         "defaultConfiguration": {"level": level(code), "enabled": rule.default_enabled},
     }
+    template = rule_doc_uri_template()
+    if template is not None:
+        descriptor["helpUri"] = template.format(code=code)
+    return descriptor
 
 
 def _fingerprint(finding: Finding, occurrence: int) -> str:
