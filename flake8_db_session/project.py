@@ -226,6 +226,12 @@ class FileProjectIndex(ProjectIndex):
             self._remembered[key] = summary_cache.remember_derived((*key, self.settings), compute, self.module_state)
         return self._remembered[key]
 
+    def remember_own(self, key: tuple, source: str, compute: Callable[[], _V]) -> _V:
+        """Kept by a digest of the analyzed text (an editor's unsaved buffer is not the file on
+        disk), in the persistent cache, so the next process (the next lint) reads it."""
+        digest = hashlib.blake2b(source.encode("utf-8", "surrogatepass"), digest_size=20).hexdigest()
+        return _by_content(_OWN_BY_TEXT, (*key, digest), compute, "own")
+
     def read_bytes(self, path: str) -> bytes:
         """A module's bytes (a subclass may read them from elsewhere, such as git objects)."""
         with open(path, "rb") as handle:
@@ -505,6 +511,7 @@ _MENTIONS_BY_CONTENT: dict[tuple, int] = {}  # how often a module uses a name
 _ALIASES_BY_CONTENT: dict[tuple, tuple[dict[str, str] | None, dict[str, SessionAlias]]] = {}
 _CANDIDATES_BY_CONTENT: dict[tuple, tuple[frozenset[str], frozenset[str]]] = {}
 _REEXPORTS_BY_CONTENT: dict[tuple, str | None] = {}
+_OWN_BY_TEXT: dict[tuple, object] = {}  # what the core derived from an analyzed text alone
 
 
 def _summary_of(data: bytes, path: str, module: str, is_package: bool) -> ModuleSummary | None:
@@ -553,6 +560,7 @@ def reset_caches() -> None:
         _MENTIONS_BY_CONTENT,
         _CANDIDATES_BY_CONTENT,
         _REEXPORTS_BY_CONTENT,
+        _OWN_BY_TEXT,
         _STAT_IDS,
         _INDEXES,
         _SHARED,

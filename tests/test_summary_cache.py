@@ -363,3 +363,38 @@ def test_a_new_process_hashes_only_the_files_that_changed(tmp_path, monkeypatch)
         hashed.clear()
         assert project.blob_ids(names)[names[2]] == real_blob_id(b"X = 20\n")
         assert hashed == [7]  # hashed again in each process; the others are known
+
+
+def test_the_analyzed_module_s_own_summary_is_kept_by_its_text(tmp_path, monkeypatch):
+    """What the analysis of a model module needs of itself (its own ORM summary) is read back by
+    the next process for the same text, and computed again for another one: the key is the text
+    analyzed (an editor's unsaved buffer), not the file on disk."""
+    from flake8_db_session.analysis import models
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    deps = tmp_path / "pkg" / "deps.py"
+    leaking = DEPS + "\n\ndef first_item():\n    with SessionLocal() as db:\n        item = db.get(Item, 1)\n    return item\n"
+    deps.write_text(leaking)
+    settings = Settings(root=str(tmp_path))
+    own: list[str] = []
+    real_summarize = models.summarize
+
+    def counting(tree, module, is_package, names=None, **kwargs):
+        if names is not None:  # the analyzed module's own summary (the index's carry no names)
+            own.append(module)
+        return real_summarize(tree, module, is_package, names, **kwargs)
+
+    monkeypatch.setattr(models, "summarize", counting)
+
+    def check(source: str) -> list[str]:
+        project.reset_caches()  # a new process
+        module, is_package, index = project.context_for_path(str(deps), settings)
+        findings = analyze_tree(ast.parse(source), str(deps), settings, source=source, module=module, is_package=is_package, index=index)
+        return [f.code for f in findings]
+
+    assert check(leaking) == ["DBS003"] and own == ["pkg.deps"]
+    own.clear()
+    assert check(leaking) == ["DBS003"] and own == []  # read back
+    unsaved = leaking.replace("db.get(Item, 1)", "db.get(Item, 2)")
+    assert check(unsaved) == ["DBS003"] and own == ["pkg.deps"]  # another text: computed

@@ -44,7 +44,8 @@ class ProjectIndex:
     git commit in ``flake8_db_session.burndown.commit_index``. An index that records what each
     file's analysis depended on (the git one) records the answers of the public methods below;
     ``module_file`` and ``read_bytes`` record the files they read, and ``remember`` is recorded
-    as a question whose answer is its value (as is ``used``).
+    as a question whose answer is its value (as is ``used``). ``remember_own`` is not a question
+    about another module: it depends on the analyzed text alone.
     """
 
     # The settings the project is configured with (a module's effective settings add what
@@ -122,6 +123,12 @@ class ProjectIndex:
         Returns (value, the modules it read)."""
         value, modules, _ = compute()
         return value, modules
+
+    def remember_own(self, key: tuple, source: str, compute: Callable[[], _T]) -> _T:
+        """A value the core derives from the analyzed module's own ``source`` alone (its model
+        summary): ``key`` names what (a kind, the module, whether a package). An index may keep
+        it, even across processes, for that text."""
+        return compute()
 
 
 EMPTY_INDEX = ProjectIndex()

@@ -524,8 +524,13 @@ class ModelResolver:
         """The analyzed module's own summary, built on first need."""
         if self._own is None:
             ctx = self._ctx
-            # What members read is only needed for the classes that are models: found then.
-            self._own = summarize(ctx.tree, ctx.module, ctx.is_package, ctx.names, member_reads=False)
+
+            def compute() -> ModuleSummary:
+                # What members read is only needed for the classes that are models: found then.
+                return summarize(ctx.tree, ctx.module, ctx.is_package, ctx.names, member_reads=False)
+
+            # ``ctx.names`` come from the same text: the summary depends on it alone.
+            self._own = ctx.index.remember_own(("model-summary", ctx.module, ctx.is_package), ctx.source, compute) if ctx.source else compute()
         return self._own
 
     def _member_reads_of(self, summary: ModuleSummary, cls: ClassSummary) -> tuple[tuple[str, frozenset[str]], ...]:
