@@ -370,7 +370,7 @@ def test_stdin_columns_fall_back_to_bytes_without_reading_a_file_named_dash(
 # --- one CI step: gate, annotations, summary and SARIF --------------------------------------------
 
 
-def test_sarif_rules_have_help_uri_regions_end_column_and_messages_without_the_code(tmp_path, run_cli):
+def test_sarif_rules_have_help_and_links_regions_end_column_and_messages_without_the_code(tmp_path, run_cli):
     import jsonschema
 
     path = write_project(tmp_path, NON_ASCII)
@@ -458,25 +458,43 @@ def test_a_parse_error_alone_is_not_a_clean_summary(tmp_path, run_cli):
     assert "::error file=app/broken.py,line=1," in proc.stdout
 
 
-def test_sarif_help_links_come_from_the_repository_the_distribution_names(monkeypatch):
-    from email.message import Message
+def test_sarif_help_links_come_from_the_repository_the_distribution_names():
+    from flake8_db_session.output.sarif import repository_rule_doc_template
 
+    rules = "https://github.com/acme/flake8-db-session/blob/main/docs/rules/{code}.md"
+    assert repository_rule_doc_template(["Repository, https://github.com/acme/flake8-db-session/"]) == rules
+    assert repository_rule_doc_template(["Source Code, https://github.com/acme/flake8-db-session.git"]) == rules
+    assert repository_rule_doc_template(["source-code, https://github.com/acme/flake8-db-session"]) == rules
+    assert repository_rule_doc_template(
+        ["Documentation, https://example.org", "Homepage, https://github.com/acme/flake8-db-session"]
+    ) == rules
+    # the most specific label wins
+    assert repository_rule_doc_template(
+        ["Homepage, https://github.com/acme/site", "Repository, https://github.com/acme/flake8-db-session"]
+    ) == rules
+    # no repository whose files have a known address: no link rather than a wrong one
+    for urls in (
+        [],
+        ["Homepage, https://example.org"],
+        ["Homepage, https://github.com/acme"],  # an organisation, not a repository
+        ["Repository, https://github.com/acme/x/tree/main"],
+        ["Repository, http://github.com/acme/x"],
+        ["no comma here"],
+    ):
+        assert repository_rule_doc_template(urls) is None, urls
+
+
+def test_sarif_without_readable_package_metadata_has_no_links_and_no_error(monkeypatch):
     from flake8_db_session.output import sarif
 
-    def fake_metadata(urls):
-        message = Message()
-        for url in urls:
-            message["Project-URL"] = url
-        return lambda _name: message
+    def damaged(_name):
+        raise OSError("an empty .dist-info directory")
 
-    cases = [
-        (["Repository, https://github.com/acme/flake8-db-session/"], "https://github.com/acme/flake8-db-session/blob/main/docs/rules/{code}.md"),
-        (["Documentation, https://example.org", "Source, https://github.com/acme/x"], "https://github.com/acme/x/blob/main/docs/rules/{code}.md"),
-        (["Homepage, https://example.org"], None),  # not a repository whose files have a known address
-        ([], None),
-    ]
-    for urls, expected in cases:
-        monkeypatch.setattr(sarif.metadata, "metadata", fake_metadata(urls))
-        sarif.rule_doc_uri_template.cache_clear()
-        assert sarif.rule_doc_uri_template() == expected
-    sarif.rule_doc_uri_template.cache_clear()
+    try:
+        for metadata_of in (damaged, lambda _name: None):  # both seen from importlib.metadata
+            monkeypatch.setattr(sarif.metadata, "metadata", metadata_of)
+            sarif.rule_doc_uri_template.cache_clear()
+            assert sarif.rule_doc_uri_template() is None
+    finally:
+        monkeypatch.undo()
+        sarif.rule_doc_uri_template.cache_clear()  # no fake answer kept for later tests

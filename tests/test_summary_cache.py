@@ -396,5 +396,30 @@ def test_the_analyzed_module_s_own_summary_is_kept_by_its_text(tmp_path, monkeyp
     assert check(leaking) == ["DBS003"] and own == ["pkg.deps"]
     own.clear()
     assert check(leaking) == ["DBS003"] and own == []  # read back
-    unsaved = leaking.replace("db.get(Item, 1)", "db.get(Item, 2)")
-    assert check(unsaved) == ["DBS003"] and own == ["pkg.deps"]  # another text: computed
+    own.clear()
+    unsaved = leaking.replace("class Item(Base):", "class Item:")  # not a model in the buffer
+    assert check(unsaved) == [] and own == ["pkg.deps"]  # another text: computed, not the file's
+    own.clear()
+    assert check(leaking) == ["DBS003"] and own == []
+
+
+def test_the_own_summary_of_a_text_given_other_imports_is_another_entry(tmp_path):
+    """A context cut out of a module (a helper parsed alone) is given the module's imports: the
+    same text with other imports must not read the first one's summary."""
+    from flake8_db_session.analysis.context import ModuleContext
+    from flake8_db_session.analysis.models import ModelResolver
+
+    (tmp_path / "m.py").write_text("x = 1\n")
+    settings = Settings(root=str(tmp_path))
+    snippet = "def f(db: Session):\n    return db\n"
+    seen = []
+    for imports in ({"Session": "sqlalchemy.orm.Session"}, {"Session": "mylib.Session"}):
+        project.reset_caches()  # a new process
+        index = project.project_index((str(tmp_path),), settings)
+        ctx = ModuleContext.build(
+            ast.parse(snippet), str(tmp_path / "m.py"), settings, source=snippet,
+            lines=snippet.splitlines(keepends=True), module="m", index=index,
+        )
+        ctx.names.imports.update(imports)
+        seen.append(ModelResolver(ctx).own.imports.get("Session"))
+    assert seen == ["sqlalchemy.orm.Session", "mylib.Session"]

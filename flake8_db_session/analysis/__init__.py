@@ -45,7 +45,8 @@ def analyze_tree(
     is_package: bool = False,
     index: ProjectIndex = EMPTY_INDEX,
 ) -> list[Finding]:
-    """Findings for one parsed module, sorted by position."""
+    """Findings for one parsed module, sorted by position. ``tree`` is the parse of ``source``
+    when both are given (what the project index keeps of the text is keyed by the text)."""
     if lines is None:
         lines = source.splitlines(keepends=True) if source else ()
     ctx = ModuleContext.build(

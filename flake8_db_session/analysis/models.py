@@ -529,8 +529,11 @@ class ModelResolver:
                 # What members read is only needed for the classes that are models: found then.
                 return summarize(ctx.tree, ctx.module, ctx.is_package, ctx.names, member_reads=False)
 
-            # ``ctx.names`` come from the same text: the summary depends on it alone.
-            self._own = ctx.index.remember_own(("model-summary", ctx.module, ctx.is_package), ctx.source, compute) if ctx.source else compute()
+            # The summary depends on the text and its names; those come from the text too, but a
+            # context cut out of a module (a helper parsed alone) is given the module's imports.
+            imports = "\0".join(f"{local}={target}" for local, target in sorted(ctx.names.imports.items()))
+            key = ("model-summary", ctx.module, ctx.is_package, imports)
+            self._own = ctx.index.remember_own(key, ctx.source, compute) if ctx.source else compute()
         return self._own
 
     def _member_reads_of(self, summary: ModuleSummary, cls: ClassSummary) -> tuple[tuple[str, frozenset[str]], ...]:

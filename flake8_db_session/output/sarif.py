@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 from importlib import metadata
@@ -24,28 +25,38 @@ from .severity import message_text, severity
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://pypi.org/project/flake8-db-session/"
-# Where the installed distribution says its repository is (``[project.urls]``), by label.
-_REPOSITORY_LABELS = ("repository", "source", "source code", "homepage")
+# Where the installed distribution says its repository is (``[project.urls]``), by label
+# normalized as PEP 753 does (lower case, only letters and digits), most specific first.
+_REPOSITORY_LABELS = ("repository", "source", "sourcecode", "homepage")
+_GITHUB_REPOSITORY = re.compile(r"https://github\.com/[\w.-]+/[\w.-]+")
+
+
+def repository_rule_doc_template(project_urls: Sequence[str]) -> str | None:
+    """The address of a rule's document (``{code}`` to fill) in the GitHub repository that
+    ``Project-URL`` entries ("Label, URL") name, or None when none names one."""
+    found: dict[str, str] = {}
+    for entry in project_urls:
+        label, _, url = entry.partition(",")
+        url = url.strip().rstrip("/")
+        found.setdefault(re.sub(r"[^a-z0-9]", "", label.lower()), url.removesuffix(".git"))
+    for label in _REPOSITORY_LABELS:
+        url = found.get(label, "")
+        if _GITHUB_REPOSITORY.fullmatch(url):  # an owner and a repository, where /blob/ shows a file
+            return url + "/blob/main/docs/rules/{code}.md"
+    return None
 
 
 @lru_cache(maxsize=1)
 def rule_doc_uri_template() -> str | None:
     """Each rule's document (docs/rules/<CODE>.md, the text ``flake8-db-session explain CODE``
-    prints) in the repository the distribution's metadata names; None when it names none (no
-    link then, rather than a made-up one: the rule's help travels in the log all the same)."""
+    prints) in the repository the installed distribution names; None when it names none, or its
+    metadata cannot be read (no link then, rather than a made-up one: the rule's help travels in
+    the log all the same)."""
     try:
         urls = metadata.metadata("flake8-db-session").get_all("Project-URL") or []
-    except metadata.PackageNotFoundError:
+    except Exception:  # a missing or damaged installation record: the link is optional
         return None
-    found = {}
-    for entry in urls:
-        label, _, url = entry.partition(",")
-        found[label.strip().lower()] = url.strip().rstrip("/")
-    for label in _REPOSITORY_LABELS:
-        url = found.get(label, "")
-        if url.startswith("https://github.com/"):  # where /blob/<branch>/<path> shows a file
-            return url + "/blob/main/docs/rules/{code}.md"
-    return None
+    return repository_rule_doc_template(urls)
 
 
 def level(code: str) -> str:
