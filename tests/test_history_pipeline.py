@@ -193,6 +193,18 @@ def run_history(repo, cache: ResultCache, jobs: int):
         cache.close()
 
 
+def histories(repo, tmp_path, jobs: int):
+    """(history of every commit, its cache) with no cache, an empty cache file, then the file
+    the second run filled."""
+    cache_file = str(tmp_path / "cache.sqlite3")
+    for cache in (ResultCache(None), ResultCache(cache_file), ResultCache(cache_file)):
+        yield run_history(repo, cache, jobs), cache
+
+
+def counts_of(history) -> list[dict]:
+    return [point.counts.to_dict() for point in history.points]
+
+
 @pytest.fixture(scope="module")
 def expected(repo, tmp_path_factory):
     directory = tmp_path_factory.mktemp("checked")
@@ -211,10 +223,8 @@ def test_the_fixture_changes_what_check_says(expected):
 
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_history_says_what_check_says_at_every_commit(repo, expected, tmp_path, jobs):
-    cache_file = str(tmp_path / "cache.sqlite3")
-    for cache in (ResultCache(None), ResultCache(cache_file), ResultCache(cache_file)):
-        history = run_history(repo, cache, jobs)
-        assert [point.counts.to_dict() for point in history.points] == expected
+    for history, _cache in histories(repo, tmp_path, jobs):
+        assert counts_of(history) == expected
     assert history.analyzed == 0  # the third run: everything from the cache
 
 
@@ -224,10 +234,8 @@ def test_a_run_that_forgets_what_it_read_says_the_same(repo, expected, tmp_path,
     bound): read back from the table when asked again, with the same counts."""
     monkeypatch.setattr("flake8_db_session.burndown.cache._PENDING_BYTES", 0)
     monkeypatch.setattr("flake8_db_session.burndown.cache._MAX_KEPT_KEYS", 0)
-    cache_file = str(tmp_path / "cache.sqlite3")
-    for cache in (ResultCache(None), ResultCache(cache_file), ResultCache(cache_file)):
-        history = run_history(repo, cache, jobs)
-        assert [point.counts.to_dict() for point in history.points] == expected
+    for history, cache in histories(repo, tmp_path, jobs):
+        assert counts_of(history) == expected
         # also a run that only reads (the third: nothing to write) forgets what it read
         assert not cache._rows and not cache._results and not cache._answer_rows
     assert history.analyzed == 0
@@ -342,10 +350,8 @@ def test_a_module_added_to_the_package_invalidates_what_read_the_package(tmp_pat
     shas = git(repo, "rev-list", "--reverse", "HEAD").split()
     expected = [checked(repo, sha, tmp_path) for sha in shas]
     assert [counts["totals"]["codes"] for counts in expected] == [{"DBS002": 1}, {}, {"DBS002": 1}]
-    cache_file = str(tmp_path / "cache.sqlite3")
-    for cache in (ResultCache(None), ResultCache(cache_file), ResultCache(cache_file)):
-        history = run_history(repo, cache, jobs)
-        assert [point.counts.to_dict() for point in history.points] == expected
+    for history, _cache in histories(repo, tmp_path, jobs):
+        assert counts_of(history) == expected
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
@@ -365,10 +371,8 @@ def test_a_module_of_the_package_starting_to_call_a_helper_is_seen_through_the_a
     shas = git(repo, "rev-list", "--reverse", "HEAD").split()
     expected = [checked(repo, sha, tmp_path) for sha in shas]
     assert [counts["totals"]["codes"] for counts in expected] == [{"DBS002": 1}, {}, {}]
-    cache_file = str(tmp_path / "cache.sqlite3")
-    for cache in (ResultCache(None), ResultCache(cache_file), ResultCache(cache_file)):
-        history = run_history(repo, cache, jobs)
-        assert [point.counts.to_dict() for point in history.points] == expected
+    for history, _cache in histories(repo, tmp_path, jobs):
+        assert counts_of(history) == expected
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
@@ -388,10 +392,8 @@ def test_a_deleted_file_that_comes_back_is_looked_up_again(tmp_path, jobs):
     shas = git(repo, "rev-list", "--reverse", "HEAD").split()
     expected = [checked(repo, sha, tmp_path) for sha in shas]
     assert expected[0] != expected[2]  # the same file, another finding status
-    cache_file = str(tmp_path / "cache.sqlite3")
-    for cache in (ResultCache(None), ResultCache(cache_file), ResultCache(cache_file)):
-        history = run_history(repo, cache, jobs)
-        assert [point.counts.to_dict() for point in history.points] == expected
+    for history, _cache in histories(repo, tmp_path, jobs):
+        assert counts_of(history) == expected
 
 
 def test_closing_git_after_a_read_cut_short_does_not_hang(tmp_path):
