@@ -16,6 +16,7 @@ from flake8_db_session.analysis.orm_gate import CallMarkers, bound_from_call, ha
 from flake8_db_session.analysis.orm_services import may_produce, service_facts, top_level_lines
 from flake8_db_session.analysis.orm_values import walk_breadth_first
 from flake8_db_session.analysis.syntax import from_imports
+from flake8_db_session.burndown.counts import grep_count, grep_pattern
 from flake8_db_session.project import _candidates_in
 from flake8_db_session.runner import has_file_noqa
 
@@ -205,3 +206,13 @@ def test_top_level_lines_and_instances_are_the_line_anchored_matches(text):
     if "->" not in text and "= " not in text:
         expected = {}  # the facts of a text with neither: none, whatever the lines say
     assert service_facts(text, "m", {}).instances == expected
+
+
+GREP_PIECES = ["Depends", "Security", "(", ")", " ", "\n", "get_db", "get_dbx", "deps.", "x", "_", "é", ".", "Depends(get_db"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(GREP_PIECES), max_size=30).map("".join))
+def test_grep_count_is_the_number_of_word_boundary_matches(text):
+    boundary = re.compile(r"\b(?:Depends|Security)\(\s*(?:[A-Za-z_][\w.]*\.)?(?:get_db|get_session)\b")
+    assert grep_count(text, grep_pattern(["get_db", "app.deps.get_session"])) == len(boundary.findall(text))

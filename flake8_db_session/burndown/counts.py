@@ -41,11 +41,23 @@ def grep_pattern(dependencies: Iterable[str]) -> re.Pattern[str]:
     if not names:
         return re.compile(r"(?!x)x")  # matches nothing
     alternatives = "|".join(re.escape(name) for name in names)
-    return re.compile(rf"\b(?:Depends|Security)\(\s*(?:[A-Za-z_][\w.]*\.)?(?:{alternatives})\b")
+    return re.compile(rf"(?<!\w)(?:Depends|Security)\(\s*(?:[A-Za-z_][\w.]*\.)?(?:{alternatives})\b")
+
+
+_GREP_WORDS = ("Depends(", "Security(")
 
 
 def grep_count(text: str, pattern: re.Pattern[str]) -> int:
-    return sum(1 for _ in pattern.finditer(text))
+    """``len(pattern.findall(text))``, faster: the pattern is tried only where ``Depends(`` or
+    ``Security(`` is spelled (a match starts there and holds no other), not at every position."""
+    number = 0
+    for word in _GREP_WORDS:
+        at = text.find(word)
+        while at != -1:
+            if pattern.match(text, at) is not None:
+                number += 1
+            at = text.find(word, at + len(word))
+    return number
 
 
 @dataclass
