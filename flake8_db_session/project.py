@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Callable, TypeVar
 
 from . import summary_cache
+from .analysis.astutil import sharing_parses
 from .analysis.context import EMPTY_INDEX, ModuleContext, ProjectIndex, SessionAlias
 from .analysis.discovery import (
     DependencyUses,
@@ -376,9 +377,12 @@ class FileProjectIndex(ProjectIndex):
         return _by_content(_CANDIDATES_BY_CONTENT, (blob,), lambda: _candidates_in(self._text(path)), "candidates")
 
     def _summary(self, path: str, module: str, is_package: bool) -> ModuleSummary | None:
-        key = (module, is_package, self._content_id(path))
+        blob = self._content_id(path)
         return _by_content(
-            _SUMMARIES_BY_CONTENT, key, lambda: summarize_source(self.read_bytes(path), path, module, is_package), "summary"
+            _SUMMARIES_BY_CONTENT,
+            (module, is_package, blob),
+            lambda: _summary_and_facts(self.read_bytes(path), path, module, is_package, blob),
+            "summary",
         )
 
     def _facts(self, path: str, module: str, is_package: bool, name: str) -> NameFacts | None:
@@ -512,6 +516,29 @@ _ALIASES_BY_CONTENT: dict[tuple, tuple[dict[str, str] | None, dict[str, SessionA
 _CANDIDATES_BY_CONTENT: dict[tuple, tuple[frozenset[str], frozenset[str]]] = {}
 _REEXPORTS_BY_CONTENT: dict[tuple, str | None] = {}
 _OWN_BY_TEXT: dict[tuple, object] = {}  # what the core derived from an analyzed text alone
+
+
+def _summary_and_facts(data: bytes, path: str, module: str, is_package: bool, blob: str) -> ModuleSummary | None:
+    """A module's summary; when that took a parse, its service facts are kept too, read from
+    the same tree: most modules summarized (those another module imports names from) are asked
+    for their facts as well, later, when the tree is gone (two parses of each otherwise)."""
+    with sharing_parses() as shared:
+        summary = summarize_source(data, path, module, is_package)
+        if summary is not None and shared.holds(data):
+            imports = dict(summary.imports) if summary.imports else None
+            key = (module, is_package, blob, imports is None)
+            if key not in _SERVICE_FACTS_BY_CONTENT:
+                facts = facts_of_source(data, path, module, is_package, imports)
+                _keep_by_content(_SERVICE_FACTS_BY_CONTENT, key, facts, "services")
+    return summary
+
+
+def _keep_by_content(cache: dict, key: tuple, value: object, kind: str) -> None:
+    """Store what ``_by_content`` would compute for ``key``."""
+    if len(cache) >= _MAX_BY_CONTENT:
+        cache.clear()
+    cache[key] = value
+    summary_cache.shared_cache().put((kind, *key), value)
 
 
 def _summary_of(data: bytes, path: str, module: str, is_package: bool) -> ModuleSummary | None:

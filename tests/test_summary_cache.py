@@ -17,6 +17,7 @@ from flake8_db_session import project, summary_cache
 from flake8_db_session.analysis import analyze_tree
 from flake8_db_session.analysis.context import SessionAlias
 from flake8_db_session.analysis.models import ModuleSummary, summarize_source
+from flake8_db_session.analysis.orm_services import facts_of_source
 from flake8_db_session.config import Settings
 from flake8_db_session.summary_cache import SummaryCache
 
@@ -423,3 +424,47 @@ def test_the_own_summary_of_a_text_given_other_imports_is_another_entry(tmp_path
         ctx.names.imports.update(imports)
         seen.append(ModelResolver(ctx).own.imports.get("Session"))
     assert seen == ["sqlalchemy.orm.Session", "mylib.Session"]
+
+
+SERVICE = '''
+from sqlalchemy.orm import Session, relationship
+from pkg.models import Team
+
+
+class TeamService:
+    def get(self, db: Session, team_id: int) -> Team:
+        return db.get(Team, team_id)
+
+    def draft(self, name: str) -> Team:
+        return Team(name=name)
+'''
+
+
+def test_a_module_summarized_from_a_parse_keeps_its_service_facts_from_the_same_tree(tmp_path, monkeypatch):
+    """Its summary needs a parse (ORM markers), and so do its facts (a function that builds a
+    model): one parse gives both, and a new process reads both from the persistent cache."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "services.py").write_text(SERVICE)
+    parsed: list[str] = []
+    real_parse = ast.parse
+
+    def counting_parse(source, filename="<unknown>", *args, **kwargs):
+        parsed.append(os.path.basename(str(filename)))
+        return real_parse(source, filename, *args, **kwargs)
+
+    monkeypatch.setattr(ast, "parse", counting_parse)
+
+    def summary_then_facts():
+        index = project.FileProjectIndex((str(tmp_path),), Settings(root=str(tmp_path)))
+        return index.model_summary("pkg.services"), index.service_facts("pkg.services")
+
+    summary, facts = summary_then_facts()
+    assert parsed == ["services.py"]
+    expected = facts_of_source(SERVICE.encode(), "services.py", "pkg.services", False, dict(summary.imports))
+    assert facts == expected
+    assert facts.returns["TeamService.draft"] == (False, "pkg.models.Team")
+    assert facts.produces["TeamService.draft"]  # built here, never added to a session
+    project.reset_caches()  # a new process
+    parsed.clear()
+    assert summary_then_facts() == (summary, facts) and parsed == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import re
 from collections.abc import Iterator
 
@@ -112,3 +113,44 @@ def word_matches(pattern: re.Pattern[str], text: str, start: int = 0, end: int |
         if at_word_start(text, at):
             yield found
         found = pattern.search(text, at + 1, stop)
+
+
+
+class _SharedParse:
+    """The last module parsed inside ``sharing_parses``."""
+
+    def __init__(self) -> None:
+        self.data: bytes | None = None
+        self.tree: ast.Module | None = None
+
+    def holds(self, data: bytes) -> bool:
+        """Whether ``data`` was the last module parsed in the block."""
+        return self.data is not None and self.data == data
+
+
+_shared: _SharedParse | None = None
+
+
+@contextlib.contextmanager
+def sharing_parses() -> Iterator[_SharedParse]:
+    """Within the block, ``parse_module`` of the bytes it parsed last gives the same tree again
+    (another module's summary and its service facts are both read from one parse). Only inside
+    the block: a tree is large, and none is kept past it."""
+    global _shared
+    outer, _shared = _shared, _SharedParse()
+    try:
+        yield _shared
+    finally:
+        _shared = outer
+
+
+def parse_module(data: bytes, path: str) -> ast.Module:
+    """``ast.parse`` of a module's bytes (raising what it raises); see ``sharing_parses``. The
+    analysis never modifies a tree, so one can serve two readers."""
+    shared = _shared
+    if shared is not None and shared.tree is not None and shared.holds(data):
+        return shared.tree
+    tree = ast.parse(data, filename=path)
+    if shared is not None:
+        shared.data, shared.tree = data, tree
+    return tree

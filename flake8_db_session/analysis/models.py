@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from .astutil import parse_module
 from .names import Names, resolve_relative
 from .syntax import IMPORTED_NAME, from_imports, module_level_statements
 
@@ -786,7 +787,7 @@ def summarize_source(data: bytes, path: str, module: str, is_package: bool) -> M
     if not _needs_parse(data):
         return imports_only(data.decode("utf-8", "replace"), module, is_package)
     try:
-        tree = ast.parse(data, filename=path)
+        tree = parse_module(data, path)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     module_name = module or resolve_relative("", False, 0, None)

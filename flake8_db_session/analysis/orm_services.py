@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .astutil import at_word_start, last_name, word_matches
+from .astutil import at_word_start, last_name, parse_module, word_matches
 from .context import module_names, own_walk
 from .models import annotation_class, imports_only
 from .names import Names
@@ -240,7 +240,7 @@ def facts_of_source(data: bytes, path: str, module: str, is_package: bool, impor
     text = data.decode("utf-8", "replace")
     if may_produce(text):
         try:
-            tree = ast.parse(data, filename=path)
+            tree = parse_module(data, path)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             tree = None
         if tree is not None:
