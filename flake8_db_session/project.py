@@ -84,7 +84,7 @@ class FileProjectIndex(ProjectIndex):
         self._name_facts: dict[tuple[str, str], NameFacts | None] = {}
         self._resolver = Resolver(self.name_facts, self.is_project_module)
         # package -> (what its modules hand to Depends, (path, blob id) by absolute path)
-        self._packages: dict[str, tuple[DependencyUses, dict[str, tuple[str, str]]] | None] = {}
+        self._packages: dict[str, tuple[DependencyUses, dict[str, str]] | None] = {}
         self._mentions: dict[tuple[str, str, str], int | None] = {}
         self._blob_ids: dict[str, str] = {}
         self._remembered: dict[tuple, tuple] = {}
@@ -220,11 +220,18 @@ class FileProjectIndex(ProjectIndex):
                     self._blob_ids[path] = blob
         return {path: self._blob_ids[path] for path in paths if path in self._blob_ids}
 
-    def remember(self, key: tuple, compute: Callable[[], tuple[_V, frozenset[str], bool]]) -> tuple[_V, frozenset[str]]:
+    def remember(
+        self,
+        key: tuple,
+        compute: Callable[[], tuple[_V, frozenset[tuple[str, ...]], bool]],
+        fact_state: Callable[[tuple[str, ...]], str],
+    ) -> tuple[_V, frozenset[tuple[str, ...]]]:
         """Once per index, and kept in the persistent cache with the state of each module it read
-        (under the configured settings)."""
+        and of each fact it read of them (under the configured settings)."""
         if key not in self._remembered:
-            self._remembered[key] = summary_cache.remember_derived((*key, self.settings), compute, self.module_state)
+            self._remembered[key] = summary_cache.remember_derived(
+                (*key, self.settings), compute, self.module_state, fact_state
+            )
         return self._remembered[key]
 
     def remember_own(self, key: tuple, source: str, compute: Callable[[], _V]) -> _V:
@@ -268,10 +275,10 @@ class FileProjectIndex(ProjectIndex):
     def discovered(self, qualified: str) -> Discovered | None:
         return self._resolver.classify(qualified)
 
-    def _package(self, package: str) -> tuple[DependencyUses, dict[str, tuple[str, str]]] | None:
+    def _package(self, package: str) -> tuple[DependencyUses, dict[str, str]] | None:
         """What the modules of a package hand to Depends, and the blob id of each file (by
-        absolute path): facts of a file are computed once per content, so a package of which
-        one file changed (an editor save, the next commit of a history) costs about that file."""
+        path): facts of a file are computed once per content, so a package of which one file
+        changed (an editor save, the next commit of a history) costs about that file."""
         if package not in self._packages:
             paths = self.package_paths(package)
             result = None
@@ -280,7 +287,7 @@ class FileProjectIndex(ProjectIndex):
                 blobs = sorted(set(ids.values()))
                 key = ("package-uses", hashlib.blake2b("\0".join(blobs).encode(), digest_size=20).hexdigest())
                 uses = _remembered_batch(_PACKAGE_USES, [key], lambda _keys: [self._union_of_uses(ids)])[0]
-                result = (uses, {os.path.abspath(path): (path, blob) for path, blob in ids.items()})
+                result = (uses, ids)
             self._packages[package] = result
         return self._packages[package]
 
@@ -317,7 +324,12 @@ class FileProjectIndex(ProjectIndex):
             total = None
             if found is not None:
                 excluded = os.path.abspath(exclude_path)
-                files = [entry for where, entry in found[1].items() if where != excluded]
+                name = os.path.basename(excluded)  # a cheap test first: most paths end otherwise
+                files = [
+                    (path, blob)
+                    for path, blob in found[1].items()
+                    if not (path.endswith(name) and os.path.abspath(path) == excluded)
+                ]
                 paths = {blob: path for path, blob in files}
                 keys = [("mentions", blob, word) for blob in sorted(paths)]
 

@@ -44,7 +44,8 @@ OFF_ENV = "FLAKE8_DB_SESSION_NO_CACHE"
 FILENAME = "summaries-v1.sqlite3"
 # Bump when the stored form changes (the tool's own source is part of every key as well).
 # 2: a derived value is stored as a ``_DerivedEntry`` (was a plain tuple).
-SCHEMA = 2
+# 3: a ``_DerivedEntry`` holds the facts read besides the modules.
+SCHEMA = 3
 MAX_BYTES = 64 * 1024 * 1024
 # Eviction trims to this share of the bound, so it runs rarely.
 _EVICT_TO = 0.75
@@ -382,18 +383,26 @@ class SummaryCache:
 
 class _DerivedEntry(NamedTuple):
     """A derived value as kept and stored, with (module, state) for each module it was computed
-    from: a tuple class of this package, which the unpickler builds."""
+    from and (fact, state) for each fact it read of them: a tuple class of this package, which
+    the unpickler builds."""
 
     states: tuple[tuple[str, str], ...]
     value: object
+    facts: tuple[tuple[tuple[str, ...], str], ...]
 
 
 def remember_derived(
-    key: tuple, compute: Callable[[], tuple[_V, frozenset, bool]], module_state: Callable[[str], str]
+    key: tuple,
+    compute: Callable[[], tuple[_V, frozenset, bool]],
+    module_state: Callable[[str], str],
+    fact_state: Callable[[tuple], str],
 ) -> tuple[_V, frozenset]:
     """A value computed from several modules of a project index (a helper's summary), stored
-    with the state (``module_state``: a content hash, or absent) of each module it read: it
-    holds as long as they do. ``compute()`` gives (value, modules read, whether it may be stored)."""
+    with the state (``module_state``: a content hash, or absent) of each module it read, and
+    the state (``fact_state``) of each fact it read of them (a fact is a tuple that names its
+    module second): it holds as long as the modules do, or, where one changed, as long as what
+    it read of it did (a module that gains a function keeps the summaries of its others).
+    ``compute()`` gives (value, facts read, whether it may be stored)."""
     cache = shared_cache()
     parts = ("derived", *key)
     stored = _DERIVED.get(parts)
@@ -402,18 +411,36 @@ def remember_derived(
         if isinstance(found, _DerivedEntry):  # anything else (missing, another form) is computed again
             stored = found
     if stored is not None:
-        states = stored.states
-        if all(module_state(module) == state for module, state in states):
+        changed = [module for module, state in stored.states if module_state(module) != state]
+        facts = frozenset(fact for fact, _ in stored.facts)
+        # what ``compute`` gave for this key (the key says which computation)
+        value = cast(_V, stored.value)
+        if not changed:
             _keep_derived(parts, stored)
-            # what ``compute`` gave for this key (the key says which computation)
-            return cast(_V, stored.value), frozenset(module for module, _ in states)
-    value, modules, storable = compute()
+            return value, facts
+        moved = set(changed)
+        if all(fact_state(fact) == state for fact, state in stored.facts if fact[1] in moved):
+            entry = _entry(value, facts, module_state, fact_state)  # the new states: next time, by the modules
+            _keep_derived(parts, entry)
+            if not cache.disabled:
+                cache.put(parts, entry)
+            return value, facts
+    value, facts, storable = compute()
     if storable:
-        entry = _DerivedEntry(tuple(sorted((m, module_state(m)) for m in modules)), value)
+        entry = _entry(value, facts, module_state, fact_state)
         _keep_derived(parts, entry)
         if not cache.disabled:
             cache.put(parts, entry)
-    return value, modules
+    return value, facts
+
+
+def _entry(value: object, facts: frozenset, module_state: Callable[[str], str], fact_state: Callable[[tuple], str]) -> _DerivedEntry:
+    modules = sorted({fact[1] for fact in facts})
+    return _DerivedEntry(
+        tuple((module, module_state(module)) for module in modules),
+        value,
+        tuple(sorted((fact, fact_state(fact)) for fact in facts)),
+    )
 
 
 # The derived values this process read or computed, by key, with the module states they hold

@@ -313,6 +313,50 @@ def test_a_helper_summary_is_kept_until_a_module_it_read_changes(tmp_path, monke
     assert "service.py" not in parsed
 
 
+def test_a_helper_summary_holds_where_what_it_read_of_a_changed_module_did(tmp_path, monkeypatch):
+    """A module that gains a function (or a comment) keeps the summaries of its other functions:
+    each was stored with the facts it read (the function's text, the module's imports); the
+    function's own text changing computes it again."""
+    app = tmp_path / "app"
+    app.mkdir()
+    for name, text in {
+        "__init__.py": "", "db.py": "def get_db():\n    yield None\n", "routes.py": HELD_ROUTES,
+        "service.py": HELD_SERVICE, "notify.py": NOTIFY_WAITS,
+    }.items():
+        (app / name).write_text(text)
+    routes = app / "routes.py"
+    settings = Settings(root=str(tmp_path))
+    parsed: list[str] = []
+    real_parse = ast.parse
+
+    def counting_parse(source, filename="<unknown>", *args, **kwargs):
+        parsed.append(os.path.basename(str(filename)))
+        return real_parse(source, filename, *args, **kwargs)
+
+    monkeypatch.setattr(ast, "parse", counting_parse)
+
+    def held_across() -> list[str]:
+        project.reset_caches()  # a new process
+        parsed.clear()
+        source = routes.read_text()
+        module, is_package, index = project.context_for_path(str(routes), settings)
+        findings = analyze_tree(
+            real_parse(source), str(routes), settings, source=source, module=module, is_package=is_package, index=index
+        )
+        (finding,) = [f for f in findings if f.code == "DBS001"]
+        return [point.describe() for point in finding.held_across]
+
+    assert held_across() == ["work (via announce)"]
+    assert "service.py" in parsed  # work() cut out and parsed (announce() read as text)
+    (app / "service.py").write_text(HELD_SERVICE + "\n\ndef added(values):\n    return sorted(values)\n")
+    (app / "notify.py").write_text("# touched\n" + NOTIFY_WAITS)
+    assert held_across() == ["work (via announce)"]
+    assert "service.py" not in parsed  # what the summary read of both is the same
+    (app / "notify.py").write_text(NOTIFY_WAITS.replace("await asyncio.sleep(0)", "return None"))
+    assert held_across() == []  # announce() itself changed: computed again
+    assert "service.py" in parsed
+
+
 def test_each_kind_of_module_fact_has_its_own_entries(tmp_path):
     """The facts of one content (one blob id) are stored per kind, and a new process reads them back."""
     (tmp_path / "pkg").mkdir()

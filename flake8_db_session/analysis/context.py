@@ -116,13 +116,20 @@ class ProjectIndex:
         keys do: a kind, the module, what of it). An index that records what each file depended
         on records the fact with its value, to ask it again elsewhere; the default does nothing."""
 
-    def remember(self, key: tuple, compute: Callable[[], tuple[_T, frozenset[str], bool]]) -> tuple[_T, frozenset[str]]:
+    def remember(
+        self,
+        key: tuple,
+        compute: Callable[[], tuple[_T, frozenset[tuple[str, ...]], bool]],
+        fact_state: Callable[[tuple[str, ...]], str],
+    ) -> tuple[_T, frozenset[tuple[str, ...]]]:
         """A value the core derives from the text of several modules (a helper's summary):
-        ``compute()`` gives (value, the modules it read, whether it may be kept). An index may
-        keep it, even across processes, as long as ``module_state`` of those modules holds.
-        Returns (value, the modules it read)."""
-        value, modules, _ = compute()
-        return value, modules
+        ``compute()`` gives (value, the facts of other modules it read, whether it may be kept);
+        a fact is a tuple naming its module second, and ``fact_state`` gives a digest of what
+        it says here. An index may keep the value, even across processes, as long as
+        ``module_state`` of those modules holds, or, for a module that changed, the states of
+        the facts read of it. Returns (value, the facts it read)."""
+        value, facts, _ = compute()
+        return value, facts
 
     def remember_own(self, key: tuple, source: str, compute: Callable[[], _T]) -> _T:
         """A value the core derives from the analyzed module's own ``source`` alone (its model

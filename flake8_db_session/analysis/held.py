@@ -28,6 +28,8 @@ response is then serialized and sent with it open.
 from __future__ import annotations
 
 import ast
+import hashlib
+import json
 import re
 import textwrap
 import unicodedata
@@ -889,7 +891,7 @@ class HeldHelpers:
         parts = qualified.split(".")
         for cut in range(len(parts) - 1, 0, -1):
             module = ".".join(parts[:cut])
-            _note_module(ctx, module)  # whether it exists is part of the answer
+            _note(ctx, ("module-file", module))  # whether it exists is part of the answer
             if not ctx.index.is_project_module(module):
                 continue
             head, rest = parts[cut], parts[cut + 1 :]
@@ -1015,14 +1017,19 @@ _WAITS = re.compile(r"\bawait\b|\basync[ \t]+(?:for|with)\b")
 
 class _SourceModule:
     """Another project module, read as text: a function is cut out of it and parsed alone, so a
-    large service module costs a text search, not a parse, for each helper an endpoint calls."""
+    large service module costs a text search, not a parse, for each helper an endpoint calls.
 
-    def __init__(self, module: str, path: str, text: str) -> None:
+    Each fact a summary being computed reads of it (its imports, its module-level instances, a
+    function's text) is noted in the summary's recording: the summary holds wherever those facts
+    do, so a module that gains a function keeps the summaries of its other functions."""
+
+    def __init__(self, module: str, path: str, text: str, recordings: list[_Recording] | None = None) -> None:
         self.module = module
         self.path = path
         self.is_package = path.endswith("__init__.py")
         self.text = text
-        self.imports = imports_only(text, module, self.is_package).imports
+        self._imports = imports_only(text, module, self.is_package).imports
+        self._recordings = recordings if recordings is not None else []
         self._instances: dict[str, str] | None = None
         self._defs: dict[str, tuple[int, int, int, bool]] | None = None
         # Per function: its span, and its parsed context (the same for every caller: this object
@@ -1030,9 +1037,22 @@ class _SourceModule:
         self._spans: dict[str, tuple[int, int, bool] | None] = {}
         self._contexts: dict[str, ModuleContext | None] = {}
 
+    def _note(self, fact: tuple) -> None:
+        for recording in self._recordings:
+            recording.facts.add(fact)
+
+    @property
+    def imports(self) -> dict[str, str]:
+        self._note(("held-imports", self.module))
+        return self._imports
+
     def instances(self) -> dict[str, str]:
+        self._note(("held-instances", self.module))
+        return self._module_instances()
+
+    def _module_instances(self) -> dict[str, str]:
         if self._instances is None:
-            self._instances = dict(service_facts(self.text, self.module, self.imports).instances)
+            self._instances = dict(service_facts(self.text, self.module, self._imports).instances)
         return self._instances
 
     def _definitions(self) -> dict[str, tuple[int, int, int, bool]]:
@@ -1063,6 +1083,10 @@ class _SourceModule:
     def span(self, qualname: str) -> tuple[int, int, bool] | None:
         """(start, end) offsets of a top-level function's or a method's text, and whether it is a
         coroutine function."""
+        self._note(("held-span", self.module, qualname))
+        return self._span(qualname)
+
+    def _span(self, qualname: str) -> tuple[int, int, bool] | None:
         if qualname in self._spans:
             return self._spans[qualname]
         found = self._definitions().get(qualname)
@@ -1083,13 +1107,15 @@ class _SourceModule:
     def helpers(self, qualname: str, ctx: ModuleContext) -> HeldHelpers | None:
         """The function alone, parsed (once), with this module's imports; new helpers each time,
         so what one caller's analysis remembers never answers another's."""
+        self._note(("held-span", self.module, qualname))
+        self._note(("held-imports", self.module))
         if qualname not in self._contexts:
             self._contexts[qualname] = self._context(qualname, ctx)
         other = self._contexts[qualname]
         return HeldHelpers(other, self) if other is not None else None
 
     def _context(self, qualname: str, ctx: ModuleContext) -> ModuleContext | None:
-        found = self.span(qualname)
+        found = self._span(qualname)
         if found is None:
             return None
         start, end, _ = found
@@ -1106,7 +1132,7 @@ class _SourceModule:
             tree, self.path, ctx.settings, source=snippet, lines=snippet.splitlines(keepends=True),
             module=self.module, is_package=self.is_package, index=ctx.index,
         )
-        other.names.imports.update(self.imports)
+        other.names.imports.update(self._imports)
         other.functions = [(function, qualname)]
         return other
 
@@ -1176,10 +1202,11 @@ def _other_method_summary(
 
 @dataclass
 class _Recording:
-    """The other modules one computation of a helper's summary read (and whether it met a
-    summary still being computed: a loop, whose answer depends on where it was entered)."""
+    """The facts of other modules one computation of a helper's summary read (see
+    ``fact_state``), and whether it met a summary still being computed: a loop, whose answer
+    depends on where it was entered."""
 
-    modules: set[str]
+    facts: set[tuple[str, ...]]
     loop: bool = False
 
 
@@ -1200,35 +1227,59 @@ def _derived(ctx: ModuleContext, cache_name: str, key: tuple, compute: Callable[
     if found is None:
         cache[key] = _IN_PROGRESS
 
-        def recorded() -> tuple[_T, frozenset[str], bool]:
+        def recorded() -> tuple[_T, frozenset[tuple[str, ...]], bool]:
             recording = _Recording(set())
             recordings.append(recording)
             try:
                 value = compute()
             finally:
                 recordings.pop()
-            return value, frozenset(recording.modules), not recording.loop
+            return value, frozenset(recording.facts), not recording.loop
 
         try:
-            value, modules = ctx.index.remember(key, recorded)
+            value, facts = ctx.index.remember(key, recorded, lambda fact: fact_state(ctx, fact))
         except BaseException:
             del cache[key]
             raise
-        found = cache[key] = (value, modules)
+        found = cache[key] = (value, facts)
     else:
-        known: tuple[_T, frozenset[str]] = found
-        value, modules = ctx.index.remember(key, lambda: (*known, False))
+        known: tuple[_T, frozenset[tuple[str, ...]]] = found
+        value, facts = ctx.index.remember(key, lambda: (*known, False), lambda fact: fact_state(ctx, fact))
     for recording in recordings:  # what this summary read, the computations using it read too
-        recording.modules.update(modules)
+        recording.facts.update(facts)
     return value
 
 
-def _note_module(ctx: ModuleContext, module: str) -> None:
-    """A summary being computed depends on a module's text (or its absence): kept with its value.
+def _note(ctx: ModuleContext, fact: tuple[str, ...]) -> None:
+    """A summary being computed depends on a fact of another module: kept with its value.
     (Outside a summary, what is read of another module is told to the index fact by fact, by
     ``_SourceFacts``; whether a module exists, by ``is_project_module``.)"""
     for recording in _index_cache(ctx, "held-recordings").get("stack", ()):
-        recording.modules.add(module)
+        recording.facts.add(fact)
+
+
+def fact_state(ctx: ModuleContext, fact: tuple[str, ...]) -> str:
+    """A digest of what a fact of another module says at ``ctx``'s index: ("module-file", m) its
+    file (or none), ("held-imports", m) and ("held-instances", m) those of its text,
+    ("held-span", m, name) a function's text and whether it is a coroutine function. A summary
+    recorded with the states of the facts it read holds wherever they are the same."""
+    kind, module, *rest = fact
+    if kind == "module-file":
+        value: object = ctx.index.module_file(module) or ""
+    else:
+        source = _raw_source_module(ctx, module)
+        if source is None:
+            value = None
+        elif kind == "held-imports":
+            value = sorted(source._imports.items())
+        elif kind == "held-instances":
+            value = sorted(source._module_instances().items())
+        elif kind == "held-span" and len(rest) == 1:
+            value = _span_fact(source, source._span(rest[0]))
+        else:
+            value = ["unknown", *fact]  # a kind another version recorded: never the same
+    text = json.dumps(value)
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 class _SourceFacts:
@@ -1272,8 +1323,9 @@ class _SourceFacts:
 
 
 def _span_fact(source: _SourceModule, found: tuple[int, int, bool] | None) -> tuple[bool, str] | None:
-    """What a function's span says, wherever it sits in the module: its text, whether async."""
-    return None if found is None else (found[2], source.text[found[0] : found[1]])
+    """What a function's span says, wherever it sits in the module: its text (without the blank
+    lines a span ends with before the next statement), whether async."""
+    return None if found is None else (found[2], source.text[found[0] : found[1]].rstrip())
 
 
 def recompute(index: ProjectIndex, key: tuple) -> object:
@@ -1332,28 +1384,36 @@ def _stored_as(init: ast.FunctionDef | ast.AsyncFunctionDef, param: str) -> str 
 
 
 def _source_module(ctx: ModuleContext, module: str) -> _SourceModule | _SourceFacts | None:
-    _note_module(ctx, module)
-    kept = _index_cache(ctx, "held-modules")
-    if module in kept:
-        kept[module] = kept.pop(module)  # most recently used
-        found = kept[module]
-    else:
-        found = None
-        path = ctx.index.module_file(module)
-        if path is not None:
-            try:
-                found = _SourceModule(module, path, ctx.index.read_bytes(path).decode("utf-8", "replace"))
-            except OSError:
-                found = None
-        kept[module] = found
-        while len(kept) > _KEPT_MODULES:
-            del kept[next(iter(kept))]
+    _note(ctx, ("module-file", module))
+    found = _raw_source_module(ctx, module)
     if _index_cache(ctx, "held-recordings").get("stack"):
         return found  # inside a summary: what it read is kept with it
     if found is None:
         ctx.index.used(("held-imports", module), None)  # no such module (or unreadable)
         return None
     return _SourceFacts(ctx, found)
+
+
+def _raw_source_module(ctx: ModuleContext, module: str) -> _SourceModule | None:
+    """A module's text as read at ``ctx``'s index, kept for the next helper of it."""
+    kept = _index_cache(ctx, "held-modules")
+    if module in kept:
+        kept[module] = kept.pop(module)  # most recently used
+        return kept[module]
+    found = None
+    path = ctx.index.module_file(module)
+    if path is not None:
+        try:
+            text = ctx.index.read_bytes(path).decode("utf-8", "replace")
+        except OSError:
+            text = None
+        if text is not None:
+            recordings = _index_cache(ctx, "held-recordings").setdefault("stack", [])
+            found = _SourceModule(module, path, text, recordings)
+    kept[module] = found
+    while len(kept) > _KEPT_MODULES:
+        del kept[next(iter(kept))]
+    return found
 
 
 # -- the entry point -----------------------------------------------------------------------------

@@ -173,7 +173,7 @@ class GitProjectIndex(FileProjectIndex):
         self._digests: dict[tuple, str] = {}
         self._asked: dict[tuple, None] = {}  # the questions the current file's analysis asked
         self._depth = 0
-        self._remembered_modules: dict[tuple, frozenset[str]] = {}
+        self._remembered_facts: dict[tuple, frozenset[tuple[str, ...]]] = {}
         self._digests_by_text: dict[str, str] = {}  # the digests ``ask`` gave, by question text
         self._questions_by_text: dict[str, tuple] = {}
         # The files of the answers ``ask`` took from the answer cache (not computed here).
@@ -234,7 +234,12 @@ class GitProjectIndex(FileProjectIndex):
 
         return tracked
 
-    def remember(self, key: tuple, compute: Callable[[], tuple[_V, frozenset[str], bool]]) -> tuple[_V, frozenset[str]]:
+    def remember(
+        self,
+        key: tuple,
+        compute: Callable[[], tuple[_V, frozenset[tuple[str, ...]], bool]],
+        fact_state: Callable[[tuple[str, ...]], str],
+    ) -> tuple[_V, frozenset[tuple[str, ...]]]:
         """A summary the core derived from other modules, recorded as a question (``remember``
         and its key) whose answer is the summary itself: a file's result holds at another commit
         when the summaries it used are the same there, whatever else their modules changed. A
@@ -246,25 +251,25 @@ class GitProjectIndex(FileProjectIndex):
         if question not in self._answers:
             storable: list[bool] = []
 
-            def noted() -> tuple[_V, frozenset[str], bool]:
-                value, modules, keep = compute()
+            def noted() -> tuple[_V, frozenset[tuple[str, ...]], bool]:
+                value, facts, keep = compute()
                 storable.append(keep)
-                return value, modules, keep
+                return value, facts, keep
 
             outer, self._touched = self._touched, set()
             self._depth += 1
             try:
-                value, modules = super().remember(key, noted)
+                value, facts = super().remember(key, noted, fact_state)
             finally:
                 self._depth -= 1
                 deps, self._touched = frozenset(self._touched), outer
             self._answers[question] = (value, deps)
             if storable and not storable[0]:
                 self._digests[question] = UNSTABLE
-            self._remembered_modules[question] = modules
+            self._remembered_facts[question] = facts
         answer, depended = self._answers[question]
         self._touched.update(depended)
-        return cast(_V, answer), self._remembered_modules[question]  # the store holds every key's kind
+        return cast(_V, answer), self._remembered_facts[question]  # the store holds every key's kind
 
     def used(self, key: tuple, value: object) -> None:
         """Recorded as ``remember`` is: a question whose answer is the fact's value, read from
@@ -279,7 +284,7 @@ class GitProjectIndex(FileProjectIndex):
                 self._touched.add((path, self.files[path]))
             deps, self._touched = frozenset(self._touched), outer
             self._answers[question] = (value, deps)
-            self._remembered_modules[question] = frozenset()
+            self._remembered_facts[question] = frozenset()
         self._touched.update(self._answers[question][1])
 
     def digest(self, question: tuple) -> str:
