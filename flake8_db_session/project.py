@@ -83,7 +83,7 @@ class FileProjectIndex(ProjectIndex):
         self._modules: dict[str, tuple[dict[str, str] | None, dict[str, SessionAlias]]] = {}
         self._name_facts: dict[tuple[str, str], NameFacts | None] = {}
         self._resolver = Resolver(self.name_facts, self.is_project_module)
-        # package -> (what its modules hand to Depends, (path, blob id) by absolute path)
+        # package -> (what its modules hand to Depends, the blob id of each of its files)
         self._packages: dict[str, tuple[DependencyUses, dict[str, str]] | None] = {}
         self._mentions: dict[tuple[str, str, str], int | None] = {}
         self._blob_ids: dict[str, str] = {}
@@ -540,7 +540,10 @@ def _summary_and_facts(data: bytes, path: str, module: str, is_package: bool, bl
             imports = dict(summary.imports) if summary.imports else None
             key = (module, is_package, blob, imports is None)
             if key not in _SERVICE_FACTS_BY_CONTENT:
-                facts = facts_of_source(data, path, module, is_package, imports)
+                try:
+                    facts = facts_of_source(data, path, module, is_package, imports)
+                except Exception:  # computed when asked for, as before: never the summary's failure
+                    return summary
                 _keep_by_content(_SERVICE_FACTS_BY_CONTENT, key, facts, "services")
     return summary
 

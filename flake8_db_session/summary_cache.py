@@ -420,7 +420,9 @@ def remember_derived(
             return value, facts
         moved = set(changed)
         if all(fact_state(fact) == state for fact, state in stored.facts if fact[1] in moved):
-            entry = _entry(value, facts, module_state, fact_state)  # the new states: next time, by the modules
+            # The same facts, the modules' new states: next time it holds by the modules.
+            states = tuple((module, module_state(module) if module in moved else state) for module, state in stored.states)
+            entry = _DerivedEntry(states, stored.value, stored.facts)
             _keep_derived(parts, entry)
             if not cache.disabled:
                 cache.put(parts, entry)

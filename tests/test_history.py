@@ -469,6 +469,33 @@ def test_history_follows_a_helper_summary_read_from_another_module(tmp_path, run
         assert per_commit == [sorted((f"app/{p.rpartition('/')[2]}", s) for p, s in commit) for commit in checked]
 
 
+def test_history_follows_a_helper_whose_module_gains_and_loses_other_functions(tmp_path, run_cli):
+    """The helper's module gains a function (its summary holds by what it read of the module),
+    then the helper itself changes beside it, then the module goes back: at each commit history
+    (without a cache, with a new one, with the one it filled) says what check says."""
+    added = "\n\ndef unrelated(values):\n    return sorted(values)\n"
+    helpers = [HELPER_SLEEPS, HELPER_SLEEPS + added, HELPER_RETURNS + added, "# c\n" + HELPER_RETURNS + added, HELPER_SLEEPS]
+    path = tmp_path / "repo"
+    (path / "app").mkdir(parents=True)
+    git(path, "init", "--quiet", "--initial-branch=main")
+    for name, text in {"__init__.py": "", "db.py": DB, "a.py": HELD_ROUTE.replace("{name}", "a")}.items():
+        (path / "app" / name).write_text(text)
+    checked = []
+    for helper in helpers:
+        (path / "app" / "helpers.py").write_text(helper)
+        git(path, "add", "app")
+        git(path, "commit", "--quiet", "-m", "helper")
+        proc = run_cli("check", "--format", "json", "app", cwd=path)
+        checked.append(sorted(f["status"] for f in json.loads(proc.stdout) if f["code"] == "DBS001"))
+    assert checked == [["held-across-await"], ["held-across-await"], ["plain"], ["plain"], ["held-across-await"]]
+    cache_file = str(tmp_path / "cache.sqlite3")
+    for cache in (ResultCache(None), ResultCache(cache_file), ResultCache(cache_file)):
+        history = run_history(path, cache)
+        cache.close()
+        per_commit = [sorted(point.counts.modules["app/a.py"].statuses.elements()) for point in history.points]
+        assert per_commit == checked
+
+
 def test_the_result_cache_follows_the_cache_directory_setting(repo, tmp_path, run_cli):
     path, _shas = repo
     directory = tmp_path / "caches"

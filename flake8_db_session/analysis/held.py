@@ -1215,8 +1215,8 @@ _IN_PROGRESS = object()
 
 def _derived(ctx: ModuleContext, cache_name: str, key: tuple, compute: Callable[[], _T]) -> _T | None:
     """A summary of another module's function: once per project index, and, when the index
-    keeps it (``ProjectIndex.remember``), once per content of the modules it read. Every use
-    goes through the index, so an index that records what a file depended on records it."""
+    keeps it (``ProjectIndex.remember``), once per state of the facts it read of other modules.
+    Every use goes through the index, so an index that records what a file depended on records it."""
     cache = _index_cache(ctx, cache_name)
     recordings: list[_Recording] = _index_cache(ctx, "held-recordings").setdefault("stack", [])
     found = cache.get(key)
@@ -1324,8 +1324,9 @@ class _SourceFacts:
 
 def _span_fact(source: _SourceModule, found: tuple[int, int, bool] | None) -> tuple[bool, str] | None:
     """What a function's span says, wherever it sits in the module: its text (without the blank
-    lines a span ends with before the next statement), whether async."""
-    return None if found is None else (found[2], source.text[found[0] : found[1]].rstrip())
+    lines a span ends with before the next statement: only the whitespace Python skips), whether
+    async."""
+    return None if found is None else (found[2], source.text[found[0] : found[1]].rstrip(" \t\f\r\n"))
 
 
 def recompute(index: ProjectIndex, key: tuple) -> object:

@@ -49,14 +49,21 @@ _GREP_WORDS = ("Depends(", "Security(")
 
 def grep_count(text: str, pattern: re.Pattern[str]) -> int:
     """``len(pattern.findall(text))``, faster: the pattern is tried only where ``Depends(`` or
-    ``Security(`` is spelled (a match starts there and holds no other), not at every position."""
-    number = 0
+    ``Security(`` is spelled (every match starts there), in order, past the end of the last
+    match (a configured name may spell one of them: ``Depends(Depends(get_db))``)."""
+    starts = []
     for word in _GREP_WORDS:
         at = text.find(word)
         while at != -1:
-            if pattern.match(text, at) is not None:
+            starts.append(at)
+            at = text.find(word, at + 1)
+    number = end = 0
+    for at in sorted(starts):
+        if at >= end:
+            found = pattern.match(text, at)
+            if found is not None:
                 number += 1
-            at = text.find(word, at + len(word))
+                end = found.end()
     return number
 
 
