@@ -28,7 +28,7 @@ from .analysis.discovery import (
     dependency_uses,
     text_facts,
 )
-from .analysis.models import ModuleSummary, summarize_source
+from .analysis.models import ModuleSummary, summarize_source, summary_needs_tree
 from .analysis.names import module_of_file, reexport_target
 from .analysis.orm_services import ServiceFacts, facts_of_source
 from .config import Settings
@@ -171,6 +171,20 @@ class FileProjectIndex(ProjectIndex):
                 path = self.settings.resolve_path(entry)
                 return path if os.path.isfile(path) else None
         return None
+
+    def offer_tree(self, path: str, module: str, is_package: bool, blob: str, data: bytes, tree: ast.Module) -> None:
+        """The tree of a module just analyzed (parsed from ``data``, whose blob id is ``blob``):
+        its summary, and service facts, are kept from it unless known already, for whoever asks
+        next (``history`` asks about the files a commit changed after their analysis)."""
+        key = (module, is_package, blob)
+        if key in _SUMMARIES_BY_CONTENT or not summary_needs_tree(data):
+            return  # known, or read from the text alone: no parse to spare
+        _by_content(
+            _SUMMARIES_BY_CONTENT,
+            key,
+            lambda: _summary_and_facts(data, path, module, is_package, blob, tree),
+            "summary",
+        )
 
     def model_summary_at(self, path: str) -> ModuleSummary | None:
         """The ORM facts of a configured model file (``db-session-model-modules`` by path),
@@ -530,11 +544,16 @@ _REEXPORTS_BY_CONTENT: dict[tuple, str | None] = {}
 _OWN_BY_TEXT: dict[tuple, object] = {}  # what the core derived from an analyzed text alone
 
 
-def _summary_and_facts(data: bytes, path: str, module: str, is_package: bool, blob: str) -> ModuleSummary | None:
+def _summary_and_facts(
+    data: bytes, path: str, module: str, is_package: bool, blob: str, tree: ast.Module | None = None
+) -> ModuleSummary | None:
     """A module's summary; when that took a parse, its service facts are kept too, read from
     the same tree: most modules summarized (those another module imports names from) are asked
-    for their facts as well, later, when the tree is gone (two parses of each otherwise)."""
+    for their facts as well, later, when the tree is gone (two parses of each otherwise).
+    ``tree``: the parse of ``data``, when the caller has it."""
     with sharing_parses() as shared:
+        if tree is not None:
+            shared.seed(data, tree)
         summary = summarize_source(data, path, module, is_package)
         if summary is not None and shared.holds(data):
             imports = dict(summary.imports) if summary.imports else None

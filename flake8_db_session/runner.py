@@ -234,12 +234,18 @@ def has_file_noqa(source: str) -> bool:
 
 
 def check_source(
-    data: bytes, path: str, settings: Settings, *, context: tuple[str, bool, ProjectIndex] | None = None
+    data: bytes,
+    path: str,
+    settings: Settings,
+    *,
+    context: tuple[str, bool, ProjectIndex] | None = None,
+    parsed: Callable[[ast.Module, str], None] | None = None,
 ) -> FileResult:
     """Analyze one file's bytes; never raises for bad input.
 
     ``context`` (module name, is a package, project index) replaces the filesystem lookup, for
-    files that are not on disk (``history`` reads them from git objects). Findings of a file with
+    files that are not on disk (``history`` reads them from git objects). ``parsed`` is given the
+    tree and the text analyzed, after an analysis without error. Findings of a file with
     ``# flake8: noqa`` are all marked noqa (they still count in the burndown).
     """
     source = decode(data)
@@ -261,6 +267,8 @@ def check_source(
         from .plugin import describe_exception
 
         return FileResult(path, error=f"internal error, file skipped: {describe_exception(exc)}")
+    if parsed is not None:
+        parsed(tree, source)
     if findings and has_file_noqa(source):
         findings = [replace(f, noqa=True) for f in findings]
     return FileResult(path, findings)

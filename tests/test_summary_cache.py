@@ -471,8 +471,10 @@ def test_the_own_summary_of_a_text_given_other_imports_is_another_entry(tmp_path
 
 
 SERVICE = '''
-from sqlalchemy.orm import Session, relationship
+from sqlalchemy.orm import Session, sessionmaker
 from pkg.models import Team
+
+SessionLocal = sessionmaker()  # an ORM marker: the summary is read from the tree
 
 
 class TeamService:
@@ -512,3 +514,35 @@ def test_a_module_summarized_from_a_parse_keeps_its_service_facts_from_the_same_
     project.reset_caches()  # a new process
     parsed.clear()
     assert summary_then_facts() == (summary, facts) and parsed == []
+
+
+def test_a_tree_offered_after_an_analysis_spares_the_next_reader_a_parse(tmp_path, monkeypatch):
+    """``history`` offers the tree of each changed module it analyzed: the module's summary and
+    service facts are kept from it, equal to those a reader would compute, which then parses nothing."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "services.py").write_text(SERVICE)
+    data = SERVICE.encode()
+
+    def read_both():
+        index = project.FileProjectIndex((str(tmp_path),), Settings(root=str(tmp_path)))
+        return index.model_summary("pkg.services"), index.service_facts("pkg.services")
+
+    expected = read_both()  # computed the usual way, then forgotten with the whole cache
+    project.reset_caches()
+    summary_cache.shared_cache().close_before_fork()
+    monkeypatch.setenv(summary_cache.DIR_ENV, str(tmp_path / "other-cache"))
+    summary_cache.reset()
+    index = project.FileProjectIndex((str(tmp_path),), Settings(root=str(tmp_path)))
+    index.offer_tree(str(tmp_path / "pkg" / "services.py"), "pkg.services", False, project.blob_id(data), data, ast.parse(data))
+    project.reset_caches()  # the next process: only the persistent cache is left
+    parsed: list[str] = []
+    real_parse = ast.parse
+
+    def counting_parse(source, filename="<unknown>", *args, **kwargs):
+        parsed.append(os.path.basename(str(filename)))
+        return real_parse(source, filename, *args, **kwargs)
+
+    monkeypatch.setattr(ast, "parse", counting_parse)
+    assert read_both() == expected
+    assert parsed == []

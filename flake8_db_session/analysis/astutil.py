@@ -127,6 +127,10 @@ class _SharedParse:
         """Whether ``data`` was the last module parsed in the block."""
         return self.data is not None and self.data == data
 
+    def seed(self, data: bytes, tree: ast.Module) -> None:
+        """``tree`` is the parse of ``data`` (parsed already, by the caller)."""
+        self.data, self.tree = data, tree
+
 
 _shared: _SharedParse | None = None
 

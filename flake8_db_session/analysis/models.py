@@ -764,6 +764,11 @@ _ORM_MARKERS = (
 )
 
 
+def summary_needs_tree(data: bytes) -> bool:
+    """Whether a module's summary is read from its tree (else from its text alone)."""
+    return _needs_parse(data)
+
+
 def _needs_parse(data: bytes) -> bool:
     if any(marker in data for marker in _ORM_MARKERS):
         return True

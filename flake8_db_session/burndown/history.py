@@ -9,6 +9,7 @@ a commit costs about the files it changed.
 
 from __future__ import annotations
 
+import ast
 import multiprocessing
 import multiprocessing.pool
 import os
@@ -133,6 +134,9 @@ class _CommitAnalysis:
         self.indexes: dict[str, GitProjectIndex] = {}  # one per import root, as on disk
         self.carry: AnswerCarry | None = None  # while this commit is walked
         self._modules: dict[str, tuple[str, bool, str]] = {}
+        # Whether the summaries of the files analyzed are kept from their trees: this process
+        # asks about a changed module when it walks the commit (not at the first commit).
+        self.offer_trees = False
 
     def module(self, path: str) -> tuple[str, bool, str]:
         """``module_in_tree`` of a path of this commit, computed once (each file is looked up
@@ -146,10 +150,16 @@ class _CommitAnalysis:
         module, is_package, import_root = self.module(path)
         index = self.index(import_root)
         data = self.repository.read_blob(self.files[path])
+        trees: list[tuple[ast.Module, str]] = []
         index.begin_file()
-        result = runner.check_source(data, path, self.settings, context=(module, is_package, index))
+        result = runner.check_source(
+            data, path, self.settings, context=(module, is_package, index),
+            parsed=(lambda tree, text: trees.append((tree, text))) if self.offer_trees else None,
+        )
         number = grep_count(data.decode("utf-8", "replace"), self.pattern)
         deps, questions = index.end_file()
+        if trees and _parsed_as_bytes(data, trees[0][1]):
+            index.offer_tree(path, module, is_package, self.files[path], data, trees[0][0])
         return result.findings, result.error, number, deps, questions
 
     def index(self, import_root: str) -> GitProjectIndex:
@@ -166,6 +176,12 @@ class _CommitAnalysis:
         self.carry = carry
         for index in self.indexes.values():
             index.carry = carry
+
+
+def _parsed_as_bytes(data: bytes, text: str) -> bool:
+    """Whether the tree of the decoded ``text`` is the one ``ast.parse(data)`` gives (UTF-8
+    with no BOM, coding line or carriage return to decode differently)."""
+    return b"\r" not in data and not data.startswith(b"\xef\xbb\xbf") and text.encode("utf-8", "surrogatepass") == data
 
 
 _WORKER: _CommitAnalysis | None = None
@@ -267,6 +283,8 @@ def _compute_history(
         window = commits[window_start : window_start + WINDOW]
         trees = repository.trees([commit.sha for commit in window])
         analyses = [_CommitAnalysis(repository, files, settings, root) for files in trees]
+        for position, analysis in enumerate(analyses):
+            analysis.offer_trees = window_start + position > 0
         selections: list[list[str]] = []
         for files in trees:  # most commits have the files of the one before (other contents)
             same = selections and files.keys() == trees[len(selections) - 1].keys()
