@@ -24,6 +24,22 @@ from flake8_db_session.summary_cache import SummaryCache
 MODELS = DEPS.encode()
 
 
+REAL_PARSE = ast.parse
+
+
+@pytest.fixture
+def parsed(monkeypatch) -> list[str]:
+    """The names of the files ``ast.parse`` is given from now on, in order."""
+    names: list[str] = []
+
+    def counting_parse(source, filename="<unknown>", *args, **kwargs):
+        names.append(os.path.basename(str(filename)))
+        return REAL_PARSE(source, filename, *args, **kwargs)
+
+    monkeypatch.setattr(ast, "parse", counting_parse)
+    return names
+
+
 def _summary() -> ModuleSummary:
     summary = summarize_source(MODELS, "deps.py", "pkg.deps", False)
     assert summary is not None and summary.classes
@@ -170,27 +186,19 @@ def test_the_size_is_bounded_and_least_recently_used_entries_go_first(tmp_path, 
     assert cache.get(("entry", 0)) is summary_cache._MISSING  # the oldest went
 
 
-def test_a_new_process_reads_module_summaries_instead_of_parsing(tmp_path, monkeypatch):
+def test_a_new_process_reads_module_summaries_instead_of_parsing(tmp_path, parsed):
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "__init__.py").write_text("")
     (tmp_path / "pkg" / "deps.py").write_text(DEPS)
     router = tmp_path / "pkg" / "items.py"
     router.write_text(ROUTER.replace("from pkg.api import DbSession", "from pkg.deps import DbSession"))
     settings = Settings(root=str(tmp_path))
-    parsed: list[str] = []
-    real_parse = ast.parse
-
-    def counting_parse(source, filename="<unknown>", *args, **kwargs):
-        parsed.append(os.path.basename(str(filename)))
-        return real_parse(source, filename, *args, **kwargs)
-
-    monkeypatch.setattr(ast, "parse", counting_parse)
 
     def check() -> list[str]:
         project.reset_caches()  # what a new process starts with
         source = router.read_text()
         module, is_package, index = project.context_for_path(str(router), settings)
-        tree = real_parse(source)
+        tree = REAL_PARSE(source)
         findings = analyze_tree(tree, str(router), settings, source=source, module=module, is_package=is_package, index=index)
         return [f.code for f in findings]
 
@@ -270,24 +278,18 @@ NOTIFY_QUIET = "async def announce():\n    return None\n"
 NOTIFY_WAITS = "import asyncio\n\n\nasync def announce():\n    await asyncio.sleep(0)\n"
 
 
-def test_a_helper_summary_is_kept_until_a_module_it_read_changes(tmp_path, monkeypatch):
+def _held_app(tmp_path, parsed: list[str], notify: str):
+    """The app of the held tests (an endpoint, a service helper that calls ``announce``), and
+    the held-across points of its finding, each time as a new process sees them."""
     app = tmp_path / "app"
     app.mkdir()
     for name, text in {
         "__init__.py": "", "db.py": "def get_db():\n    yield None\n", "routes.py": HELD_ROUTES,
-        "service.py": HELD_SERVICE, "notify.py": NOTIFY_QUIET,
+        "service.py": HELD_SERVICE, "notify.py": notify,
     }.items():
         (app / name).write_text(text)
     routes = app / "routes.py"
     settings = Settings(root=str(tmp_path))
-    parsed: list[str] = []
-    real_parse = ast.parse
-
-    def counting_parse(source, filename="<unknown>", *args, **kwargs):
-        parsed.append(os.path.basename(str(filename)))
-        return real_parse(source, filename, *args, **kwargs)
-
-    monkeypatch.setattr(ast, "parse", counting_parse)
 
     def held_across() -> list[str]:
         project.reset_caches()  # a new process
@@ -295,11 +297,16 @@ def test_a_helper_summary_is_kept_until_a_module_it_read_changes(tmp_path, monke
         source = routes.read_text()
         module, is_package, index = project.context_for_path(str(routes), settings)
         findings = analyze_tree(
-            real_parse(source), str(routes), settings, source=source, module=module, is_package=is_package, index=index
+            REAL_PARSE(source), str(routes), settings, source=source, module=module, is_package=is_package, index=index
         )
         (finding,) = [f for f in findings if f.code == "DBS001"]
         return [point.describe() for point in finding.held_across]
 
+    return app, held_across
+
+
+def test_a_helper_summary_is_kept_until_a_module_it_read_changes(tmp_path, parsed):
+    app, held_across = _held_app(tmp_path, parsed, NOTIFY_QUIET)
     assert held_across() == []  # announce() never gives up the event loop
     assert "service.py" in parsed  # work() was cut out and parsed
     assert held_across() == []
@@ -313,39 +320,11 @@ def test_a_helper_summary_is_kept_until_a_module_it_read_changes(tmp_path, monke
     assert "service.py" not in parsed
 
 
-def test_a_helper_summary_holds_where_what_it_read_of_a_changed_module_did(tmp_path, monkeypatch):
+def test_a_helper_summary_holds_where_what_it_read_of_a_changed_module_did(tmp_path, parsed):
     """A module that gains a function (or a comment) keeps the summaries of its other functions:
     each was stored with the facts it read (the function's text, the module's imports); the
     function's own text changing computes it again."""
-    app = tmp_path / "app"
-    app.mkdir()
-    for name, text in {
-        "__init__.py": "", "db.py": "def get_db():\n    yield None\n", "routes.py": HELD_ROUTES,
-        "service.py": HELD_SERVICE, "notify.py": NOTIFY_WAITS,
-    }.items():
-        (app / name).write_text(text)
-    routes = app / "routes.py"
-    settings = Settings(root=str(tmp_path))
-    parsed: list[str] = []
-    real_parse = ast.parse
-
-    def counting_parse(source, filename="<unknown>", *args, **kwargs):
-        parsed.append(os.path.basename(str(filename)))
-        return real_parse(source, filename, *args, **kwargs)
-
-    monkeypatch.setattr(ast, "parse", counting_parse)
-
-    def held_across() -> list[str]:
-        project.reset_caches()  # a new process
-        parsed.clear()
-        source = routes.read_text()
-        module, is_package, index = project.context_for_path(str(routes), settings)
-        findings = analyze_tree(
-            real_parse(source), str(routes), settings, source=source, module=module, is_package=is_package, index=index
-        )
-        (finding,) = [f for f in findings if f.code == "DBS001"]
-        return [point.describe() for point in finding.held_across]
-
+    app, held_across = _held_app(tmp_path, parsed, NOTIFY_WAITS)
     assert held_across() == ["work (via announce)"]
     assert "service.py" in parsed  # work() cut out and parsed (announce() read as text)
     (app / "service.py").write_text(HELD_SERVICE + "\n\ndef added(values):\n    return sorted(values)\n")
@@ -486,20 +465,12 @@ class TeamService:
 '''
 
 
-def test_a_module_summarized_from_a_parse_keeps_its_service_facts_from_the_same_tree(tmp_path, monkeypatch):
+def test_a_module_summarized_from_a_parse_keeps_its_service_facts_from_the_same_tree(tmp_path, parsed):
     """Its summary needs a parse (ORM markers), and so do its facts (a function that builds a
     model): one parse gives both, and a new process reads both from the persistent cache."""
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "__init__.py").write_text("")
     (tmp_path / "pkg" / "services.py").write_text(SERVICE)
-    parsed: list[str] = []
-    real_parse = ast.parse
-
-    def counting_parse(source, filename="<unknown>", *args, **kwargs):
-        parsed.append(os.path.basename(str(filename)))
-        return real_parse(source, filename, *args, **kwargs)
-
-    monkeypatch.setattr(ast, "parse", counting_parse)
 
     def summary_then_facts():
         index = project.FileProjectIndex((str(tmp_path),), Settings(root=str(tmp_path)))
@@ -516,7 +487,7 @@ def test_a_module_summarized_from_a_parse_keeps_its_service_facts_from_the_same_
     assert summary_then_facts() == (summary, facts) and parsed == []
 
 
-def test_a_tree_offered_after_an_analysis_spares_the_next_reader_a_parse(tmp_path, monkeypatch):
+def test_a_tree_offered_after_an_analysis_spares_the_next_reader_a_parse(tmp_path, monkeypatch, parsed):
     """``history`` offers the tree of each changed module it analyzed: the module's summary and
     service facts are kept from it, equal to those a reader would compute, which then parses nothing."""
     (tmp_path / "pkg").mkdir()
@@ -534,15 +505,9 @@ def test_a_tree_offered_after_an_analysis_spares_the_next_reader_a_parse(tmp_pat
     monkeypatch.setenv(summary_cache.DIR_ENV, str(tmp_path / "other-cache"))
     summary_cache.reset()
     index = project.FileProjectIndex((str(tmp_path),), Settings(root=str(tmp_path)))
-    index.offer_tree(str(tmp_path / "pkg" / "services.py"), "pkg.services", False, project.blob_id(data), data, ast.parse(data))
+    tree = REAL_PARSE(data)
+    index.offer_tree(str(tmp_path / "pkg" / "services.py"), "pkg.services", False, project.blob_id(data), data, tree)
     project.reset_caches()  # the next process: only the persistent cache is left
-    parsed: list[str] = []
-    real_parse = ast.parse
-
-    def counting_parse(source, filename="<unknown>", *args, **kwargs):
-        parsed.append(os.path.basename(str(filename)))
-        return real_parse(source, filename, *args, **kwargs)
-
-    monkeypatch.setattr(ast, "parse", counting_parse)
+    parsed.clear()
     assert read_both() == expected
     assert parsed == []
