@@ -503,10 +503,15 @@ def _by_content(cache: dict, key: tuple, compute: Callable[[], _V], kind: str = 
     also kept in the persistent cache, so other processes reuse it."""
     if key in cache:
         return cache[key]
+    value = summary_cache.remembered((kind, *key), compute) if kind else compute()
+    _keep(cache, key, value)
+    return value
+
+
+def _keep(cache: dict, key: tuple, value: object) -> None:
     if len(cache) >= _MAX_BY_CONTENT:
         cache.clear()
-    value = cache[key] = summary_cache.remembered((kind, *key), compute) if kind else compute()
-    return value
+    cache[key] = value
 
 
 def _remembered_batch(cache: dict, keys: list[tuple], compute: Callable[[list[tuple]], list[_V]]) -> list[_V]:
@@ -569,9 +574,7 @@ def _summary_and_facts(
 
 def _keep_by_content(cache: dict, key: tuple, value: object, kind: str) -> None:
     """Store what ``_by_content`` would compute for ``key``."""
-    if len(cache) >= _MAX_BY_CONTENT:
-        cache.clear()
-    cache[key] = value
+    _keep(cache, key, value)
     summary_cache.shared_cache().put((kind, *key), value)
 
 

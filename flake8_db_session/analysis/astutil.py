@@ -115,7 +115,6 @@ def word_matches(pattern: re.Pattern[str], text: str, start: int = 0, end: int |
         found = pattern.search(text, at + 1, stop)
 
 
-
 class _SharedParse:
     """The last module parsed inside ``sharing_parses``."""
 
@@ -128,7 +127,7 @@ class _SharedParse:
         return self.data is not None and self.data == data
 
     def seed(self, data: bytes, tree: ast.Module) -> None:
-        """``tree`` is the parse of ``data`` (parsed already, by the caller)."""
+        """``tree`` is the parse of ``data``: the next ``parse_module`` of it gives it."""
         self.data, self.tree = data, tree
 
 
@@ -156,5 +155,5 @@ def parse_module(data: bytes, path: str) -> ast.Module:
         return shared.tree
     tree = ast.parse(data, filename=path)
     if shared is not None:
-        shared.data, shared.tree = data, tree
+        shared.seed(data, tree)
     return tree

@@ -1023,13 +1023,13 @@ class _SourceModule:
     function's text) is noted in the summary's recording: the summary holds wherever those facts
     do, so a module that gains a function keeps the summaries of its other functions."""
 
-    def __init__(self, module: str, path: str, text: str, recordings: list[_Recording] | None = None) -> None:
+    def __init__(self, module: str, path: str, text: str, recordings: list[_Recording]) -> None:
         self.module = module
         self.path = path
         self.is_package = path.endswith("__init__.py")
         self.text = text
         self._imports = imports_only(text, module, self.is_package).imports
-        self._recordings = recordings if recordings is not None else []
+        self._recordings = recordings  # the index's: those of the summaries being computed
         self._instances: dict[str, str] | None = None
         self._defs: dict[str, tuple[int, int, int, bool]] | None = None
         # Per function: its span, and its parsed context (the same for every caller: this object

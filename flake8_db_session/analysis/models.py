@@ -766,10 +766,6 @@ _ORM_MARKERS = (
 
 def summary_needs_tree(data: bytes) -> bool:
     """Whether a module's summary is read from its tree (else from its text alone)."""
-    return _needs_parse(data)
-
-
-def _needs_parse(data: bytes) -> bool:
     if any(marker in data for marker in _ORM_MARKERS):
         return True
     return b"contextmanager" in data and b".commit(" in data  # a scope that commits on success
@@ -789,7 +785,7 @@ def imports_only(text: str, module: str, is_package: bool) -> ModuleSummary:
 
 def summarize_source(data: bytes, path: str, module: str, is_package: bool) -> ModuleSummary | None:
     """Parse and summarize one module's bytes; None if it cannot be parsed. The tree is dropped."""
-    if not _needs_parse(data):
+    if not summary_needs_tree(data):
         return imports_only(data.decode("utf-8", "replace"), module, is_package)
     try:
         tree = parse_module(data, path)
