@@ -17,7 +17,7 @@ import pytest
 from flake8_db_session import project, runner
 from flake8_db_session.burndown.cache import ResultCache
 from flake8_db_session.burndown.counts import counts_for_run
-from flake8_db_session.burndown.history import GitRepository, compute_history
+from flake8_db_session.burndown.history import GitProjectIndex, GitRepository, compute_history
 from flake8_db_session.config import Settings
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="worker processes fork (Linux)")
@@ -248,6 +248,18 @@ def test_a_change_nothing_asks_about_analyzes_only_the_changed_file(repo, expect
         history = run_history(repo, ResultCache(None), jobs)
         assert history.points[-1].analyzed == 1
         assert history.points[0].analyzed == history.points[0].files
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_tree_that_cannot_be_kept_costs_nothing_but_time(repo, expected, jobs, monkeypatch):
+    """Keeping a changed module's summary from its analysis tree is a head start for the walk:
+    when it fails, every count is the same."""
+
+    def fails(*args):
+        raise RecursionError("too deep to summarize")
+
+    monkeypatch.setattr(GitProjectIndex, "offer_tree", fails)
+    assert counts_of(run_history(repo, ResultCache(None), jobs)) == expected
 
 
 def _ls_tree(repo, sha: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ a commit costs about the files it changed.
 from __future__ import annotations
 
 import ast
+import logging
 import multiprocessing
 import multiprocessing.pool
 import os
@@ -30,6 +31,8 @@ from .cache import CONTENTS, LISTING, CachedResult, Questions, ResultCache, sett
 from .commit_index import AnswerCarry, GitProjectIndex, join_tree_path, module_in_tree
 from .counts import Counts, ModuleCounts, count_findings, grep_count, grep_pattern
 from .git import Commit, GitError, GitRepository, every_nth
+
+LOG = logging.getLogger(__name__)
 
 __all__ = [  # the git side is re-exported: callers of the history need not know where it lives
     "Commit",
@@ -159,7 +162,10 @@ class _CommitAnalysis:
         number = grep_count(data.decode("utf-8", "replace"), self.pattern)
         deps, questions = index.end_file()
         if trees and _parsed_as_bytes(data, trees[0][1]):
-            index.offer_tree(path, module, is_package, self.files[path], data, trees[0][0])
+            try:
+                index.offer_tree(path, module, is_package, self.files[path], data, trees[0][0])
+            except Exception:  # a head start for the next reader, never the file's result
+                LOG.debug("summary of %s not kept from its tree", path, exc_info=True)
         return result.findings, result.error, number, deps, questions
 
     def index(self, import_root: str) -> GitProjectIndex:
