@@ -156,8 +156,7 @@ class FileProjectIndex(ProjectIndex):
             return None
         is_package = path.endswith("__init__.py")
         summary = self.model_summary(module)
-        imports = dict(summary.imports) if summary is not None and summary.imports else None
-        key = (module, is_package, blob, imports is None)
+        key, imports = _service_facts_key(module, is_package, blob, summary)
         where = path
         return _by_content(
             _SERVICE_FACTS_BY_CONTENT, key, lambda: facts_of_source(read(), where, module, is_package, imports), "services"
@@ -561,8 +560,7 @@ def _summary_and_facts(
             shared.seed(data, tree)
         summary = summarize_source(data, path, module, is_package)
         if summary is not None and shared.holds(data):
-            imports = dict(summary.imports) if summary.imports else None
-            key = (module, is_package, blob, imports is None)
+            key, imports = _service_facts_key(module, is_package, blob, summary)
             if key not in _SERVICE_FACTS_BY_CONTENT:
                 try:
                     facts = facts_of_source(data, path, module, is_package, imports)
@@ -570,6 +568,15 @@ def _summary_and_facts(
                     return summary
                 _keep_by_content(_SERVICE_FACTS_BY_CONTENT, key, facts, "services")
     return summary
+
+
+def _service_facts_key(
+    module: str, is_package: bool, blob: str, summary: ModuleSummary | None
+) -> tuple[tuple, dict[str, str] | None]:
+    """The key of a module's service facts, and the imports they are computed with (from its
+    summary: the text-based facts need them)."""
+    imports = dict(summary.imports) if summary is not None and summary.imports else None
+    return (module, is_package, blob, imports is None), imports
 
 
 def _keep_by_content(cache: dict, key: tuple, value: object, kind: str) -> None:
