@@ -12,9 +12,11 @@ from flake8_db_session.analysis import analyze
 from flake8_db_session.analysis.context import (
     ModuleContext,
     match_lines,
+    module_names,
     walk,
     word_lines,
 )
+from flake8_db_session.analysis.orm_services import tree_facts
 from flake8_db_session.config import Settings
 
 SOURCE = '''
@@ -97,3 +99,65 @@ def stream(db=Depends(get_db)):
 """
     tags = {f.function: set(f.tags) for f in analyze(source, "x.py")}
     assert tags == {"unused": {"unused"}, "closed": {"mitigated"}, "stream": {"streaming"}}
+
+
+SERVICE = """
+class TeamService:
+    def kept(self, data):
+        team = Team(**data)
+        self.db.add(team)
+        return team
+
+    def built(self, data):
+        team = Team(**data)
+        if data:
+            return team
+        for x in data:
+            try:
+                other = Team(name=x)
+            except ValueError:
+                return other
+        return self.kept(data)
+
+    def merged(self, data):
+        team = Team(**data)
+        self.db.merge(team)
+        return team
+
+    def normalized(self, data):
+        team = Team(**data)
+        self.db.\uff41\uff44\uff44(team)  # NFKC-normalized by the parser
+        return team
+
+def nested(data):
+    def inner():
+        session.add_all([team])
+    team = Team(**data)
+    return team
+"""
+
+
+def _facts_both_ways(source: str):
+    tree = ast.parse(source)
+    names = module_names(tree, "app.services", False)
+    return tree_facts(tree.body, names, produce=True), tree_facts(tree.body, names, produce=True, text=source)
+
+
+def test_service_facts_read_from_statements_where_no_keeping_call_is_spelled():
+    # The functions whose lines spell no add/add_all/merge are read without their expressions:
+    # the same facts, whatever the line ends.
+    for source in (SERVICE, SERVICE.replace("\n", "\r\n"), SERVICE.replace("\n", "\r")):
+        plain, with_text = _facts_both_ways(source)
+        assert with_text == plain
+        # The objects handed to add, merge, a normalized add and add_all (in a nested function
+        # the walk reads) are held: only "built" may return one no session holds.
+        assert list(with_text.produces) == ["TeamService.built"]
+    assert [o.target for o in _facts_both_ways(SERVICE)[1].produces["TeamService.built"]] == ["TeamService.kept", "Team"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(hypothesmith.from_grammar())
+def test_service_facts_are_the_same_with_and_without_the_text(source):
+    plain, with_text = _facts_both_ways(source)
+    assert with_text == plain
+    assert list(with_text.produces.items()) == list(plain.produces.items())

@@ -20,11 +20,12 @@ import ast
 import re
 from bisect import bisect_right
 from collections.abc import Iterator
+from itertools import accumulate
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .astutil import at_word_start, last_name, parse_module, word_matches
-from .context import module_names, own_walk
+from .context import child_fields, module_names, own_walk
 from .models import annotation_class, imports_only
 from .names import Names
 
@@ -244,15 +245,16 @@ def facts_of_source(data: bytes, path: str, module: str, is_package: bool, impor
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             tree = None
         if tree is not None:
-            return tree_facts(tree.body, module_names(tree, module, is_package), produce=True)
+            return tree_facts(tree.body, module_names(tree, module, is_package), produce=True, text=text)
     if imports is None:
         imports = imports_only(text, module, is_package).imports
     return service_facts(text, module, imports)
 
 
-def tree_facts(body: list[ast.stmt], names: Names, produce: bool) -> ServiceFacts:
+def tree_facts(body: list[ast.stmt], names: Names, produce: bool, text: str = "") -> ServiceFacts:
     """A module's facts from its parsed top-level statements; ``produce``: also what its
-    functions may return that no session holds (only worth it when the text shows such a return)."""
+    functions may return that no session holds (only worth it when the text shows such a return).
+    ``text``: the module's text, if known (it spares reading the expressions of most functions)."""
     returns: dict[str, tuple[bool, str]] = {}
     instances: dict[str, str] = {}
     attributes: dict[str, str] = {}
@@ -291,8 +293,9 @@ def tree_facts(body: list[ast.stmt], names: Names, produce: bool) -> ServiceFact
     produces: dict[str, tuple[Origin, ...]] = {}
     if produce:
         module_functions = frozenset(key for key, _, owner in functions if owner is None)
+        keeping = _KeepingSpans(text)
         for key, function, owner in functions:
-            found = _origins(function, owner, names, module_functions)
+            found = _origins(function, owner, names, module_functions, keeping.possible(function))
             if found:
                 produces[key] = found
     return ServiceFacts(returns, instances, produces, attributes)
@@ -301,8 +304,9 @@ def tree_facts(body: list[ast.stmt], names: Names, produce: bool) -> ServiceFact
 class OwnOrigins:
     """``_origins`` of the analyzed module's functions, computed only for those asked about."""
 
-    def __init__(self, body: list[ast.stmt], names: Names) -> None:
+    def __init__(self, body: list[ast.stmt], names: Names, text: str = "") -> None:
         self.names = names
+        self.keeping = _KeepingSpans(text)
         self.functions: dict[str, tuple[ast.FunctionDef | ast.AsyncFunctionDef, str | None]] = {}
         for stmt in body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -317,7 +321,11 @@ class OwnOrigins:
     def get(self, key: str) -> tuple[Origin, ...]:
         if key not in self._found:
             entry = self.functions.get(key)
-            self._found[key] = _origins(entry[0], entry[1], self.names, self.module_functions) if entry else ()
+            self._found[key] = (
+                _origins(entry[0], entry[1], self.names, self.module_functions, self.keeping.possible(entry[0]))
+                if entry
+                else ()
+            )
         return self._found[key]
 
 
@@ -340,13 +348,78 @@ def _constructed_attributes(init: ast.FunctionDef | ast.AsyncFunctionDef, owner:
     return found
 
 
-def _origins(function: ast.FunctionDef | ast.AsyncFunctionDef, owner: str | None, names: Names, module_functions: frozenset[str]) -> tuple[Origin, ...]:
+class _KeepingSpans:
+    """Whether a function of a module may call ``add``/``add_all``/``merge``: only if its lines
+    spell one of them as a word (identifiers are NFKC-normalized: a line that is not ASCII may
+    spell one otherwise). Without the module's text, every function may."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.starts: list[int] | None = None
+        self.anywhere = bool(text) and (_spells_keeping(text, 0, len(text)) or not text.isascii())
+
+    def possible(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        if not self.text:
+            return True
+        if not self.anywhere:
+            return False
+        if self.starts is None:
+            self.starts = _line_starts(self.text)
+        starts, end = self.starts, function.end_lineno
+        if end is None or function.lineno > len(starts):
+            return True
+        start, stop = starts[function.lineno - 1], starts[end] if end < len(starts) else len(self.text)
+        return _spells_keeping(self.text, start, stop) or not self.text[start:stop].isascii()
+
+
+def _line_starts(text: str) -> list[int]:
+    """Where each line starts, as the parser counts lines (ended by \\r\\n, \\r or \\n)."""
+    if "\r" in text:
+        return [0, *(found.end() for found in _LINE_END.finditer(text))]
+    lines = text.split("\n")
+    return [0, *accumulate(map((1).__add__, map(len, lines[:-1])))]
+
+
+def _spells_keeping(text: str, start: int, stop: int) -> bool:
+    return next(word_matches(_KEEPING_WORD, text, start, stop), None) is not None
+
+
+_LINE_END = re.compile(r"\r\n?|\n")
+_KEEPING_WORD = re.compile(r"(?:add|add_all|merge)(?!\w)")  # led by a word start (``word_matches``)
+_STATEMENT_PARTS = (ast.stmt, ast.excepthandler, ast.match_case)
+
+
+def _own_statements(body: list[ast.stmt]) -> Iterator[ast.AST]:
+    """The statements ``own_walk`` yields, in its order, without reading any expression (none
+    holds a statement)."""
+    stack: list[ast.AST] = list(body)
+    pop, push = stack.pop, stack.append
+    nested = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    while stack:
+        node = pop()
+        yield node
+        for name in child_fields(node.__class__):
+            value = getattr(node, name, None)
+            if value.__class__ is list:
+                for item in value:
+                    if isinstance(item, _STATEMENT_PARTS) and not isinstance(item, nested):
+                        push(item)
+
+
+def _origins(
+    function: ast.FunctionDef | ast.AsyncFunctionDef,
+    owner: str | None,
+    names: Names,
+    module_functions: frozenset[str],
+    keeping: bool = True,
+) -> tuple[Origin, ...]:
     """What ``function`` may return that no session holds, on any path: an instance it builds
-    and never hands to ``add``/``merge``, a copy, or what another function it calls returns."""
+    and never hands to ``add``/``merge``, a copy, or what another function it calls returns.
+    ``keeping``: whether it may call ``add``/``merge`` (if not, its expressions are not read)."""
     assigned: dict[str, list[ast.expr]] = {}
     kept: set[str] = set()
     returned: list[ast.expr] = []
-    for node in own_walk(function.body):
+    for node in own_walk(function.body) if keeping else _own_statements(function.body):
         if isinstance(node, ast.Return):
             if node.value is not None:
                 returned.append(node.value)
@@ -506,7 +579,7 @@ class ServiceResolver:
             return facts.produces.get(key, ())
         if self._own_origins is None:
             producing = not ctx.source or may_produce(ctx.source)
-            self._own_origins = OwnOrigins(ctx.tree.body if producing else [], ctx.names)
+            self._own_origins = OwnOrigins(ctx.tree.body if producing else [], ctx.names, ctx.source)
         return self._own_origins.get(key)
 
     def _locate(self, qualified: str, member: str | None) -> tuple[str, str] | None:
