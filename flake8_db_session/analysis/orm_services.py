@@ -20,8 +20,8 @@ import ast
 import re
 from bisect import bisect_right
 from collections.abc import Iterator
-from itertools import accumulate
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import TYPE_CHECKING
 
 from .astutil import at_word_start, last_name, parse_module, word_matches
