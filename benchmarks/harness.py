@@ -192,6 +192,25 @@ def editor_scenarios(root: str, largest: str, work: str) -> list[Scenario]:
     return scenarios
 
 
+def _env_after_a_check(repo: str, work: str, jobs: str) -> Callable[[], dict[str, str]]:
+    """A fresh cache directory holding only the summary cache a ``check`` of the last commit
+    leaves (no history results): the cache a user's first ``history`` finds."""
+    template = os.path.join(work, "after-check-cache")
+    empty = _env_with_empty_caches(work)
+
+    def env() -> dict[str, str]:
+        if not os.path.isdir(template):
+            os.makedirs(template)
+            seed = _env_with_project()
+            seed["XDG_CACHE_HOME"] = seed[SUMMARY_CACHE_ENV] = template
+            run_once([*TOOL, "check", f"-j{jobs}", "--exit-zero", "."], cwd=repo, env=seed, ok_codes=(0,), stdout_path=os.devnull)
+        fresh = empty()
+        shutil.copytree(template, fresh[SUMMARY_CACHE_ENV], dirs_exist_ok=True)
+        return fresh
+
+    return env
+
+
 def history_scenarios(repo: str, first: str, work: str) -> list[Scenario]:
     jobs = str(_cores())
     warm_cache = os.path.join(work, "history-warm-cache")
@@ -215,6 +234,10 @@ def history_scenarios(repo: str, first: str, work: str) -> list[Scenario]:
             repo, env=cold_env,
         ),
         Scenario("history.cold", "history over the commits, empty cache", history, repo, env=cold_env),
+        Scenario(
+            "history.after_check", "history over the commits, summary cache as a check of the last commit left it",
+            history, repo, env=_env_after_a_check(repo, work, jobs),
+        ),
         Scenario("history.warm", "history over the commits, cache filled", history, repo, env=warm_env),
     ]
 
@@ -247,6 +270,7 @@ CONTEXT_RATIOS = (
     ("parse+walk floor / parse floor", "real.floor_walk:wall", "real.floor_parse:wall"),
     ("largest file: first analysis, empty cache / ast.parse", "editor.inprocess_cold:analysis_first", "editor.inprocess_cold:parse"),
     ("history, empty cache / check -jN, empty cache", "history.cold:wall", "history.check_jN_cold:wall"),
+    ("history, first run after a check / check -jN", "history.after_check:wall", "history.check_jN:wall"),
     ("ruff --select FAST / parse+walk floor", "real.ruff:wall", "real.floor_walk:wall"),
     ("report -jN / parse+walk floor", "real.report_jN:wall", "real.floor_walk:wall"),
     ("flake8 default plugins / parse+walk floor", "real.flake8_without:wall", "real.floor_walk:wall"),
@@ -278,9 +302,9 @@ def run_scenarios(scenarios: list[Scenario], runs: int, log: Callable[[str], Non
 
 
 def _sample(scenario: Scenario, *, keep: bool) -> None:
-    env = scenario.env() if scenario.env else None
     stdout_path = scenario.capture or os.devnull
     try:
+        env = scenario.env() if scenario.env else None
         sample = run_once(scenario.argv, cwd=scenario.cwd, env=env, ok_codes=scenario.ok_codes, stdout_path=stdout_path)
     except (CommandFailed, OSError) as exc:
         scenario.error = str(exc)

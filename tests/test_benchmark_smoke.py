@@ -42,6 +42,26 @@ def test_smoke_run_writes_results(tmp_path):
     assert "check -j1 / parse+walk floor" in proc.stdout
 
 
+def test_smoke_history_group_times_the_first_run_after_a_check(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke", "--only", "history", "--output", str(tmp_path)],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "latest.json").read_text(encoding="utf-8"))
+    scenarios = data["scenarios"]
+    for key in ("history.check_jN", "history.check_jN_cold", "history.cold", "history.after_check", "history.warm"):
+        assert "error" not in scenarios[key], scenarios[key]
+        assert scenarios[key]["summary"]["runs"] == 1
+    context = {ratio["name"]: ratio["value"] for ratio in data["context"]}
+    expected = scenarios["history.after_check"]["summary"]["wall"] / scenarios["history.check_jN"]["summary"]["wall"]
+    assert context["history, first run after a check / check -jN"] == pytest.approx(expected, rel=1e-3)
+
+
 def test_synthetic_project_is_deterministic_and_holds_findings(tmp_path):
     first = synthetic.generate(str(tmp_path / "a"), 1, domains_per_scale=2)
     second = synthetic.generate(str(tmp_path / "b"), 1, domains_per_scale=2)
