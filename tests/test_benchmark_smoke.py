@@ -15,9 +15,10 @@ from benchmarks.measure import run_once
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_smoke_run_writes_results(tmp_path):
+def smoke_run(output, *groups: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """``python -m benchmarks --smoke`` of some groups: the process and its JSON results."""
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--smoke", "--only", "real", "synthetic", "--output", str(tmp_path)],
+        [sys.executable, "-m", "benchmarks", "--smoke", "--only", *groups, "--output", str(output)],
         cwd=PROJECT,
         capture_output=True,
         text=True,
@@ -25,7 +26,11 @@ def test_smoke_run_writes_results(tmp_path):
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    data = json.loads((tmp_path / "latest.json").read_text(encoding="utf-8"))
+    return proc, json.loads((output / "latest.json").read_text(encoding="utf-8"))
+
+
+def test_smoke_run_writes_results(tmp_path):
+    proc, data = smoke_run(tmp_path, "real", "synthetic")
     scenarios = data["scenarios"]
     for key in ("real.floor_parse", "real.floor_walk", "real.check_j1", "real.check_jN", "syn1.check_j1", "syn10.check_j1"):
         summary = scenarios[key]["summary"]
@@ -43,16 +48,7 @@ def test_smoke_run_writes_results(tmp_path):
 
 
 def test_smoke_history_group_times_the_first_run_after_a_check(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--smoke", "--only", "history", "--output", str(tmp_path)],
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    data = json.loads((tmp_path / "latest.json").read_text(encoding="utf-8"))
+    _proc, data = smoke_run(tmp_path, "history")
     scenarios = data["scenarios"]
     for key in ("history.check_jN", "history.check_jN_cold", "history.cold", "history.after_check", "history.warm"):
         assert "error" not in scenarios[key], scenarios[key]
