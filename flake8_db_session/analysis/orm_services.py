@@ -17,7 +17,9 @@ reads a file.
 from __future__ import annotations
 
 import ast
+import io
 import re
+import tokenize
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -245,10 +247,22 @@ def facts_of_source(data: bytes, path: str, module: str, is_package: bool, impor
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             tree = None
         if tree is not None:
-            return tree_facts(tree.body, module_names(tree, module, is_package), produce=True, text=text)
+            # The spans of functions are read in ``text`` only if the parser read that text.
+            spans = text if _read_as_utf8(data) else ""
+            return tree_facts(tree.body, module_names(tree, module, is_package), produce=True, text=spans)
     if imports is None:
         imports = imports_only(text, module, is_package).imports
     return service_facts(text, module, imports)
+
+
+def _read_as_utf8(data: bytes) -> bool:
+    """Whether the parser reads ``data`` as UTF-8 (a declared encoding such as UTF-7 spells the
+    same code with other bytes, even other line ends)."""
+    try:
+        encoding, _lines = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError:
+        return False
+    return encoding in ("utf-8", "utf-8-sig")
 
 
 def tree_facts(body: list[ast.stmt], names: Names, produce: bool, text: str = "") -> ServiceFacts:
@@ -355,16 +369,17 @@ class _KeepingSpans:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.starts: list[int] | None = None
-        self.anywhere = bool(text) and (_spells_keeping(text, 0, len(text)) or not text.isascii())
+        self.starts: list[int] | None = None  # None: not read yet; []: no function may
 
     def possible(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-        if not self.text:
+        text = self.text
+        if not text:
             return True
-        if not self.anywhere:
-            return False
         if self.starts is None:
-            self.starts = _line_starts(self.text)
+            anywhere = _spells_keeping(text, 0, len(text)) or not text.isascii()
+            self.starts = _line_starts(text) if anywhere else []
+        if not self.starts:
+            return False
         starts, end = self.starts, function.end_lineno
         if end is None or function.lineno > len(starts):
             return True
@@ -579,7 +594,7 @@ class ServiceResolver:
             return facts.produces.get(key, ())
         if self._own_origins is None:
             producing = not ctx.source or may_produce(ctx.source)
-            self._own_origins = OwnOrigins(ctx.tree.body if producing else [], ctx.names, ctx.source)
+            self._own_origins = OwnOrigins(ctx.tree.body, ctx.names, ctx.source) if producing else OwnOrigins([], ctx.names)
         return self._own_origins.get(key)
 
     def _locate(self, qualified: str, member: str | None) -> tuple[str, str] | None:
