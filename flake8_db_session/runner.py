@@ -12,6 +12,7 @@ import gc
 import io
 import logging
 import multiprocessing
+import multiprocessing.pool
 import os
 import signal
 import stat
@@ -305,8 +306,40 @@ def _init_worker(settings: Settings) -> None:
 
 def quiet_on_interrupt() -> None:
     """In a worker process: leave Ctrl-C to the parent, which stops the pool and exits 130 (each
-    worker would otherwise print a traceback of its own)."""
+    worker would otherwise print a traceback of its own). The worker started with SIGINT held
+    (``worker_pool``): ignored now, one that arrived meanwhile is dropped."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def worker_pool(
+    context: multiprocessing.context.BaseContext,
+    jobs: int,
+    initializer: Callable[..., None] = quiet_on_interrupt,
+    initargs: tuple = (),
+) -> multiprocessing.pool.Pool:
+    """A pool of ``jobs`` workers, ``initializer`` calling ``quiet_on_interrupt``.
+
+    Ctrl-C is held while the workers start, and delivered to this process once the pool exists:
+    arriving meanwhile, it reached a worker before it ignored it, or this process inside the
+    pool's start-up, where an at-fork handler swallowed it (the run went on to the end) or the
+    workers already started were never stopped (left running after the command exited 130).
+    """
+    with _interrupt_held():
+        return context.Pool(jobs, initializer=initializer, initargs=initargs)
+
+
+@contextmanager
+def _interrupt_held() -> Iterator[None]:
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks (and no SIGINT race)
+        yield
+        return
+    saved = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, saved)
 
 
 def _work(path: str) -> FileResult:
@@ -356,7 +389,7 @@ def _parallel(files: Sequence[str], settings: Settings, jobs: int) -> list[FileR
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     order = sorted(range(len(files)), key=lambda i: -_size(files[i]))
     results: list[FileResult | None] = [None] * len(files)
-    with context.Pool(jobs, initializer=_init_worker, initargs=(settings,)) as pool:
+    with worker_pool(context, jobs, _init_worker, (settings,)) as pool:
         for position, result in zip(order, pool.imap(_work, [files[i] for i in order], chunksize=1)):
             results[position] = result
     return [result for result in results if result is not None]  # every position is filled

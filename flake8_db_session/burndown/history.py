@@ -216,7 +216,7 @@ def _analyze_all(analysis: _CommitAnalysis, paths: Sequence[str], jobs: int) -> 
     _WORKER = analysis  # inherited by the forked workers, which open their own git reader
     try:
         context = multiprocessing.get_context("fork")
-        with context.Pool(jobs, initializer=runner.quiet_on_interrupt) as pool:
+        with runner.worker_pool(context, jobs) as pool:
             return pool.map(_work, paths, chunksize=max(1, len(paths) // (jobs * 8)))
     finally:
         _WORKER = None
@@ -227,7 +227,7 @@ def _window_pool(analyses: list[_CommitAnalysis], jobs: int) -> multiprocessing.
     own commit's index)."""
     global _WINDOW
     _WINDOW = analyses
-    return multiprocessing.get_context("fork").Pool(jobs, initializer=runner.quiet_on_interrupt)
+    return runner.worker_pool(multiprocessing.get_context("fork"), jobs)
 
 
 # Commits whose new files are analyzed together, in parallel (their trees and indexes are held).
