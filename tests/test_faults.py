@@ -600,6 +600,15 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+# The command as a terminal starts it: with Python's Ctrl-C handler. A shell starts a command in
+# the background of a script with SIGINT ignored, and the command keeps it so (as any program
+# does): the tests must not depend on how their own runner was started.
+AS_FROM_A_TERMINAL = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('flake8_db_session', run_name='__main__')"
+)
+
+
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads the process tree from /proc")
 def test_ctrl_c_during_a_parallel_check_exits_130_without_a_traceback_per_worker(tmp_path):
     body = "\n\n".join(
@@ -611,7 +620,7 @@ def test_ctrl_c_during_a_parallel_check_exits_130_without_a_traceback_per_worker
     for number in range(400):
         (tmp_path / f"m{number}.py").write_text("from fastapi import APIRouter, Depends\n\nrouter = APIRouter()\n\n" + body)
     process = subprocess.Popen(
-        [sys.executable, "-m", "flake8_db_session", "check", "-j2", "."],
+        [sys.executable, "-c", AS_FROM_A_TERMINAL, "check", "-j2", "."],
         cwd=str(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     deadline = time.monotonic() + 60
@@ -669,6 +678,8 @@ def test_the_workers_of_check_and_history_leave_ctrl_c_to_the_parent(monkeypatch
 
 INTERRUPTED_WHILE_THE_POOL_STARTS = """
 import multiprocessing.pool, os, signal, sys
+
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as from a terminal (see above)
 
 armed = []
 original = multiprocessing.pool.Pool.__init__
