@@ -332,7 +332,7 @@ def worker_pool(
 
 @contextmanager
 def _interrupt_held() -> Iterator[None]:
-    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks (and no SIGINT race)
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks, nothing held
         yield
         return
     saved = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
