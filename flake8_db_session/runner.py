@@ -321,13 +321,28 @@ def worker_pool(
 ) -> multiprocessing.pool.Pool:
     """A pool of ``jobs`` workers, ``initializer`` calling ``quiet_on_interrupt``.
 
-    Ctrl-C is held while the workers start, and delivered to this process once the pool exists:
-    arriving meanwhile, it reached a worker before it ignored it, or this process inside the
-    pool's start-up, where an at-fork handler swallowed it (the run went on to the end) or the
-    workers already started were never stopped (left running after the command exited 130).
+    Ctrl-C is held while the workers start, and raised here once the pool exists (which is
+    then stopped): arriving meanwhile, it reached a worker before it ignored it, or this process
+    inside the pool's start-up, where an at-fork handler swallowed it (the run went on to the
+    end) or the workers already started were never stopped (left running after the command
+    exited 130).
     """
-    with _interrupt_held():
-        return context.Pool(jobs, initializer=initializer, initargs=initargs)
+    if context.get_start_method() != "fork":
+        # The first pool of spawn and forkserver starts multiprocessing's resource tracker,
+        # which releases SIGINT on its way: started first, it leaves the hold alone.
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
+    pool = None
+    try:
+        with _interrupt_held():
+            pool = context.Pool(jobs, initializer=initializer, initargs=initargs)
+    except BaseException:  # a held Ctrl-C is raised as the hold ends: the pool is stopped here
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+        raise
+    return pool
 
 
 @contextmanager
