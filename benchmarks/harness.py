@@ -316,6 +316,30 @@ def _sample(scenario: Scenario, *, keep: bool) -> None:
                 scenario.outputs.append(json.loads(handle.read()))
 
 
+def per_run_values(ref: str, scenarios: dict[str, Scenario]) -> list[float]:
+    """The figure ``ref`` names, run by run (a scenario's samples, or the in-process editor
+    measure's outputs, in the order the runs were made)."""
+    key, _, metric = ref.partition(":")
+    if key in ("editor.inprocess", "editor.inprocess_cold"):
+        scenario = scenarios.get(key)
+        return [float(output[metric]) for output in scenario.outputs] if scenario and not scenario.error else []
+    scenario = scenarios.get(key)
+    if scenario is None or scenario.error:
+        return []
+    return [float(getattr(sample, metric)) for sample in scenario.samples]
+
+
+def paired_ratios(numerator: str, denominator: str, scenarios: dict[str, Scenario]) -> dict[str, float] | None:
+    """Each run's ratio (the two figures of the same run, taken minutes apart at most, so a
+    host that slows down for a while slows both): median, min and max. None when the two were
+    not run the same number of times."""
+    nums, dens = per_run_values(numerator, scenarios), per_run_values(denominator, scenarios)
+    if not nums or len(nums) != len(dens) or not all(dens):
+        return None
+    ratios = [num / den for num, den in zip(nums, dens)]
+    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
+
+
 def value_of(ref: str, summaries: dict[str, Summary], editor: dict[str, float]) -> float | None:
     key, _, metric = ref.partition(":")
     if key == "editor.inprocess":
@@ -373,6 +397,10 @@ def _fmt_ratio(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}x"
 
 
+def _fmt_paired(paired: dict[str, float] | None) -> str:
+    return "" if not paired else f"{paired['median']:.2f}x ({paired['min']:.2f}-{paired['max']:.2f})"
+
+
 def render_text(data: dict) -> str:
     out = ["", f"{'scenario':<26} {'wall s (min-max)':<22} {'cpu s':>7} {'peak MB':>8}  what"]
     for key, entry in data["scenarios"].items():
@@ -390,13 +418,15 @@ def render_text(data: dict) -> str:
             + (f"; empty persistent cache: first {e['cold_analysis_first'] * 1000:.1f} ms" if "cold_analysis_first" in e else "")
         )
     out.append("")
-    out.append(f"{'target':<46} {'ratio':>8} {'limit':>7}  result")
+    out.append(f"{'target':<46} {'ratio':>8} {'limit':>7}  {'result':<7} per run (min-max)")
     for target in data["targets"]:
         verdict = "n/a" if target["value"] is None else ("ok" if target["met"] else "MISSED")
         limit = ("< " if target["strict"] else "<= ") + f"{target['limit']:.2f}"
-        out.append(f"{target['name']:<46} {_fmt_ratio(target['value']):>8} {limit:>7}  {verdict}")
+        paired = _fmt_paired(target.get("per_run"))
+        out.append(f"{target['name']:<46} {_fmt_ratio(target['value']):>8} {limit:>7}  {verdict:<7} {paired}".rstrip())
     for ratio in data["context"]:
-        out.append(f"{ratio['name']:<46} {_fmt_ratio(ratio['value']):>8}")
+        paired = _fmt_paired(ratio.get("per_run"))
+        out.append(f"{ratio['name']:<46} {_fmt_ratio(ratio['value']):>8} {'':>7}  {'':<7} {paired}".rstrip())
     return "\n".join(out) + "\n"
 
 
@@ -408,17 +438,20 @@ def render_markdown(data: dict) -> str:
         f" {m['versions'].get('flake8', '?')}, ruff {m['versions'].get('ruff', 'absent')}. Load average (1, 5,"
         f" 15 min) at start {', '.join(f'{x:.1f}' for x in data['load_start'])}, at the end"
         f" {', '.join(f'{x:.1f}' for x in data.get('load_end', []))}. Corpora: {'; '.join(data['corpora'])}."
-        f" {data['runs']} runs ({data['synthetic_runs']} on the synthetic projects), medians.",
+        f" {data['runs']} runs ({data['synthetic_runs']} on the synthetic projects), medians; a target's ratio is"
+        f" the ratio of the two medians (the verdict), and per run, the ratio of the two figures of each run.",
         "",
-        "| target | ratio | limit | met |",
-        "| --- | ---: | ---: | --- |",
+        "| target | ratio | limit | met | per run, median (min-max) |",
+        "| --- | ---: | ---: | --- | ---: |",
     ]
     for target in data["targets"]:
         verdict = "n/a" if target["value"] is None else ("yes" if target["met"] else "**no**")
         limit = ("< " if target["strict"] else "<= ") + f"{target['limit']:.2f}"
-        lines.append(f"| {target['name']} | {_fmt_ratio(target['value'])} | {limit} | {verdict} |")
+        paired = _fmt_paired(target.get("per_run"))
+        lines.append(f"| {target['name']} | {_fmt_ratio(target['value'])} | {limit} | {verdict} | {paired} |")
     for ratio in data["context"]:
-        lines.append(f"| {ratio['name']} (context) | {_fmt_ratio(ratio['value'])} | | |")
+        paired = _fmt_paired(ratio.get("per_run"))
+        lines.append(f"| {ratio['name']} (context) | {_fmt_ratio(ratio['value'])} | | | {paired} |")
     lines += ["", "| scenario | what | wall s, median (min-max) | CPU s | peak MB |", "| --- | --- | ---: | ---: | ---: |"]
     for key, entry in data["scenarios"].items():
         if "error" in entry:
@@ -556,6 +589,7 @@ def _measure(args, groups, runs, synthetic_runs, cache, work, log) -> dict:  # t
     cold = next((s.outputs for s in real if s.key == "editor.inprocess_cold"), [])
     if cold:
         editor.update({f"cold_{key}": statistics.median(r[key] for r in cold) for key in ("parse", "analysis_first")})
+    by_key = {s.key: s for s in real + syn}
     targets = []
     for target in TARGETS:
         num, den = value_of(target.numerator, summaries, editor), value_of(target.denominator, summaries, editor)
@@ -563,12 +597,16 @@ def _measure(args, groups, runs, synthetic_runs, cache, work, log) -> dict:  # t
         met = None if value is None else (value < target.limit if target.strict else value <= target.limit)
         targets.append(
             {"name": target.name, "value": value, "limit": target.limit, "strict": target.strict, "met": met,
-             "numerator": target.numerator, "denominator": target.denominator}
+             "numerator": target.numerator, "denominator": target.denominator,
+             "per_run": paired_ratios(target.numerator, target.denominator, by_key)}
         )
     context = []
     for name, numerator, denominator in CONTEXT_RATIOS:
         num, den = value_of(numerator, summaries, editor), value_of(denominator, summaries, editor)
-        context.append({"name": name, "value": num / den if num is not None and den else None})
+        context.append(
+            {"name": name, "value": num / den if num is not None and den else None,
+             "per_run": paired_ratios(numerator, denominator, by_key)}
+        )
     scenarios: dict[str, dict] = {}
     for s in real + syn:
         entry: dict[str, object] = {"label": s.label, "argv": [os.path.basename(a) if a == PY else a for a in s.argv]}

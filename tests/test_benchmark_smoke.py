@@ -40,6 +40,8 @@ def test_smoke_run_writes_results(tmp_path):
     check_ratio = targets["check -j1 / parse+walk floor"]
     expected = scenarios["real.check_j1"]["summary"]["wall"] / scenarios["real.floor_walk"]["summary"]["wall"]
     assert check_ratio["value"] == pytest.approx(expected, rel=1e-3)
+    # One run: its own ratio is the ratio of the medians.
+    assert check_ratio["per_run"] == pytest.approx({"median": expected, "min": expected, "max": expected}, rel=1e-3)
     assert targets["flake8 + ours / flake8 (CPU)"]["value"] is None  # group not measured: no figure, no verdict
     assert data["machine"]["cores"] >= 1 and data["machine"]["commit"]
     markdown = (tmp_path / "latest.md").read_text(encoding="utf-8")
@@ -99,3 +101,24 @@ def test_children_import_the_snapshot_of_the_package(tmp_path, monkeypatch):
         cwd=str(tmp_path),
     )
     assert proc.stdout.strip() == os.path.join(snapshot, "flake8_db_session", "__init__.py")
+
+
+def test_per_run_ratios_pair_the_figures_of_each_run():
+    from benchmarks import harness
+    from benchmarks.measure import Sample
+
+    def scenario(key: str, walls: list[float]) -> harness.Scenario:
+        made = harness.Scenario(key, key, [], ".")
+        made.samples = [Sample(wall, wall, 1, 0) for wall in walls]
+        return made
+
+    # The host slows down between runs: each run's ratio stays 2, the medians' ratio does not.
+    scenarios = {s.key: s for s in (scenario("a.num", [2.0, 4.0, 8.0]), scenario("a.den", [1.0, 2.0, 4.0]))}
+    assert harness.paired_ratios("a.num:wall", "a.den:wall", scenarios) == {"median": 2.0, "min": 2.0, "max": 2.0}
+    scenarios["a.den"].samples.pop()  # a run missing on one side: no pairs
+    assert harness.paired_ratios("a.num:wall", "a.den:wall", scenarios) is None
+    assert harness.paired_ratios("a.num:wall", "b.absent:wall", scenarios) is None
+    editor = harness.Scenario("editor.inprocess", "", [], ".")
+    editor.outputs = [{"parse": 0.2, "analysis_first": 0.1}, {"parse": 0.4, "analysis_first": 0.3}]
+    ratios = harness.paired_ratios("editor.inprocess:analysis_first", "editor.inprocess:parse", {editor.key: editor})
+    assert ratios == pytest.approx({"median": 0.625, "min": 0.5, "max": 0.75})
