@@ -142,8 +142,22 @@ class Plugin:
         except Exception as exc:  # a bug of ours must not stop flake8's run over the other files
             sys.stderr.write(f"{self._filename}: flake8-db-session: internal error, file skipped: {describe_exception(exc)}\n")
             return
-        for finding in findings:
-            yield finding.line, finding.col, finding.message, type(self)
+        if not findings:
+            return
+        # flake8 takes each finding between two steps of this generator, and at the first one in
+        # a file it tokenizes the whole file into a list (its noqa line mapping): 100,000 tuples
+        # for a 20,000-line module, allocated while the file's tree is still alive. With the
+        # collector running, those allocations trigger passes over that tree and over every
+        # token: paused until the last finding is taken (a generator that is not run to its end
+        # resumes the collector when it is closed).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            for finding in findings:
+                yield finding.line, finding.col, finding.message, type(self)
+        finally:
+            if collecting:
+                gc.enable()
 
 
 def lint_tree(
