@@ -108,19 +108,6 @@ def test_flake8_keeps_running_on_bad_input(tmp_path, content):
     assert "tools.py:8:19: DBS001" in result.stdout
 
 
-# -- the host's garbage collector ------------------------------------------------------------
-# The plugin pauses the collector while it analyzes and while flake8 takes its findings (flake8
-# tokenizes the whole file at the first one); the host must get it back as it was, however the
-# findings are taken.
-
-
-def _plugin_for(source: str):
-    import ast
-
-    from flake8_db_session.plugin import Plugin
-
-    return Plugin(ast.parse(source), "tools.py", source.splitlines(keepends=True))
-
 
 @pytest.fixture
 def collector_running():
@@ -130,34 +117,6 @@ def collector_running():
     gc.enable()
     yield gc
     (gc.enable if was else gc.disable)()
-
-
-def test_the_collector_is_paused_while_flake8_takes_the_findings(collector_running):
-    gc = collector_running
-    states = [gc.isenabled() for _finding in _plugin_for(ENDPOINT).run()]
-    assert states == [False]  # one finding, taken with the collector paused
-    assert gc.isenabled()
-
-
-def test_a_run_stopped_early_gives_the_collector_back(collector_running):
-    gc = collector_running
-    run = _plugin_for(ENDPOINT).run()
-    next(run)
-    run.close()
-    assert gc.isenabled()
-
-
-def test_a_file_without_findings_leaves_the_collector_alone(collector_running):
-    gc = collector_running
-    assert list(_plugin_for("x = 1\n").run()) == []
-    assert gc.isenabled()
-
-
-def test_a_collector_the_host_paused_stays_paused(collector_running):
-    gc = collector_running
-    gc.disable()
-    assert len(list(_plugin_for(ENDPOINT).run())) == 1
-    assert not gc.isenabled()
 
 
 def test_real_flake8_in_process_gets_its_collector_back(tmp_path, collector_running, monkeypatch):

@@ -53,8 +53,11 @@ def analyze_tree(
         tree, path, settings, source=source, lines=lines, module=module, is_package=is_package, index=index
     )
     findings: list[Finding] = []
-    for check in CHECKS:
-        findings.extend(check(ctx))
+    try:
+        for check in CHECKS:
+            findings.extend(check(ctx))
+    finally:
+        ctx.release()
     findings.sort(key=lambda f: (f.line, f.col, f.code))
     return findings
 

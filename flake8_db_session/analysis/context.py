@@ -157,8 +157,15 @@ class ModuleContext:
     # What discovery found for this module; ``settings`` above are already the effective ones
     # (configured names plus the providers and scopes this module uses, as qualified names).
     discovery: FileDiscovery
-    # The held-across-await analysis's view of this module's calls, built on first use.
+    # The held-across-await analysis's view of this module's calls, built on first use; it refers
+    # back to this context: ``release`` breaks that cycle.
     held_helpers: HeldHelpers | None = None
+
+    def release(self) -> None:
+        """Drop the helpers that refer back to this context, once the module is analyzed: then
+        reference counting frees the context and its tree as soon as the caller lets go of them,
+        instead of leaving a whole module's tree to the cyclic garbage collector."""
+        self.held_helpers = None
 
     @classmethod
     def build(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import re
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Optional
@@ -643,7 +644,13 @@ class FileDiscovery:
         self._functions = {qualname: node for node, qualname in functions}
         self._classes: frozenset[str] | None = None
         self._local: dict[str, NameFacts | None] = {}
-        self._resolver = Resolver(self._lookup, self._is_module)
+        # Through a weak reference: a resolver holding this object's bound methods would make a
+        # cycle with it (and the module's tree), freed only by the cyclic collector.
+        this = weakref.ref(self)
+        self._resolver = Resolver(
+            lambda module, name: this()._lookup(module, name),  # type: ignore[union-attr]
+            lambda module: this()._is_module(module),  # type: ignore[union-attr]
+        )
         self._external: dict[str, Discovered | None] = {}
         self._candidates: list[tuple[int, str, Discovered]] | None = None
         self._uses: DependencyUses | None = None

@@ -448,34 +448,32 @@ def _origins(
     if not returned:
         return ()
     found: dict[Origin, None] = {}
-
-    def classify(expr: ast.expr, many: bool, depth: int) -> None:
+    # Depth first, left to right, with a stack (a nested function calling itself would be a
+    # reference cycle through its own cell).
+    pending: list[tuple[ast.expr, bool, int]] = [(value, False, 0) for value in reversed(returned)]
+    while pending:
+        expr, many, depth = pending.pop()
         if depth > 6:
-            return
+            continue
+        inner: list[tuple[ast.expr, bool]] = []
         if isinstance(expr, ast.Await):
-            classify(expr.value, many, depth + 1)
+            inner.append((expr.value, many))
         elif isinstance(expr, ast.IfExp):
-            classify(expr.body, many, depth + 1)
-            classify(expr.orelse, many, depth + 1)
+            inner += [(expr.body, many), (expr.orelse, many)]
         elif isinstance(expr, ast.BoolOp):
-            for value in expr.values:
-                classify(value, many, depth + 1)
+            inner += [(value, many) for value in expr.values]
         elif isinstance(expr, (ast.ListComp, ast.SetComp, ast.GeneratorExp)):
-            classify(expr.elt, True, depth + 1)
+            inner.append((expr.elt, True))
         elif isinstance(expr, (ast.List, ast.Tuple, ast.Set)):
-            for element in expr.elts:
-                classify(element, True, depth + 1)
+            inner += [(element, True) for element in expr.elts]
         elif isinstance(expr, ast.Name):
             if expr.id not in kept:
-                for value in assigned.get(expr.id, ()):
-                    classify(value, many, depth + 1)
+                inner += [(value, many) for value in assigned.get(expr.id, ())]
         elif isinstance(expr, ast.Call) and isinstance(expr.func, (ast.Name, ast.Attribute)):
             origin = _call_origin(expr, many, owner, names, module_functions)
             if origin is not None:
                 found[origin] = None
-
-    for value in returned:
-        classify(value, False, 0)
+        pending.extend((sub, sub_many, depth + 1) for sub, sub_many in reversed(inner))
     return tuple(found)
 
 
