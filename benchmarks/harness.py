@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Callable
 
-from . import corpus, history_repo, synthetic
+from . import corpus, history_repo, instructions, synthetic
 from .measure import CommandFailed, Sample, Summary, run_once
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -30,6 +30,8 @@ PROJECT = os.path.dirname(HERE)
 PY = sys.executable
 TOOL = [PY, "-m", "flake8_db_session"]
 GROUPS = ("real", "flake8", "editor", "history", "synthetic")
+# Measured only when asked for (``--only instructions``): slow, and it needs valgrind.
+OPT_IN_GROUPS = ("instructions",)
 
 
 @dataclass
@@ -278,6 +280,12 @@ CONTEXT_RATIOS = (
     ("synthetic 10x: check -j1 / parse+walk floor", "syn10.check_j1:wall", "syn10.floor_walk:wall"),
     ("synthetic 10x / 1x, parse+walk floor", "syn10.floor_walk:wall", "syn1.floor_walk:wall"),
 )
+# The same comparisons in instructions executed (the ``instructions`` group: one count each,
+# the load of the host does not move them).
+INSTRUCTION_RATIOS = (
+    ("flake8 + ours / flake8 (instructions)", "real.flake8_with", "real.flake8_without"),
+    ("check -j1 / parse+walk floor (instructions)", "real.check_j1", "real.floor_walk"),
+)
 
 
 # --- running -------------------------------------------------------------------------------------
@@ -462,6 +470,12 @@ def render_markdown(data: dict) -> str:
             f"| {key} | {entry['label']} | {s['wall']:.3f} ({s['wall_min']:.2f}-{s['wall_max']:.2f}) |"
             f" {s['cpu']:.2f} | {s['peak_kb'] / 1024:.0f} |"
         )
+    if data.get("instructions"):
+        counts = ", ".join(
+            f"`{key}` {value / 1e9:.2f} G" if isinstance(value, int) else f"`{key}` failed"
+            for key, value in sorted(data["instructions"].items())
+        )
+        lines.append(f"\nInstructions executed (cachegrind, one run each, `PYTHONHASHSEED=0`): {counts}.")
     if data.get("editor"):
         e = data["editor"]
         lines.append(
@@ -487,7 +501,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--synthetic-runs", type=int, default=3, help="timed runs on the synthetic projects (default 3)")
     parser.add_argument("--scale", type=int, default=10, help="size of the large synthetic project (default 10x)")
     parser.add_argument("--history-commits", type=int, default=50, help="commits in the history repository (default 50)")
-    parser.add_argument("--only", nargs="+", choices=GROUPS, help="measure only these groups")
+    parser.add_argument(
+        "--only", nargs="+", choices=GROUPS + OPT_IN_GROUPS,
+        help=f"measure only these groups (default: {' '.join(GROUPS)}; instructions: counted by valgrind, on request)",
+    )
     parser.add_argument("--cache", default=corpus.CACHE, help="where corpora are kept (default: %(default)s)")
     parser.add_argument("--output", default=os.path.join(HERE, "results"), help="results directory (default: %(default)s)")
     parser.add_argument(
@@ -562,6 +579,10 @@ def _measure(args, groups, runs, synthetic_runs, cache, work, log) -> dict:  # t
     log(f"measuring {len(real)} scenarios on {real_package}, {runs} runs")
     run_scenarios(real, runs, log, warm_up=not args.smoke)
 
+    counted: dict[str, int | str] = {}
+    if "instructions" in groups:
+        counted = _count_instructions(real, real_root, real_target, largest_rel, work, log)
+
     syn: list[Scenario] = []
     if "synthetic" in groups:
         scales = (1, 2) if args.smoke else (1, args.scale)
@@ -607,6 +628,10 @@ def _measure(args, groups, runs, synthetic_runs, cache, work, log) -> dict:  # t
             {"name": name, "value": num / den if num is not None and den else None,
              "per_run": paired_ratios(numerator, denominator, by_key)}
         )
+    for name, numerator, denominator in INSTRUCTION_RATIOS if counted else ():
+        num, den = counted.get(numerator), counted.get(denominator)
+        value = num / den if isinstance(num, int) and isinstance(den, int) and den else None
+        context.append({"name": name, "value": value, "per_run": None})
     scenarios: dict[str, dict] = {}
     for s in real + syn:
         entry: dict[str, object] = {"label": s.label, "argv": [os.path.basename(a) if a == PY else a for a in s.argv]}
@@ -628,4 +653,32 @@ def _measure(args, groups, runs, synthetic_runs, cache, work, log) -> dict:  # t
         "editor": editor,
         "targets": targets,
         "context": context,
+        "instructions": counted,
     }
+
+
+def _count_instructions(
+    measured: list[Scenario], root: str, target: str, largest: str, work: str, log: Callable[[str], None]
+) -> dict[str, int | str]:
+    """Instructions of the one-process commands the instruction ratios compare, two at a time
+    (each is single-threaded). Each runs once natively first unless it was just measured (the
+    summary cache filled, as for the timed runs)."""
+    if instructions.valgrind() is None:
+        log("  instructions: valgrind not found; skipped")
+        return {}
+    keys = {key for _name, *refs in INSTRUCTION_RATIOS for key in refs}
+    by_key = {s.key: s for s in measured}
+    candidates = corpus_scenarios("real", root, target, work, ruff=False, report=False) + flake8_scenarios(root, target, largest)
+    chosen = {s.key: by_key.get(s.key, s) for s in candidates if s.key in keys}
+    for scenario in chosen.values():
+        if not scenario.samples:
+            _sample(scenario, keep=False)
+    log(f"counting the instructions of {len(chosen)} commands under valgrind (about 25 times their time)")
+    commands = {
+        key: (s.argv, s.cwd, s.env() if s.env else dict(os.environ)) for key, s in chosen.items() if not s.error
+    }
+    counted = instructions.count_all(commands, _cores())
+    counted.update({key: s.error for key, s in chosen.items() if s.error})
+    for key, value in sorted(counted.items()):
+        log(f"  {key}: {value:,} instructions" if isinstance(value, int) else f"  {key}: failed: {value}")
+    return counted

@@ -122,3 +122,57 @@ def test_per_run_ratios_pair_the_figures_of_each_run():
     editor.outputs = [{"parse": 0.2, "analysis_first": 0.1}, {"parse": 0.4, "analysis_first": 0.3}]
     ratios = harness.paired_ratios("editor.inprocess:analysis_first", "editor.inprocess:parse", {editor.key: editor})
     assert ratios == pytest.approx({"median": 0.625, "min": 0.5, "max": 0.75})
+
+
+# -- instructions counted by valgrind (the opt-in group) -------------------------------------
+
+CACHEGRIND_OUT = """\
+desc: I1 cache:         32768 B, 64 B, 8-way associative
+cmd: python -c pass
+events: Ir
+fl=???
+fn=0x0000000000001100
+0 3
+summary: 22612345
+"""
+
+
+def test_summary_count_reads_the_instructions_of_a_cachegrind_file():
+    from benchmarks.instructions import summary_count
+
+    assert summary_count(CACHEGRIND_OUT) == 22612345
+    with_cache_events = CACHEGRIND_OUT.replace("events: Ir", "events: Dr Ir").replace("summary: 22612345", "summary: 5 7")
+    assert summary_count(with_cache_events) == 7
+    with pytest.raises(ValueError):
+        summary_count("events: Ir\n")
+
+
+needs_valgrind = pytest.mark.skipif(
+    not __import__("shutil").which("valgrind"), reason="valgrind is not installed (the instructions group needs it)"
+)
+
+
+@needs_valgrind
+def test_instruction_counts_follow_the_work_done(tmp_path):
+    from benchmarks.instructions import count
+
+    env = dict(os.environ)
+    idle = count([sys.executable, "-c", "pass"], cwd=str(tmp_path), env=env)
+    busy = count([sys.executable, "-c", "sum(range(3_000_000))"], cwd=str(tmp_path), env=env)
+    again = count([sys.executable, "-c", "sum(range(3_000_000))"], cwd=str(tmp_path), env=env)
+    assert idle > 1_000_000
+    assert busy > idle + 30_000_000  # at least ten instructions per iteration
+    assert abs(again - busy) < busy * 0.01  # the same work, the same count (the hash seed fixed)
+
+
+@needs_valgrind
+def test_smoke_instructions_group_counts_the_compared_commands(tmp_path):
+    _proc, data = smoke_run(tmp_path, "instructions")
+    counted = data["instructions"]
+    assert set(counted) == {"real.flake8_with", "real.flake8_without", "real.check_j1", "real.floor_walk"}
+    assert all(isinstance(value, int) and value > 0 for value in counted.values()), counted
+    context = {ratio["name"]: ratio["value"] for ratio in data["context"]}
+    expected = counted["real.flake8_with"] / counted["real.flake8_without"]
+    assert context["flake8 + ours / flake8 (instructions)"] == pytest.approx(expected)
+    assert expected > 1  # flake8 does the same work plus ours
+    assert "Instructions executed (cachegrind" in (tmp_path / "latest.md").read_text(encoding="utf-8")
