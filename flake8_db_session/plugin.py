@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import ast
-import gc
 import os
 import sys
 from collections.abc import Generator, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
-from . import __version__
+from . import __version__, collector
 from .analysis import Finding, analyze_tree
 from .burndown import inline as burndown_inline
 from .burndown.baseline import Baseline
@@ -150,14 +149,9 @@ class Plugin:
         # collector running, those allocations trigger passes over that tree and over every
         # token: paused until the last finding is taken (a generator that is not run to its end
         # resumes the collector when it is closed).
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
+        with collector.paused():
             for finding in findings:
                 yield finding.line, finding.col, finding.message, type(self)
-        finally:
-            if collecting:
-                gc.enable()
 
 
 def lint_tree(
@@ -165,20 +159,15 @@ def lint_tree(
 ) -> list[Finding]:
     """What the plugin reports for one file flake8 parsed (the editor benchmark times this)."""
     # What the analysis allocates is freed by reference counting when it returns; with the
-    # cyclic collector paused, those allocations do not trigger passes over flake8's own
-    # large heap (its results, every checker's state): a cost that grows with flake8's work.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    # collector paused, those allocations do not trigger passes over flake8's own large heap
+    # (its results, every checker's state): a cost that grows with flake8's work.
+    with collector.paused():
         module, is_package, index = context_for_path(filename, settings)
         findings = analyze_tree(
             tree, filename, settings, source="".join(lines), lines=lines, module=module, is_package=is_package, index=index
         )
         # DBS100 (and, with db-session-ratchet-only, nothing else for the ratcheted codes).
         return burndown_inline.apply(findings, filename, settings, baseline_root, baseline)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _config_flags(options: argparse.Namespace) -> tuple[str | None, bool]:

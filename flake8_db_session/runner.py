@@ -28,6 +28,7 @@ from flake8 import defaults as flake8_defaults
 from flake8 import utils as flake8_utils
 from flake8.style_guide import Decision, DecisionEngine
 
+from . import collector
 from .analysis import Finding, ProjectIndex, analyze_tree
 from .config import Settings
 from .jobs import auto_jobs
@@ -37,8 +38,6 @@ from .rules import RULES
 LOG = logging.getLogger(__name__)
 # Below this many files, starting worker processes costs more than it saves.
 PARALLEL_THRESHOLD = 32
-# Garbage collector thresholds during a run (Python's default is 700, 10, 10), see tuned_collector().
-RUN_GC_THRESHOLDS = (50_000, 20, 100)
 
 
 @dataclass
@@ -249,17 +248,11 @@ def check_source(
     tree and the text analyzed, after an analysis without error. Findings of a file with
     ``# flake8: noqa`` are all marked noqa (they still count in the burndown).
 
-    The cyclic garbage collector is paused meanwhile: a pass in the middle of a file walks its
-    whole tree and finds nothing to free (the analysis leaves no cycles; the tree goes by
-    reference counting when the file is done, before the collector resumes).
+    The garbage collector is paused meanwhile (``collector.paused``); the tree is freed when
+    ``_check_source`` returns, before it resumes.
     """
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector.paused():
         return _check_source(data, path, settings, context, parsed)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _check_source(
@@ -320,7 +313,7 @@ _WORKER_SETTINGS: Settings | None = None
 def _init_worker(settings: Settings) -> None:
     global _WORKER_SETTINGS
     _WORKER_SETTINGS = settings
-    gc.set_threshold(*RUN_GC_THRESHOLDS)  # inherited with fork, not with spawn
+    gc.set_threshold(*collector.RUN_THRESHOLDS)  # inherited with fork, not with spawn
     quiet_on_interrupt()
 
 
@@ -389,29 +382,10 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-@contextmanager
-def tuned_collector() -> Iterator[None]:
-    """Run the cyclic garbage collector rarely, and never over what was loaded before.
-
-    Parsing a file allocates tens of thousands of tree nodes that reference counting frees as soon
-    as the file is done; at the default thresholds the collector would walk them (and every
-    long-lived object) thousands of times per run and find nothing: about a fifth of a run's CPU
-    time. Frozen objects also stay untouched in forked workers (no copy-on-write).
-    """
-    saved = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(*RUN_GC_THRESHOLDS)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*saved)
-        gc.unfreeze()
-
-
 def run(files: Sequence[str], settings: Settings, *, jobs: int = 0) -> RunResult:
     """Analyze files (in parallel when worth it). Findings keep their noqa flag; nothing is filtered."""
     jobs = auto_jobs(files, jobs)  # -j N as given, else only the workers the work pays for
-    with tuned_collector():
+    with collector.tuned():
         if jobs <= 1 or len(files) < PARALLEL_THRESHOLD or "-" in files:
             results = [check_path(path, settings) for path in files]
         else:

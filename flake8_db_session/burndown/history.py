@@ -23,7 +23,7 @@ from typing import Callable, Optional
 from flake8 import defaults as flake8_defaults
 from flake8 import utils as flake8_utils
 
-from .. import runner
+from .. import collector, runner
 from ..analysis import Finding
 from ..config import Settings
 from . import baseline as baseline_module
@@ -257,7 +257,7 @@ def compute_history(
     none of the files it depended on changed) or from the cache (those whose answers held), and
     analyzing what is left.
     """
-    with runner.tuned_collector():  # as ``check``: a history keeps much more alive between parses
+    with collector.tuned():  # as ``check``: a history keeps much more alive between parses
         return _compute_history(repository, commits, settings, cache=cache, paths=paths, jobs=jobs, progress=progress)
 
 
