@@ -116,3 +116,15 @@ def test_a_collector_the_host_paused_stays_paused(collector_running):
     gc.disable()
     assert len(list(_plugin_for(ENDPOINT).run())) == 1
     assert not gc.isenabled()
+
+
+def test_real_flake8_in_process_gets_its_collector_back(tmp_path, collector_running, monkeypatch):
+    from flake8.api import legacy
+
+    (tmp_path / "tools.py").write_text(ENDPOINT)
+    monkeypatch.chdir(tmp_path)
+    # one file: flake8 checks it in this process, whatever its job count
+    report = legacy.get_style_guide(select=["DBS"]).check_files(["tools.py"])
+    [statistic] = report.get_statistics("DBS001")
+    assert statistic.startswith("1 DBS001 request-scoped session dependency get_db on endpoint list_tools")
+    assert gc.isenabled()

@@ -106,27 +106,3 @@ def test_flake8_keeps_running_on_bad_input(tmp_path, content):
     result = flake8("--select", "DBS,E999", "bad.py", "tools.py", cwd=str(tmp_path))
     assert "Traceback" not in result.stderr, result.stderr
     assert "tools.py:8:19: DBS001" in result.stdout
-
-
-
-@pytest.fixture
-def collector_running():
-    import gc
-
-    was = gc.isenabled()
-    gc.enable()
-    yield gc
-    (gc.enable if was else gc.disable)()
-
-
-def test_real_flake8_in_process_gets_its_collector_back(tmp_path, collector_running, monkeypatch):
-    from flake8.api import legacy
-
-    gc = collector_running
-    (tmp_path / "tools.py").write_text(ENDPOINT)
-    monkeypatch.chdir(tmp_path)
-    # one file: flake8 checks it in this process, whatever its job count
-    report = legacy.get_style_guide(select=["DBS"]).check_files(["tools.py"])
-    [statistic] = report.get_statistics("DBS001")
-    assert statistic.startswith("1 DBS001 request-scoped session dependency get_db on endpoint list_tools")
-    assert gc.isenabled()
