@@ -6,6 +6,10 @@ and the project index resolve as flake8 would); prints one JSON object. ``analys
 first analysis in a fresh process (the project index loads what it needs: what a one-shot
 ``flake8 file.py`` pays); ``analysis`` is the median of the following ones (a long-lived editor
 process such as the language server).
+
+``--stop-after PHASE`` (``start``, ``parse``, ``first``, ``second``) ends the process after that
+phase and prints nothing: the instruction counts of consecutive phases, subtracted, give the
+parse and the analyses in instructions (see ``benchmarks.instructions.editor_phases``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,10 @@ import os
 import statistics
 import sys
 import time
+from typing import Callable
+
+
+PHASES = ("start", "parse", "first", "second")
 
 
 def main(argv: list[str]) -> int:
@@ -24,8 +32,13 @@ def main(argv: list[str]) -> int:
         at = argv.index("--repeat")
         repeat = int(argv[at + 1])
         del argv[at : at + 2]
-    if len(argv) != 1:
-        print("usage: python -m benchmarks.editor FILE [--repeat N]", file=sys.stderr)
+    stop_after = ""
+    if "--stop-after" in argv:
+        at = argv.index("--stop-after")
+        stop_after = argv[at + 1] if at + 1 < len(argv) else ""
+        del argv[at : at + 2]
+    if len(argv) != 1 or (stop_after and stop_after not in PHASES):
+        print(f"usage: python -m benchmarks.editor FILE [--repeat N | --stop-after {'|'.join(PHASES)}]", file=sys.stderr)
         return 2
     path = argv[0]
     from flake8_db_session.burndown import inline
@@ -45,6 +58,8 @@ def main(argv: list[str]) -> int:
         lint_tree(tree, path, lines, settings, root, baseline)  # what the plugin runs per file
         return time.perf_counter() - start
 
+    if stop_after:
+        return _phases(stop_after, data, path, lambda tree: lint_tree(tree, path, lines, settings, root, baseline))
     parses: list[float] = []
     analyses: list[float] = []
     first = None
@@ -66,6 +81,21 @@ def main(argv: list[str]) -> int:
         "analysis": statistics.median(analyses),
     }
     print(json.dumps(result))
+    return 0
+
+
+def _phases(stop_after: str, data: bytes, path: str, lint: Callable[[ast.Module], object]) -> int:
+    """The editor's work up to and including ``stop_after``, untimed (counted from outside)."""
+    for phase in PHASES[1:]:
+        if PHASES.index(phase) > PHASES.index(stop_after):
+            break
+        if phase == "parse":
+            tree = ast.parse(data, filename=path)
+        elif phase == "first":
+            lint(tree)
+        else:  # "second": what a later save costs, parse included (subtracted by the caller)
+            tree = ast.parse(data, filename=path)
+            lint(tree)
     return 0
 
 

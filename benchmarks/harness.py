@@ -285,6 +285,9 @@ CONTEXT_RATIOS = (
 INSTRUCTION_RATIOS = (
     ("flake8 + ours / flake8 (instructions)", "real.flake8_with", "real.flake8_without"),
     ("check -j1 / parse+walk floor (instructions)", "real.check_j1", "real.floor_walk"),
+    # ``instructions.editor_phases``: the editor benchmark stopped after each phase, subtracted
+    ("largest file: first analysis / ast.parse (instructions)", "editor.analysis_first", "editor.parse"),
+    ("largest file: warm analysis / ast.parse (instructions)", "editor.analysis", "editor.parse"),
 )
 
 
@@ -677,8 +680,14 @@ def _count_instructions(
     commands = {
         key: (s.argv, s.cwd, s.env() if s.env else dict(os.environ)) for key, s in chosen.items() if not s.error
     }
+    # The editor's phases, each in its own process, with the summary cache the timed runs filled.
+    editor = [PY, "-m", "benchmarks.editor", largest, "--stop-after"]
+    subprocess.run([*editor, "second"], cwd=root, env=_env_with_project(), stdout=subprocess.DEVNULL, check=False)
+    for phase in instructions.EDITOR_PHASES:
+        commands[f"editor.{phase}"] = ([*editor, phase], root, _env_with_project())
     counted = instructions.count_all(commands, _cores())
     counted.update({key: s.error for key, s in chosen.items() if s.error})
+    counted.update(instructions.editor_phases(counted))
     for key, value in sorted(counted.items()):
         log(f"  {key}: {value:,} instructions" if isinstance(value, int) else f"  {key}: failed: {value}")
     return counted

@@ -75,3 +75,26 @@ def count_all(commands: Mapping[str, tuple[Sequence[str], str, Mapping[str, str]
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         return dict(pool.map(one, commands))
+
+
+# ``python -m benchmarks.editor FILE --stop-after PHASE``: each phase's process does the work of
+# the one before it and one step more, so consecutive counts subtract to that step.
+EDITOR_PHASES = ("start", "parse", "first", "second")
+
+
+def editor_phases(counts: Mapping[str, int | str]) -> dict[str, int | str]:
+    """The parse of the largest file and our analyses of it, in instructions, from the counts of
+    the editor's phases (``editor.<phase>``): ``editor.parse`` (``ast.parse``),
+    ``editor.analysis_first`` (the first analysis of a process: the project index read from the
+    persistent cache) and ``editor.analysis`` (a second one, its parse taken off). A failed
+    phase makes what needs it its message."""
+    phases = [counts.get(f"editor.{phase}", "not counted") for phase in EDITOR_PHASES]
+    failed = next((value for value in phases if not isinstance(value, int)), None)
+    if failed is not None:
+        return dict.fromkeys(("editor.parse", "editor.analysis_first", "editor.analysis"), str(failed))
+    start, parse, first, second = (int(value) for value in phases)
+    return {
+        "editor.parse": parse - start,
+        "editor.analysis_first": first - parse,
+        "editor.analysis": second - first - (parse - start),
+    }

@@ -147,6 +147,16 @@ def test_summary_count_reads_the_instructions_of_a_cachegrind_file():
         summary_count("events: Ir\n")
 
 
+def test_editor_phases_subtract_to_the_parse_and_the_analyses():
+    from benchmarks.instructions import editor_phases
+
+    counts = {"editor.start": 100, "editor.parse": 130, "editor.first": 150, "editor.second": 195}
+    assert editor_phases(counts) == {"editor.parse": 30, "editor.analysis_first": 20, "editor.analysis": 15}
+    failed = editor_phases({**counts, "editor.first": "exited 1 under valgrind"})
+    assert failed == dict.fromkeys(("editor.parse", "editor.analysis_first", "editor.analysis"), "exited 1 under valgrind")
+    assert editor_phases({}) == dict.fromkeys(("editor.parse", "editor.analysis_first", "editor.analysis"), "not counted")
+
+
 needs_valgrind = pytest.mark.skipif(
     not __import__("shutil").which("valgrind"), reason="valgrind is not installed (the instructions group needs it)"
 )
@@ -169,10 +179,14 @@ def test_instruction_counts_follow_the_work_done(tmp_path):
 def test_smoke_instructions_group_counts_the_compared_commands(tmp_path):
     _proc, data = smoke_run(tmp_path, "instructions")
     counted = data["instructions"]
-    assert set(counted) == {"real.flake8_with", "real.flake8_without", "real.check_j1", "real.floor_walk"}
+    phases = {f"editor.{phase}" for phase in ("start", "parse", "first", "second")}
+    derived = {"editor.parse", "editor.analysis_first", "editor.analysis"}
+    assert set(counted) == {"real.flake8_with", "real.flake8_without", "real.check_j1", "real.floor_walk", *phases, *derived}
     assert all(isinstance(value, int) and value > 0 for value in counted.values()), counted
     context = {ratio["name"]: ratio["value"] for ratio in data["context"]}
     expected = counted["real.flake8_with"] / counted["real.flake8_without"]
     assert context["flake8 + ours / flake8 (instructions)"] == pytest.approx(expected)
     assert expected > 1  # flake8 does the same work plus ours
+    first = counted["editor.analysis_first"] / counted["editor.parse"]
+    assert context["largest file: first analysis / ast.parse (instructions)"] == pytest.approx(first)
     assert "Instructions executed (cachegrind" in (tmp_path / "latest.md").read_text(encoding="utf-8")
