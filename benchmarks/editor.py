@@ -22,7 +22,6 @@ import sys
 import time
 from typing import Callable
 
-
 PHASES = ("start", "parse", "first", "second")
 
 
