@@ -330,6 +330,15 @@ class FileProjectIndex(ProjectIndex):
         found = self._package(package)
         return None if found is None else found[0]
 
+    def package_reads(self, package: str, path: str, text: str) -> bool:
+        found = self._package(package)
+        if found is None:
+            return False
+        ids = found[1]
+        member = path if path in ids else os.path.abspath(path)
+        # Compared, not hashed: reading the file again costs less than a digest of the text.
+        return member in ids and self._text(member) == text
+
     def mentions(self, package: str, word: str, exclude_path: str) -> int | None:
         key = (package, word, exclude_path)
         if key not in self._mentions:

@@ -225,3 +225,40 @@ def test_grep_count_is_the_number_of_word_boundary_matches(text, names):
 def test_grep_count_of_a_name_that_spells_depends():
     pattern = grep_pattern(["fastapi.Depends", "get_db"])
     assert grep_count("Depends(Depends(get_db))", pattern) == 1  # one match, as the pattern finds them
+
+
+KEEPING_PIECES = ["add", "add_all", "merge", "address", "s.add(", "_add", "x", " ", "(", "\n", "\r\n", "\r", "é", "ℌ"]
+KEEPING = re.compile(r"\b(?:add|add_all|merge)(?!\w)")
+
+
+class _Span:
+    def __init__(self, lineno: int, end_lineno: int | None) -> None:
+        self.lineno, self.end_lineno = lineno, end_lineno
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.lists(st.sampled_from(KEEPING_PIECES), max_size=30).map("".join),
+    st.lists(st.tuples(st.integers(1, 12), st.integers(0, 4)), min_size=1, max_size=6),
+)
+def test_keeping_spans_are_the_lines_that_spell_a_keeping_word(text, spans):
+    """A function may keep what it builds when the text of its lines (as the parser numbers them)
+    spells ``add``/``add_all``/``merge`` as a word, or is not ASCII; asked in any order."""
+    from flake8_db_session.analysis.orm_services import _KeepingSpans
+
+    starts = [0, *(found.end() for found in re.finditer(r"\r\n?|\n", text))]
+    keeping = _KeepingSpans(text)
+    for first, length in spans:
+        last = first + length
+        if not text:
+            expected = True
+        elif KEEPING.search(text) is None and text.isascii():
+            expected = False  # no function of this module keeps anything
+        elif first > len(starts):
+            expected = True
+        else:
+            span = text[starts[first - 1] : starts[last] if last < len(starts) else len(text)]
+            expected = KEEPING.search(span) is not None or not span.isascii()
+        assert keeping.possible(_Span(first, last)) == expected, (text, first, last)
+    anything = not text or KEEPING.search(text) is not None or not text.isascii()
+    assert _KeepingSpans(text).possible(_Span(1, None)) is anything

@@ -85,6 +85,12 @@ class ProjectIndex:
         None when the index has no view of the package (the module is checked alone)."""
         return None
 
+    def package_reads(self, package: str, path: str, text: str) -> bool:
+        """Whether ``dependency_uses(package)`` was read from ``text`` for the file at ``path``
+        (the analyzed text is that file's content): what the text hands to ``Depends`` is then
+        in it already. Depends on the analyzed file alone."""
+        return False
+
     def mentions(self, package: str, word: str, exclude_path: str) -> int | None:
         """How often the modules of a package other than ``exclude_path`` use a name (not in
         imports, not its own definition); None without a view of the package."""

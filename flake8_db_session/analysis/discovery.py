@@ -827,10 +827,13 @@ class FileDiscovery:
 
     def uses(self) -> DependencyUses:
         if self._uses is None:
-            local = dependency_uses(self.source) if self.source else DependencyUses()
             package = self.module.partition(".")[0]
             project = self.index.dependency_uses(package) if package else None
-            self._uses = local if project is None else local.union(project)
+            if project is not None and self.source and self.index.package_reads(package, self.path, self.source):
+                self._uses = project  # this text's own uses are among the package's
+            else:
+                local = dependency_uses(self.source) if self.source else DependencyUses()
+                self._uses = local if project is None else local.union(project)
         return self._uses
 
     def resolution(self, qualname: str) -> str:

@@ -20,7 +20,7 @@ import ast
 import io
 import re
 import tokenize
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate
@@ -369,22 +369,50 @@ class _KeepingSpans:
 
     def __init__(self, text: str) -> None:
         self.text = text
+        # The lines spelling one (ASCII text, lines ended by ``\n`` alone: one scan of the text),
+        # else where each line starts (each function's span scanned).
+        self.lines: list[int] | None = None
+        self.line_count = 0
         self.starts: list[int] | None = None  # None: not read yet; []: no function may
 
     def possible(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         text = self.text
         if not text:
             return True
-        if self.starts is None:
-            anywhere = _spells_keeping(text, 0, len(text)) or not text.isascii()
-            self.starts = _line_starts(text) if anywhere else []
-        if not self.starts:
+        end = function.end_lineno
+        if self.lines is None and self.starts is None:
+            if text.isascii() and "\r" not in text:
+                self.lines = _lines_spelling_keeping(text)
+                self.line_count = text.count("\n") + 1
+            else:
+                self.starts = _line_starts(text) if _spells_keeping(text, 0, len(text)) or not text.isascii() else []
+        if self.lines is not None:
+            if not self.lines:
+                return False
+            if end is None or function.lineno > self.line_count:
+                return True
+            at = bisect_left(self.lines, function.lineno)
+            return at < len(self.lines) and self.lines[at] <= end
+        starts = self.starts
+        if not starts:
             return False
-        starts, end = self.starts, function.end_lineno
         if end is None or function.lineno > len(starts):
             return True
         start, stop = starts[function.lineno - 1], starts[end] if end < len(starts) else len(self.text)
         return _spells_keeping(self.text, start, stop) or not self.text[start:stop].isascii()
+
+
+def _lines_spelling_keeping(text: str) -> list[int]:
+    """1-based lines of ``text`` (lines ended by ``\\n``) where a keeping word starts, ascending."""
+    lines: list[int] = []
+    line, last = 1, 0
+    for match in word_matches(_KEEPING_WORD, text):
+        at = match.start()
+        line += text.count("\n", last, at)
+        last = at
+        if not lines or lines[-1] != line:
+            lines.append(line)
+    return lines
 
 
 def _line_starts(text: str) -> list[int]:
