@@ -244,11 +244,14 @@ class _Span:
 def test_keeping_spans_are_the_lines_that_spell_a_keeping_word(text, spans):
     """A function may keep what it builds when the text of its lines (as the parser numbers them)
     spells ``add``/``add_all``/``merge`` as a word, or is not ASCII; asked in any order."""
+    from flake8_db_session.analysis.context import lines_aligned
     from flake8_db_session.analysis.orm_services import _KeepingSpans
 
     starts = [0, *(found.end() for found in re.finditer(r"\r\n?|\n", text))]
-    keeping = _KeepingSpans(text)
-    for first, length in spans:
+    lines = text.splitlines(keepends=True)
+    plain = _KeepingSpans(text)
+    with_lines = _KeepingSpans(text, lines if lines_aligned(lines, text) else ())  # as the analyzed module has them
+    for keeping, (first, length) in [(k, span) for span in spans for k in (plain, with_lines)]:
         last = first + length
         if not text:
             expected = True

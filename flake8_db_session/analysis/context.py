@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, TypeVar
 
 from ..config import Settings
@@ -166,6 +166,15 @@ class ModuleContext:
     # The held-across-await analysis's view of this module's calls, built on first use; it refers
     # back to this context: ``release`` breaks that cycle.
     held_helpers: HeldHelpers | None = None
+    _aligned: bool | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def lines_aligned(self) -> bool:
+        """Whether line N of ``lines`` is line N as the parser numbers them (see ``lines_aligned``)."""
+        if self._aligned is None:
+            # ``source`` is the lines joined wherever both are given (else it is empty)
+            self._aligned = lines_aligned(self.lines, self.source)
+        return self._aligned
 
     def release(self) -> None:
         """Drop the helpers that refer back to this context, once the module is analyzed: then
@@ -233,6 +242,17 @@ class ModuleContext:
             for stmt in statements_on_lines(self.tree.body, lines):
                 for part in statement_header(stmt):
                     yield from walk(part)
+
+
+def lines_aligned(lines: Sequence[str], text: str = "") -> bool:
+    """Whether source lines are numbered as the parser numbers them: each but the last ends with
+    a newline, none breaks at a character the parser does not (``str.splitlines`` also breaks at
+    a form feed, a lone carriage return, a line separator...). ``text``: the lines joined, when
+    known."""
+    text = text or "".join(lines)
+    if not text or text.count("\n") != len(lines) - (0 if text.endswith("\n") else 1):
+        return False
+    return "\r" not in text or text.count("\r") == text.count("\r\n")
 
 
 def function_nodes(

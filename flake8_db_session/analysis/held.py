@@ -736,17 +736,6 @@ def _session_parameters(function: ast.FunctionDef | ast.AsyncFunctionDef, lines:
     return found
 
 
-def _lines_aligned(lines: Sequence[str], text: str = "") -> bool:
-    """Whether source lines are numbered as the parser numbers them: each but the last ends with
-    a newline, none breaks at a character the parser does not (``str.splitlines`` also breaks at
-    a form feed, a lone carriage return, a line separator...). ``text``: the lines joined, when
-    known."""
-    text = text or "".join(lines)
-    if not text or text.count("\n") != len(lines) - (0 if text.endswith("\n") else 1):
-        return False
-    return "\r" not in text or text.count("\r") == text.count("\r\n")
-
-
 _IDENTIFIER_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
@@ -813,7 +802,6 @@ class HeldHelpers:
         self._methods_in_progress: set[tuple[str, str]] = set()
         self._services: ServiceResolver | None = None
         self._instances: dict[str, str] | None = None
-        self._aligned: bool | None = None
         self._blocking_words: frozenset[str] | None = None
 
     def blocking_words(self) -> frozenset[str] | None:
@@ -832,11 +820,8 @@ class HeldHelpers:
     def window(self, first: int, last: int) -> str | None:
         """The text of lines ``first`` to ``last``, identifiers in the form the parser reads
         them (NFKC); None unless the source lines are numbered as the parser numbers them."""
-        if self._aligned is None:
-            # ``ctx.source`` is the lines joined wherever both are given (else it is empty)
-            self._aligned = _lines_aligned(self.ctx.lines, self.ctx.source)
         lines = self.ctx.lines
-        if not self._aligned or not 0 < first <= last <= len(lines):
+        if not self.ctx.lines_aligned or not 0 < first <= last <= len(lines):
             return None
         text = "".join(lines[first - 1 : last])
         if not text.isascii() and not unicodedata.is_normalized("NFKC", text):

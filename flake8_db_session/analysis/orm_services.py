@@ -21,7 +21,7 @@ import io
 import re
 import tokenize
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import TYPE_CHECKING
@@ -318,9 +318,9 @@ def tree_facts(body: list[ast.stmt], names: Names, produce: bool, text: str = ""
 class OwnOrigins:
     """``_origins`` of the analyzed module's functions, computed only for those asked about."""
 
-    def __init__(self, body: list[ast.stmt], names: Names, text: str = "") -> None:
+    def __init__(self, body: list[ast.stmt], names: Names, text: str = "", lines: Sequence[str] = ()) -> None:
         self.names = names
-        self.keeping = _KeepingSpans(text)
+        self.keeping = _KeepingSpans(text, lines)
         self.functions: dict[str, tuple[ast.FunctionDef | ast.AsyncFunctionDef, str | None]] = {}
         for stmt in body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -365,10 +365,12 @@ def _constructed_attributes(init: ast.FunctionDef | ast.AsyncFunctionDef, owner:
 class _KeepingSpans:
     """Whether a function of a module may call ``add``/``add_all``/``merge``: only if its lines
     spell one of them as a word (identifiers are NFKC-normalized: a line that is not ASCII may
-    spell one otherwise). Without the module's text, every function may."""
+    spell one otherwise). Without the module's text, every function may. ``lines``: the text's
+    lines, numbered as the parser numbers them, when the caller has them."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, lines: Sequence[str] = ()) -> None:
         self.text = text
+        self.source_lines = lines
         # The lines spelling one (ASCII text, lines ended by ``\n`` alone: one scan of the text),
         # else where each line starts (each function's span scanned).
         self.lines: list[int] | None = None
@@ -381,18 +383,27 @@ class _KeepingSpans:
             return True
         end = function.end_lineno
         if self.lines is None and self.starts is None:
-            if text.isascii() and "\r" not in text:
+            anywhere = _spells_keeping(text, 0, len(text)) or not text.isascii()
+            if not anywhere:
+                self.starts = []
+            elif text.isascii() and "\r" not in text:
                 self.lines = _lines_spelling_keeping(text)
                 self.line_count = text.count("\n") + 1
+            elif self.source_lines:
+                # each function's lines joined when asked; a final line end starts one more line
+                self.line_count = len(self.source_lines) + text.endswith(("\n", "\r"))
             else:
-                self.starts = _line_starts(text) if _spells_keeping(text, 0, len(text)) or not text.isascii() else []
+                self.starts = _line_starts(text)
         if self.lines is not None:
-            if not self.lines:
-                return False
             if end is None or function.lineno > self.line_count:
                 return True
             at = bisect_left(self.lines, function.lineno)
             return at < len(self.lines) and self.lines[at] <= end
+        if self.starts is None:
+            if end is None or function.lineno > self.line_count:
+                return True
+            span = "".join(self.source_lines[function.lineno - 1 : end])
+            return _spells_keeping(span, 0, len(span)) or not span.isascii()
         starts = self.starts
         if not starts:
             return False
@@ -620,7 +631,10 @@ class ServiceResolver:
             return facts.produces.get(key, ())
         if self._own_origins is None:
             producing = not ctx.source or may_produce(ctx.source)
-            self._own_origins = OwnOrigins(ctx.tree.body, ctx.names, ctx.source) if producing else OwnOrigins([], ctx.names)
+            lines = ctx.lines if ctx.source and ctx.lines_aligned else ()
+            self._own_origins = (
+                OwnOrigins(ctx.tree.body, ctx.names, ctx.source, lines) if producing else OwnOrigins([], ctx.names)
+            )
         return self._own_origins.get(key)
 
     def _locate(self, qualified: str, member: str | None) -> tuple[str, str] | None:
