@@ -247,6 +247,14 @@ class FileProjectIndex(ProjectIndex):
             )
         return self._remembered[key]
 
+    def text_fact(self, key: tuple, path: str, compute: Callable[[], _V]) -> _V:
+        """Kept by the file's blob id (its content), in the persistent cache."""
+        try:
+            blob = self._content_id(path)
+        except (OSError, KeyError):
+            return compute()
+        return _by_content(_TEXT_FACTS, (*key, blob), compute, "text-fact")
+
     def remember_own(self, key: tuple, source: str, compute: Callable[[], _V]) -> _V:
         """Kept by a digest of the analyzed text (an editor's unsaved buffer is not the file on
         disk), in the persistent cache, so the next process (the next lint) reads it."""
@@ -555,6 +563,7 @@ _ALIASES_BY_CONTENT: dict[tuple, tuple[dict[str, str] | None, dict[str, SessionA
 _CANDIDATES_BY_CONTENT: dict[tuple, tuple[frozenset[str], frozenset[str]]] = {}
 _REEXPORTS_BY_CONTENT: dict[tuple, str | None] = {}
 _OWN_BY_TEXT: dict[tuple, object] = {}  # what the core derived from an analyzed text alone
+_TEXT_FACTS: dict[tuple, object] = {}  # what the core derived from another module's text alone
 
 
 def _summary_and_facts(
@@ -641,6 +650,7 @@ def reset_caches() -> None:
         _CANDIDATES_BY_CONTENT,
         _REEXPORTS_BY_CONTENT,
         _OWN_BY_TEXT,
+        _TEXT_FACTS,
         _STAT_IDS,
         _INDEXES,
         _SHARED,

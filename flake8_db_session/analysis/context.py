@@ -137,6 +137,12 @@ class ProjectIndex:
         value, facts, _ = compute()
         return value, facts
 
+    def text_fact(self, key: tuple, path: str, compute: Callable[[], _T]) -> _T:
+        """A fact of the text of the file at ``path`` (a path ``module_file`` named), computed from
+        that text alone: ``key`` names what. An index may keep it, even across processes, for
+        that file's content; what reading the file is recorded as, reading the fact is too."""
+        return compute()
+
     def remember_own(self, key: tuple, source: str, compute: Callable[[], _T]) -> _T:
         """A value the core derives from the analyzed module's own ``source`` alone (its model
         summary): ``key`` names what (a kind, the module, whether a package). An index may keep

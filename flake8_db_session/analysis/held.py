@@ -1008,12 +1008,15 @@ class _SourceModule:
     function's text) is noted in the summary's recording: the summary holds wherever those facts
     do, so a module that gains a function keeps the summaries of its other functions."""
 
-    def __init__(self, module: str, path: str, text: str, recordings: list[_Recording]) -> None:
+    def __init__(
+        self, module: str, path: str, text: str, recordings: list[_Recording], index: ProjectIndex | None = None
+    ) -> None:
         self.module = module
         self.path = path
         self.is_package = path.endswith("__init__.py")
         self.text = text
-        self._imports = imports_only(text, module, self.is_package).imports
+        self._index = index
+        self._found_imports: dict[str, str] | None = None
         self._recordings = recordings  # the index's: those of the summaries being computed
         self._instances: dict[str, str] | None = None
         self._defs: dict[str, tuple[int, int, int, bool]] | None = None
@@ -1025,6 +1028,20 @@ class _SourceModule:
     def _note(self, fact: tuple) -> None:
         for recording in self._recordings:
             recording.facts.add(fact)
+
+    @property
+    def _imports(self) -> dict[str, str]:
+        """Its ``from x import y`` names, kept by the index with the module's content: a module
+        read again unchanged (the next lint, the next commit) is not searched again."""
+        if self._found_imports is None:
+
+            def compute() -> dict[str, str]:
+                return imports_only(self.text, self.module, self.is_package).imports
+
+            index = self._index
+            key = ("held-imports", self.module, self.is_package)
+            self._found_imports = index.text_fact(key, self.path, compute) if index is not None else compute()
+        return self._found_imports
 
     @property
     def imports(self) -> dict[str, str]:
@@ -1395,7 +1412,7 @@ def _raw_source_module(ctx: ModuleContext, module: str) -> _SourceModule | None:
             text = None
         if text is not None:
             recordings = _index_cache(ctx, "held-recordings").setdefault("stack", [])
-            found = _SourceModule(module, path, text, recordings)
+            found = _SourceModule(module, path, text, recordings, ctx.index)
     kept[module] = found
     while len(kept) > _KEPT_MODULES:
         del kept[next(iter(kept))]

@@ -105,7 +105,7 @@ def _digest(value: object) -> str:
 
 
 _V = TypeVar("_V")
-_UNTRACKED = frozenset({"module_file", "read_bytes", "remember", "remember_own", "used", "offer_tree", "package_reads"})
+_UNTRACKED = frozenset({"module_file", "read_bytes", "remember", "remember_own", "used", "offer_tree", "package_reads", "text_fact"})
 
 
 class AnswerCarry:
