@@ -86,13 +86,22 @@ class _OwnTypesUnpickler(pickle.Unpickler):
     """Builds only this package's dataclasses and enums and plain builtin containers."""
 
     def find_class(self, module: str, name: str):
+        found = _ALLOWED_CLASSES.get((module, name))
+        if found is not None:
+            return found
         if module == "builtins" and name in _PLAIN_BUILTINS:
-            return super().find_class(module, name)
-        if module == "flake8_db_session" or module.startswith("flake8_db_session."):
+            found = super().find_class(module, name)
+        elif module == "flake8_db_session" or module.startswith("flake8_db_session."):
             found = getattr(importlib.import_module(module), name, None)
-            if isinstance(found, type) and (dataclasses.is_dataclass(found) or issubclass(found, (enum.Enum, tuple))):
-                return found
-        raise pickle.UnpicklingError(f"not a summary type: {module}.{name}")
+            if not (isinstance(found, type) and (dataclasses.is_dataclass(found) or issubclass(found, (enum.Enum, tuple)))):
+                found = None
+        if found is None:
+            raise pickle.UnpicklingError(f"not a summary type: {module}.{name}")
+        _ALLOWED_CLASSES[(module, name)] = found  # each value read resolves its classes again otherwise
+        return found
+
+
+_ALLOWED_CLASSES: dict[tuple[str, str], type] = {}
 
 
 def _loads(data: bytes):
