@@ -227,3 +227,32 @@ def test_history_follows_references_made_by_another_module(project):
     assert {f["function"]: f["status"] for f in json.loads(check.stdout) if f["code"] == "DBS002"} == {
         "current_user": "plain", "public_helper": "plain"
     }
+
+
+def test_an_unsaved_buffer_counts_its_own_references(project, monkeypatch):
+    """What a module hands to Depends is read from the package's facts only when the analyzed
+    text is the file on disk: a buffer that adds a route using a helper makes that helper a
+    dependency before it is saved (and the saved file, read from the package's facts, agrees)."""
+    import ast
+
+    from flake8_db_session import project as project_module
+    from flake8_db_session.config import load_settings
+    from flake8_db_session.plugin import lint_tree
+
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("FLAKE8_DB_SESSION_NO_CACHE", "1")
+    project_module.reset_caches()
+    settings = load_settings(str(project))
+    route = '\n\nfrom fastapi import APIRouter, Depends\n\nr = APIRouter()\n\n\n@r.get("/p")\nasync def p(x=Depends(public_helper)):\n    return x\n'
+
+    def status_of(text: str) -> dict[str, str]:
+        source_lines = text.splitlines(keepends=True)
+        findings = lint_tree(ast.parse(text), os.path.join("pkg", "auth.py"), source_lines, settings, str(project), None)
+        return {f.function: f.status for f in findings if f.code == "DBS002"}
+
+    on_disk = (project / "pkg" / "auth.py").read_text()
+    assert status_of(on_disk)["public_helper"] == "unreferenced"
+    assert status_of(on_disk + route)["public_helper"] == "plain"  # the buffer, not saved
+    (project / "pkg" / "auth.py").write_text(on_disk + route)
+    project_module.reset_caches()
+    assert status_of(on_disk + route)["public_helper"] == "plain"  # saved: from the package's facts

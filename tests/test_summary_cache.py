@@ -356,6 +356,35 @@ def test_each_kind_of_module_fact_has_its_own_entries(tmp_path):
     assert cache.stats["hits"] >= 3  # the three facts (the files' ids are hashed again: just written)
 
 
+def test_a_fact_of_another_module_s_text_is_kept_by_its_content(tmp_path, monkeypatch):
+    """``text_fact`` (what held-across reads of a service module's text, its imports) is computed
+    once per content: a new process reads it back, a changed file computes it again."""
+    monkeypatch.setattr(project, "_RACY_NS", 0)  # the file's blob id trusted by its stat
+    (tmp_path / "pkg").mkdir()
+    service = tmp_path / "pkg" / "svc.py"
+    service.write_text("from pkg.db import get_db\n")
+    computed: list[str] = []
+
+    def imports() -> dict[str, str]:
+        index = project.FileProjectIndex((str(tmp_path),), Settings(root=str(tmp_path)))
+        path = index.module_file("pkg.svc")
+        assert path is not None
+
+        def compute() -> dict[str, str]:
+            text = index.read_bytes(path).decode()
+            computed.append(text)
+            return {"get_db": text.split()[1] + ".get_db"}
+
+        return index.text_fact(("held-imports", "pkg.svc", False), path, compute)
+
+    assert imports() == {"get_db": "pkg.db.get_db"} and len(computed) == 1
+    project.reset_caches()  # a new process: the persistent cache answers
+    assert imports() == {"get_db": "pkg.db.get_db"} and len(computed) == 1
+    service.write_text("from pkg.session import get_db\n")
+    project.reset_caches()
+    assert imports() == {"get_db": "pkg.session.get_db"} and len(computed) == 2
+
+
 def test_a_new_process_hashes_only_the_files_that_changed(tmp_path, monkeypatch):
     """Blob ids are kept per directory and trusted while a file's size, times and inode hold;
     a file changed in the last seconds is hashed every time (another write in the same clock
