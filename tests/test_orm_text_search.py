@@ -227,7 +227,7 @@ def test_grep_count_of_a_name_that_spells_depends():
     assert grep_count("Depends(Depends(get_db))", pattern) == 1  # one match, as the pattern finds them
 
 
-KEEPING_PIECES = ["add", "add_all", "merge", "address", "s.add(", "_add", "x", " ", "(", "\n", "\r\n", "\r", "é", "ℌ"]
+KEEPING_PIECES = ["add", "add_all", "merge", "address", "s.add(", "_add", "x", " ", "(", "\n", "\r\n", "\r", "é", "\u210c"]
 KEEPING = re.compile(r"\b(?:add|add_all|merge)(?!\w)")
 
 
