@@ -676,7 +676,6 @@ def _count_instructions(
     for scenario in chosen.values():
         if not scenario.samples:
             _sample(scenario, keep=False)
-    log(f"counting the instructions of {len(chosen)} commands under valgrind (about 25 times their time)")
     commands = {
         key: (s.argv, s.cwd, s.env() if s.env else dict(os.environ)) for key, s in chosen.items() if not s.error
     }
@@ -685,6 +684,7 @@ def _count_instructions(
     subprocess.run([*editor, "second"], cwd=root, env=_env_with_project(), stdout=subprocess.DEVNULL, check=False)
     for phase in instructions.EDITOR_PHASES:
         commands[f"editor.{phase}"] = ([*editor, phase], root, _env_with_project())
+    log(f"counting the instructions of {len(commands)} commands under valgrind (about 25 times their time)")
     counted = instructions.count_all(commands, _cores())
     counted.update({key: s.error for key, s in chosen.items() if s.error})
     counted.update(instructions.editor_phases(counted))

@@ -153,6 +153,13 @@ class CallMarkers:
         self._pattern = None if all(is_word(name) for name in factories) else re.compile(
             _CLASS_OR_QUERY_CALL.pattern + "".join(r"|\b" + re.escape(name) + r"\s*\(" for name in self._factories)
         )
+        # Else one search of the (short) text for any of them, the word start checked at each
+        # match: one call per statement, not one per factory.
+        self._calls = (
+            re.compile("(?:" + "|".join(re.escape(name) for name in self._factories) + r")\s*\(")
+            if self._pattern is None and self._factories
+            else None
+        )
 
     def search(self, text: str) -> bool:
         """Whether ``text`` calls one of them (a factory's name at a word start, then ``(``)."""
@@ -160,7 +167,7 @@ class CallMarkers:
             return self._pattern.search(text) is not None
         if _CLASS_OR_QUERY_CALL.search(text):
             return True
-        return any(spelled_before(text, name, _CALL_AFTER) for name in self._factories)
+        return self._calls is not None and next(word_matches(self._calls, text), None) is not None
 
 
 def _lines_of(source: str, offsets: list[int]) -> list[int]:
