@@ -88,6 +88,7 @@ class FileProjectIndex(ProjectIndex):
         self._mentions: dict[tuple[str, str, str], int | None] = {}
         self._blob_ids: dict[str, str] = {}
         self._remembered: dict[tuple, tuple] = {}
+        self._text_blobs: dict[str, tuple[str, str | None]] = {}  # path -> (analyzed text, its blob id)
 
     def module_file(self, module: str) -> str | None:
         if module in self._files:
@@ -255,11 +256,32 @@ class FileProjectIndex(ProjectIndex):
             return compute()
         return _by_content(_TEXT_FACTS, (*key, blob), compute, "text-fact")
 
-    def remember_own(self, key: tuple, source: str, compute: Callable[[], _V]) -> _V:
-        """Kept by a digest of the analyzed text (an editor's unsaved buffer is not the file on
-        disk), in the persistent cache, so the next process (the next lint) reads it."""
-        digest = hashlib.blake2b(source.encode("utf-8", "surrogatepass"), digest_size=20).hexdigest()
+    def remember_own(self, key: tuple, source: str, compute: Callable[[], _V], path: str = "") -> _V:
+        """Kept by the analyzed text's content: the file's blob id when the text is the file at
+        ``path`` (compared, not hashed), else a digest of the text (an editor's unsaved buffer),
+        in the persistent cache, so the next process (the next lint) reads it."""
+        blob = self._blob_of_text(path, source) if path else None
+        if blob is not None:
+            digest = f"blob:{blob}"
+        else:
+            digest = hashlib.blake2b(source.encode("utf-8", "surrogatepass"), digest_size=20).hexdigest()
         return _by_content(_OWN_BY_TEXT, (*key, digest), compute, "own")
+
+    def _blob_of_text(self, path: str, text: str) -> str | None:
+        """The blob id of the file at ``path`` when ``text`` is its content, else None; the
+        comparison is made once per text (several facts of one analysis ask it)."""
+        spelled = os.path.abspath(path)  # one file, however the callers spell its path
+        known = self._text_blobs.get(spelled)
+        if known is not None and known[0] is text:
+            return known[1]
+        blob = None
+        try:
+            if self._text(path) == text:
+                blob = self._content_id(path)
+        except (OSError, KeyError):
+            blob = None
+        self._text_blobs = {spelled: (text, blob)}  # the analyzed text only: a text is large
+        return blob
 
     def read_bytes(self, path: str) -> bytes:
         """A module's bytes (a subclass may read them from elsewhere, such as git objects)."""
@@ -345,7 +367,7 @@ class FileProjectIndex(ProjectIndex):
         ids = found[1]
         member = path if path in ids else os.path.abspath(path)
         # Compared, not hashed: reading the file again costs less than a digest of the text.
-        return member in ids and self._text(member) == text
+        return member in ids and self._blob_of_text(member, text) == ids[member]
 
     def mentions(self, package: str, word: str, exclude_path: str) -> int | None:
         key = (package, word, exclude_path)

@@ -143,10 +143,10 @@ class ProjectIndex:
         that file's content; what reading the file is recorded as, reading the fact is too."""
         return compute()
 
-    def remember_own(self, key: tuple, source: str, compute: Callable[[], _T]) -> _T:
+    def remember_own(self, key: tuple, source: str, compute: Callable[[], _T], path: str = "") -> _T:
         """A value the core derives from the analyzed module's own ``source`` alone (its model
         summary): ``key`` names what (a kind, the module, whether a package). An index may keep
-        it, even across processes, for that text."""
+        it, even across processes, for that text (``path``: the file it may be the content of)."""
         return compute()
 
 

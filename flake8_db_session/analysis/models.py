@@ -534,7 +534,7 @@ class ModelResolver:
             # context cut out of a module (a helper parsed alone) is given the module's imports.
             imports = "\0".join(f"{local}={target}" for local, target in sorted(ctx.names.imports.items()))
             key = ("model-summary", ctx.module, ctx.is_package, imports)
-            self._own = ctx.index.remember_own(key, ctx.source, compute) if ctx.source else compute()
+            self._own = ctx.index.remember_own(key, ctx.source, compute, ctx.path) if ctx.source else compute()
         return self._own
 
     def _member_reads_of(self, summary: ModuleSummary, cls: ClassSummary) -> tuple[tuple[str, frozenset[str]], ...]:
