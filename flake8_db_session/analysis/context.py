@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, TypeVar
 
@@ -315,16 +315,22 @@ def module_names(tree: ast.Module, module: str, is_package: bool) -> Names:
     return names
 
 
-def match_lines(pattern: re.Pattern[str], source: str) -> list[int]:
-    """1-based line numbers of the matches of ``pattern``, ascending, without duplicates."""
+def lines_at(source: str, offsets: Iterable[int]) -> list[int]:
+    """1-based line numbers (lines ended by ``\\n``) of ascending offsets into ``source``,
+    without duplicates: one pass, counting the line ends between consecutive offsets."""
     lines: list[int] = []
     line, last = 1, 0
-    for match in pattern.finditer(source):
-        line += source.count("\n", last, match.start())
-        last = match.start()
+    for offset in offsets:
+        line += source.count("\n", last, offset)
+        last = offset
         if not lines or lines[-1] != line:
             lines.append(line)
     return lines
+
+
+def match_lines(pattern: re.Pattern[str], source: str) -> list[int]:
+    """1-based line numbers of the matches of ``pattern``, ascending, without duplicates."""
+    return lines_at(source, (match.start() for match in pattern.finditer(source)))
 
 
 def word_lines(words: Sequence[str], source: str) -> list[int]:
@@ -335,14 +341,7 @@ def word_lines(words: Sequence[str], source: str) -> list[int]:
         while at >= 0:
             offsets.append(at)
             at = source.find(word, at + len(word))
-    lines: list[int] = []
-    line, last = 1, 0
-    for offset in sorted(offsets):
-        line += source.count("\n", last, offset)
-        last = offset
-        if not lines or lines[-1] != line:
-            lines.append(line)
-    return lines
+    return lines_at(source, sorted(offsets))
 
 
 def statement_span(stmt: ast.stmt) -> tuple[int, int]:

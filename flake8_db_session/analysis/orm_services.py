@@ -27,7 +27,7 @@ from itertools import accumulate
 from typing import TYPE_CHECKING
 
 from .astutil import at_word_start, last_name, parse_module, word_matches
-from .context import child_fields, module_names, own_walk
+from .context import child_fields, lines_at, module_names, own_walk
 from .models import annotation_class, imports_only
 from .names import Names
 
@@ -387,7 +387,7 @@ class _KeepingSpans:
             if not anywhere:
                 self.starts = []
             elif text.isascii() and "\r" not in text:
-                self.lines = _lines_spelling_keeping(text)
+                self.lines = lines_at(text, (match.start() for match in word_matches(_KEEPING_WORD, text)))
                 self.line_count = text.count("\n") + 1
             elif self.source_lines:
                 # each function's lines joined when asked; a final line end starts one more line
@@ -411,19 +411,6 @@ class _KeepingSpans:
             return True
         start, stop = starts[function.lineno - 1], starts[end] if end < len(starts) else len(self.text)
         return _spells_keeping(self.text, start, stop) or not self.text[start:stop].isascii()
-
-
-def _lines_spelling_keeping(text: str) -> list[int]:
-    """1-based lines of ``text`` (lines ended by ``\\n``) where a keeping word starts, ascending."""
-    lines: list[int] = []
-    line, last = 1, 0
-    for match in word_matches(_KEEPING_WORD, text):
-        at = match.start()
-        line += text.count("\n", last, at)
-        last = at
-        if not lines or lines[-1] != line:
-            lines.append(line)
-    return lines
 
 
 def _line_starts(text: str) -> list[int]:
