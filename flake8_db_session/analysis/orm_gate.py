@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from .astutil import at_word_start, is_word, last_name, spelled_before, word_matches
-from .context import ModuleContext, own_walk, word_lines
+from .context import ModuleContext, lines_at, own_walk, word_lines
 from .orm_stores import Holders, cache_decorator
 from .orm_values import session_name, used_as_sessions
 
@@ -170,17 +170,6 @@ class CallMarkers:
         return self._calls is not None and next(word_matches(self._calls, text), None) is not None
 
 
-def _lines_of(source: str, offsets: list[int]) -> list[int]:
-    """1-based line numbers of sorted offsets (one pass, counting newlines between)."""
-    lines: list[int] = []
-    line, last = 1, 0
-    for offset in sorted(offsets):
-        line += source.count("\n", last, offset)
-        last = offset
-        lines.append(line)
-    return lines
-
-
 def _inside(lines: Sequence[int], start: int, end: int) -> bool:
     index = bisect_left(lines, start)
     return index < len(lines) and lines[index] <= end
@@ -206,7 +195,7 @@ class Gate:
             self.opening: list[int] = []
             self._using = []
             return
-        self.opening = _lines_of(source, _opening_offsets(ctx, self.factories, self.dependencies))
+        self.opening = lines_at(source, sorted(_opening_offsets(ctx, self.factories, self.dependencies)))
 
     @property
     def using(self) -> list[int]:
@@ -218,7 +207,7 @@ class Gate:
             if "Session" in source:
                 for word in _PARAMETER_WORDS:
                     using.extend(_occurrences(source, word))
-            self._using = _lines_of(source, using)
+            self._using = lines_at(source, sorted(using))
         return self._using
 
     @property
