@@ -408,6 +408,34 @@ def test_a_deleted_file_that_comes_back_is_looked_up_again(tmp_path, jobs):
         assert counts_of(history) == expected
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_the_answers_of_a_commits_analyses_carry_to_the_next(tmp_path, jobs, monkeypatch):
+    """The first commit's files are analyzed (in workers with two jobs); at the second, a
+    comment in the service sends every route to its answers: only those read from the service
+    are computed again, those about the models come from the analyses (they were all computed
+    again, the first commit's dozens of questions per file)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    commit(repo, "start", {
+        "app/__init__.py": "", "app/routes/__init__.py": "", "app/models.py": MODELS.replace("{lazy}", ""),
+        "app/services.py": SERVICE_MODEL, "app/helpers.py": HELPER_QUIET, **routes(0, 40),
+    })
+    commit(repo, "a comment in the service", {"app/services.py": SERVICE_MODEL + "# nothing to see\n"})
+    computed: list[frozenset] = []
+    store_answer = ResultCache.store_answer
+
+    def recorded(self, key, deps, digest):
+        computed.append(frozenset(deps))
+        store_answer(self, key, deps, digest)
+
+    monkeypatch.setattr(ResultCache, "store_answer", recorded)
+    history = run_history(repo, ResultCache(None), jobs)
+    assert [point.analyzed for point in history.points] == [45, 1]
+    assert computed  # the routes asked again what the service returns
+    assert all(any(path in ("app/services.py", "//app/", "//") for path, _blob in deps) for deps in computed)
+
+
 def test_closing_git_after_a_read_cut_short_does_not_hang(tmp_path):
     """An interrupt between a request and its answer leaves git writing a large object into a
     full pipe: closing the repository must still end (it waited for ever)."""

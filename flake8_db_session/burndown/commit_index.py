@@ -183,6 +183,10 @@ class GitProjectIndex(FileProjectIndex):
         self._package_deps: dict[str, frozenset[tuple[str, str]]] = {}
         self._package_prefixes: dict[tuple[str, ...], str] = {}  # a package's files -> its prefix
         self._carried_files: dict[str, frozenset[tuple[str, str]]] = {}  # by question text
+        # The answers computed here that ``take_answers`` has not handed out yet, and the
+        # questions it has (each once per index).
+        self._new_answers: list[tuple[str, str, frozenset[tuple[str, str]]]] = []
+        self._handed_out: set[tuple] = set()
         # Every question the analysis may ask (today's and future ones), but not the two
         # primitives the answers are built from, which record what they read, nor ``remember``,
         # recorded below (its value is asked again through ``held.recompute``).
@@ -203,11 +207,25 @@ class GitProjectIndex(FileProjectIndex):
         questions = []
         for question in self._asked:
             try:
-                questions.append((json.dumps(question), self.digest(question)))
+                text, digest = json.dumps(question), self.digest(question)
             except TypeError:  # arguments that are not plain data cannot be asked again
                 questions.append((json.dumps([str(question[0])]), UNSTABLE))
+                continue
+            questions.append((text, digest))
+            if question not in self._handed_out:
+                self._handed_out.add(question)
+                if digest != UNSTABLE:
+                    self._new_answers.append((text, digest, self._answers[question][1]))
         self._asked = {}
         return touched, questions
+
+    def take_answers(self) -> tuple[str, list[tuple[str, str, frozenset[tuple[str, str]]]]]:
+        """The answers to the questions files asked here since the last call (question text,
+        digest, files read), with this index's import roots: what ``ask`` would compute for them
+        at this commit, for the ``AnswerCarry`` of the process that walks the commits (the files
+        were analyzed in a worker, or before the walk reached their commit)."""
+        answers, self._new_answers = self._new_answers, []
+        return self._roots_key, answers
 
     def _tracked(self, name: str, method: Callable) -> Callable:
         def tracked(*args: object) -> object:

@@ -118,9 +118,12 @@ def python_files(files: Mapping[str, str], paths: Sequence[str], excluded: Calla
 
 
 Progress = Callable[[int, int, Commit], None]
-# (findings, error, grep-style count, the (path, blob) pairs its answers depended on, and the
-# questions it asked with the digest of each answer)
-FileOutcome = tuple[list[Finding], str, int, frozenset[tuple[str, str]], list[tuple[str, str]]]
+# The answers an analysis computed that no earlier one of its process at that commit had: its
+# index's import roots, and (question, digest of the answer, the files it was read from) each.
+NewAnswers = tuple[str, list[tuple[str, str, frozenset[tuple[str, str]]]]]
+# (findings, error, grep-style count, the (path, blob) pairs its answers depended on, the
+# questions it asked with the digest of each answer, and its new answers)
+FileOutcome = tuple[list[Finding], str, int, frozenset[tuple[str, str]], list[tuple[str, str]], NewAnswers]
 # Below this many files to analyze in a commit, worker processes cost more than they save.
 PARALLEL_THRESHOLD = 32
 
@@ -166,7 +169,7 @@ class _CommitAnalysis:
                 index.offer_tree(path, module, is_package, self.files[path], data, trees[0][0])
             except Exception:  # a head start for the next reader, never the file's result
                 LOG.debug("summary of %s not kept from its tree", path, exc_info=True)
-        return result.findings, result.error, number, deps, questions
+        return result.findings, result.error, number, deps, questions, index.take_answers()
 
     def index(self, import_root: str) -> GitProjectIndex:
         index = self.indexes.get(import_root)
@@ -327,11 +330,13 @@ def _compute_history(
             for position, commit in enumerate(window):
                 if progress is not None:
                     progress(len(history.points), len(commits), commit)
+                answers: list[NewAnswers] = []  # computed at this commit, carried from it
                 while done < len(tasks) and tasks[done][0] <= position:
                     task_position, path = tasks[done]
-                    findings, error, number, deps, questions = next(results)
+                    findings, error, number, deps, questions, new_answers = next(results)
                     key = _lookup_key(analyses[task_position], path, key_prefix)
                     cache.store(key, deps, questions, findings, error, number)
+                    answers.append(new_answers)
                     prefetched[task_position] += 1
                     done += 1
                 files, selected, analysis = trees[position], selections[position], analyses[position]
@@ -345,6 +350,7 @@ def _compute_history(
                     for path in [path for path in carried if path not in chosen]:
                         del carried[path]
                 carry.advance(changed)
+                _carry_answers(carry, answers)  # the questions a lookup asks of this commit next
                 analysis.walked(carry)
                 outcomes: dict[str, Outcome] = {}
                 keys: dict[str, str] = {}
@@ -371,8 +377,9 @@ def _compute_history(
                     analyzed_now = pool.map(_work_at, [(position, path) for path in missing], chunksize=1)
                 else:
                     analyzed_now = _analyze_all(analysis, missing, jobs)
-                for path, (findings, error, number, deps, questions) in zip(missing, analyzed_now):
+                for path, (findings, error, number, deps, questions, new_answers) in zip(missing, analyzed_now):
                     cache.store(keys[path], deps, questions, findings, error, number)
+                    _carry_answers(carry, [new_answers])
                     outcomes[path] = (findings, error, number)
                     carried[path] = (files[path], keys[path], frozenset(where for where, _blob in deps), outcomes[path])
                 analysis.walked(None)
@@ -399,6 +406,16 @@ def _compute_history(
         progress(len(commits), len(commits), commits[-1])
     history.seconds = time.perf_counter() - started
     return history
+
+
+def _carry_answers(carry: AnswerCarry, answers: Sequence[NewAnswers]) -> None:
+    """Answers analyses computed at the commit walked, carried as those ``ask`` computes are: a
+    file looked up at a later commit asks them again, and they hold there while none of their
+    files changed (asked afresh otherwise, the first commit's dozens of questions per file are
+    computed again at the second)."""
+    for roots, computed in answers:
+        for question_text, digest, files in computed:
+            carry.put(roots, question_text, digest, files)
 
 
 def _with_listings(changed: set[str], files: Mapping[str, str], previous: Mapping[str, str]) -> set[str]:
