@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+
 import csv
 import hashlib
 import io
 import json
 import os
+import sqlite3
 import struct
 import subprocess
 import xml.etree.ElementTree as ET
@@ -537,6 +541,15 @@ def test_a_result_held_through_cached_answers_holds_by_its_files_next_run(tmp_pa
     first = run_history(path, first_cache)
     first_cache.close()
     assert [p.analyzed for p in first.points] == [5, 1, 1]  # y.py held through its answers
+    with contextlib.closing(sqlite3.connect(cache_file)) as db:
+        # y.py's result is stored three times (with the files of each commit), its texts once.
+        rows_of_y = db.execute(
+            "SELECT count(*), count(DISTINCT results.questions), count(DISTINCT results.result) FROM results"
+            " JOIN texts ON texts.digest = results.result WHERE texts.text LIKE '%app/y.py%'"
+        ).fetchone()
+        assert rows_of_y == (3, 1, 1)
+        referenced = db.execute("SELECT count(DISTINCT questions) + count(DISTINCT result) FROM results").fetchone()
+        assert db.execute("SELECT count(*) FROM texts").fetchone() == referenced
     asked: list[str] = []
     original = GitProjectIndex.ask
 
@@ -550,3 +563,20 @@ def test_a_result_held_through_cached_answers_holds_by_its_files_next_run(tmp_pa
     second_cache.close()
     assert (second.analyzed, asked) == (0, [])
     assert [p.counts.to_dict() for p in second.points] == [p.counts.to_dict() for p in first.points]
+
+
+def test_a_cache_file_of_an_older_version_is_emptied_and_used(repo, tmp_path):
+    """Results stored before texts had their own table are never read (the version is part of
+    every key): the old table is dropped, the run goes on and fills the new ones."""
+    path, _shas = repo
+    cache_file = str(tmp_path / "cache.sqlite3")
+    with contextlib.closing(sqlite3.connect(cache_file)) as db, db:
+        db.execute("CREATE TABLE file_results (key TEXT, deps TEXT, questions TEXT, result TEXT, PRIMARY KEY (key, deps))")
+        db.execute("INSERT INTO file_results VALUES ('k', '[]', '[]', '{}')")
+    cache = ResultCache(cache_file)
+    history = run_history(path, cache)
+    cache.close()
+    assert history.analyzed > 0 and not cache.read_error and not cache.write_error
+    with contextlib.closing(sqlite3.connect(cache_file)) as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert tables == {"results", "texts", "answers"}

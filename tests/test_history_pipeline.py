@@ -467,7 +467,8 @@ def test_a_cache_that_cannot_be_read_is_a_miss_and_a_note(tmp_path):
     cache = ResultCache(path)
     broken = sqlite3.connect(path)
     broken.execute("DROP TABLE answers")
-    broken.execute("DROP TABLE file_results")
+    broken.execute("DROP TABLE results")
+    broken.execute("DROP TABLE texts")
     broken.commit()
     broken.close()
     assert cache.answer("question", {"app/a.py": "0" * 40}) is None

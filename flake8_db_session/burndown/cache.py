@@ -32,7 +32,9 @@ Questions = Sequence[tuple[str, str]]
 # The digest of an answer that has no stable value form (an object known only by identity):
 # never equal to anything, so such a result holds only through its files.
 UNSTABLE = "unstable"
-SCHEMA = 2
+# 3: a result's questions and findings are texts of their own table, by digest (a result that
+# held at fifty commits was stored with fifty copies of them).
+SCHEMA = 3
 # Rows waiting to be written are written together once they hold this many bytes (and at the
 # end of each window of commits, and on close): a commit stores a few rows of a few kilobytes.
 _PENDING_BYTES = 4 * 1024 * 1024
@@ -120,9 +122,11 @@ class CachedResult:
 class ResultCache:
     """SQLite-backed (safe for concurrent runs); ``path=None`` keeps it in memory for one run.
 
-    Two tables: per-file results, each with the files its answers were read from (``deps``) and
-    the questions it asked the project index with a digest of each answer (``questions``); and
-    the digests of answers, each with the files it was computed from.
+    Three tables: per-file results, each with the files its answers were read from (``deps``),
+    the questions it asked the project index with a digest of each answer, and its findings
+    (both by the digest of their text in ``texts``: a result that holds at many commits is
+    stored once per set of files, its texts once); and the digests of answers, each with the
+    files it was computed from.
     """
 
     def __init__(self, path: str | None) -> None:
@@ -134,14 +138,19 @@ class ResultCache:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
         with self._db:
+            # The results of versions before texts had their table: never read again.
+            self._db.execute("DROP TABLE IF EXISTS file_results")
             self._db.execute(
-                "CREATE TABLE IF NOT EXISTS file_results"
+                "CREATE TABLE IF NOT EXISTS results"
                 " (key TEXT, deps TEXT, questions TEXT, result TEXT, PRIMARY KEY (key, deps))"
             )
+            self._db.execute("CREATE TABLE IF NOT EXISTS texts (digest TEXT PRIMARY KEY, text TEXT)")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS answers (key TEXT, deps TEXT, digest TEXT, PRIMARY KEY (key, deps))"
             )
         self._pending: list[tuple[str, str, str, str]] = []
+        self._pending_texts: list[tuple[str, str]] = []
+        self._text_digests: dict[str, str] = {}  # the texts this run read or wrote, by text
         self._pending_answers: list[tuple[str, str, str]] = []
         self._pending_bytes = 0
         self._pair_texts: dict[tuple[str, str], str] = {}
@@ -191,8 +200,18 @@ class ResultCache:
         unchanged over many commits is looked up often), then kept with what this run stores."""
         rows = self._rows.get(key)
         if rows is None:
-            stored = self._read("SELECT deps, questions, result FROM file_results WHERE key = ? ORDER BY rowid DESC", key)
-            rows = self._rows[key] = [_Row(_Files(json.loads(deps)), questions, result) for deps, questions, result in stored]
+            stored = self._read(
+                "SELECT results.deps, questions.digest, questions.text, findings.digest, findings.text"
+                " FROM results JOIN texts AS questions ON questions.digest = results.questions"
+                " JOIN texts AS findings ON findings.digest = results.result"
+                " WHERE results.key = ? ORDER BY results.rowid DESC",
+                key,
+            )
+            rows = self._rows[key] = []
+            for deps, questions_digest, questions, result_digest, result in stored:
+                self._text_digests[questions] = questions_digest
+                self._text_digests[result] = result_digest
+                rows.append(_Row(_Files(json.loads(deps)), questions, result))
         return rows
 
     def _read(self, query: str, key: str) -> list[tuple[str, ...]]:
@@ -232,12 +251,22 @@ class ResultCache:
         listed = sorted(set(deps))
         if questions_text is None:
             questions_text = json.dumps(sorted(questions))
-        self._pending.append((key, self._deps_text(listed), questions_text, result))
-        self._pending_bytes += len(self._pending[-1][1]) + len(result)
+        deps_text = self._deps_text(listed)
+        self._pending.append((key, deps_text, self._text_digest(questions_text), self._text_digest(result)))
+        self._pending_bytes += len(deps_text)
         # Newest first, as read from the table: a row waiting to be written is found all the same.
         self._file_rows(key).insert(0, _Row(_Files(listed), questions_text, result))
         if self._pending_bytes > _PENDING_BYTES:
             self.flush()
+
+    def _text_digest(self, text: str) -> str:
+        """The digest a text is stored by, written with the next flush unless already known."""
+        digest = self._text_digests.get(text)
+        if digest is None:
+            digest = self._text_digests[text] = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+            self._pending_texts.append((digest, text))
+            self._pending_bytes += len(text)
+        return digest
 
     def _deps_text(self, listed: list[tuple[str, str]]) -> str:
         """``json.dumps(listed)``, each pair's text kept (the same files recur in many rows)."""
@@ -302,19 +331,21 @@ class ResultCache:
     def flush(self) -> None:
         if self._pending or self._pending_answers:
             try:
-                with self._db:
-                    self._db.executemany("INSERT OR REPLACE INTO file_results VALUES (?, ?, ?, ?)", self._pending)
+                with self._db:  # texts first: a row is read only with both of its texts
+                    self._db.executemany("INSERT OR IGNORE INTO texts VALUES (?, ?)", self._pending_texts)
+                    self._db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", self._pending)
                     self._db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?)", self._pending_answers)
             except sqlite3.Error as exc:
                 # A cache that cannot be written (read-only, disk full) costs time next run only.
                 self.write_error = self.write_error or str(exc)
             self._pending.clear()
+            self._pending_texts.clear()
             self._pending_answers.clear()
             self._pending_bytes = 0
         if not self.write_error and len(self._rows) + len(self._answer_rows) > _MAX_KEPT_KEYS:
             # Everything is in the table now: what a long range read is read again when asked
             # (the run's own rows are kept only while they cannot be read back).
-            for kept in (self._rows, self._held, self._answer_rows, self._results, self._pair_texts):
+            for kept in (self._rows, self._held, self._answer_rows, self._results, self._pair_texts, self._text_digests):
                 kept.clear()
 
     def close(self) -> None:
