@@ -258,11 +258,19 @@ TARGETS = (
     Target("check (default jobs) / ruff --select FAST", "real.check_default:wall", "real.ruff:wall", 1.0, strict=True),
     Target("flake8 + ours / flake8 (CPU)", "real.flake8_with:cpu", "real.flake8_without:cpu", 1.05),
     Target("largest file: first analysis / ast.parse", "editor.inprocess:analysis_first", "editor.inprocess:parse", 1.0),
-    Target("largest file: warm analysis / ast.parse", "editor.inprocess:analysis", "editor.inprocess:parse", 0.5),
+    # The limit is the first analysis's (above); a later one is held to half its parse
+    # besides, a stricter aim of this benchmark's own.
+    Target("largest file: warm analysis / ast.parse (the benchmark's own)", "editor.inprocess:analysis", "editor.inprocess:parse", 0.5),
     Target("largest file: flake8 + ours / flake8 (wall)", "editor.flake8_with:wall", "editor.flake8_without:wall", 1.2),
     Target("synthetic 10x / 1x, check -j1", "syn10.check_j1:wall", "syn1.check_j1:wall", 11.0),
     Target("synthetic 10x / 1x, check -jN", "syn10.check_jN:wall", "syn1.check_jN:wall", 11.0),
-    Target("history, empty cache / check -jN", "history.cold:wall", "history.check_jN:wall", 2.0),
+    # Like for like, as the limit was set: when it was, a check had no summary cache to fill.
+    Target("history, empty cache / check -jN, empty cache", "history.cold:wall", "history.check_jN_cold:wall", 2.0),
+    # Against a check whose summary cache is filled (what a user's second check costs): this
+    # benchmark's own stricter reading.
+    Target(
+        "history, empty cache / check -jN, cache filled (the benchmark's own)", "history.cold:wall", "history.check_jN:wall", 2.0
+    ),
     Target("history, cache filled / check -jN", "history.warm:wall", "history.check_jN:wall", 2.0),
     Target("peak memory: check -j1 / parse floor", "real.check_j1:peak_kb", "real.floor_parse:peak_kb", 2.0),
     Target("peak memory: check -jN / parse floor", "real.check_jN:peak_kb", "real.floor_parse:peak_kb", 2.0),
@@ -271,7 +279,6 @@ TARGETS = (
 CONTEXT_RATIOS = (
     ("parse+walk floor / parse floor", "real.floor_walk:wall", "real.floor_parse:wall"),
     ("largest file: first analysis, empty cache / ast.parse", "editor.inprocess_cold:analysis_first", "editor.inprocess_cold:parse"),
-    ("history, empty cache / check -jN, empty cache", "history.cold:wall", "history.check_jN_cold:wall"),
     ("history, first run after a check / check -jN", "history.after_check:wall", "history.check_jN:wall"),
     ("ruff --select FAST / parse+walk floor", "real.ruff:wall", "real.floor_walk:wall"),
     ("report -jN / parse+walk floor", "real.report_jN:wall", "real.floor_walk:wall"),
