@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sqlite3
-
 import csv
 import hashlib
 import io
@@ -544,11 +542,11 @@ def test_a_result_held_through_cached_answers_holds_by_its_files_next_run(tmp_pa
     with contextlib.closing(sqlite3.connect(cache_file)) as db:
         # y.py's result is stored three times (with the files of each commit), its texts once.
         rows_of_y = db.execute(
-            "SELECT count(*), count(DISTINCT results.questions), count(DISTINCT results.result) FROM results"
-            " JOIN texts ON texts.digest = results.result WHERE texts.text LIKE '%app/y.py%'"
+            "SELECT count(*), count(DISTINCT questions_digest), count(DISTINCT result_digest) FROM results"
+            " JOIN texts ON texts.digest = results.result_digest WHERE texts.text LIKE '%app/y.py%'"
         ).fetchone()
         assert rows_of_y == (3, 1, 1)
-        referenced = db.execute("SELECT count(DISTINCT questions) + count(DISTINCT result) FROM results").fetchone()
+        referenced = db.execute("SELECT count(DISTINCT questions_digest) + count(DISTINCT result_digest) FROM results").fetchone()
         assert db.execute("SELECT count(*) FROM texts").fetchone() == referenced
     asked: list[str] = []
     original = GitProjectIndex.ask

@@ -436,6 +436,59 @@ def test_the_answers_of_a_commits_analyses_carry_to_the_next(tmp_path, jobs, mon
     assert all(any(path in ("app/services.py", "//app/", "//") for path, _blob in deps) for deps in computed)
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_an_index_question_that_raises_skips_the_file_not_the_run(repo, jobs, monkeypatch):
+    """A bug of ours in the project index, while a file is analyzed: that file is reported and
+    skipped, as check does, and the history goes on (its question has no answer to record)."""
+    original = project.FileProjectIndex.model_summary
+
+    def fails(self, module):
+        if module == "app.models":
+            raise ValueError("a bug of ours")
+        return original(self, module)
+
+    monkeypatch.setattr(project.FileProjectIndex, "model_summary", fails)
+    history = run_history(repo, ResultCache(None), jobs)
+    reasons = {why for point in history.points for _path, why in point.errors}
+    assert reasons and all(why.startswith("internal error, file skipped") for why in reasons)
+    assert len(history.points) == 10
+
+
+def test_texts_a_failed_write_left_out_are_written_with_a_later_row(tmp_path):
+    """The first write fails (another run held the file past the timeout): the texts it carried
+    go with the next row that uses them, which a later run then finds."""
+    path = str(tmp_path / "cache.sqlite3")
+    cache = ResultCache(path)
+
+    class FailsOnce:
+        def __init__(self, db):
+            self.db, self.failed = db, False
+
+        def __enter__(self):
+            return self.db.__enter__()
+
+        def __exit__(self, *exc):
+            return self.db.__exit__(*exc)
+
+        def executemany(self, sql, rows):
+            if not self.failed:
+                self.failed = True
+                raise sqlite3.OperationalError("database is locked")
+            return self.db.executemany(sql, rows)
+
+        def __getattr__(self, name):
+            return getattr(self.db, name)
+
+    cache._db = FailsOnce(cache._db)
+    cache.store("first", [], [("question", "digest")], [], "", 3)
+    cache.flush()
+    assert cache.write_error == "database is locked"
+    cache.store("second", [], [("question", "digest")], [], "", 3)  # the same texts
+    cache.close()
+    found = ResultCache(path).lookup("second", {})
+    assert found is not None and found[0].grep == 3 and found[1] == [["question", "digest"]]
+
+
 def test_closing_git_after_a_read_cut_short_does_not_hang(tmp_path):
     """An interrupt between a request and its answer leaves git writing a large object into a
     full pipe: closing the repository must still end (it waited for ever)."""

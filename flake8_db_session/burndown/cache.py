@@ -142,7 +142,7 @@ class ResultCache:
             self._db.execute("DROP TABLE IF EXISTS file_results")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS results"
-                " (key TEXT, deps TEXT, questions TEXT, result TEXT, PRIMARY KEY (key, deps))"
+                " (key TEXT, deps TEXT, questions_digest TEXT, result_digest TEXT, PRIMARY KEY (key, deps))"
             )
             self._db.execute("CREATE TABLE IF NOT EXISTS texts (digest TEXT PRIMARY KEY, text TEXT)")
             self._db.execute(
@@ -150,7 +150,7 @@ class ResultCache:
             )
         self._pending: list[tuple[str, str, str, str]] = []
         self._pending_texts: list[tuple[str, str]] = []
-        self._text_digests: dict[str, str] = {}  # the texts this run read or wrote, by text
+        self._text_digests: dict[str, str] = {}  # the texts stored or waiting to be, by text
         self._pending_answers: list[tuple[str, str, str]] = []
         self._pending_bytes = 0
         self._pair_texts: dict[tuple[str, str], str] = {}
@@ -202,8 +202,8 @@ class ResultCache:
         if rows is None:
             stored = self._read(
                 "SELECT results.deps, questions.digest, questions.text, findings.digest, findings.text"
-                " FROM results JOIN texts AS questions ON questions.digest = results.questions"
-                " JOIN texts AS findings ON findings.digest = results.result"
+                " FROM results JOIN texts AS questions ON questions.digest = results.questions_digest"
+                " JOIN texts AS findings ON findings.digest = results.result_digest"
                 " WHERE results.key = ? ORDER BY results.rowid DESC",
                 key,
             )
@@ -338,6 +338,8 @@ class ResultCache:
             except sqlite3.Error as exc:
                 # A cache that cannot be written (read-only, disk full) costs time next run only.
                 self.write_error = self.write_error or str(exc)
+                for _digest, text in self._pending_texts:  # not stored: sent again with a later row
+                    del self._text_digests[text]
             self._pending.clear()
             self._pending_texts.clear()
             self._pending_answers.clear()

@@ -207,15 +207,20 @@ class GitProjectIndex(FileProjectIndex):
         questions = []
         for question in self._asked:
             try:
-                text, digest = json.dumps(question), self.digest(question)
+                text = json.dumps(question)
             except TypeError:  # arguments that are not plain data cannot be asked again
                 questions.append((json.dumps([str(question[0])]), UNSTABLE))
                 continue
+            answer = self._answers.get(question)
+            if answer is None:  # its computation raised (the analysis stopped there): never equal
+                questions.append((text, UNSTABLE))
+                continue
+            digest = self.digest(question)
             questions.append((text, digest))
             if question not in self._handed_out:
                 self._handed_out.add(question)
                 if digest != UNSTABLE:
-                    self._new_answers.append((text, digest, self._answers[question][1]))
+                    self._new_answers.append((text, digest, answer[1]))
         self._asked = {}
         return touched, questions
 

@@ -336,7 +336,8 @@ def _compute_history(
                     findings, error, number, deps, questions, new_answers = next(results)
                     key = _lookup_key(analyses[task_position], path, key_prefix)
                     cache.store(key, deps, questions, findings, error, number)
-                    answers.append(new_answers)
+                    if task_position == position:  # an answer holds from the commit it was read at
+                        answers.append(new_answers)
                     prefetched[task_position] += 1
                     done += 1
                 files, selected, analysis = trees[position], selections[position], analyses[position]
