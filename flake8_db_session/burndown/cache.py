@@ -339,7 +339,7 @@ class ResultCache:
                 # A cache that cannot be written (read-only, disk full) costs time next run only.
                 self.write_error = self.write_error or str(exc)
                 for _digest, text in self._pending_texts:  # not stored: sent again with a later row
-                    del self._text_digests[text]
+                    self._text_digests.pop(text, None)
             self._pending.clear()
             self._pending_texts.clear()
             self._pending_answers.clear()
