@@ -489,6 +489,26 @@ def test_texts_a_failed_write_left_out_are_written_with_a_later_row(tmp_path):
     assert found is not None and found[0].grep == 3 and found[1] == [["question", "digest"]]
 
 
+def test_a_cache_past_its_bound_drops_its_oldest_rows_and_counts_the_same(repo, expected, tmp_path):
+    """Closed past its bound, the cache deletes the rows written longest ago, and the texts
+    no row uses any more: the next run analyzes those files again and says the same."""
+    cache_file = str(tmp_path / "cache.sqlite3")
+    assert counts_of(run_history(repo, ResultCache(cache_file), 1)) == expected
+    measured = ResultCache(cache_file)
+    full = measured.total_bytes()
+    measured.close()
+    bound = full // 2
+    history = run_history(repo, ResultCache(cache_file, max_bytes=bound), 1)  # trimmed as it closes
+    assert counts_of(history) == expected and history.analyzed == 0
+    trimmed = ResultCache(cache_file, max_bytes=bound)
+    assert trimmed.total_bytes() <= bound
+    db = trimmed._db
+    referenced = db.execute("SELECT count(DISTINCT questions_digest) + count(DISTINCT result_digest) FROM results")
+    assert db.execute("SELECT count(*) FROM texts").fetchone() == referenced.fetchone()
+    history = run_history(repo, trimmed, 1)
+    assert counts_of(history) == expected and history.analyzed > 0
+
+
 def test_closing_git_after_a_read_cut_short_does_not_hang(tmp_path):
     """An interrupt between a request and its answer leaves git writing a large object into a
     full pipe: closing the repository must still end (it waited for ever)."""

@@ -41,6 +41,11 @@ _PENDING_BYTES = 4 * 1024 * 1024
 # Keys (files' results and answers) whose rows a run keeps in memory: past this many, at a
 # flush, what is written is forgotten and read again when asked.
 _MAX_KEPT_KEYS = 20_000
+# The cache file's bound (the bytes its rows take): past it, when a run closes the cache, the
+# rows written longest ago go until a quarter of it is free again. A row deleted costs an
+# analysis when asked for again, never a result.
+MAX_BYTES = 256 * 1024 * 1024
+_EVICT_TO = 0.75
 
 
 def default_cache_dir() -> str:
@@ -129,7 +134,8 @@ class ResultCache:
     files it was computed from.
     """
 
-    def __init__(self, path: str | None) -> None:
+    def __init__(self, path: str | None, *, max_bytes: int = MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
         if path is not None:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self.path = path
@@ -352,7 +358,38 @@ class ResultCache:
 
     def close(self) -> None:
         self.flush()
+        if self.path is not None and not self.write_error:
+            self._evict()
         self._db.close()
+
+    def _evict(self) -> None:
+        """Past the bound, delete the oldest rows (by when they were written: a row written
+        again moves to the end) of results and answers alike, then the texts no row uses."""
+        try:
+            used = self.total_bytes()
+            if used <= self.max_bytes:
+                return
+            share = 1 - self.max_bytes * _EVICT_TO / used
+            with self._db:
+                for table in ("results", "answers"):
+                    (count,) = self._db.execute(f"SELECT count(*) FROM {table}").fetchone()
+                    self._db.execute(
+                        f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} ORDER BY rowid LIMIT ?)",
+                        (int(count * share) + 1,),
+                    )
+                self._db.execute(
+                    "DELETE FROM texts WHERE digest NOT IN (SELECT questions_digest FROM results)"
+                    " AND digest NOT IN (SELECT result_digest FROM results)"
+                )
+        except sqlite3.Error as exc:  # another run holds the file: the next run trims it
+            self.write_error = self.write_error or str(exc)
+
+    def total_bytes(self) -> int:
+        """The bytes the file's pages in use take (freed pages are reused, never counted)."""
+        (page_size,) = self._db.execute("PRAGMA page_size").fetchone()
+        (pages,) = self._db.execute("PRAGMA page_count").fetchone()
+        (free,) = self._db.execute("PRAGMA freelist_count").fetchone()
+        return (pages - free) * page_size
 
 
 class _Row:
